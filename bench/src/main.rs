@@ -1,0 +1,191 @@
+//! Measures the pipeline a user runs: an MQTT publish to the embedded broker, through an
+//! `MQTTClient` connection and the dispatcher, to a callback that stores one object.
+//!
+//! Two callbacks are compared over the same broker, client manager and store: the `recorder`
+//! plugin (WASM, fresh instance per message) and the same work written as native Rust (the
+//! baseline). For each: throughput with a burst of messages in flight, and latency (p50, p99)
+//! from publish to callback completion with one message at a time.
+//!
+//! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]`.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use switchyard_dispatch::{BoxFuture, Brokers, Dispatcher, Inbound, Incoming};
+use switchyard_mqtt::{EmbeddedBroker, Mqtt};
+use switchyard_runtime::{Limits, Runtime};
+use switchyard_store::Store;
+use tokio::sync::mpsc;
+
+/// What the measured callback is.
+enum Callback {
+    Wasm(Dispatcher),
+    Native(Store),
+}
+
+/// Wraps the callback so the bench learns when each message is done and how long it took.
+struct Timed {
+    callback: Callback,
+    subscriber: String,
+    epoch: Instant,
+    done: mpsc::UnboundedSender<Duration>,
+}
+
+impl Inbound for Timed {
+    fn filters_for(&self, _client_id: &str) -> Vec<String> {
+        vec!["bench/+/temperature".into()]
+    }
+
+    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let sent_at: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+            let sent_ns = sent_at["sentNs"].as_u64().unwrap_or_default();
+            match &self.callback {
+                Callback::Wasm(dispatcher) => dispatcher.dispatch(message).await,
+                Callback::Native(store) => native_recorder(store, &self.subscriber, &message),
+            }
+            let latency = self.epoch.elapsed() - Duration::from_nanos(sent_ns);
+            let _ = self.done.send(latency);
+        })
+    }
+}
+
+/// The recorder's work in native Rust: parse, read the subscriber's threshold, store a reading.
+fn native_recorder(store: &Store, subscriber: &str, message: &Incoming) {
+    let reading: Value = serde_json::from_slice(&message.payload).expect("reading JSON");
+    let threshold = (store.get(subscriber).ok().flatten())
+        .and_then(|s| s.get("threshold").and_then(Value::as_f64))
+        .unwrap_or(30.0);
+    let value = reading["value"].as_f64().expect("value");
+    store
+        .create(
+            "TemperatureReading",
+            json!({"sensorId": reading["sensorId"], "value": value, "topic": message.topic}),
+        )
+        .expect("storing a reading");
+    assert!(value <= threshold, "bench readings stay below the threshold");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+fn build_recorder() -> anyhow::Result<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(root.join("plugins/Cargo.toml"))
+        .status()?;
+    anyhow::ensure!(status.success(), "building plugins/ failed");
+    Ok(std::fs::read(
+        root.join("plugins/target/wasm32-wasip2/release/recorder.wasm"),
+    )?)
+}
+
+struct Report {
+    throughput: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> anyhow::Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let runtime = Runtime::new(store.clone(), Limits::default())?;
+    runtime.install("recorder", recorder)?;
+    let brokers = Brokers::new(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), runtime, brokers.clone());
+
+    let addr = ([127, 0, 0, 1], free_port()).into();
+    let broker = EmbeddedBroker::start(addr, None)?;
+    let client = store.create("MQTTClient", json!({"mainBrokerURL": "embedded", "qos": 1}))?;
+    let client_id = client["id"].as_str().unwrap_or_default().to_owned();
+    let subscriber = store.create(
+        "MessageSubscriber",
+        json!({"topic": "bench/+/temperature", "callback": "recorder", "clients": [client_id], "threshold": 1e9}),
+    )?;
+    let (done, mut completions) = mpsc::unbounded_channel();
+    let epoch = Instant::now();
+    let timed = Timed {
+        callback: if wasm { Callback::Wasm(dispatcher) } else { Callback::Native(store.clone()) },
+        subscriber: subscriber["id"].as_str().unwrap_or_default().to_owned(),
+        epoch,
+        done,
+    };
+    let mqtt = Mqtt::new(store.clone(), Arc::new(timed), Some(broker.tcp_addr()));
+    brokers.register("MQTTClient", mqtt.clone());
+    let manager = tokio::spawn(mqtt.clone().run());
+    store.update(&client_id, json!({"isEnabled": true}))?;
+
+    let mut options = rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());
+    options.set_keep_alive(Duration::from_secs(30));
+    let (device, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let seq = AtomicU64::new(0);
+    let publish = |device: &rumqttc::AsyncClient| {
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        let payload = json!({"sensorId": format!("s{}", n % 100), "value": 21.5,
+                             "sentNs": epoch.elapsed().as_nanos() as u64});
+        let device = device.clone();
+        async move {
+            device
+                .publish("bench/s/temperature", rumqttc::QoS::AtLeastOnce, false, payload.to_string())
+                .await
+        }
+    };
+
+    // Warm up until the client is connected and subscribed.
+    loop {
+        publish(&device).await?;
+        if tokio::time::timeout(Duration::from_millis(200), completions.recv()).await.is_ok() {
+            break;
+        }
+    }
+    while completions.try_recv().is_ok() {}
+
+    let start = Instant::now();
+    for _ in 0..messages {
+        publish(&device).await?;
+    }
+    for _ in 0..messages {
+        completions.recv().await;
+    }
+    let throughput = messages as f64 / start.elapsed().as_secs_f64();
+
+    let mut latencies = Vec::with_capacity(messages);
+    for _ in 0..messages.min(2000) {
+        publish(&device).await?;
+        latencies.extend(completions.recv().await);
+    }
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let report = Report { throughput, p50: pick(0.5), p99: pick(0.99) };
+    println!(
+        "{name:<8} {:>10.0} msg/s   p50 {:>8.1?}   p99 {:>8.1?}",
+        report.throughput, report.p50, report.p99
+    );
+    manager.abort();
+    mqtt.shutdown().await;
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let messages: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(5000);
+    let recorder = build_recorder()?;
+    println!("{messages} messages, QoS 1, embedded broker, callback stores one object");
+    let wasm = measure("wasm", true, messages, &recorder).await?;
+    let native = measure("native", false, messages, &recorder).await?;
+    println!(
+        "wasm/native: throughput {:.2}x, p50 {:.2}x",
+        wasm.throughput / native.throughput,
+        wasm.p50.as_secs_f64() / native.p50.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The API's one error shape, `{"error": "<message>"}`, and how every failure below the API
+//! (store, runtime, brokers, axum's own extractors) maps onto an HTTP status.
+//!
+//! Status choices: 400 for a request that cannot be read (malformed JSON, a body of the wrong
+//! shape, bad query parameters, bad base64, an invalid plugin name); 401 for a missing or wrong
+//! token; 404 for an unknown object, plugin, client or route; 409 for a write that raced with
+//! another one; 413 for a body over its limit; 415 for a JSON route called without
+//! `Content-Type: application/json`; 422 for content that was read but is not acceptable (an
+//! invalid property, a bad topic filter, uploaded bytes that are not a plugin of our world);
+//! 502 when the broker behind a client failed; 500 for storage failures, whose details go to
+//! the server log only.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use switchyard_dispatch::ClientError;
+use switchyard_runtime::PluginError;
+
+/// An error answer: a status and a message that says what is wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    pub(crate) fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token")
+    }
+
+    /// A failure the client cannot fix. The details may name files or internal state, so they
+    /// go to the log and the client gets a pointer there.
+    pub(crate) fn internal(what: &str, error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "{what}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what}; see the server log"),
+        )
+    }
+
+    /// Reading a request body failed: too large (named with its limit), or unreadable.
+    pub(crate) fn body_rejected(status: StatusCode, text: String, limit: usize) -> ApiError {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                format!("request body is larger than the limit of {limit} bytes"),
+            )
+        } else {
+            ApiError::new(status, text)
+        }
+    }
+
+    /// A JSON body that could not be used. axum answers 422 for well-formed JSON of the wrong
+    /// shape; here that is a malformed request (400), and 422 is kept for invalid content.
+    pub(crate) fn json_rejected(rejection: JsonRejection, limit: usize) -> ApiError {
+        let status = match rejection {
+            JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
+            _ => rejection.status(),
+        };
+        ApiError::body_rejected(status, rejection.body_text(), limit)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<switchyard_store::Error> for ApiError {
+    fn from(error: switchyard_store::Error) -> ApiError {
+        use switchyard_store::Error;
+        match error {
+            Error::NotFound(message) => ApiError::not_found(message),
+            Error::Invalid(message) => ApiError::unprocessable(message),
+            Error::BadQuery(message) => ApiError::bad_request(message),
+            Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            Error::Storage(_) | Error::Corrupt(_) => ApiError::internal("storage error", error),
+        }
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(error: PluginError) -> ApiError {
+        match error {
+            PluginError::InvalidName(_) => ApiError::bad_request(error.to_string()),
+            PluginError::NotWasm(_) | PluginError::WrongWorld(_) | PluginError::Compile(_) => {
+                ApiError::unprocessable(error.to_string())
+            }
+            PluginError::Storage(_) => ApiError::internal("storing the plugin failed", error),
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> ApiError {
+        let status = match error {
+            ClientError::NotFound(_) => StatusCode::NOT_FOUND,
+            ClientError::Unsupported(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            ClientError::Broker(_) => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::new(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::new(rejection.status(), rejection.body_text())
+    }
+}

@@ -1,0 +1,60 @@
+//! Request extractors whose rejections come out in the API's JSON error shape instead of axum's
+//! plain-text ones.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// Wraps a parts extractor (`Path`, `Query`) so that its rejection becomes an [`ApiError`].
+pub(crate) struct Checked<E>(pub E);
+
+impl<S, E> FromRequestParts<S> for Checked<E>
+where
+    S: Send + Sync,
+    E: FromRequestParts<S>,
+    ApiError: From<E::Rejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Checked(E::from_request_parts(parts, state).await?))
+    }
+}
+
+/// A JSON request body, limited to [`crate::BodyLimits::json`].
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(ApiError::json_rejected(rejection, state.limits.json)),
+        }
+    }
+}
+
+/// A plugin upload: the raw bytes of any content type (they are validated as WebAssembly, which
+/// says more than a content type could), limited to [`crate::BodyLimits::plugin`].
+pub(crate) struct UploadBody(pub Bytes);
+
+impl FromRequest<AppState> for UploadBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(UploadBody)
+            .map_err(|rejection| {
+                ApiError::body_rejected(
+                    rejection.status(),
+                    rejection.body_text(),
+                    state.limits.plugin,
+                )
+            })
+    }
+}

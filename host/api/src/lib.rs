@@ -1,0 +1,124 @@
+//! Switchyard's REST/admin API: objects, plugins and broker clients over HTTP, behind a bearer
+//! token. Every answer is JSON; every error is `{"error": "<message>"}` (see [`ApiError`] for
+//! the statuses).
+//!
+//! | route | success |
+//! |---|---|
+//! | `GET /health` (no token) | 200 `{"status":"ok"}` |
+//! | `PUT /api/plugins/{name}` | 201 (new) or 200 (replaced), the plugin's info |
+//! | `GET /api/plugins` | 200 `{"result": [info...], "total": n}` |
+//! | `GET /api/plugins/{name}`, `DELETE ...` | 200 info; 204 |
+//! | `POST /api/objects/{Type}` | 201 the object |
+//! | `GET /api/objects/{Type}`, `POST /api/objects/{Type}/query` | 200 `{"result", "total"}` |
+//! | `GET/PATCH/PUT /api/objects/{Type}/{id}`, `DELETE ...` | 200 the object; 204 |
+//! | `POST /api/clients/{id}/publish` | 200 `{"published": true}` |
+//! | `POST /api/clients/{id}/subscribe`, `/unsubscribe` | 200 `{"subscribed": true}`, `{"unsubscribed": true}` |
+
+mod auth;
+mod clients;
+mod error;
+mod extract;
+mod objects;
+mod plugins;
+
+pub use auth::Auth;
+pub use error::ApiError;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::{get, post, put};
+use axum::{Json, middleware};
+use serde_json::{Value, json};
+use switchyard_dispatch::Brokers;
+use switchyard_runtime::Runtime;
+use switchyard_store::Store;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+/// The largest request bodies the API reads, in bytes; larger ones get 413.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// JSON bodies (objects, queries, publishes). Default 1 MiB.
+    pub json: usize,
+    /// Plugin uploads. Default 64 MiB.
+    pub plugin: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> BodyLimits {
+        BodyLimits {
+            json: 1 << 20,
+            plugin: 64 << 20,
+        }
+    }
+}
+
+/// Everything the handlers use. Cheap to clone: every part is a shared handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub runtime: Runtime,
+    pub brokers: Brokers,
+    pub auth: Auth,
+    pub limits: BodyLimits,
+}
+
+/// The API's routes, ready for `axum::serve`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/plugins/{name}",
+            put(plugins::upload)
+                .layer(DefaultBodyLimit::max(state.limits.plugin))
+                .get(plugins::info)
+                .delete(plugins::remove),
+        )
+        .route("/api/plugins", get(plugins::list))
+        .route(
+            "/api/objects/{type}",
+            post(objects::create).get(objects::list),
+        )
+        .route("/api/objects/{type}/query", post(objects::query))
+        .route(
+            "/api/objects/{type}/{id}",
+            get(objects::read)
+                .patch(objects::merge)
+                .put(objects::replace)
+                .delete(objects::delete),
+        )
+        .route("/api/clients/{id}/publish", post(clients::publish))
+        .route("/api/clients/{id}/subscribe", post(clients::subscribe))
+        .route("/api/clients/{id}/unsubscribe", post(clients::unsubscribe))
+        .route_layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::require_bearer,
+        ))
+        // Added after the auth layer, so it is the one route without it.
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.limits.json))
+        // Spans carry method and path only: headers (the token) are never logged.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for `{}`", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on `{}`", uri.path()),
+    )
+}

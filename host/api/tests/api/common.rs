@@ -1,0 +1,145 @@
+//! A router over a fresh database, and requests that read back status, headers and JSON.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::Value;
+use std::time::Duration;
+use switchyard_api::{AppState, Auth, BodyLimits, router};
+use switchyard_dispatch::Brokers;
+use switchyard_runtime::{Limits, Runtime};
+use switchyard_store::Store;
+use tower::ServiceExt;
+
+pub const TOKEN: &str = "s3cret-test-token";
+
+pub struct TestApp {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+/// A response: status, headers and the body parsed as JSON (`Null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error` message of an error answer.
+    pub fn error(&self) -> &str {
+        self.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no `error` string in {}", self.body))
+    }
+
+    /// The `id` of an object answer.
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("an object id").to_owned()
+    }
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        TestApp::with_limits(BodyLimits::default())
+    }
+
+    pub fn with_limits(limits: BodyLimits) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let runtime = Runtime::new(
+            store.clone(),
+            Limits {
+                memory_bytes: 16 << 20,
+                timeout: Duration::from_secs(5),
+                host_calls: 1000,
+                max_payload: 1 << 20,
+                max_instances: 8,
+            },
+        )
+        .unwrap();
+        let brokers = Brokers::new(store.clone());
+        let state = AppState {
+            store,
+            runtime,
+            brokers,
+            auth: Auth::from_token(TOKEN),
+            limits,
+        };
+        TestApp {
+            router: router(state),
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request as is.
+    pub async fn call(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                panic!("{status}: body is not JSON ({error}): {bytes:?}")
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends `body` with the test token and the given content type.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> Reply {
+        let request = authorized(method, path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .unwrap();
+        self.call(request).await
+    }
+
+    /// Sends `body` as JSON with the test token.
+    pub async fn send(&self, method: Method, path: &str, body: Value) -> Reply {
+        self.send_bytes(method, path, "application/json", body.to_string())
+            .await
+    }
+
+    /// Sends a request without a body with the test token.
+    pub async fn request(&self, method: Method, path: &str) -> Reply {
+        self.call(authorized(method, path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, body).await
+    }
+
+    /// Creates an object and returns its id.
+    pub async fn create(&self, type_name: &str, body: Value) -> String {
+        let reply = self.post(&format!("/api/objects/{type_name}"), body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.id()
+    }
+}
+
+pub fn authorized(method: Method, path: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+}

@@ -1,0 +1,8 @@
+//! The REST API against a real store in a temporary directory, a real runtime and the broker
+//! registry, driven through the router without a socket.
+
+mod auth;
+mod clients;
+mod common;
+mod objects;
+mod plugins;

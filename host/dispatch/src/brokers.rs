@@ -1,0 +1,108 @@
+//! The registry of broker kinds: resolves a client reference to its object and sends through
+//! the broker crate that serves the client's type.
+
+use crate::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use switchyard_store::Store;
+
+/// The sending side of one broker kind, keyed by client object id.
+pub trait Outbound: Send + Sync + 'static {
+    /// Publishes through the client `client_id`.
+    fn publish<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Adds a topic subscription to the client's connection.
+    fn subscribe<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Removes a topic subscription from the client's connection.
+    fn unsubscribe<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// Why a client could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no client with id or name `{0}`")]
+    NotFound(String),
+    #[error("client `{0}` is of type {1}, which has no broker support")]
+    Unsupported(String, String),
+    #[error("{0}")]
+    Broker(String),
+}
+
+/// All broker kinds, keyed by client type name (`MQTTClient`, ...). Cheap to clone.
+#[derive(Clone)]
+pub struct Brokers {
+    store: Store,
+    kinds: Arc<RwLock<HashMap<String, Arc<dyn Outbound>>>>,
+}
+
+impl Brokers {
+    pub fn new(store: Store) -> Brokers {
+        Brokers {
+            store,
+            kinds: Arc::default(),
+        }
+    }
+
+    /// Registers the broker kind that serves clients of `type_name`.
+    pub fn register(&self, type_name: &str, outbound: Arc<dyn Outbound>) {
+        let mut kinds = self.kinds.write().expect("broker map");
+        kinds.insert(type_name.to_owned(), outbound);
+    }
+
+    /// Resolves a client by object id or `name` to (id, type name).
+    pub fn resolve(&self, client: &str) -> Result<(String, String), ClientError> {
+        let broken = |e: switchyard_store::Error| ClientError::Broker(e.to_string());
+        let id = switchyard_runtime::clients::resolve(&self.store.begin(), client)
+            .map_err(broken)?
+            .ok_or_else(|| ClientError::NotFound(client.to_owned()))?;
+        let object = (self.store.get(&id).map_err(broken)?)
+            .ok_or_else(|| ClientError::NotFound(client.to_owned()))?;
+        let type_name = object["type"].as_str().unwrap_or_default().to_owned();
+        Ok((id, type_name))
+    }
+
+    fn outbound(&self, client: &str) -> Result<(String, Arc<dyn Outbound>), ClientError> {
+        let (id, type_name) = self.resolve(client)?;
+        let kinds = self.kinds.read().expect("broker map");
+        match kinds.get(&type_name) {
+            Some(outbound) => Ok((id, outbound.clone())),
+            None => Err(ClientError::Unsupported(client.to_owned(), type_name)),
+        }
+    }
+
+    pub async fn publish(
+        &self,
+        client: &str,
+        topic: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let (id, outbound) = self.outbound(client)?;
+        (outbound.publish(&id, topic, payload).await).map_err(broker_error)
+    }
+
+    pub async fn subscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {
+        let (id, outbound) = self.outbound(client)?;
+        (outbound.subscribe(&id, topic).await).map_err(broker_error)
+    }
+
+    pub async fn unsubscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {
+        let (id, outbound) = self.outbound(client)?;
+        (outbound.unsubscribe(&id, topic).await).map_err(broker_error)
+    }
+}
+
+fn broker_error(err: anyhow::Error) -> ClientError {
+    ClientError::Broker(format!("{err:#}"))
+}

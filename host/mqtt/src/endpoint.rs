@@ -1,0 +1,161 @@
+//! Broker URLs as users write them in `mainBrokerURL` and `fallbackBrokerURLs`, turned into the
+//! address and transport rumqttc connects with.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use rumqttc::tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+
+/// The URL that means "the broker inside this process".
+const EMBEDDED: &str = "embedded";
+
+/// One place a client can connect to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    /// The URL as the user wrote it, for status messages and logs (it never holds a password:
+    /// [`Endpoint::parse`] rejects URLs that do).
+    pub shown: String,
+    kind: Kind,
+    /// Host name, or the whole URL for WebSocket transports (rumqttc takes it as the address).
+    address: String,
+    port: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+impl Endpoint {
+    /// Parses one broker URL. `embedded` is where the embedded broker listens, if it runs.
+    pub fn parse(url: &str, embedded: Option<SocketAddr>) -> Result<Endpoint, String> {
+        let url = url.trim();
+        if url.eq_ignore_ascii_case(EMBEDDED) {
+            let addr = embedded.ok_or(
+                "`embedded` needs the embedded broker, which is off in this server (--mqtt off)",
+            )?;
+            return Ok(Endpoint {
+                shown: EMBEDDED.to_owned(),
+                kind: Kind::Tcp,
+                address: connectable(addr.ip()).to_string(),
+                port: addr.port(),
+            });
+        }
+        // The text is not echoed on a parse error: it may hold credentials.
+        let parsed = url::Url::parse(url).map_err(|e| {
+            format!("not a URL ({e}); expected mqtt://, tcp://, mqtts://, ws://, wss:// or embedded")
+        })?;
+        if parsed.password().is_some() {
+            return Err("the URL contains a password; set the username and password properties instead".into());
+        }
+        let (kind, default_port) = match parsed.scheme() {
+            "mqtt" | "tcp" => (Kind::Tcp, 1883),
+            "mqtts" | "ssl" => (Kind::Tls, 8883),
+            "ws" => (Kind::Ws, 80),
+            "wss" => (Kind::Wss, 443),
+            other => {
+                return Err(format!(
+                    "unsupported scheme `{other}`; expected mqtt://, tcp://, mqtts://, ws://, wss:// or embedded"
+                ));
+            }
+        };
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("`{url}` has no host"))?;
+        if matches!(kind, Kind::Tls | Kind::Wss) {
+            tls_config()?;
+        }
+        let address = match kind {
+            Kind::Ws | Kind::Wss => url.to_owned(),
+            Kind::Tcp | Kind::Tls => host.to_owned(),
+        };
+        Ok(Endpoint {
+            shown: url.to_owned(),
+            kind,
+            address,
+            port: parsed.port().unwrap_or(default_port),
+        })
+    }
+
+    /// Connection options for this endpoint, to be completed with the client's settings.
+    pub fn options(&self, client_id: &str) -> MqttOptions {
+        let mut options = MqttOptions::new(client_id, self.address.clone(), self.port);
+        // `parse` has checked that the TLS configuration loads, and it is cached.
+        let tls = || tls_config().expect("checked by Endpoint::parse");
+        options.set_transport(match self.kind {
+            Kind::Tcp => Transport::Tcp,
+            Kind::Tls => Transport::Tls(tls()),
+            Kind::Ws => Transport::Ws,
+            Kind::Wss => Transport::Wss(tls()),
+        });
+        options
+    }
+}
+
+/// A wildcard bind address is not something to connect to; its loopback twin is.
+fn connectable(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
+/// TLS with the operating system's trusted roots, built once (loading them reads many files).
+fn tls_config() -> Result<TlsConfiguration, String> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if roots.is_empty() {
+                return Err("TLS: no trusted CA certificates found on this machine".to_owned());
+            }
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+        .map(TlsConfiguration::Rustls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ports_follow_the_scheme() {
+        let port = |url| Endpoint::parse(url, None).map(|e| e.port);
+        assert_eq!(port("mqtt://broker"), Ok(1883));
+        assert_eq!(port("tcp://broker:1884"), Ok(1884));
+        assert_eq!(port("ws://broker/mqtt"), Ok(80));
+    }
+
+    #[test]
+    fn embedded_needs_the_embedded_broker() {
+        let err = Endpoint::parse("embedded", None).unwrap_err();
+        assert!(err.contains("embedded broker"), "{err}");
+        let addr: SocketAddr = "0.0.0.0:1999".parse().unwrap();
+        let endpoint = Endpoint::parse("embedded", Some(addr)).unwrap();
+        assert_eq!((endpoint.address.as_str(), endpoint.port), ("127.0.0.1", 1999));
+    }
+
+    #[test]
+    fn bad_urls_are_explained_without_echoing_secrets() {
+        let err = Endpoint::parse("http://broker", None).unwrap_err();
+        assert!(err.contains("unsupported scheme `http`"), "{err}");
+        let err = Endpoint::parse("mqtt://user:hunter2@broker", None).unwrap_err();
+        assert!(err.contains("password") && !err.contains("hunter2"), "{err}");
+        let err = Endpoint::parse("hunter2 is not a url", None).unwrap_err();
+        assert!(err.contains("not a URL") && !err.contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! What a connection needs from its `MQTTClient` object. Two objects with equal [`Settings`] need
+//! the same connection, so changes to anything else (name, status) leave a connection alone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rumqttc::{MqttOptions, QoS};
+use serde_json::Value;
+use switchyard_store::Object;
+
+use crate::endpoint::Endpoint;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// Largest message in either direction; matches the embedded broker's limit.
+pub(crate) const MAX_PACKET: usize = 10 * 1024 * 1024;
+/// Requests (publishes, acks, subscriptions) waiting for the event loop. flume allocates as the
+/// queue fills, so a generous bound costs nothing while idle.
+pub(crate) const REQUEST_CAPACITY: usize = 1024;
+
+/// What a client object asks for.
+pub(crate) enum Wanted {
+    /// Disabled, deleted, or not an MQTT client.
+    Off,
+    On(Settings),
+    /// Enabled but unusable; the message names the property.
+    Invalid(String),
+}
+
+/// The connection-relevant properties of an enabled client.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Settings {
+    /// The main broker first, then the fallbacks in order.
+    pub endpoints: Vec<Endpoint>,
+    username: Option<String>,
+    password: Option<String>,
+    pub qos: QoS,
+    client_id: String,
+    clean_session: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoints", &self.endpoints)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("qos", &self.qos)
+            .field("client_id", &self.client_id)
+            .field("clean_session", &self.clean_session)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Options for connecting to `endpoint` with these settings.
+    pub fn options(&self, endpoint: &Endpoint) -> MqttOptions {
+        let mut options = endpoint.options(&self.client_id);
+        options
+            .set_keep_alive(KEEP_ALIVE)
+            .set_clean_session(self.clean_session)
+            // Acks go out only after the callbacks finished: at-least-once for QoS 1 and 2.
+            .set_manual_acks(true)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_request_channel_capacity(REQUEST_CAPACITY);
+        if let Some(username) = &self.username {
+            options.set_credentials(username, self.password.clone().unwrap_or_default());
+        }
+        options
+    }
+}
+
+/// Reads what the client object `id` (read with its secrets) asks for.
+pub(crate) fn wanted(id: &str, object: &Object, embedded: Option<SocketAddr>) -> Wanted {
+    match boolean(object, "isEnabled", false) {
+        Ok(false) => Wanted::Off,
+        Ok(true) => match settings(id, object, embedded) {
+            Ok(settings) => Wanted::On(settings),
+            Err(message) => Wanted::Invalid(message),
+        },
+        Err(message) => Wanted::Invalid(message),
+    }
+}
+
+fn settings(id: &str, object: &Object, embedded: Option<SocketAddr>) -> Result<Settings, String> {
+    let main = string(object, "mainBrokerURL")?.ok_or("mainBrokerURL is required")?;
+    let mut endpoints =
+        vec![Endpoint::parse(&main, embedded).map_err(|e| format!("mainBrokerURL: {e}"))?];
+    match object.get("fallbackBrokerURLs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(urls)) => {
+            for (i, url) in urls.iter().enumerate() {
+                let url = url
+                    .as_str()
+                    .ok_or_else(|| format!("fallbackBrokerURLs[{i}] must be a string"))?;
+                endpoints.push(
+                    Endpoint::parse(url, embedded)
+                        .map_err(|e| format!("fallbackBrokerURLs[{i}]: {e}"))?,
+                );
+            }
+        }
+        Some(_) => return Err("fallbackBrokerURLs must be a list of URLs".into()),
+    }
+    let username = string(object, "username")?.filter(|u| !u.is_empty());
+    let password = string(object, "password")?.filter(|p| !p.is_empty());
+    if username.is_none() && password.is_some() {
+        return Err("password is set but username is not (MQTT sends a password only with a username)".into());
+    }
+    let qos = match object.get("qos") {
+        None | Some(Value::Null) => QoS::AtMostOnce,
+        Some(value) => match value.as_u64() {
+            Some(0) => QoS::AtMostOnce,
+            Some(1) => QoS::AtLeastOnce,
+            Some(2) => QoS::ExactlyOnce,
+            _ => return Err(format!("qos must be 0, 1 or 2, not {value}")),
+        },
+    };
+    let client_id = string(object, "clientId")?
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| format!("switchyard-{id}"));
+    Ok(Settings {
+        endpoints,
+        username,
+        password,
+        qos,
+        client_id,
+        clean_session: boolean(object, "cleanSession", true)?,
+    })
+}
+
+fn string(object: &Object, field: &str) -> Result<Option<String>, String> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("{field} must be a string")),
+    }
+}
+
+fn boolean(object: &Object, field: &str, default: bool) -> Result<bool, String> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("{field} must be true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wanted_of(value: Value) -> Wanted {
+        let Value::Object(object) = value else { unreachable!() };
+        wanted("abc", &object, None)
+    }
+
+    #[test]
+    fn defaults_apply_to_an_enabled_client() {
+        let Wanted::On(settings) = wanted_of(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b"}))
+        else {
+            panic!("expected settings")
+        };
+        assert_eq!(settings.client_id, "switchyard-abc");
+        assert_eq!(settings.qos, QoS::AtMostOnce);
+        assert!(settings.clean_session);
+    }
+
+    #[test]
+    fn disabled_clients_are_off_whatever_else_they_hold() {
+        assert!(matches!(wanted_of(json!({"mainBrokerURL": "nope"})), Wanted::Off));
+    }
+
+    #[test]
+    fn invalid_properties_are_named() {
+        let message = |value| match wanted_of(value) {
+            Wanted::Invalid(m) => m,
+            _ => panic!("expected invalid"),
+        };
+        let m = message(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b", "qos": 3}));
+        assert!(m.starts_with("qos"), "{m}");
+        let m = message(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b", "fallbackBrokerURLs": ["ftp://x"]}));
+        assert!(m.starts_with("fallbackBrokerURLs[0]"), "{m}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let Wanted::On(settings) = wanted_of(json!({
+            "isEnabled": true, "mainBrokerURL": "mqtt://b", "username": "u", "password": "hunter2"
+        })) else {
+            panic!("expected settings")
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Against the embedded broker: the broker itself, and `MQTTClient` objects that use it.
+
+use std::net::TcpListener;
+
+use rumqttc::{MqttOptions, QoS, Transport};
+use serde_json::json;
+use switchyard_dispatch::Outbound;
+use switchyard_mqtt::EmbeddedBroker;
+
+use crate::common::*;
+
+fn broker(ws: bool) -> EmbeddedBroker {
+    EmbeddedBroker::start(local(0), ws.then(|| local(0))).expect("embedded broker starts")
+}
+
+#[tokio::test]
+async fn the_embedded_broker_carries_messages_over_tcp_and_websocket() {
+    let broker = broker(true);
+    let mut listener = Device::tcp(broker.tcp_addr()).await;
+    listener.subscribe("greetings/#").await;
+
+    let ws = broker.ws_addr().expect("a websocket listener");
+    let mut options = MqttOptions::new("browser", format!("ws://{ws}/mqtt"), ws.port());
+    options.set_transport(Transport::Ws);
+    let browser = Device::connect(options).await;
+    browser.publish("greetings/ws", QoS::AtLeastOnce, "hello over websocket").await;
+
+    let (topic, payload) = listener.next().await;
+    assert_eq!(topic, "greetings/ws");
+    assert_eq!(payload, b"hello over websocket");
+}
+
+#[tokio::test]
+async fn the_embedded_broker_reports_a_taken_port() {
+    let taken = TcpListener::bind(local(0)).expect("bind");
+    let addr = taken.local_addr().expect("address");
+    let error = EmbeddedBroker::start(addr, None).expect_err("the port is taken");
+    let message = error.to_string();
+    assert!(message.contains(&addr.to_string()), "{message}");
+    assert!(message.contains("in use"), "{message}");
+}
+
+#[tokio::test]
+async fn an_enabled_client_receives_publishes_and_follows_its_object() {
+    let broker = broker(false);
+    let test = store();
+    let store = &test.store;
+    let recorder = Recorder::new(store);
+    let mqtt = manager(store, recorder.clone(), Some(broker.tcp_addr()));
+
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({"name": "gateway", "mainBrokerURL": "embedded", "isEnabled": true}),
+    );
+    until_connected(store, &id).await;
+
+    // A subscriber linked to the client gets its topic subscribed, in the user's syntax.
+    let sub = subscriber(store, "sensors/*/temperature", &id);
+    let mut device = Device::tcp(broker.tcp_addr()).await;
+    let payload = r#"{"sensorId":"t1","value":21.5}"#;
+    let message = publish_until_dispatched(&device, &recorder, "sensors/t1/temperature", payload).await;
+    assert_eq!(message.client_id, id);
+    assert!(message.received_at_ms > 0);
+
+    // Publishing through the client reaches devices.
+    device.subscribe("alerts/#").await;
+    mqtt.publish(&id, "alerts/t1", b"too hot".to_vec()).await.expect("publish");
+    assert_eq!(device.next().await, ("alerts/t1".to_owned(), b"too hot".to_vec()));
+
+    // A changed subscriber topic takes effect without a restart.
+    store.update(&sub, json!({"topic": "rooms/+/humidity"})).expect("update subscriber");
+    publish_until_dispatched(&device, &recorder, "rooms/kitchen/humidity", "55").await;
+
+    // Extra subscriptions (Structr's mqttSubscribe) work on the live connection.
+    mqtt.subscribe(&id, "commands/*").await.expect("subscribe");
+    publish_until_dispatched(&device, &recorder, "commands/reboot", "now").await;
+    mqtt.unsubscribe(&id, "commands/*").await.expect("unsubscribe");
+
+    // Disabling disconnects; publishing then says why it cannot.
+    store.update(&id, json!({"isEnabled": false})).expect("disable");
+    assert_eq!(until_disconnected(store, &id).await, None);
+    let error = mqtt.publish(&id, "alerts/t1", b"x".to_vec()).await.expect_err("disabled");
+    assert_eq!(error.to_string(), format!("client `{id}` is not connected"));
+
+    // Enabling again reconnects and resubscribes the subscribers' topics.
+    store.update(&id, json!({"isEnabled": true})).expect("enable");
+    until_connected(store, &id).await;
+    publish_until_dispatched(&device, &recorder, "rooms/hall/humidity", "60").await;
+
+    // Deleting the client closes its connection; the subscriber stays.
+    assert!(store.delete(&id).expect("delete"));
+    let error = eventually("the deleted client to be gone", || async {
+        mqtt.publish(&id, "alerts/t1", b"x".to_vec()).await.err()
+    })
+    .await;
+    assert!(error.to_string().contains("not connected"), "{error}");
+    assert!(store.get(&sub).expect("read subscriber").is_some());
+    mqtt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_port_is_reported_and_the_fallback_is_used() {
+    let broker = broker(false);
+    let test = store();
+    let store = &test.store;
+    let recorder = Recorder::new(store);
+    let mqtt = manager(store, recorder.clone(), Some(broker.tcp_addr()));
+
+    let nobody = format!("mqtt://127.0.0.1:{}", free_port());
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({"mainBrokerURL": nobody, "isEnabled": true}),
+    );
+    let error = until_error(store, &id).await;
+    assert!(error.starts_with(&nobody), "the error names the URL: {error}");
+    assert!(error.contains("refused"), "the error says what happened: {error}");
+
+    store
+        .update(&id, json!({"fallbackBrokerURLs": ["embedded"]}))
+        .expect("add a fallback");
+    until_connected(store, &id).await;
+    subscriber(store, "fallback/#", &id);
+    let device = Device::tcp(broker.tcp_addr()).await;
+    publish_until_dispatched(&device, &recorder, "fallback/works", "yes").await;
+    mqtt.shutdown().await;
+    assert_eq!(status(store, &id), (false, None));
+}
+
+#[tokio::test]
+async fn a_client_connects_over_websocket() {
+    let broker = broker(true);
+    let test = store();
+    let store = &test.store;
+    let recorder = Recorder::new(store);
+    let mqtt = manager(store, recorder.clone(), None);
+
+    let url = format!("ws://{}/mqtt", broker.ws_addr().expect("a websocket listener"));
+    let id = create(store, "MQTTClient", json!({"mainBrokerURL": url, "isEnabled": true}));
+    until_connected(store, &id).await;
+    subscriber(store, "ws/#", &id);
+    let device = Device::tcp(broker.tcp_addr()).await;
+    publish_until_dispatched(&device, &recorder, "ws/in", "through websocket").await;
+    mqtt.shutdown().await;
+}
+
+#[tokio::test]
+async fn embedded_needs_the_embedded_broker() {
+    let test = store();
+    let store = &test.store;
+    let mqtt = manager(store, Recorder::new(store), None);
+    let id = create(store, "MQTTClient", json!({"mainBrokerURL": "embedded", "isEnabled": true}));
+    let error = until_error(store, &id).await;
+    assert!(error.contains("embedded broker"), "{error}");
+    mqtt.shutdown().await;
+}
+
+#[tokio::test]
+async fn qos1_messages_are_acknowledged_only_after_their_callbacks() {
+    let broker = broker(false);
+    let test = store();
+    let store = &test.store;
+    let recorder = Recorder::holding(store, "hold");
+    let mqtt = manager(store, recorder.clone(), Some(broker.tcp_addr()));
+
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({
+            "mainBrokerURL": "embedded", "isEnabled": true, "qos": 1,
+            "cleanSession": false, "clientId": "durable-worker",
+        }),
+    );
+    subscriber(store, "jobs/#", &id);
+    until_connected(store, &id).await;
+    let device = Device::tcp(broker.tcp_addr()).await;
+    publish_until_dispatched(&device, &recorder, "jobs/probe", "probe").await;
+
+    // The callback for `hold-1` is still running ...
+    device.publish("jobs/1", QoS::AtLeastOnce, "hold-1").await;
+    eventually("the callback for hold-1 to start", || async {
+        recorder.started().contains(&"hold-1".to_owned()).then_some(())
+    })
+    .await;
+    // ... while more messages arrive.
+    device.publish("jobs/2", QoS::AtLeastOnce, "after-1").await;
+    device.publish("jobs/3", QoS::AtLeastOnce, "after-2").await;
+
+    // The connection goes away before the callback finished. As the message was never
+    // acknowledged, the broker delivers it again to the persistent session.
+    store.update(&id, json!({"isEnabled": false})).expect("disable");
+    until_disconnected(store, &id).await;
+    store.update(&id, json!({"isEnabled": true})).expect("enable");
+    until_connected(store, &id).await;
+    eventually("hold-1 to be delivered again", || async {
+        let started = recorder.started();
+        (started.iter().filter(|p| *p == "hold-1").count() >= 2).then_some(())
+    })
+    .await;
+
+    // Once callbacks finish, everything published meanwhile has been dispatched, in order.
+    recorder.release(10);
+    for payload in ["after-1", "after-2"] {
+        recorder
+            .wait_for(payload, |m| m.payload == payload.as_bytes())
+            .await;
+    }
+    let order: Vec<String> = recorder
+        .messages()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .filter(|p| p.starts_with("after"))
+        .collect();
+    assert_eq!(order[..2], ["after-1", "after-2"]);
+    mqtt.shutdown().await;
+}

@@ -1,0 +1,53 @@
+//! Server settings: each works as a flag and as an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Config {
+    /// Directory of the sled database.
+    #[arg(long, env = "SWITCHYARD_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// Address of the REST/admin API.
+    #[arg(long, env = "SWITCHYARD_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Address of the embedded MQTT broker, or `off` for none.
+    #[arg(long, env = "SWITCHYARD_MQTT", default_value = "127.0.0.1:1883", value_parser = parse_listener)]
+    pub mqtt: Listener,
+    /// Address of the embedded broker's MQTT-over-WebSocket listener, or `off`.
+    #[arg(long, env = "SWITCHYARD_MQTT_WS", default_value = "off", value_parser = parse_listener)]
+    pub mqtt_ws: Listener,
+    /// API bearer token. Without it, one is generated at first start, printed once and
+    /// stored hashed.
+    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Wall time a callback may run, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_TIMEOUT_MS", default_value_t = 5000)]
+    pub plugin_timeout_ms: u64,
+    /// Linear memory a callback instance may use, in MiB.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MB", default_value_t = 64)]
+    pub plugin_memory_mb: usize,
+}
+
+/// An optional listener address (`off` disables it).
+#[derive(Debug, Clone, Copy)]
+pub struct Listener(pub Option<SocketAddr>);
+
+fn parse_listener(text: &str) -> Result<Listener, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Listener(None));
+    }
+    (text.parse().map(|addr| Listener(Some(addr))))
+        .map_err(|e| format!("`{text}` is neither `off` nor an address like 127.0.0.1:1883: {e}"))
+}
+
+impl Config {
+    pub fn limits(&self) -> switchyard_runtime::Limits {
+        switchyard_runtime::Limits {
+            timeout: Duration::from_millis(self.plugin_timeout_ms),
+            memory_bytes: self.plugin_memory_mb << 20,
+            ..Default::default()
+        }
+    }
+}

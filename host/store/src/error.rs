@@ -1,0 +1,27 @@
+//! The store's error type.
+
+/// What went wrong with a store operation. The variants map onto HTTP statuses in the API
+/// and onto the WIT `error` variant for plugins.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No object with this id (or not of the expected type).
+    #[error("{0}")]
+    NotFound(String),
+    /// A property failed validation; the message names the property.
+    #[error("{0}")]
+    Invalid(String),
+    /// A query could not be understood; the message says which part.
+    #[error("{0}")]
+    BadQuery(String),
+    /// The write raced with another one (for example the object was deleted meanwhile).
+    #[error("{0}")]
+    Conflict(String),
+    /// sled failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] sled::Error),
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

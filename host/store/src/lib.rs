@@ -1,0 +1,187 @@
+//! The object store: every client, subscriber and callback-produced object lives here, in sled.
+//!
+//! Objects are JSON documents with a generated `id`, a `type`, `createdAt` and `updatedAt`, and
+//! free properties at the top level. Built-in types (`MQTTClient`, `MessageSubscriber`, ...) are
+//! validated on every write. All writes go through a [`Txn`], a write set that reads its own
+//! writes and commits atomically, so a plugin invocation's writes land together or not at all.
+
+mod error;
+mod props;
+mod query;
+mod record;
+mod txn;
+mod types;
+
+pub use error::{Error, Result};
+pub use query::{Filter, Op, Order, Page, Query};
+pub use txn::Txn;
+
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// A stored object: its properties, including the reserved `id`, `type`, `createdAt`, `updatedAt`.
+pub type Object = serde_json::Map<String, Value>;
+
+/// What happened to an object; sent to [`Store::subscribe`]rs after each commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub type_name: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// How many change events a slow subscriber may fall behind before it sees `Lagged`.
+const CHANGE_CAPACITY: usize = 1024;
+
+/// A handle to the database. Cheap to clone; all clones share one sled database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    objects: sled::Tree,
+    changes: broadcast::Sender<Change>,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &std::path::Path) -> Result<Store> {
+        let db = sled::open(dir)?;
+        let objects = db.open_tree(record::OBJECTS_TREE)?;
+        let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                objects,
+                changes,
+            }),
+        })
+    }
+
+    /// A named sled tree beside the objects, for other parts of the host (plugins, settings).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree> {
+        if name == record::OBJECTS_TREE {
+            return Err(Error::Invalid(format!(
+                "tree name `{name}` is reserved for the object store"
+            )));
+        }
+        Ok(self.inner.db.open_tree(name)?)
+    }
+
+    /// Writes everything committed so far to disk. sled also flushes on its own every half
+    /// second and when the last handle is dropped; call this before the process exits.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Starts a write set.
+    pub fn begin(&self) -> Txn {
+        Txn::new(self.clone())
+    }
+
+    /// Notifications of committed changes. A lagging receiver gets `RecvError::Lagged` and
+    /// should re-read what it cares about.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Creates an object (one-write transaction). Returns it as a reader sees it.
+    pub fn create(&self, type_name: &str, properties: Value) -> Result<Object> {
+        self.write(|txn| txn.create(type_name, properties))
+    }
+
+    /// Reads an object, with write-only properties (passwords) removed.
+    pub fn get(&self, id: &str) -> Result<Option<Object>> {
+        let mut object = self.load(id)?;
+        if let Some(object) = &mut object {
+            props::strip_secrets(object);
+        }
+        Ok(object)
+    }
+
+    /// Reads an object including write-only properties. For the host's own use (connecting a
+    /// client); never hand the result to the API or a plugin.
+    pub fn get_with_secrets(&self, id: &str) -> Result<Option<Object>> {
+        self.load(id)
+    }
+
+    /// Merges `patch` into the object (`null` removes a property).
+    pub fn update(&self, id: &str, patch: Value) -> Result<Object> {
+        self.write(|txn| txn.update(id, patch))
+    }
+
+    /// Replaces all user properties of the object.
+    pub fn replace(&self, id: &str, properties: Value) -> Result<Object> {
+        self.write(|txn| txn.replace(id, properties))
+    }
+
+    /// Deletes the object; returns whether it existed.
+    pub fn delete(&self, id: &str) -> Result<bool> {
+        self.write(|txn| txn.delete(id))
+    }
+
+    /// Finds objects of a type.
+    pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
+        self.begin().query(type_name, query)
+    }
+
+    /// Sets host-maintained read-only properties (`isConnected`, `lastError`) without the
+    /// checks that keep users from writing them. Does nothing if the object is gone.
+    pub fn set_status(&self, id: &str, fields: Object) -> Result<()> {
+        let key = record::object_key(id);
+        let type_name = self
+            .inner
+            .objects
+            .transaction(|tx| {
+                let Some(stored) = tx.get(&key)? else {
+                    return Ok(None);
+                };
+                let mut object = txn::aborting(record::decode(&stored))?;
+                props::set_status(&mut object, &fields);
+                tx.insert(key.as_slice(), txn::aborting(record::encode(&object))?)?;
+                Ok(Some(record::type_of(&object).to_owned()))
+            })
+            .map_err(txn::transaction_error)?;
+        if let Some(type_name) = type_name {
+            self.notify(Change {
+                kind: ChangeKind::Updated,
+                type_name,
+                id: id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A one-operation transaction, so single writes take the same checked path as batches.
+    fn write<T>(&self, op: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut txn = self.begin();
+        let out = op(&mut txn)?;
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// The committed object with secrets.
+    fn load(&self, id: &str) -> Result<Option<Object>> {
+        self.inner
+            .objects
+            .get(record::object_key(id))?
+            .map(|bytes| record::decode(&bytes))
+            .transpose()
+    }
+
+    fn notify(&self, change: Change) {
+        // No receivers is normal (nothing watching yet), not an error.
+        let _ = self.inner.changes.send(change);
+    }
+}

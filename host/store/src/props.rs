@@ -1,0 +1,170 @@
+//! The rules that turn user input into a stored object: reserved, read-only and write-only
+//! properties, merge and replace semantics, defaults and validation.
+//!
+//! Kept apart from the transaction machinery so every write path (create, update, replace,
+//! host status) agrees on what users may change.
+
+use crate::record::{new_id, now, type_of};
+use crate::types::{Builtin, validate_type_name};
+use crate::{Error, Object, Result};
+use serde_json::Value;
+
+const ID: &str = "id";
+const TYPE: &str = "type";
+const CREATED_AT: &str = "createdAt";
+const UPDATED_AT: &str = "updatedAt";
+const RESERVED: [&str; 4] = [ID, TYPE, CREATED_AT, UPDATED_AT];
+
+fn into_map(input: Value) -> Result<Object> {
+    match input {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::Invalid("properties must be a JSON object".into())),
+    }
+}
+
+/// A new object of `type_name` from user input, with a fresh id and timestamps.
+/// `null` values are left out: null means "no value" here as in a merge.
+pub(crate) fn create(type_name: &str, input: Value) -> Result<Object> {
+    validate_type_name(type_name)?;
+    let input = into_map(input)?;
+    if let Some(prop) = RESERVED.iter().find(|prop| input.contains_key(**prop)) {
+        return Err(Error::Invalid(format!(
+            "property `{prop}` is reserved and set by the store; leave it out"
+        )));
+    }
+    let builtin = Builtin::of(type_name);
+    let mut object = Object::new();
+    object.insert(ID.into(), new_id().into());
+    object.insert(TYPE.into(), type_name.into());
+    for (prop, value) in input {
+        if !value.is_null() && !builtin.is_some_and(|b| b.is_read_only(&prop)) {
+            object.insert(prop, value);
+        }
+    }
+    if let Some(builtin) = builtin {
+        for (prop, initial) in builtin.read_only() {
+            object.insert((*prop).into(), initial.clone());
+        }
+    }
+    finish(builtin, &mut object)?;
+    let now = now();
+    object.insert(CREATED_AT.into(), now.clone().into());
+    object.insert(UPDATED_AT.into(), now.into());
+    Ok(object)
+}
+
+/// `current` with `patch` merged in; `null` in the patch removes a property.
+pub(crate) fn merge(current: Object, patch: Value) -> Result<Object> {
+    let patch = into_map(patch)?;
+    let builtin = Builtin::of(type_of(&current));
+    let mut object = current;
+    for (prop, value) in patch {
+        if is_unchanged_reserved(&object, &prop, &value)?
+            || builtin.is_some_and(|b| b.is_read_only(&prop))
+        {
+            continue;
+        }
+        if value.is_null() {
+            object.remove(&prop);
+        } else {
+            object.insert(prop, value);
+        }
+    }
+    finish(builtin, &mut object)?;
+    touch(&mut object);
+    Ok(object)
+}
+
+/// `current` with its user properties replaced by `input`. Reserved and host-maintained
+/// properties stay; secrets stay unless `input` names them (`null` removes one), because
+/// reads never return them and a GET-edit-PUT round trip must not erase them.
+pub(crate) fn replace(current: Object, input: Value) -> Result<Object> {
+    let input = into_map(input)?;
+    let builtin = Builtin::of(type_of(&current));
+    let mut object: Object = current
+        .into_iter()
+        .filter(|(prop, _)| {
+            RESERVED.contains(&prop.as_str())
+                || builtin.is_some_and(|b| {
+                    b.is_read_only(prop) || (b.is_write_only(prop) && !input.contains_key(prop))
+                })
+        })
+        .collect();
+    for (prop, value) in input {
+        if is_unchanged_reserved(&object, &prop, &value)?
+            || builtin.is_some_and(|b| b.is_read_only(&prop))
+            || value.is_null()
+        {
+            continue;
+        }
+        object.insert(prop, value);
+    }
+    finish(builtin, &mut object)?;
+    touch(&mut object);
+    Ok(object)
+}
+
+/// `current` with host-maintained `fields` set, bypassing the user rules.
+pub(crate) fn set_status(current: &mut Object, fields: &Object) {
+    current.extend(
+        fields
+            .iter()
+            .map(|(prop, value)| (prop.clone(), value.clone())),
+    );
+    touch(current);
+}
+
+/// Copies the host-maintained properties of `stored` into `object`, so a user write computed
+/// from an older read does not undo a status the host set meanwhile.
+pub(crate) fn carry_status(object: &mut Object, stored: &Object) {
+    let Some(builtin) = Builtin::of(type_of(object)) else {
+        return;
+    };
+    for (prop, _) in builtin.read_only() {
+        match stored.get(*prop) {
+            Some(value) => object.insert((*prop).into(), value.clone()),
+            None => object.remove(*prop),
+        };
+    }
+}
+
+/// Whether objects of this type have host-maintained properties (see [`carry_status`]).
+pub(crate) fn has_status(type_name: &str) -> bool {
+    Builtin::of(type_name).is_some_and(|b| !b.read_only().is_empty())
+}
+
+/// Removes write-only properties (secrets) from an object about to be read.
+pub(crate) fn strip_secrets(object: &mut Object) {
+    if let Some(builtin) = Builtin::of(type_of(object)) {
+        object.retain(|prop, _| !builtin.is_write_only(prop));
+    }
+}
+
+/// Reserved properties may appear in update input only unchanged, so a read object can be
+/// written back as is. Returns whether `prop` is reserved (and thus to be skipped).
+fn is_unchanged_reserved(object: &Object, prop: &str, value: &Value) -> Result<bool> {
+    if !RESERVED.contains(&prop) {
+        return Ok(false);
+    }
+    if object.get(prop) == Some(value) {
+        Ok(true)
+    } else {
+        Err(Error::Invalid(format!(
+            "property `{prop}` is reserved and cannot be changed"
+        )))
+    }
+}
+
+fn finish(builtin: Option<Builtin>, object: &mut Object) -> Result<()> {
+    match builtin {
+        Some(builtin) => {
+            builtin.apply_defaults(object);
+            builtin.validate(object)
+        }
+        None => Ok(()),
+    }
+}
+
+fn touch(object: &mut Object) {
+    object.insert(UPDATED_AT.into(), now().into());
+}

@@ -1,0 +1,251 @@
+//! Write sets: buffered creates, updates and deletes that read their own writes and commit
+//! atomically.
+//!
+//! A transaction keeps an overlay of encoded objects (or deletions) over the database; reads
+//! consult the overlay first. Commit applies the overlay in one sled transaction, so a plugin
+//! invocation's writes land together or not at all, and then announces the changes.
+
+use crate::record::{self, decode, encode, index_key, index_prefix, object_key, type_of};
+use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, props, types};
+use serde_json::Value;
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
+use std::collections::HashMap;
+
+/// A write set over the store. Nothing is visible to others until [`Txn::commit`]; dropping it
+/// discards everything.
+pub struct Txn {
+    store: Store,
+    writes: Vec<Write>,
+    /// Position of each id's entry in `writes`; `writes` keeps the order for change events.
+    by_id: HashMap<String, usize>,
+}
+
+/// The pending state of one object.
+struct Write {
+    id: String,
+    type_name: String,
+    /// Whether the object was committed before this transaction touched it; such objects
+    /// must still exist at commit, or someone deleted them meanwhile.
+    existed: bool,
+    /// The encoded object (secrets included), or `None` once deleted.
+    bytes: Option<Vec<u8>>,
+}
+
+impl Write {
+    fn change(self) -> Option<Change> {
+        let kind = match (self.existed, self.bytes.is_some()) {
+            (false, true) => ChangeKind::Created,
+            (true, true) => ChangeKind::Updated,
+            (true, false) => ChangeKind::Deleted,
+            (false, false) => return None,
+        };
+        Some(Change {
+            kind,
+            type_name: self.type_name,
+            id: self.id,
+        })
+    }
+
+    /// Applies this write inside the sled transaction.
+    fn apply(&self, tx: &TransactionalTree) -> ConflictableTransactionResult<(), Error> {
+        let key = object_key(&self.id);
+        if !self.existed {
+            if let Some(bytes) = &self.bytes {
+                tx.insert(key, bytes.as_slice())?;
+                tx.insert(index_key(&self.type_name, &self.id), sled::IVec::default())?;
+            }
+            return Ok(());
+        }
+        let Some(stored) = tx.get(&key)? else {
+            return Err(ConflictableTransactionError::Abort(Error::Conflict(
+                format!(
+                    "{} {} was deleted by another writer; nothing was written",
+                    self.type_name, self.id
+                ),
+            )));
+        };
+        match &self.bytes {
+            Some(bytes) if props::has_status(&self.type_name) => {
+                let mut object = aborting(decode(bytes))?;
+                props::carry_status(&mut object, &aborting(decode(&stored))?);
+                tx.insert(key, aborting(encode(&object))?)?;
+            }
+            Some(bytes) => {
+                tx.insert(key, bytes.as_slice())?;
+            }
+            None => {
+                tx.remove(key)?;
+                tx.remove(index_key(&self.type_name, &self.id))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lifts a store error into a sled transaction abort.
+pub(crate) fn aborting<T>(result: Result<T>) -> ConflictableTransactionResult<T, Error> {
+    result.map_err(ConflictableTransactionError::Abort)
+}
+
+/// Lowers a sled transaction's outcome back into a store error.
+pub(crate) fn transaction_error(error: TransactionError<Error>) -> Error {
+    match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => Error::Storage(error),
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no object with id `{id}`"))
+}
+
+impl Txn {
+    pub(crate) fn new(store: Store) -> Txn {
+        Txn {
+            store,
+            writes: Vec::new(),
+            by_id: HashMap::new(),
+        }
+    }
+
+    pub fn create(&mut self, type_name: &str, properties: Value) -> Result<Object> {
+        let mut object = props::create(type_name, properties)?;
+        let id = record::id_of(&object).to_owned();
+        self.by_id.insert(id.clone(), self.writes.len());
+        self.writes.push(Write {
+            id,
+            type_name: type_name.to_owned(),
+            existed: false,
+            bytes: Some(encode(&object)?),
+        });
+        props::strip_secrets(&mut object);
+        Ok(object)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Object>> {
+        let mut object = self.load(id)?;
+        if let Some(object) = &mut object {
+            props::strip_secrets(object);
+        }
+        Ok(object)
+    }
+
+    pub fn update(&mut self, id: &str, patch: Value) -> Result<Object> {
+        self.rewrite(id, |current| props::merge(current, patch))
+    }
+
+    pub fn replace(&mut self, id: &str, properties: Value) -> Result<Object> {
+        self.rewrite(id, |current| props::replace(current, properties))
+    }
+
+    pub fn delete(&mut self, id: &str) -> Result<bool> {
+        if let Some(&i) = self.by_id.get(id) {
+            return Ok(self.writes[i].bytes.take().is_some());
+        }
+        let Some(stored) = self.store.inner.objects.get(object_key(id))? else {
+            return Ok(false);
+        };
+        let type_name = record::decode_type(&stored)?;
+        self.put(id, &type_name, None);
+        Ok(true)
+    }
+
+    pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
+        types::validate_type_name(type_name)?;
+        let prefix = index_prefix(type_name);
+        let committed = self
+            .store
+            .inner
+            .objects
+            .scan_prefix(&prefix)
+            .keys()
+            .filter_map(|key| self.load_indexed(key, prefix.len()).transpose());
+        let created = self
+            .writes
+            .iter()
+            .filter(|write| !write.existed && write.type_name == type_name)
+            .filter_map(|write| write.bytes.as_deref())
+            .map(decode);
+        query.page(committed.chain(created).map(|object| {
+            object.map(|mut object| {
+                // Before matching, so a query cannot probe for a secret's value.
+                props::strip_secrets(&mut object);
+                object
+            })
+        }))
+    }
+
+    /// Whether the write set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.writes
+            .iter()
+            .all(|write| !write.existed && write.bytes.is_none())
+    }
+
+    /// Applies every write atomically and notifies subscribers.
+    pub fn commit(self) -> Result<Vec<Change>> {
+        if self.writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store
+            .inner
+            .objects
+            .transaction(|tx| self.writes.iter().try_for_each(|write| write.apply(tx)))
+            .map_err(transaction_error)?;
+        let changes: Vec<Change> = self.writes.into_iter().filter_map(Write::change).collect();
+        for change in &changes {
+            self.store.notify(change.clone());
+        }
+        Ok(changes)
+    }
+
+    /// The current object with secrets: this transaction's version if it wrote one.
+    fn load(&self, id: &str) -> Result<Option<Object>> {
+        match self.by_id.get(id) {
+            Some(&i) => self.writes[i].bytes.as_deref().map(decode).transpose(),
+            None => self.store.load(id),
+        }
+    }
+
+    /// The object an index key points at; `None` if it is gone (deleted here, or concurrently
+    /// between reading the index and the object).
+    fn load_indexed(
+        &self,
+        key: sled::Result<sled::IVec>,
+        prefix_len: usize,
+    ) -> Result<Option<Object>> {
+        let key = key?;
+        let id = std::str::from_utf8(&key[prefix_len..])
+            .map_err(|_| Error::Corrupt(format!("index key {key:?} is not UTF-8")))?;
+        self.load(id)
+    }
+
+    fn rewrite(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(Object) -> Result<Object>,
+    ) -> Result<Object> {
+        let current = self.load(id)?.ok_or_else(|| not_found(id))?;
+        let mut object = change(current)?;
+        self.put(id, type_of(&object), Some(encode(&object)?));
+        props::strip_secrets(&mut object);
+        Ok(object)
+    }
+
+    fn put(&mut self, id: &str, type_name: &str, bytes: Option<Vec<u8>>) {
+        if let Some(&i) = self.by_id.get(id) {
+            self.writes[i].bytes = bytes;
+            return;
+        }
+        self.by_id.insert(id.to_owned(), self.writes.len());
+        self.writes.push(Write {
+            id: id.to_owned(),
+            type_name: type_name.to_owned(),
+            existed: true,
+            bytes,
+        });
+    }
+}

@@ -1,0 +1,125 @@
+//! Write sets: reading own writes, discarding on drop, atomic commit and conflicts.
+
+use crate::{id, open};
+use serde_json::json;
+use switchyard_store::{ChangeKind, Error, Query};
+
+#[test]
+fn a_transaction_reads_its_own_writes_and_others_do_not_see_them() {
+    let (_dir, store) = open();
+    let existing = store.create("Reading", json!({"value": 1})).unwrap();
+    let removed = store.create("Reading", json!({"value": 2})).unwrap();
+
+    let mut txn = store.begin();
+    let created = txn.create("Reading", json!({"value": 3})).unwrap();
+    txn.update(id(&existing), json!({"value": 10})).unwrap();
+    assert!(txn.delete(id(&removed)).unwrap());
+
+    assert_eq!(txn.get(id(&created)).unwrap(), Some(created.clone()));
+    assert_eq!(txn.get(id(&existing)).unwrap().unwrap()["value"], 10);
+    assert_eq!(txn.get(id(&removed)).unwrap(), None);
+    let values = |page: switchyard_store::Page| {
+        page.result
+            .iter()
+            .map(|o| o["value"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        values(txn.query("Reading", &Query::default()).unwrap()),
+        [json!(10), json!(3)]
+    );
+
+    // Outside the transaction nothing changed yet.
+    assert_eq!(store.get(id(&created)).unwrap(), None);
+    assert_eq!(store.get(id(&existing)).unwrap().unwrap()["value"], 1);
+    assert!(store.get(id(&removed)).unwrap().is_some());
+    assert_eq!(
+        values(store.query("Reading", &Query::default()).unwrap()),
+        [json!(1), json!(2)]
+    );
+
+    let changes = txn.commit().unwrap();
+    let kinds: Vec<_> = changes.iter().map(|c| (c.kind, c.id.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (ChangeKind::Created, id(&created)),
+            (ChangeKind::Updated, id(&existing)),
+            (ChangeKind::Deleted, id(&removed)),
+        ]
+    );
+    assert_eq!(
+        values(store.query("Reading", &Query::default()).unwrap()),
+        [json!(10), json!(3)]
+    );
+}
+
+#[test]
+fn dropping_a_transaction_discards_its_writes() {
+    let (_dir, store) = open();
+    let existing = store.create("Reading", json!({"value": 1})).unwrap();
+    let mut changes = store.subscribe();
+    let created = {
+        let mut txn = store.begin();
+        txn.update(id(&existing), json!({"value": 2})).unwrap();
+        txn.delete(id(&existing)).unwrap();
+        txn.create("Reading", json!({"value": 3})).unwrap()
+    };
+    assert_eq!(store.get(id(&created)).unwrap(), None);
+    assert_eq!(store.get(id(&existing)).unwrap().unwrap()["value"], 1);
+    assert!(changes.try_recv().is_err());
+}
+
+#[test]
+fn create_then_delete_in_one_transaction_leaves_nothing() {
+    let (_dir, store) = open();
+    let mut txn = store.begin();
+    assert!(txn.is_empty());
+    let created = txn.create("Reading", json!({})).unwrap();
+    assert!(!txn.is_empty());
+    assert!(txn.delete(id(&created)).unwrap());
+    assert!(!txn.delete(id(&created)).unwrap());
+    assert!(txn.is_empty());
+    assert!(txn.commit().unwrap().is_empty());
+    assert_eq!(store.get(id(&created)).unwrap(), None);
+}
+
+#[test]
+fn writes_in_a_transaction_build_on_each_other() {
+    let (_dir, store) = open();
+    let mut txn = store.begin();
+    let created = txn.create("Reading", json!({"a": 1})).unwrap();
+    txn.update(id(&created), json!({"b": 2})).unwrap();
+    txn.replace(id(&created), json!({"c": 3})).unwrap();
+    let changes = txn.commit().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].kind, ChangeKind::Created);
+    let stored = store.get(id(&created)).unwrap().unwrap();
+    assert_eq!(
+        (stored.get("a"), stored.get("b"), &stored["c"]),
+        (None, None, &json!(3))
+    );
+}
+
+#[test]
+fn a_write_to_an_object_deleted_meanwhile_conflicts_and_nothing_lands() {
+    let (_dir, store) = open();
+    for write in ["update", "replace", "delete"] {
+        let target = store.create("Reading", json!({"value": 1})).unwrap();
+        let mut txn = store.begin();
+        let created = txn.create("Reading", json!({"value": 2})).unwrap();
+        match write {
+            "update" => drop(txn.update(id(&target), json!({"value": 3})).unwrap()),
+            "replace" => drop(txn.replace(id(&target), json!({"value": 3})).unwrap()),
+            _ => assert!(txn.delete(id(&target)).unwrap()),
+        }
+        assert!(store.delete(id(&target)).unwrap());
+        match txn.commit() {
+            Err(Error::Conflict(message)) => assert!(message.contains(id(&target)), "{message}"),
+            other => panic!("{write}: expected a conflict, got {other:?}"),
+        }
+        assert_eq!(store.get(id(&created)).unwrap(), None, "{write}");
+        assert_eq!(store.get(id(&target)).unwrap(), None, "{write}");
+    }
+    assert_eq!(store.query("Reading", &Query::default()).unwrap().total, 0);
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need, then runs every test: unit tests of each crate and the
+# end-to-end tests in tests/ (real server, embedded broker, Mosquitto, plugins built from source).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads 2

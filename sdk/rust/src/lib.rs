@@ -1,0 +1,162 @@
+//! Write Switchyard message callbacks in Rust.
+//!
+//! A plugin is a WebAssembly component that handles one message at a time. Switchyard runs it
+//! in a fresh sandbox for every message and every subscriber whose topic matches; the plugin
+//! reads and writes stored objects, publishes messages and logs through this crate, which hides
+//! the generated bindings of `wit/plugin.wit` behind serde types. Writes and publishes of one
+//! invocation take effect only when the handler returns `Ok`.
+//!
+//! # Example
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [package]
+//! name = "recorder"
+//! edition = "2024"
+//!
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! switchyard-sdk = { path = "../../sdk/rust" }
+//! serde = { version = "1", features = ["derive"] }
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//! use switchyard_sdk::{Message, Query, Result, messaging, objects};
+//!
+//! #[derive(Deserialize, Serialize)]
+//! #[serde(rename_all = "camelCase")]
+//! struct Reading {
+//!     sensor_id: String,
+//!     value: f64,
+//! }
+//!
+//! /// Settings read from the subscriber object, so each subscriber can set its own.
+//! #[derive(Deserialize)]
+//! struct Settings {
+//!     #[serde(default = "default_threshold")]
+//!     threshold: f64,
+//! }
+//!
+//! fn default_threshold() -> f64 {
+//!     30.0
+//! }
+//!
+//! fn handle(msg: Message) -> Result<()> {
+//!     let reading: Reading = msg.json()?;
+//!     let id = objects::create("Reading", &reading)?;
+//!     switchyard_sdk::log!(info, "stored reading {id} from {}", msg.topic);
+//!
+//!     let settings: Settings = msg.subscriber_as()?;
+//!     if reading.value > settings.threshold {
+//!         let topic = format!("alerts/{}", reading.sensor_id);
+//!         messaging::publish_json(&msg.client_id, &topic, &reading)?;
+//!     }
+//!
+//!     let hot: Vec<Reading> = objects::find(
+//!         "Reading",
+//!         &Query::new().eq("sensorId", reading.sensor_id.as_str()).gt("value", 30),
+//!     )?;
+//!     switchyard_sdk::log::debug(format!("{} hot readings so far", hot.len()));
+//!     Ok(())
+//! }
+//!
+//! switchyard_sdk::handler!(handle);
+//! ```
+//!
+//! Build it into a component and upload it:
+//!
+//! ```sh
+//! cargo build --release --target wasm32-wasip2
+//! curl -X PUT -H "Authorization: Bearer $TOKEN" -H 'content-type: application/wasm' \
+//!   --data-binary @target/wasm32-wasip2/release/recorder.wasm \
+//!   localhost:8080/api/plugins/recorder
+//! ```
+//!
+//! A handler's `Err` is recorded by the host as the invocation's failure (its `Display` text);
+//! a panic traps the instance, which the host treats the same way.
+
+mod error;
+mod json;
+pub mod log;
+mod message;
+pub mod messaging;
+pub mod objects;
+mod query;
+
+pub use error::{Error, Result};
+pub use message::Message;
+pub use objects::Object;
+pub use query::Query;
+
+/// Bindings generated from `wit/plugin.wit`: public for [`handler!`] to expand in the plugin's
+/// crate, and for test fixtures that must make calls the typed API cannot express.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        default_bindings_module: "switchyard_sdk::bindings",
+    });
+}
+
+/// What [`handler!`] expands to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::export;
+    pub use crate::bindings::exports::switchyard::plugin::handler::Guest;
+    pub use crate::bindings::switchyard::plugin::types::Message as WitMessage;
+
+    /// Runs `handler` on a message from the host and turns its error into the WIT `err`.
+    pub fn run(
+        handler: impl FnOnce(crate::Message) -> crate::Result<()>,
+        message: WitMessage,
+    ) -> Result<(), String> {
+        handler(message.into()).map_err(|e| e.to_string())
+    }
+}
+
+/// Exports `fn(Message) -> switchyard_sdk::Result<()>` as the plugin's message handler.
+/// Use it once per plugin crate:
+///
+/// ```no_run
+/// fn handle(msg: switchyard_sdk::Message) -> switchyard_sdk::Result<()> {
+///     switchyard_sdk::log::info(format!("got {} bytes on {}", msg.payload.len(), msg.topic));
+///     Ok(())
+/// }
+///
+/// switchyard_sdk::handler!(handle);
+/// ```
+#[macro_export]
+macro_rules! handler {
+    ($handler:path) => {
+        const _: () = {
+            struct SwitchyardHandler;
+
+            impl $crate::__private::Guest for SwitchyardHandler {
+                fn handle(
+                    message: $crate::__private::WitMessage,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__private::run($handler, message)
+                }
+            }
+
+    $crate::__private::export!(SwitchyardHandler with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Logs a formatted line at a level: `log!(info, "stored {id}")`; the level is one of
+/// `trace`, `debug`, `info`, `warn`, `error`.
+#[macro_export]
+macro_rules! log {
+    ($level:ident, $($arg:tt)+) => {
+        $crate::log::$level(::std::format!($($arg)+))
+    };
+}

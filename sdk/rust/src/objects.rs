@@ -1,0 +1,55 @@
+//! Stored objects with serde types in and out. Writes made during one invocation are seen by
+//! its own later reads and are committed only when the handler returns `Ok`.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Result;
+use crate::bindings::switchyard::plugin::objects as wit;
+use crate::json;
+
+/// An object as the host stores it: `id`, `type`, `createdAt`, `updatedAt` and the free
+/// properties, all at the top level. Read into your own struct instead when you know the shape.
+pub type Object = serde_json::Map<String, serde_json::Value>;
+
+/// Creates an object of `type_name` from `properties` (anything that serializes to a JSON
+/// object) and returns its new id.
+pub fn create(type_name: &str, properties: &impl Serialize) -> Result<String> {
+    let json = json::to_string(properties, || format!("properties for a new `{type_name}`"))?;
+    Ok(wit::create(type_name, &json)?)
+}
+
+/// Reads object `id` into `T` (use [`Object`] for all its properties); `None` if it does not
+/// exist.
+pub fn get<T: DeserializeOwned>(id: &str) -> Result<Option<T>> {
+    read(id, "object")
+}
+
+/// [`get`] with `what` naming the object in errors.
+pub(crate) fn read<T: DeserializeOwned>(id: &str, what: &str) -> Result<Option<T>> {
+    wit::get(id)?
+        .map(|found| json::parse(found.as_bytes(), || format!("{what} `{id}`")))
+        .transpose()
+}
+
+/// Finds objects of `type_name`. `query` is a [`Query`](crate::Query), a `serde_json::Value`
+/// such as `json!({"sensorId": "t1"})` for equality, or anything else that serializes to the
+/// query shape of `wit/plugin.wit`.
+pub fn find<T: DeserializeOwned>(type_name: &str, query: &impl Serialize) -> Result<Vec<T>> {
+    let query = json::to_string(query, || format!("query for `{type_name}`"))?;
+    let found = wit::find(type_name, &query)?;
+    json::parse(found.as_bytes(), || {
+        format!("objects of type `{type_name}`")
+    })
+}
+
+/// Merges `properties` into object `id`; a property set to `null` is removed.
+pub fn update(id: &str, properties: &impl Serialize) -> Result<()> {
+    let json = json::to_string(properties, || format!("properties for object `{id}`"))?;
+    Ok(wit::update(id, &json)?)
+}
+
+/// Deletes object `id`; returns whether it existed.
+pub fn delete(id: &str) -> Result<bool> {
+    Ok(wit::delete(id)?)
+}

@@ -1,0 +1,253 @@
+//! The first ten minutes, end to end: real server, plugins built from source and uploaded over
+//! REST, clients and subscribers created over REST, messages published by real MQTT clients to
+//! the embedded broker and to an external Mosquitto.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::mosquitto::{self, Mosquitto};
+use support::{MqttPeer, Server, plugin};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Publishes probe readings until the recorder has stored one, so the subscription is live.
+async fn wait_routed(server: &Server, device: &MqttPeer, topic: &str) {
+    let probe = json!({"sensorId": "probe", "value": 0}).to_string();
+    support::eventually("the subscriber to receive messages", WAIT, || async {
+        device.publish(topic, probe.clone()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (!server.list("TemperatureReading", "sensorId=probe").await.is_empty()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn recorder_stores_readings_and_alerts_above_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let info = server.upload("recorder", &plugin("recorder")).await;
+    assert_eq!(info["name"], "recorder");
+    assert_eq!(info["world"], "switchyard:plugin/plugin@0.1.0");
+
+    let client = server
+        .connected_client(json!({"name": "site", "mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "sensors/+/temperature", "callback": "recorder",
+                   "clients": [client], "threshold": 25}),
+        )
+        .await;
+
+    let mut device = MqttPeer::connect(server.mqtt, None, &["alerts/#"]).await;
+    wait_routed(&server, &device, "sensors/probe/temperature").await;
+
+    device
+        .publish("sensors/t1/temperature", json!({"sensorId": "t1", "value": 21.5}).to_string())
+        .await;
+    device
+        .publish("sensors/t2/temperature", json!({"sensorId": "t2", "value": 31}).to_string())
+        .await;
+
+    let readings = server.wait_for("TemperatureReading", "sensorId=t1", 1).await;
+    assert_eq!(readings[0]["value"], 21.5);
+    assert_eq!(readings[0]["topic"], "sensors/t1/temperature");
+    assert_eq!(readings[0]["type"], "TemperatureReading");
+    server.wait_for("TemperatureReading", "sensorId=t2", 1).await;
+
+    // Only t2 is above the subscriber's threshold of 25.
+    let (topic, payload) = device.next(WAIT).await;
+    assert_eq!(topic, "alerts/t2");
+    let alert: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(alert, json!({"sensorId": "t2", "value": 31}));
+    assert_eq!(device.nothing_within(Duration::from_millis(500)).await, None);
+
+    // Queries over what the callback stored.
+    let (_, page) = server
+        .post(
+            "/api/objects/TemperatureReading/query",
+            json!({"filters": [{"column": "value", "operator": "gt", "value": 20}], "sort": "value", "order": "desc"}),
+        )
+        .await;
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["result"][0]["sensorId"], "t2");
+}
+
+#[tokio::test]
+async fn forwarder_through_external_mosquitto_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    server.upload("forwarder", &plugin("forwarder")).await;
+
+    let url = format!("mqtt://{}", broker.addr);
+    let client = server
+        .connected_client(json!({"mainBrokerURL": url, "username": mosquitto::USER,
+                                 "password": mosquitto::PASSWORD, "qos": 1, "isEnabled": true}))
+        .await;
+    let (_, shown) = server.get(&format!("/api/objects/MQTTClient/{client}")).await;
+    assert!(shown.get("password").is_none(), "password returned: {shown}");
+    assert_eq!(shown["lastError"], Value::Null);
+    assert!(!server.logs().contains(mosquitto::PASSWORD), "password in the log");
+
+    server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "in/#", "callback": "forwarder", "clients": [client], "forwardTo": "out/fwd"}),
+        )
+        .await;
+    let credentials = Some((mosquitto::USER, mosquitto::PASSWORD));
+    let mut device = MqttPeer::connect(broker.addr, credentials, &["out/fwd"]).await;
+
+    let payload: Vec<u8> = (0..=255u8).chain([0, 0xff, 0x80]).collect();
+    let received = support::eventually("a forwarded message", WAIT, || async {
+        device.publish("in/raw", payload.clone()).await;
+        device.nothing_within(Duration::from_millis(300)).await
+    })
+    .await;
+    assert_eq!(received, ("out/fwd".to_owned(), payload));
+}
+
+#[tokio::test]
+async fn publish_and_subscription_routes_drive_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    server.upload("forwarder", &plugin("forwarder")).await;
+    let client = server
+        .connected_client(json!({"name": "gw", "mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    let mut device = MqttPeer::connect(server.mqtt, None, &["api/#", "fwd/#"]).await;
+
+    // publish by id with a text message, and by name with base64 bytes
+    let (status, _) = server
+        .post(&format!("/api/clients/{client}/publish"), json!({"topic": "api/text", "message": "héllo"}))
+        .await;
+    assert!(status.is_success());
+    assert_eq!(device.next(WAIT).await, ("api/text".into(), "héllo".as_bytes().to_vec()));
+    let (status, _) = server
+        .post("/api/clients/gw/publish", json!({"topic": "api/bin", "payload_base64": "AAEC/w=="}))
+        .await;
+    assert!(status.is_success());
+    assert_eq!(device.next(WAIT).await, ("api/bin".into(), vec![0, 1, 2, 255]));
+
+    // A subscriber listening everywhere; the client only receives what it subscribes to.
+    server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "manual/+", "callback": "forwarder", "clients": [client], "forwardTo": "fwd/out"}),
+        )
+        .await;
+    let forwarded = support::eventually("a forwarded message", WAIT, || async {
+        device.publish("manual/1", "one").await;
+        device.nothing_within(Duration::from_millis(300)).await
+    })
+    .await;
+    assert_eq!(forwarded, ("fwd/out".into(), b"one".to_vec()));
+    while device.nothing_within(Duration::from_millis(300)).await.is_some() {}
+
+    let (status, body) = server
+        .post(&format!("/api/clients/{client}/unsubscribe"), json!({"topic": "manual/+"}))
+        .await;
+    assert!(status.is_success(), "{body}");
+    device.publish("manual/2", "two").await;
+    assert_eq!(device.nothing_within(Duration::from_secs(1)).await, None);
+
+    let (status, body) = server
+        .post(&format!("/api/clients/{client}/subscribe"), json!({"topic": "manual/+"}))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let forwarded = support::eventually("a forwarded message", WAIT, || async {
+        device.publish("manual/3", "three").await;
+        device.nothing_within(Duration::from_millis(300)).await
+    })
+    .await;
+    assert_eq!(forwarded, ("fwd/out".into(), b"three".to_vec()));
+}
+
+#[tokio::test]
+async fn clients_connect_disconnect_fall_back_and_follow_subscriber_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    server.upload("recorder", &plugin("recorder")).await;
+
+    // Nothing listens on the main URL, so the fallback (the embedded broker) is used.
+    let dead = format!("mqtt://127.0.0.1:{}", support::free_port());
+    let fallback = format!("mqtt://{}", server.mqtt);
+    let created = server
+        .create("MQTTClient", json!({"mainBrokerURL": dead, "fallbackBrokerURLs": [fallback]}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["isConnected"], false);
+    assert_eq!(created["isEnabled"], false);
+
+    let path = format!("/api/objects/MQTTClient/{id}");
+    server.patch(&path, json!({"isEnabled": true})).await;
+    server.wait_connected(&id).await;
+
+    // A subscriber's topic change applies without a restart.
+    let subscriber = server
+        .create("MessageSubscriber", json!({"topic": "old/+", "callback": "recorder", "clients": [id]}))
+        .await;
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    wait_routed(&server, &device, "old/probe").await;
+    let sub_path = format!("/api/objects/MessageSubscriber/{}", subscriber["id"].as_str().unwrap());
+    server.patch(&sub_path, json!({"topic": "new/#"})).await;
+    let reading = json!({"sensorId": "moved", "value": 1}).to_string();
+    support::eventually("the new topic to be routed", WAIT, || async {
+        device.publish("new/a/b", reading.clone()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (!server.list("TemperatureReading", "sensorId=moved").await.is_empty()).then_some(())
+    })
+    .await;
+
+    // Disabling disconnects; a client with only a dead URL reports why.
+    server.patch(&path, json!({"isEnabled": false})).await;
+    support::eventually("the client to disconnect", WAIT, || async {
+        let (_, c) = server.get(&path).await;
+        (c["isConnected"] == false).then_some(())
+    })
+    .await;
+    let broken = server
+        .create("MQTTClient", json!({"mainBrokerURL": dead, "isEnabled": true}))
+        .await;
+    let broken_path = format!("/api/objects/MQTTClient/{}", broken["id"].as_str().unwrap());
+    let error = support::eventually("lastError to be set", WAIT, || async {
+        let (_, c) = server.get(&broken_path).await;
+        c["lastError"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(!error.is_empty());
+    let (_, c) = server.get(&broken_path).await;
+    assert_eq!(c["isConnected"], false);
+}
+
+#[tokio::test]
+async fn reupload_hot_swaps_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    server.upload("handler", &plugin("forwarder")).await;
+    let client = server
+        .connected_client(json!({"mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "hot/#", "callback": "handler", "clients": [client], "forwardTo": "hot-out"}),
+        )
+        .await;
+    let mut device = MqttPeer::connect(server.mqtt, None, &["hot-out"]).await;
+    let reading = json!({"sensorId": "hs", "value": 5}).to_string();
+    support::eventually("the forwarder to run", WAIT, || async {
+        device.publish("hot/1", reading.clone()).await;
+        device.nothing_within(Duration::from_millis(300)).await
+    })
+    .await;
+
+    let before = server.get("/api/plugins/handler").await.1;
+    let after = server.upload("handler", &plugin("recorder")).await;
+    assert_ne!(before["sha256"], after["sha256"]);
+    device.publish("hot/2", reading).await;
+    server.wait_for("TemperatureReading", "sensorId=hs", 1).await;
+}

@@ -1,0 +1,345 @@
+//! The end-to-end harness: builds the plugins from source, starts the real `switchyard` binary
+//! on ports chosen at run time with a temporary data directory, talks to it over REST and MQTT
+//! like a user would, and runs an external Mosquitto broker where a test needs one.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod mosquitto;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding an ephemeral port")
+        .port()
+}
+
+/// The path of a Rust plugin's `.wasm`, building `plugins/` from source once per test binary.
+pub fn plugin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(root().join("plugins/Cargo.toml"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .expect("running cargo to build the plugins");
+        assert!(status.success(), "building plugins/ failed");
+    });
+    let path = root().join(format!("plugins/target/wasm32-wasip2/release/{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running `switchyard serve`.
+pub struct Server {
+    child: Child,
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+    pub token: String,
+    pub data: PathBuf,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+/// How to start a server.
+pub struct Options {
+    /// `None`: let the server generate a token and read it from its banner.
+    pub token: Option<String>,
+    pub plugin_timeout_ms: u64,
+    pub http: Option<SocketAddr>,
+    pub mqtt: Option<SocketAddr>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            token: Some("test-token".into()),
+            plugin_timeout_ms: 1000,
+            http: None,
+            mqtt: None,
+        }
+    }
+}
+
+impl Server {
+    /// Starts a server with its own data directory under `dir`.
+    pub async fn start(dir: &Path) -> Server {
+        Server::start_with(dir, Options::default()).await
+    }
+
+    pub async fn start_with(dir: &Path, options: Options) -> Server {
+        let http = options.http.unwrap_or_else(|| ([127, 0, 0, 1], free_port()).into());
+        let mqtt = options.mqtt.unwrap_or_else(|| ([127, 0, 0, 1], free_port()).into());
+        let data = dir.join("data");
+        let log = dir.join(format!("server-{}.log", http.port()));
+        let log_file = std::fs::File::create(&log).expect("creating the server log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command
+            .arg("serve")
+            .env("SWITCHYARD_DATA", &data)
+            .env("SWITCHYARD_HTTP", http.to_string())
+            .env("SWITCHYARD_MQTT", mqtt.to_string())
+            .env("SWITCHYARD_PLUGIN_TIMEOUT_MS", options.plugin_timeout_ms.to_string())
+            .env("SWITCHYARD_LOG", "info,rumqttd=warn,rumqttc=warn,sled=warn")
+            .env("NO_COLOR", "1")
+            .env_remove("SWITCHYARD_TOKEN")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        if let Some(token) = &options.token {
+            command.env("SWITCHYARD_TOKEN", token);
+        }
+        let child = command.spawn().expect("starting switchyard");
+        let mut server = Server {
+            child,
+            http,
+            mqtt,
+            token: options.token.unwrap_or_default(),
+            data,
+            log,
+            client: reqwest::Client::new(),
+        };
+        let health = format!("http://{http}/health");
+        let client = server.client.clone();
+        eventually("the server to answer /health", Duration::from_secs(60), || {
+            let (client, health) = (client.clone(), health.clone());
+            async move { client.get(&health).send().await.ok().filter(|r| r.status().is_success()) }
+        })
+        .await;
+        if server.token.is_empty() {
+            server.token = server
+                .logs()
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("auth:      Authorization: Bearer "))
+                .map(str::to_owned)
+                .filter(|t| !t.starts_with('<'))
+                .expect("the banner shows the generated token");
+        }
+        server
+    }
+
+    /// Everything the server printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(20), "server did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a request with the token; returns the status and the JSON body (or Null).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.http))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes with a content type and an optional token.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.http))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    /// Uploads a `.wasm` file as plugin `name`; panics unless it is accepted.
+    pub async fn upload(&self, name: &str, wasm: &Path) -> Value {
+        let bytes = std::fs::read(wasm).expect("reading the plugin");
+        let path = format!("/api/plugins/{name}");
+        let token = self.token.clone();
+        let (status, body) = self
+            .raw(Method::PUT, &path, "application/wasm", bytes, Some(&token))
+            .await;
+        assert!(status.is_success(), "uploading {name}: {status} {body}");
+        body
+    }
+
+    /// Creates an object; panics unless it is created. Returns it.
+    pub async fn create(&self, type_name: &str, properties: Value) -> Value {
+        let (status, body) = self.post(&format!("/api/objects/{type_name}"), properties).await;
+        assert_eq!(status, StatusCode::CREATED, "creating a {type_name}: {body}");
+        body
+    }
+
+    /// Creates an enabled MQTTClient for `url` and waits until it is connected. Returns its id.
+    pub async fn connected_client(&self, properties: Value) -> String {
+        let client = self.create("MQTTClient", properties).await;
+        let id = client["id"].as_str().expect("client id").to_owned();
+        self.wait_connected(&id).await;
+        id
+    }
+
+    /// Waits until the client object says it is connected.
+    pub async fn wait_connected(&self, id: &str) -> Value {
+        let path = format!("/api/objects/MQTTClient/{id}");
+        eventually("the client to connect", Duration::from_secs(20), || async {
+            let (_, client) = self.get(&path).await;
+            (client["isConnected"] == json!(true)).then_some(client)
+        })
+        .await
+    }
+
+    /// Lists objects of a type with a query string; returns `result`.
+    pub async fn list(&self, type_name: &str, query: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/api/objects/{type_name}?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "listing {type_name}: {body}");
+        body["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until listing `type_name?query` returns exactly `n` objects; returns them.
+    pub async fn wait_for(&self, type_name: &str, query: &str, n: usize) -> Vec<Value> {
+        let what = format!("{n} {type_name} objects matching `{query}`");
+        eventually(&what, Duration::from_secs(20), || async {
+            let found = self.list(type_name, query).await;
+            (found.len() == n).then_some(found)
+        })
+        .await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// An MQTT test client: connects, subscribes, collects what arrives.
+pub struct MqttPeer {
+    pub client: rumqttc::AsyncClient,
+    received: tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl MqttPeer {
+    /// Connects to `addr` (optionally with credentials) and subscribes to `filters`, waiting
+    /// for the broker to confirm the subscriptions.
+    pub async fn connect(addr: SocketAddr, credentials: Option<(&str, &str)>, filters: &[&str]) -> MqttPeer {
+        let id = format!("peer-{}", free_port());
+        let mut options = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        options.set_keep_alive(Duration::from_secs(10));
+        options.set_max_packet_size(4 << 20, 4 << 20);
+        if let Some((user, password)) = credentials {
+            options.set_credentials(user, password);
+        }
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
+        let (tx, received) = tokio::sync::mpsc::unbounded_channel();
+        let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        let _ = acked_tx.send(());
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        for filter in filters {
+            client
+                .subscribe(*filter, rumqttc::QoS::AtLeastOnce)
+                .await
+                .expect("subscribing");
+            tokio::time::timeout(Duration::from_secs(10), acked.recv())
+                .await
+                .expect("the broker confirms the subscription");
+        }
+        MqttPeer { client, received }
+    }
+
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.into())
+            .await
+            .expect("publishing");
+    }
+
+    /// The next message, or panics after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> (String, Vec<u8>) {
+        tokio::time::timeout(timeout, self.received.recv())
+            .await
+            .expect("timed out waiting for an MQTT message")
+            .expect("peer event loop ended")
+    }
+
+    /// Whether nothing arrives within `quiet`.
+    pub async fn nothing_within(&mut self, quiet: Duration) -> Option<(String, Vec<u8>)> {
+        tokio::time::timeout(quiet, self.received.recv()).await.ok().flatten()
+    }
+}
