@@ -4,19 +4,16 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod mosquitto;
+mod plugins;
+
+pub use plugins::plugin;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// The repository root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -24,25 +21,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("binding an ephemeral port")
         .port()
-}
-
-/// The path of a Rust plugin's `.wasm`, building `plugins/` from source once per test binary.
-pub fn plugin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-            .arg(root().join("plugins/Cargo.toml"))
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_TARGET_DIR")
-            .status()
-            .expect("running cargo to build the plugins");
-        assert!(status.success(), "building plugins/ failed");
-    });
-    let path = root().join(format!("plugins/target/wasm32-wasip2/release/{name}.wasm"));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.

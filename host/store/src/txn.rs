@@ -111,6 +111,7 @@ impl Txn {
         }
     }
 
+    /// Creates an object in this write set; returns it as a reader sees it (no secrets).
     pub fn create(&mut self, type_name: &str, properties: Value) -> Result<Object> {
         let mut object = props::create(type_name, properties)?;
         let id = record::id_of(&object).to_owned();
@@ -125,6 +126,7 @@ impl Txn {
         Ok(object)
     }
 
+    /// Reads an object as this write set sees it, with secrets removed.
     pub fn get(&self, id: &str) -> Result<Option<Object>> {
         let mut object = self.load(id)?;
         if let Some(object) = &mut object {
@@ -133,14 +135,17 @@ impl Txn {
         Ok(object)
     }
 
+    /// Merges `patch` into the object (`null` removes a property).
     pub fn update(&mut self, id: &str, patch: Value) -> Result<Object> {
         self.rewrite(id, |current| props::merge(current, patch))
     }
 
+    /// Replaces all user properties of the object.
     pub fn replace(&mut self, id: &str, properties: Value) -> Result<Object> {
         self.rewrite(id, |current| props::replace(current, properties))
     }
 
+    /// Deletes the object; returns whether it existed (as this write set sees it).
     pub fn delete(&mut self, id: &str) -> Result<bool> {
         if let Some(&i) = self.by_id.get(id) {
             return Ok(self.writes[i].bytes.take().is_some());
@@ -153,6 +158,7 @@ impl Txn {
         Ok(true)
     }
 
+    /// Finds objects of a type, including this write set's uncommitted changes.
     pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
         types::validate_type_name(type_name)?;
         let prefix = index_prefix(type_name);
