@@ -29,16 +29,11 @@ impl Auth {
         Auth { hash }
     }
 
-    /// Accepts the token whose sha256 is `hex` (64 hex digits), as [`Auth::hash_hex`] wrote it.
+    /// Accepts the token whose sha256 is `hex` (64 hex digits).
     pub fn from_hex(hex: &str) -> Result<Auth, hex::FromHexError> {
         let mut hash = [0; 32];
         hex::decode_to_slice(hex.trim(), &mut hash)?;
         Ok(Auth::from_hash(hash))
-    }
-
-    /// The hash in hex, for storing.
-    pub fn hash_hex(&self) -> String {
-        hex::encode(self.hash)
     }
 
     /// Whether `token` is the accepted one.
@@ -52,9 +47,7 @@ impl Auth {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Middleware: passes the request on only with a valid bearer token.

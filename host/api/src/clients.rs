@@ -73,8 +73,9 @@ pub(crate) async fn unsubscribe(
 }
 
 fn check_filter(topic: &str) -> Result<()> {
-    switchyard_topic::validate(topic)
-        .map_err(|error| ApiError::unprocessable(format!("invalid topic filter `{topic}`: {error}")))
+    switchyard_topic::validate(topic).map_err(|error| {
+        ApiError::unprocessable(format!("invalid topic filter `{topic}`: {error}"))
+    })
 }
 
 /// A topic to publish to names one topic: brokers refuse empty names and wildcards.

@@ -1,14 +1,5 @@
 //! The API's one error shape, `{"error": "<message>"}`, and how every failure below the API
 //! (store, runtime, brokers, axum's own extractors) maps onto an HTTP status.
-//!
-//! Status choices: 400 for a request that cannot be read (malformed JSON, a body of the wrong
-//! shape, bad query parameters, bad base64, an invalid plugin name); 401 for a missing or wrong
-//! token; 404 for an unknown object, plugin, client or route; 409 for a write that raced with
-//! another one; 413 for a body over its limit; 415 for a JSON route called without
-//! `Content-Type: application/json`; 422 for content that was read but is not acceptable (an
-//! invalid property, a bad topic filter, uploaded bytes that are not a plugin of our world);
-//! 502 when the broker behind a client failed; 500 for storage failures, whose details go to
-//! the server log only.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -18,6 +9,15 @@ use switchyard_dispatch::ClientError;
 use switchyard_runtime::PluginError;
 
 /// An error answer: a status and a message that says what is wrong.
+///
+/// Statuses: 400 for a request that cannot be read (malformed JSON, a body of the wrong
+/// shape, bad query parameters, bad base64, an invalid plugin name); 401 for a missing or wrong
+/// token; 404 for an unknown object, plugin, client or route; 409 for a write that raced with
+/// another one; 413 for a body over its limit; 415 for a JSON route called without
+/// `Content-Type: application/json`; 422 for content that was read but is not acceptable (an
+/// invalid property, a bad topic filter, uploaded bytes that are not a plugin of our world);
+/// 502 when the broker behind a client failed; 500 for storage failures, whose details go to
+/// the server log only.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -85,8 +85,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        let mut response = (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -57,11 +57,28 @@ impl Default for BodyLimits {
 /// Everything the handlers use. Cheap to clone: every part is a shared handle.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub runtime: Runtime,
-    pub brokers: Brokers,
-    pub auth: Auth,
-    pub limits: BodyLimits,
+    store: Store,
+    runtime: Runtime,
+    brokers: Brokers,
+    auth: Auth,
+    limits: BodyLimits,
+}
+
+impl AppState {
+    /// The state with the default [`BodyLimits`].
+    pub fn new(store: Store, runtime: Runtime, brokers: Brokers, auth: Auth) -> AppState {
+        AppState {
+            store,
+            runtime,
+            brokers,
+            auth,
+            limits: BodyLimits::default(),
+        }
+    }
+
+    pub fn with_limits(self, limits: BodyLimits) -> AppState {
+        AppState { limits, ..self }
+    }
 }
 
 /// The API's routes, ready for `axum::serve`.

@@ -37,7 +37,9 @@ pub(crate) async fn list(
     Checked(Query(params)): Checked<Query<Vec<(String, String)>>>,
 ) -> Result<Json<Page>> {
     let query = switchyard_store::Query::from_params(
-        params.iter().map(|(key, value)| (key.as_str(), value.as_str())),
+        params
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str())),
     )?;
     Ok(Json(state.store.query(&type_name, &query)?))
 }

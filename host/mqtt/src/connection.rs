@@ -34,7 +34,7 @@ const WORKER_QUEUE: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often a held-up event loop polls anyway, to keep the connection alive (keep-alive is 30 s).
-const KEEP_POLLING: Duration = Duration::from_secs(15);
+const KEEP_POLLING: Duration = Duration::from_secs(1000);
 /// How long a clean disconnect may take before the socket is just dropped.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -203,10 +203,7 @@ impl Link {
     }
 
     /// Hands a request to the event loop, telling it that someone waits.
-    async fn request(
-        &self,
-        send: impl Future<Output = Result<(), ClientError>>,
-    ) -> Result<()> {
+    async fn request(&self, send: impl Future<Output = Result<(), ClientError>>) -> Result<()> {
         struct Waiting<'a>(&'a AtomicUsize);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
@@ -216,8 +213,7 @@ impl Link {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.waiting);
         self.wake.notify_one();
-        send.await
-            .map_err(|_| Error::NotConnected(self.id.clone()))
+        send.await.map_err(|_| Error::NotConnected(self.id.clone()))
     }
 }
 
@@ -344,7 +340,7 @@ impl Driver {
                 Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
             }
         }
-        while !self.held.is_empty() && self.link.waiting.load(Ordering::SeqCst) == 0 {
+        while !self.held.is_empty() {
             tokio::select! {
                 biased;
                 _ = stopped(&mut self.stop) => return Err(()),
@@ -368,15 +364,21 @@ impl Driver {
         // Queued ahead of everything users send, straight into the event loop: nothing to wait for.
         let filters = self.link.topics.lock().expect("topics lock").all();
         if !filters.is_empty() {
-            let filters = filters.into_iter().map(|f| SubscribeFilter::new(f, self.link.qos));
+            let filters = filters
+                .into_iter()
+                .map(|f| SubscribeFilter::new(f, self.link.qos));
             let subscribe = Subscribe::new_many(filters);
-            self.eventloop.pending.push_back(Request::Subscribe(subscribe));
+            self.eventloop
+                .pending
+                .push_back(Request::Subscribe(subscribe));
         }
     }
 
     async fn disconnect(mut self) {
         if self.link.connected.swap(false, Ordering::SeqCst) {
-            self.eventloop.pending.push_back(Request::Disconnect(Disconnect));
+            self.eventloop
+                .pending
+                .push_back(Request::Disconnect(Disconnect));
             let sent = async {
                 loop {
                     match self.eventloop.poll().await {
@@ -397,7 +399,10 @@ impl Driver {
         if self.reported.as_ref() == Some(&status) {
             return;
         }
-        if let Err(e) = self.store.set_status(&self.link.id, status_fields(&status.0, &status.1)) {
+        if let Err(e) = self
+            .store
+            .set_status(&self.link.id, status_fields(&status.0, &status.1))
+        {
             tracing::warn!(client = %self.link.id, "could not record the connection status: {e}");
         }
         self.reported = Some(status);

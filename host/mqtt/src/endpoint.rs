@@ -47,10 +47,15 @@ impl Endpoint {
         }
         // The text is not echoed on a parse error: it may hold credentials.
         let parsed = url::Url::parse(url).map_err(|e| {
-            format!("not a URL ({e}); expected mqtt://, tcp://, mqtts://, ws://, wss:// or embedded")
+            format!(
+                "not a URL ({e}); expected mqtt://, tcp://, mqtts://, ws://, wss:// or embedded"
+            )
         })?;
         if parsed.password().is_some() {
-            return Err("the URL contains a password; set the username and password properties instead".into());
+            return Err(
+                "the URL contains a password; set the username and password properties instead"
+                    .into(),
+            );
         }
         let (kind, default_port) = match parsed.scheme() {
             "mqtt" | "tcp" => (Kind::Tcp, 1883),
@@ -146,7 +151,10 @@ mod tests {
         assert!(err.contains("embedded broker"), "{err}");
         let addr: SocketAddr = "0.0.0.0:1999".parse().unwrap();
         let endpoint = Endpoint::parse("embedded", Some(addr)).unwrap();
-        assert_eq!((endpoint.address.as_str(), endpoint.port), ("127.0.0.1", 1999));
+        assert_eq!(
+            (endpoint.address.as_str(), endpoint.port),
+            ("127.0.0.1", 1999)
+        );
     }
 
     #[test]
@@ -154,8 +162,14 @@ mod tests {
         let err = Endpoint::parse("http://broker", None).unwrap_err();
         assert!(err.contains("unsupported scheme `http`"), "{err}");
         let err = Endpoint::parse("mqtt://user:hunter2@broker", None).unwrap_err();
-        assert!(err.contains("password") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("password") && !err.contains("hunter2"),
+            "{err}"
+        );
         let err = Endpoint::parse("hunter2 is not a url", None).unwrap_err();
-        assert!(err.contains("not a URL") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("not a URL") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 }

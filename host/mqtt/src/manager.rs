@@ -124,7 +124,9 @@ impl Mqtt {
             return;
         }
         let object = match self.store.get_with_secrets(id) {
-            Ok(object) => object.filter(|o| o.get("type").and_then(|t| t.as_str()) == Some(Self::CLIENT_TYPE)),
+            Ok(object) => {
+                object.filter(|o| o.get("type").and_then(|t| t.as_str()) == Some(Self::CLIENT_TYPE))
+            }
             Err(e) => {
                 tracing::error!(client = %id, "cannot read the MQTT client: {e}");
                 return;
@@ -148,7 +150,8 @@ impl Mqtt {
             (Wanted::On(settings), _) => {
                 let filters = self.filters_for(id);
                 let store = self.store.clone();
-                let connection = Connection::start(id, settings, store, self.inbound.clone(), filters);
+                let connection =
+                    Connection::start(id, settings, store, self.inbound.clone(), filters);
                 let mut connections = self.lock();
                 if *self.closing.borrow() {
                     drop(connections);
@@ -228,7 +231,11 @@ impl Outbound for Mqtt {
         Box::pin(async move { Ok(self.link(client_id)?.publish(topic, payload).await?) })
     }
 
-    fn subscribe<'a>(&'a self, client_id: &'a str, topic: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn subscribe<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let filter = mqtt_filter(topic)?;
             Ok(self.link(client_id)?.subscribe(filter).await?)

@@ -15,7 +15,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(30);
 pub(crate) const MAX_PACKET: usize = 10 * 1024 * 1024;
 /// Requests (publishes, acks, subscriptions) waiting for the event loop. flume allocates as the
 /// queue fills, so a generous bound costs nothing while idle.
-pub(crate) const REQUEST_CAPACITY: usize = 1024;
+pub(crate) const REQUEST_CAPACITY: usize = 4;
 
 /// What a client object asks for.
 pub(crate) enum Wanted {
@@ -103,7 +103,10 @@ fn settings(id: &str, object: &Object, embedded: Option<SocketAddr>) -> Result<S
     let username = string(object, "username")?.filter(|u| !u.is_empty());
     let password = string(object, "password")?.filter(|p| !p.is_empty());
     if username.is_none() && password.is_some() {
-        return Err("password is set but username is not (MQTT sends a password only with a username)".into());
+        return Err(
+            "password is set but username is not (MQTT sends a password only with a username)"
+                .into(),
+        );
     }
     let qos = match object.get("qos") {
         None | Some(Value::Null) => QoS::AtMostOnce,
@@ -149,13 +152,16 @@ mod tests {
     use serde_json::json;
 
     fn wanted_of(value: Value) -> Wanted {
-        let Value::Object(object) = value else { unreachable!() };
+        let Value::Object(object) = value else {
+            unreachable!()
+        };
         wanted("abc", &object, None)
     }
 
     #[test]
     fn defaults_apply_to_an_enabled_client() {
-        let Wanted::On(settings) = wanted_of(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b"}))
+        let Wanted::On(settings) =
+            wanted_of(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b"}))
         else {
             panic!("expected settings")
         };
@@ -166,7 +172,10 @@ mod tests {
 
     #[test]
     fn disabled_clients_are_off_whatever_else_they_hold() {
-        assert!(matches!(wanted_of(json!({"mainBrokerURL": "nope"})), Wanted::Off));
+        assert!(matches!(
+            wanted_of(json!({"mainBrokerURL": "nope"})),
+            Wanted::Off
+        ));
     }
 
     #[test]
@@ -177,7 +186,9 @@ mod tests {
         };
         let m = message(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b", "qos": 3}));
         assert!(m.starts_with("qos"), "{m}");
-        let m = message(json!({"isEnabled": true, "mainBrokerURL": "mqtt://b", "fallbackBrokerURLs": ["ftp://x"]}));
+        let m = message(
+            json!({"isEnabled": true, "mainBrokerURL": "mqtt://b", "fallbackBrokerURLs": ["ftp://x"]}),
+        );
         assert!(m.starts_with("fallbackBrokerURLs[0]"), "{m}");
     }
 

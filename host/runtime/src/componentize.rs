@@ -71,7 +71,9 @@ struct WorldAbi {
 impl WorldAbi {
     fn new(resolve: &Resolve, world: WorldId) -> WorldAbi {
         let functions = |item: &WorldItem| match item {
-            WorldItem::Interface { id, .. } => resolve.interfaces[*id].functions.keys().cloned().collect(),
+            WorldItem::Interface { id, .. } => {
+                resolve.interfaces[*id].functions.keys().cloned().collect()
+            }
             WorldItem::Function(f) => vec![f.name.clone()],
             WorldItem::Type { .. } => Vec::new(),
         };
@@ -107,7 +109,9 @@ impl WorldAbi {
                 Payload::ImportSection(reader) => {
                     for import in reader.into_imports() {
                         let import = import.ok()?;
-                        if let Some(problem) = self.check_import(import.module, import.name, import.ty) {
+                        if let Some(problem) =
+                            self.check_import(import.module, import.name, import.ty)
+                        {
                             return Some(problem);
                         }
                     }
@@ -121,15 +125,19 @@ impl WorldAbi {
                 _ => {}
             }
         }
-        self.required_exports.iter().find_map(|(name, kind)| match exports.get(name) {
-            Some(found) if found == kind => None,
-            Some(found) => Some(format!(
-                "export `{name}` is a {}, expected a {}",
-                kind_name(*found),
-                kind_name(*kind)
-            )),
-            None => Some(format!("missing export `{name}`, which the switchyard:plugin world requires")),
-        })
+        self.required_exports
+            .iter()
+            .find_map(|(name, kind)| match exports.get(name) {
+                Some(found) if found == kind => None,
+                Some(found) => Some(format!(
+                    "export `{name}` is a {}, expected a {}",
+                    kind_name(*found),
+                    kind_name(*kind)
+                )),
+                None => Some(format!(
+                    "missing export `{name}`, which the switchyard:plugin world requires"
+                )),
+            })
     }
 
     fn check_import(&self, module: &str, name: &str, ty: TypeRef) -> Option<String> {
@@ -140,7 +148,12 @@ impl WorldAbi {
             ));
         }
         let Some(functions) = self.imports.get(module) else {
-            let provided = self.imports.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+            let provided = self
+                .imports
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             return Some(format!(
                 "core module imports `{module}.{name}`, which the switchyard:plugin world does not \
                  provide (it provides functions of {provided}){}",
@@ -188,7 +201,7 @@ mod tests {
 
     /// A minimal core module of the world: one import, the handler (14 flattened parameters of
     /// the `message` record in, a pointer to the `result<_, string>` out), post-return,
-    /// `cabi_realloc` and memory. `extra` is spliced into the module to break it.
+    /// `cabi_realloc` and memory, plus the given `imports` and `exports`.
     fn module(imports: &str, exports: &str) -> Vec<u8> {
         let handle_params = "i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i64";
         wat::parse_str(format!(
@@ -209,24 +222,38 @@ mod tests {
         (export "switchyard:plugin/handler@0.1.0#handle" (func $handle))
         (export "cabi_post_switchyard:plugin/handler@0.1.0#handle" (func $post))"#;
 
-    fn component_export_names(component: &[u8]) -> Vec<String> {
-        let mut names = Vec::new();
-        for payload in Parser::new(0).parse_all(component) {
-            if let Payload::ComponentExportSection(reader) = payload.expect("component parses") {
-                for export in reader {
-                    names.push(export.expect("export parses").name.0.to_string());
-                }
-            }
-        }
-        names
+    /// The component's world as (imports, exports) interface names.
+    fn component_world(component: &[u8]) -> (Vec<String>, Vec<String>) {
+        let wit_component::DecodedWasm::Component(resolve, world) =
+            wit_component::decode(component).expect("the component decodes")
+        else {
+            panic!("decoded a WIT package, expected a component");
+        };
+        let world = &resolve.worlds[world];
+        let names = |items: &wit_parser::IndexMap<_, _>| {
+            items
+                .keys()
+                .map(|key| resolve.name_world_key(key))
+                .collect::<Vec<_>>()
+        };
+        (names(&world.imports), names(&world.exports))
     }
 
     #[test]
-    fn a_module_of_the_world_becomes_a_component_exporting_the_handler() {
+    fn a_module_of_the_world_becomes_a_component_of_the_world() {
         let objects = r#"(import "switchyard:plugin/objects@0.1.0" "create" (func (param i32 i32 i32 i32 i32)))"#;
         let component = componentize(&module(objects, HANDLE_EXPORTS)).expect("componentizes");
-        assert!(Parser::is_component(&component));
-        assert_eq!(component_export_names(&component), ["switchyard:plugin/handler@0.1.0"]);
+        let (imports, exports) = component_world(&component);
+        assert_eq!(exports, ["switchyard:plugin/handler@0.1.0"]);
+        for used in [
+            "switchyard:plugin/objects@0.1.0",
+            "switchyard:plugin/logging@0.1.0",
+        ] {
+            assert!(
+                imports.iter().any(|i| i == used),
+                "{used} missing from {imports:?}"
+            );
+        }
     }
 
     #[test]
@@ -272,15 +299,24 @@ mod tests {
                 (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#
         );
         let error = componentize(&wat::parse_str(wat).unwrap()).unwrap_err();
-        assert!(error.contains("`env.memory`, which is not a function"), "{error}");
+        assert!(
+            error.contains("`env.memory`, which is not a function"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_wrong_import_signature_is_reported_by_name() {
         let import = r#"(import "switchyard:plugin/objects@0.1.0" "get" (func (param i32)))"#;
         let error = componentize(&module(import, HANDLE_EXPORTS)).unwrap_err();
-        assert!(error.starts_with("the module does not fit the switchyard:plugin world"), "{error}");
-        assert!(error.contains("get"), "{error}");
+        assert!(
+            error.starts_with("the module does not fit the switchyard:plugin world"),
+            "{error}"
+        );
+        assert!(
+            error.contains("type mismatch for function `get`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -290,8 +326,16 @@ mod tests {
             componentize(&component).unwrap_err(),
             "expected a core WebAssembly module, got a component"
         );
-        assert!(componentize(b"#!/bin/sh\n").unwrap_err().starts_with("not a core WebAssembly module"));
+        assert!(
+            componentize(b"#!/bin/sh\n")
+                .unwrap_err()
+                .starts_with("not a core WebAssembly module")
+        );
         let truncated = &module("", HANDLE_EXPORTS)[..40];
-        assert!(componentize(truncated).unwrap_err().starts_with("invalid core module: "));
+        assert!(
+            componentize(truncated)
+                .unwrap_err()
+                .starts_with("invalid core module: ")
+        );
     }
 }

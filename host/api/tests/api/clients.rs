@@ -23,7 +23,12 @@ async fn an_unknown_client_is_404_on_every_route() {
         ("unsubscribe", json!({"topic": "a/+"})),
     ] {
         let reply = app.post(&format!("/api/clients/ghost/{route}"), body).await;
-        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{route}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{route}: {}",
+            reply.body
+        );
         assert!(reply.error().contains("ghost"), "{}", reply.error());
     }
 }
@@ -40,7 +45,12 @@ async fn a_client_is_found_by_id_and_by_name() {
             )
             .await;
         // No broker kind is registered here, so the client is found but cannot send.
-        assert_ne!(reply.status, StatusCode::NOT_FOUND, "{name}: {}", reply.body);
+        assert_ne!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{name}: {}",
+            reply.body
+        );
         assert!(reply.body["error"].is_string(), "{}", reply.body);
     }
 }
@@ -55,9 +65,18 @@ async fn publish_wants_exactly_one_payload_field() {
         json!({"topic": "a/b", "message": "hi", "payload_base64": "aGk="}),
     ] {
         let reply = app.post(&path, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.body
+        );
         assert!(reply.error().contains("message"), "{}", reply.error());
-        assert!(reply.error().contains("payload_base64"), "{}", reply.error());
+        assert!(
+            reply.error().contains("payload_base64"),
+            "{}",
+            reply.error()
+        );
     }
 }
 
@@ -67,7 +86,10 @@ async fn publish_refuses_malformed_bodies() {
     let id = client(&app).await;
     let path = format!("/api/clients/{id}/publish");
     let cases: [(Value, &str); 5] = [
-        (json!({"topic": "a/b", "payload_base64": "not base64!"}), "payload_base64"),
+        (
+            json!({"topic": "a/b", "payload_base64": "not base64!"}),
+            "payload_base64",
+        ),
         (json!({"topic": "a/b", "message": {"value": 1}}), "message"),
         (json!({"message": "hi"}), "topic"),
         (json!({"topic": "a/b", "payload": "hi"}), "payload"),
@@ -75,7 +97,12 @@ async fn publish_refuses_malformed_bodies() {
     ];
     for (body, named) in cases {
         let reply = app.post(&path, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.body
+        );
         assert!(reply.error().contains(named), "{body}: {}", reply.error());
     }
 }
@@ -91,7 +118,12 @@ async fn publish_refuses_topics_that_name_no_single_topic() {
                 json!({"topic": topic, "message": "hi"}),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{topic:?}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{topic:?}: {}",
+            reply.body
+        );
         assert!(reply.error().contains("topic"), "{}", reply.error());
     }
 }
@@ -103,12 +135,26 @@ async fn subscribe_and_unsubscribe_validate_the_filter() {
     for route in ["subscribe", "unsubscribe"] {
         let path = format!("/api/clients/{id}/{route}");
         let reply = app.post(&path, json!({"topic": "a/#/b"})).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{route}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{route}: {}",
+            reply.body
+        );
         assert!(reply.error().contains("a/#/b"), "{}", reply.error());
 
-        for body in [json!({}), json!({"topic": 5}), json!({"topic": "a", "qos": 1})] {
+        for body in [
+            json!({}),
+            json!({"topic": 5}),
+            json!({"topic": "a", "qos": 1}),
+        ] {
             let reply = app.post(&path, body.clone()).await;
-            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{route} {body}: {}", reply.body);
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{route} {body}: {}",
+                reply.body
+            );
         }
     }
 }

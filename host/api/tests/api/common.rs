@@ -59,13 +59,8 @@ impl TestApp {
         )
         .unwrap();
         let brokers = Brokers::new(store.clone());
-        let state = AppState {
-            store,
-            runtime,
-            brokers,
-            auth: Auth::from_token(TOKEN),
-            limits,
-        };
+        let state = AppState::new(store.clone(), runtime, brokers, Auth::from_token(TOKEN))
+            .with_limits(limits);
         TestApp {
             router: router(state),
             _dir: dir,
@@ -83,9 +78,8 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-                panic!("{status}: body is not JSON ({error}): {bytes:?}")
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|error| panic!("{status}: body is not JSON ({error}): {bytes:?}"))
         };
         Reply {
             status,

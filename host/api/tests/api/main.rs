@@ -2,6 +2,8 @@
 //! registry, driven through the router without a socket.
 
 mod auth;
+#[path = "../../../../tests/support/plugins.rs"]
+mod built;
 mod clients;
 mod common;
 mod objects;

@@ -98,7 +98,9 @@ async fn query_takes_operator_filters_in_the_body() {
 #[tokio::test]
 async fn patch_merges_and_null_removes() {
     let app = TestApp::new();
-    let id = app.create("Order", json!({"item": "valve", "note": "urgent"})).await;
+    let id = app
+        .create("Order", json!({"item": "valve", "note": "urgent"}))
+        .await;
     let path = format!("/api/objects/Order/{id}");
     let reply = app
         .send(Method::PATCH, &path, json!({"count": 2, "note": null}))
@@ -113,7 +115,9 @@ async fn patch_merges_and_null_removes() {
 #[tokio::test]
 async fn put_replaces_every_property() {
     let app = TestApp::new();
-    let id = app.create("Order", json!({"item": "valve", "count": 1})).await;
+    let id = app
+        .create("Order", json!({"item": "valve", "count": 1}))
+        .await;
     let path = format!("/api/objects/Order/{id}");
     let reply = app.send(Method::PUT, &path, json!({"item": "pump"})).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -200,7 +204,11 @@ async fn a_body_that_is_not_a_json_object_is_400() {
     ] {
         for body in [json!([1, 2]), json!("text"), json!(null)] {
             let reply = app.send(method.clone(), &path, body.clone()).await;
-            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {path} {body}");
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {path} {body}"
+            );
             assert!(reply.error().contains("JSON object"), "{}", reply.error());
         }
     }
@@ -213,23 +221,54 @@ async fn json_routes_want_a_json_content_type() {
         .send_bytes(Method::POST, "/api/objects/Order", "text/plain", "{}")
         .await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(reply.error().contains("application/json"), "{}", reply.error());
+    assert!(
+        reply.error().contains("application/json"),
+        "{}",
+        reply.error()
+    );
 }
 
 #[tokio::test]
 async fn invalid_built_in_fields_are_422_naming_the_field() {
     let app = TestApp::new();
     let cases = [
-        ("MQTTClient", json!({"mainBrokerURL": "http://example.com"}), "mainBrokerURL"),
+        (
+            "MQTTClient",
+            json!({"mainBrokerURL": "http://example.com"}),
+            "mainBrokerURL",
+        ),
         ("MQTTClient", json!({"name": "c"}), "mainBrokerURL"),
-        ("MQTTClient", json!({"mainBrokerURL": "embedded", "qos": 7}), "qos"),
-        ("MessageSubscriber", json!({"callback": "recorder"}), "topic"),
-        ("MessageSubscriber", json!({"topic": "a/#/b", "callback": "recorder"}), "topic"),
+        (
+            "MQTTClient",
+            json!({"mainBrokerURL": "embedded", "qos": 7}),
+            "qos",
+        ),
+        (
+            "MessageSubscriber",
+            json!({"callback": "recorder"}),
+            "topic",
+        ),
+        (
+            "MessageSubscriber",
+            json!({"topic": "a/#/b", "callback": "recorder"}),
+            "topic",
+        ),
     ];
     for (type_name, body, field) in cases {
-        let reply = app.post(&format!("/api/objects/{type_name}"), body.clone()).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{type_name} {body}: {}", reply.body);
-        assert!(reply.error().contains(field), "{type_name} {body}: {}", reply.error());
+        let reply = app
+            .post(&format!("/api/objects/{type_name}"), body.clone())
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{type_name} {body}: {}",
+            reply.body
+        );
+        assert!(
+            reply.error().contains(field),
+            "{type_name} {body}: {}",
+            reply.error()
+        );
     }
 
     let id = app
@@ -237,10 +276,22 @@ async fn invalid_built_in_fields_are_422_naming_the_field() {
         .await;
     let path = format!("/api/objects/MQTTClient/{id}");
     let reply = app.send(Method::PATCH, &path, json!({"qos": "high"})).await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     assert!(reply.error().contains("qos"), "{}", reply.error());
-    let reply = app.send(Method::PUT, &path, json!({"name": "no url"})).await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    let reply = app
+        .send(Method::PUT, &path, json!({"name": "no url"}))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     assert!(reply.error().contains("mainBrokerURL"), "{}", reply.error());
 }
 
@@ -249,7 +300,12 @@ async fn reserved_properties_cannot_be_written() {
     let app = TestApp::new();
     for field in ["id", "type", "createdAt", "updatedAt"] {
         let reply = app.post("/api/objects/Order", json!({field: "x"})).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            reply.body
+        );
         assert!(reply.error().contains(field), "{}", reply.error());
     }
 }
@@ -258,11 +314,21 @@ async fn reserved_properties_cannot_be_written() {
 async fn invalid_type_names_are_refused() {
     let app = TestApp::new();
     for type_name in ["bad%20type", "has.dot", "%C3%A9t%C3%A9"] {
-        let reply = app.post(&format!("/api/objects/{type_name}"), json!({})).await;
-        assert!(reply.status.is_client_error(), "{type_name}: {}", reply.status);
+        let reply = app
+            .post(&format!("/api/objects/{type_name}"), json!({}))
+            .await;
+        assert!(
+            reply.status.is_client_error(),
+            "{type_name}: {}",
+            reply.status
+        );
         assert!(reply.error().contains("type"), "{}", reply.error());
         let reply = app.get(&format!("/api/objects/{type_name}")).await;
-        assert!(reply.status.is_client_error(), "{type_name}: {}", reply.status);
+        assert!(
+            reply.status.is_client_error(),
+            "{type_name}: {}",
+            reply.status
+        );
     }
 }
 
@@ -278,12 +344,20 @@ async fn passwords_are_never_returned() {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let id = reply.id();
     let path = format!("/api/objects/MQTTClient/{id}");
-    let patched = app.send(Method::PATCH, &path, json!({"name": "plant"})).await;
+    let patched = app
+        .send(Method::PATCH, &path, json!({"name": "plant"}))
+        .await;
     let listed = app.get("/api/objects/MQTTClient").await;
     let queried = app
         .post("/api/objects/MQTTClient/query", json!({"name": "plant"}))
         .await;
-    for body in [reply.body, app.get(&path).await.body, patched.body, listed.body, queried.body] {
+    for body in [
+        reply.body,
+        app.get(&path).await.body,
+        patched.body,
+        listed.body,
+        queried.body,
+    ] {
         assert!(!body.to_string().contains("hunter2"), "{body}");
     }
 }
@@ -293,7 +367,12 @@ async fn bad_query_parameters_are_400() {
     let app = TestApp::new();
     for query in ["_limit=many", "_offset=-1", "_order=sideways"] {
         let reply = app.get(&format!("/api/objects/Order?{query}")).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            reply.body
+        );
         let name = query.split('=').next().unwrap();
         assert!(reply.error().contains(name), "{query}: {}", reply.error());
     }
@@ -303,7 +382,12 @@ async fn bad_query_parameters_are_400() {
         json!([1]),
     ] {
         let reply = app.post("/api/objects/Order/query", body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.body
+        );
     }
 }
 
@@ -319,7 +403,10 @@ async fn a_body_over_the_json_limit_is_413() {
         json: 64,
         ..BodyLimits::default()
     });
-    assert_eq!(app.post("/api/objects/Order", json!({"a": 1})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post("/api/objects/Order", json!({"a": 1})).await.status,
+        StatusCode::CREATED
+    );
     let reply = app
         .post("/api/objects/Order", json!({"blob": "x".repeat(100)}))
         .await;

@@ -72,7 +72,11 @@ impl Recorder {
 
     /// Lets this many held callbacks finish.
     pub fn release(&self, callbacks: usize) {
-        self.hold.as_ref().expect("a holding recorder").1.add_permits(callbacks);
+        self.hold
+            .as_ref()
+            .expect("a holding recorder")
+            .1
+            .add_permits(callbacks);
     }
 
     pub fn messages(&self) -> Vec<Incoming> {
@@ -133,13 +137,20 @@ where
         if let Some(found) = check().await {
             return found;
         }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// The manager, running against `store`.
-pub fn manager(store: &Store, inbound: Arc<dyn Inbound>, embedded: Option<SocketAddr>) -> Arc<Mqtt> {
+pub fn manager(
+    store: &Store,
+    inbound: Arc<dyn Inbound>,
+    embedded: Option<SocketAddr>,
+) -> Arc<Mqtt> {
     let mqtt = Arc::new(Mqtt::new(store.clone(), inbound, embedded));
     tokio::spawn(mqtt.clone().run());
     mqtt
@@ -165,8 +176,14 @@ pub fn object(store: &Store, id: &str) -> Object {
 /// The client's (isConnected, lastError) as a user reads them.
 pub fn status(store: &Store, id: &str) -> (bool, Option<String>) {
     let object = object(store, id);
-    let connected = object.get("isConnected").and_then(Value::as_bool).unwrap_or(false);
-    let error = object.get("lastError").and_then(Value::as_str).map(str::to_owned);
+    let connected = object
+        .get("isConnected")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let error = object
+        .get("lastError")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     (connected, error)
 }
 

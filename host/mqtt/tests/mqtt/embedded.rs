@@ -23,7 +23,9 @@ async fn the_embedded_broker_carries_messages_over_tcp_and_websocket() {
     let mut options = MqttOptions::new("browser", format!("ws://{ws}/mqtt"), ws.port());
     options.set_transport(Transport::Ws);
     let browser = Device::connect(options).await;
-    browser.publish("greetings/ws", QoS::AtLeastOnce, "hello over websocket").await;
+    browser
+        .publish("greetings/ws", QoS::AtLeastOnce, "hello over websocket")
+        .await;
 
     let (topic, payload) = listener.next().await;
     assert_eq!(topic, "greetings/ws");
@@ -59,32 +61,49 @@ async fn an_enabled_client_receives_publishes_and_follows_its_object() {
     let sub = subscriber(store, "sensors/*/temperature", &id);
     let mut device = Device::tcp(broker.tcp_addr()).await;
     let payload = r#"{"sensorId":"t1","value":21.5}"#;
-    let message = publish_until_dispatched(&device, &recorder, "sensors/t1/temperature", payload).await;
+    let message =
+        publish_until_dispatched(&device, &recorder, "sensors/t1/temperature", payload).await;
     assert_eq!(message.client_id, id);
     assert!(message.received_at_ms > 0);
 
     // Publishing through the client reaches devices.
     device.subscribe("alerts/#").await;
-    mqtt.publish(&id, "alerts/t1", b"too hot".to_vec()).await.expect("publish");
-    assert_eq!(device.next().await, ("alerts/t1".to_owned(), b"too hot".to_vec()));
+    mqtt.publish(&id, "alerts/t1", b"too hot".to_vec())
+        .await
+        .expect("publish");
+    assert_eq!(
+        device.next().await,
+        ("alerts/t1".to_owned(), b"too hot".to_vec())
+    );
 
     // A changed subscriber topic takes effect without a restart.
-    store.update(&sub, json!({"topic": "rooms/+/humidity"})).expect("update subscriber");
+    store
+        .update(&sub, json!({"topic": "rooms/+/humidity"}))
+        .expect("update subscriber");
     publish_until_dispatched(&device, &recorder, "rooms/kitchen/humidity", "55").await;
 
     // Extra subscriptions (Structr's mqttSubscribe) work on the live connection.
     mqtt.subscribe(&id, "commands/*").await.expect("subscribe");
     publish_until_dispatched(&device, &recorder, "commands/reboot", "now").await;
-    mqtt.unsubscribe(&id, "commands/*").await.expect("unsubscribe");
+    mqtt.unsubscribe(&id, "commands/*")
+        .await
+        .expect("unsubscribe");
 
     // Disabling disconnects; publishing then says why it cannot.
-    store.update(&id, json!({"isEnabled": false})).expect("disable");
+    store
+        .update(&id, json!({"isEnabled": false}))
+        .expect("disable");
     assert_eq!(until_disconnected(store, &id).await, None);
-    let error = mqtt.publish(&id, "alerts/t1", b"x".to_vec()).await.expect_err("disabled");
+    let error = mqtt
+        .publish(&id, "alerts/t1", b"x".to_vec())
+        .await
+        .expect_err("disabled");
     assert_eq!(error.to_string(), format!("client `{id}` is not connected"));
 
     // Enabling again reconnects and resubscribes the subscribers' topics.
-    store.update(&id, json!({"isEnabled": true})).expect("enable");
+    store
+        .update(&id, json!({"isEnabled": true}))
+        .expect("enable");
     until_connected(store, &id).await;
     publish_until_dispatched(&device, &recorder, "rooms/hall/humidity", "60").await;
 
@@ -114,8 +133,14 @@ async fn a_wrong_port_is_reported_and_the_fallback_is_used() {
         json!({"mainBrokerURL": nobody, "isEnabled": true}),
     );
     let error = until_error(store, &id).await;
-    assert!(error.starts_with(&nobody), "the error names the URL: {error}");
-    assert!(error.contains("refused"), "the error says what happened: {error}");
+    assert!(
+        error.starts_with(&nobody),
+        "the error names the URL: {error}"
+    );
+    assert!(
+        error.contains("refused"),
+        "the error says what happened: {error}"
+    );
 
     store
         .update(&id, json!({"fallbackBrokerURLs": ["embedded"]}))
@@ -136,8 +161,15 @@ async fn a_client_connects_over_websocket() {
     let recorder = Recorder::new(store);
     let mqtt = manager(store, recorder.clone(), None);
 
-    let url = format!("ws://{}/mqtt", broker.ws_addr().expect("a websocket listener"));
-    let id = create(store, "MQTTClient", json!({"mainBrokerURL": url, "isEnabled": true}));
+    let url = format!(
+        "ws://{}/mqtt",
+        broker.ws_addr().expect("a websocket listener")
+    );
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({"mainBrokerURL": url, "isEnabled": true}),
+    );
     until_connected(store, &id).await;
     subscriber(store, "ws/#", &id);
     let device = Device::tcp(broker.tcp_addr()).await;
@@ -150,7 +182,11 @@ async fn embedded_needs_the_embedded_broker() {
     let test = store();
     let store = &test.store;
     let mqtt = manager(store, Recorder::new(store), None);
-    let id = create(store, "MQTTClient", json!({"mainBrokerURL": "embedded", "isEnabled": true}));
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({"mainBrokerURL": "embedded", "isEnabled": true}),
+    );
     let error = until_error(store, &id).await;
     assert!(error.contains("embedded broker"), "{error}");
     mqtt.shutdown().await;
@@ -180,7 +216,10 @@ async fn qos1_messages_are_acknowledged_only_after_their_callbacks() {
     // The callback for `hold-1` is still running ...
     device.publish("jobs/1", QoS::AtLeastOnce, "hold-1").await;
     eventually("the callback for hold-1 to start", || async {
-        recorder.started().contains(&"hold-1".to_owned()).then_some(())
+        recorder
+            .started()
+            .contains(&"hold-1".to_owned())
+            .then_some(())
     })
     .await;
     // ... while more messages arrive.
@@ -189,9 +228,13 @@ async fn qos1_messages_are_acknowledged_only_after_their_callbacks() {
 
     // The connection goes away before the callback finished. As the message was never
     // acknowledged, the broker delivers it again to the persistent session.
-    store.update(&id, json!({"isEnabled": false})).expect("disable");
+    store
+        .update(&id, json!({"isEnabled": false}))
+        .expect("disable");
     until_disconnected(store, &id).await;
-    store.update(&id, json!({"isEnabled": true})).expect("enable");
+    store
+        .update(&id, json!({"isEnabled": true}))
+        .expect("enable");
     until_connected(store, &id).await;
     eventually("hold-1 to be delivered again", || async {
         let started = recorder.started();
@@ -213,5 +256,80 @@ async fn qos1_messages_are_acknowledged_only_after_their_callbacks() {
         .filter(|p| p.starts_with("after"))
         .collect();
     assert_eq!(order[..2], ["after-1", "after-2"]);
+    mqtt.shutdown().await;
+}
+
+/// Republishes every message through the client it came on, as a forwarding plugin does.
+struct Forwarder {
+    mqtt: std::sync::OnceLock<std::sync::Weak<switchyard_mqtt::Mqtt>>,
+}
+
+impl switchyard_dispatch::Inbound for Forwarder {
+    fn filters_for(&self, _client_id: &str) -> Vec<String> {
+        vec!["in/#".to_owned()]
+    }
+
+    fn dispatch(
+        &self,
+        message: switchyard_dispatch::Incoming,
+    ) -> switchyard_dispatch::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mqtt = self.mqtt.get().and_then(|m| m.upgrade()).expect("manager");
+            let topic = message.topic.replacen("in/", "out/", 1);
+            mqtt.publish(&message.client_id, &topic, message.payload)
+                .await
+                .expect("forward");
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_publishing_through_its_own_client_keeps_up_with_a_flood() {
+    const MESSAGES: usize = 3000;
+    let broker = broker(false);
+    let test = store();
+    let store = &test.store;
+    let forwarder = std::sync::Arc::new(Forwarder {
+        mqtt: std::sync::OnceLock::new(),
+    });
+    let mqtt = manager(store, forwarder.clone(), Some(broker.tcp_addr()));
+    forwarder
+        .mqtt
+        .set(std::sync::Arc::downgrade(&mqtt))
+        .expect("set once");
+
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({"mainBrokerURL": "embedded", "isEnabled": true, "qos": 1}),
+    );
+    until_connected(store, &id).await;
+    let mut listener = Device::tcp(broker.tcp_addr()).await;
+    listener.subscribe("out/#").await;
+    let source = Device::tcp(broker.tcp_addr()).await;
+    // The client subscribes right after connecting; wait until forwarding works.
+    let probe = async {
+        loop {
+            source.publish("in/probe", QoS::AtLeastOnce, "probe").await;
+            let wait = std::time::Duration::from_millis(200);
+            if let Ok(Some(_)) = tokio::time::timeout(wait, listener.received.recv()).await {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, probe)
+        .await
+        .expect("forwarding starts");
+
+    for n in 0..MESSAGES {
+        source.publish("in/flood", QoS::AtLeastOnce, &n.to_string()).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < MESSAGES {
+        let (topic, payload) = listener.next().await;
+        if topic == "out/flood" {
+            seen.insert(payload);
+        }
+    }
     mqtt.shutdown().await;
 }

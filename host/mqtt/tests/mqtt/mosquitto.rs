@@ -35,9 +35,15 @@ fn program(name: &str, installed_at: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file());
     on_path
-        .or_else(|| Path::new(installed_at).is_file().then(|| installed_at.into()))
+        .or_else(|| {
+            Path::new(installed_at)
+                .is_file()
+                .then(|| installed_at.into())
+        })
         .unwrap_or_else(|| {
-            panic!("`{name}` is not installed; run scripts/install-mosquitto.sh (or scripts/setup.sh)")
+            panic!(
+                "`{name}` is not installed; run scripts/install-mosquitto.sh (or scripts/setup.sh)"
+            )
         })
 }
 
@@ -80,7 +86,10 @@ fn mosquitto() -> Mosquitto {
     };
     let deadline = Instant::now() + PATIENCE;
     while std::net::TcpStream::connect(local(port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not listen on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     mosquitto
@@ -103,7 +112,10 @@ async fn credentials_are_used_and_a_refusal_is_reported_without_the_password() {
     );
     let error = until_error(store, &refused).await;
     assert!(error.contains("refused the connection"), "{error}");
-    assert!(!error.contains(wrong), "lastError must not show the password: {error}");
+    assert!(
+        !error.contains(wrong),
+        "lastError must not show the password: {error}"
+    );
 
     let id = create(
         store,
@@ -120,7 +132,12 @@ async fn credentials_are_used_and_a_refusal_is_reported_without_the_password() {
     assert_eq!(message.client_id, id);
 
     device.subscribe("orders/#").await;
-    mqtt.publish(&id, "orders/1", b"open valve".to_vec()).await.expect("publish");
-    assert_eq!(device.next().await, ("orders/1".to_owned(), b"open valve".to_vec()));
+    mqtt.publish(&id, "orders/1", b"open valve".to_vec())
+        .await
+        .expect("publish");
+    assert_eq!(
+        device.next().await,
+        ("orders/1".to_owned(), b"open valve".to_vec())
+    );
     mqtt.shutdown().await;
 }
