@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use support::{Server, plugin};
 
 fn message(body: &Value) -> &str {
-    body["error"].as_str().unwrap_or_else(|| panic!("no error message in {body}"))
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"))
 }
 
 #[tokio::test]
@@ -34,14 +36,29 @@ async fn every_route_but_health_needs_the_token() {
     for (method, path) in routes {
         for token in [None, Some("wrong-token")] {
             let (status, body) = server
-                .raw(method.clone(), path, "application/json", b"{}".to_vec(), token)
+                .raw(
+                    method.clone(),
+                    path,
+                    "application/json",
+                    b"{}".to_vec(),
+                    token,
+                )
                 .await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {token:?}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}"
+            );
             assert!(message(&body).contains("token"), "{body}");
         }
     }
-    let (status, body) = server.raw(Method::GET, "/health", "text/plain", vec![], None).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = server
+        .raw(Method::GET, "/health", "text/plain", vec![], None)
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
 }
 
 #[tokio::test]
@@ -53,7 +70,9 @@ async fn uploads_that_are_not_plugins_of_our_world_are_refused_with_the_reason()
         let (server, token) = (&server, token.clone());
         async move {
             let path = format!("/api/plugins/{name}");
-            server.raw(Method::PUT, &path, "application/wasm", bytes, Some(&token)).await
+            server
+                .raw(Method::PUT, &path, "application/wasm", bytes, Some(&token))
+                .await
         }
     };
 
@@ -91,7 +110,13 @@ async fn object_routes_name_what_is_wrong_and_lose_nothing() {
     let kept_id = kept["id"].as_str().unwrap();
 
     let (status, body) = server
-        .raw(Method::POST, "/api/objects/Order", "application/json", b"{\"item\": ".to_vec(), Some(&token))
+        .raw(
+            Method::POST,
+            "/api/objects/Order",
+            "application/json",
+            b"{\"item\": ".to_vec(),
+            Some(&token),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
@@ -100,37 +125,58 @@ async fn object_routes_name_what_is_wrong_and_lose_nothing() {
     assert!(message(&body).contains("object"), "{body}");
 
     let (status, body) = server
-        .post("/api/objects/MQTTClient", json!({"mainBrokerURL": "embedded", "qos": 7}))
+        .post(
+            "/api/objects/MQTTClient",
+            json!({"mainBrokerURL": "embedded", "qos": 7}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("qos"), "{body}");
 
-    let (status, body) = server.post("/api/objects/MQTTClient", json!({"name": "no url"})).await;
+    let (status, body) = server
+        .post("/api/objects/MQTTClient", json!({"name": "no url"}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("mainBrokerURL"), "{body}");
 
     let (status, body) = server
-        .post("/api/objects/MessageSubscriber", json!({"topic": "a/#/b", "callback": "x"}))
+        .post(
+            "/api/objects/MessageSubscriber",
+            json!({"topic": "a/#/b", "callback": "x"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("topic"), "{body}");
 
-    let (status, body) = server.post("/api/objects/Order", json!({"id": "mine"})).await;
+    let (status, body) = server
+        .post("/api/objects/Order", json!({"id": "mine"}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("id"), "{body}");
 
     let (status, _) = server.get("/api/objects/Order/no-such-id").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = server.get(&format!("/api/objects/TemperatureReading/{kept_id}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "an id read through the wrong type");
-    let (status, _) = server.patch("/api/objects/Order/no-such-id", json!({"a": 1})).await;
+    let (status, _) = server
+        .get(&format!("/api/objects/TemperatureReading/{kept_id}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an id read through the wrong type"
+    );
+    let (status, _) = server
+        .patch("/api/objects/Order/no-such-id", json!({"a": 1}))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (status, body) = server.get("/api/objects/Order?_limit=many").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message(&body).contains("_limit"), "{body}");
     let (status, body) = server
-        .post("/api/objects/Order/query", json!({"filters": [{"column": "a", "operator": "like", "value": 1}]}))
+        .post(
+            "/api/objects/Order/query",
+            json!({"filters": [{"column": "a", "operator": "like", "value": 1}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message(&body).contains("like"), "{body}");
@@ -151,21 +197,33 @@ async fn client_routes_refuse_unknown_clients_and_bad_bodies() {
         .connected_client(json!({"mainBrokerURL": "embedded", "isEnabled": true}))
         .await;
 
-    let (status, body) = server.post("/api/clients/nobody/publish", json!({"topic": "t", "message": "m"})).await;
+    let (status, body) = server
+        .post(
+            "/api/clients/nobody/publish",
+            json!({"topic": "t", "message": "m"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(message(&body).contains("nobody"), "{body}");
 
     let publish = format!("/api/clients/{client}/publish");
     let (status, body) = server.post(&publish, json!({"topic": "t"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = server.post(&publish, json!({"topic": "t", "payload_base64": "%%%"})).await;
+    let (status, body) = server
+        .post(&publish, json!({"topic": "t", "payload_base64": "%%%"}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(message(&body).contains("base64"), "{body}");
 
     let (status, body) = server
-        .post(&format!("/api/clients/{client}/subscribe"), json!({"topic": "a/#/b"}))
+        .post(
+            &format!("/api/clients/{client}/subscribe"),
+            json!({"topic": "a/#/b"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, _) = server.post("/api/clients/nobody/subscribe", json!({"topic": "a"})).await;
+    let (status, _) = server
+        .post("/api/clients/nobody/subscribe", json!({"topic": "a"}))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -17,7 +17,11 @@ async fn wait_routed(server: &Server, device: &MqttPeer, topic: &str) {
     support::eventually("the subscriber to receive messages", WAIT, || async {
         device.publish(topic, probe.clone()).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        (!server.list("TemperatureReading", "sensorId=probe").await.is_empty()).then_some(())
+        (!server
+            .list("TemperatureReading", "sensorId=probe")
+            .await
+            .is_empty())
+        .then_some(())
     })
     .await;
 }
@@ -45,24 +49,37 @@ async fn recorder_stores_readings_and_alerts_above_threshold() {
     wait_routed(&server, &device, "sensors/probe/temperature").await;
 
     device
-        .publish("sensors/t1/temperature", json!({"sensorId": "t1", "value": 21.5}).to_string())
+        .publish(
+            "sensors/t1/temperature",
+            json!({"sensorId": "t1", "value": 21.5}).to_string(),
+        )
         .await;
     device
-        .publish("sensors/t2/temperature", json!({"sensorId": "t2", "value": 31}).to_string())
+        .publish(
+            "sensors/t2/temperature",
+            json!({"sensorId": "t2", "value": 31}).to_string(),
+        )
         .await;
 
-    let readings = server.wait_for("TemperatureReading", "sensorId=t1", 1).await;
+    let readings = server
+        .wait_for("TemperatureReading", "sensorId=t1", 1)
+        .await;
     assert_eq!(readings[0]["value"], 21.5);
     assert_eq!(readings[0]["topic"], "sensors/t1/temperature");
     assert_eq!(readings[0]["type"], "TemperatureReading");
-    server.wait_for("TemperatureReading", "sensorId=t2", 1).await;
+    server
+        .wait_for("TemperatureReading", "sensorId=t2", 1)
+        .await;
 
     // Only t2 is above the subscriber's threshold of 25.
     let (topic, payload) = device.next(WAIT).await;
     assert_eq!(topic, "alerts/t2");
     let alert: Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(alert, json!({"sensorId": "t2", "value": 31}));
-    assert_eq!(device.nothing_within(Duration::from_millis(500)).await, None);
+    assert_eq!(
+        device.nothing_within(Duration::from_millis(500)).await,
+        None
+    );
 
     // Queries over what the callback stored.
     let (_, page) = server
@@ -87,10 +104,18 @@ async fn forwarder_through_external_mosquitto_with_credentials() {
         .connected_client(json!({"mainBrokerURL": url, "username": mosquitto::USER,
                                  "password": mosquitto::PASSWORD, "qos": 1, "isEnabled": true}))
         .await;
-    let (_, shown) = server.get(&format!("/api/objects/MQTTClient/{client}")).await;
-    assert!(shown.get("password").is_none(), "password returned: {shown}");
+    let (_, shown) = server
+        .get(&format!("/api/objects/MQTTClient/{client}"))
+        .await;
+    assert!(
+        shown.get("password").is_none(),
+        "password returned: {shown}"
+    );
     assert_eq!(shown["lastError"], Value::Null);
-    assert!(!server.logs().contains(mosquitto::PASSWORD), "password in the log");
+    assert!(
+        !server.logs().contains(mosquitto::PASSWORD),
+        "password in the log"
+    );
 
     server
         .create(
@@ -102,11 +127,9 @@ async fn forwarder_through_external_mosquitto_with_credentials() {
     let mut device = MqttPeer::connect(broker.addr, credentials, &["out/fwd"]).await;
 
     let payload: Vec<u8> = (0..=255u8).chain([0, 0xff, 0x80]).collect();
-    let received = support::eventually("a forwarded message", WAIT, || async {
-        device.publish("in/raw", payload.clone()).await;
-        device.nothing_within(Duration::from_millis(300)).await
-    })
-    .await;
+    let received = device
+        .publish_until_received("in/raw", payload.clone())
+        .await;
     assert_eq!(received, ("out/fwd".to_owned(), payload));
 }
 
@@ -122,47 +145,61 @@ async fn publish_and_subscription_routes_drive_the_client() {
 
     // publish by id with a text message, and by name with base64 bytes
     let (status, _) = server
-        .post(&format!("/api/clients/{client}/publish"), json!({"topic": "api/text", "message": "héllo"}))
+        .post(
+            &format!("/api/clients/{client}/publish"),
+            json!({"topic": "api/text", "message": "héllo"}),
+        )
         .await;
     assert!(status.is_success());
-    assert_eq!(device.next(WAIT).await, ("api/text".into(), "héllo".as_bytes().to_vec()));
+    assert_eq!(
+        device.next(WAIT).await,
+        ("api/text".into(), "héllo".as_bytes().to_vec())
+    );
     let (status, _) = server
-        .post("/api/clients/gw/publish", json!({"topic": "api/bin", "payload_base64": "AAEC/w=="}))
+        .post(
+            "/api/clients/gw/publish",
+            json!({"topic": "api/bin", "payload_base64": "AAEC/w=="}),
+        )
         .await;
     assert!(status.is_success());
-    assert_eq!(device.next(WAIT).await, ("api/bin".into(), vec![0, 1, 2, 255]));
+    assert_eq!(
+        device.next(WAIT).await,
+        ("api/bin".into(), vec![0, 1, 2, 255])
+    );
 
-    // A subscriber listening everywhere; the client only receives what it subscribes to.
+    // The unsubscribe and subscribe routes drop and restore the client's subscription.
     server
         .create(
             "MessageSubscriber",
             json!({"topic": "manual/+", "callback": "forwarder", "clients": [client], "forwardTo": "fwd/out"}),
         )
         .await;
-    let forwarded = support::eventually("a forwarded message", WAIT, || async {
-        device.publish("manual/1", "one").await;
-        device.nothing_within(Duration::from_millis(300)).await
-    })
-    .await;
+    let forwarded = device.publish_until_received("manual/1", "one").await;
     assert_eq!(forwarded, ("fwd/out".into(), b"one".to_vec()));
-    while device.nothing_within(Duration::from_millis(300)).await.is_some() {}
+    while device
+        .nothing_within(Duration::from_millis(300))
+        .await
+        .is_some()
+    {}
 
     let (status, body) = server
-        .post(&format!("/api/clients/{client}/unsubscribe"), json!({"topic": "manual/+"}))
+        .post(
+            &format!("/api/clients/{client}/unsubscribe"),
+            json!({"topic": "manual/+"}),
+        )
         .await;
     assert!(status.is_success(), "{body}");
     device.publish("manual/2", "two").await;
     assert_eq!(device.nothing_within(Duration::from_secs(1)).await, None);
 
     let (status, body) = server
-        .post(&format!("/api/clients/{client}/subscribe"), json!({"topic": "manual/+"}))
+        .post(
+            &format!("/api/clients/{client}/subscribe"),
+            json!({"topic": "manual/+"}),
+        )
         .await;
     assert!(status.is_success(), "{body}");
-    let forwarded = support::eventually("a forwarded message", WAIT, || async {
-        device.publish("manual/3", "three").await;
-        device.nothing_within(Duration::from_millis(300)).await
-    })
-    .await;
+    let forwarded = device.publish_until_received("manual/3", "three").await;
     assert_eq!(forwarded, ("fwd/out".into(), b"three".to_vec()));
 }
 
@@ -176,7 +213,10 @@ async fn clients_connect_disconnect_fall_back_and_follow_subscriber_changes() {
     let dead = format!("mqtt://127.0.0.1:{}", support::free_port());
     let fallback = format!("mqtt://{}", server.mqtt);
     let created = server
-        .create("MQTTClient", json!({"mainBrokerURL": dead, "fallbackBrokerURLs": [fallback]}))
+        .create(
+            "MQTTClient",
+            json!({"mainBrokerURL": dead, "fallbackBrokerURLs": [fallback]}),
+        )
         .await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["isConnected"], false);
@@ -188,17 +228,27 @@ async fn clients_connect_disconnect_fall_back_and_follow_subscriber_changes() {
 
     // A subscriber's topic change applies without a restart.
     let subscriber = server
-        .create("MessageSubscriber", json!({"topic": "old/+", "callback": "recorder", "clients": [id]}))
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "old/+", "callback": "recorder", "clients": [id]}),
+        )
         .await;
     let device = MqttPeer::connect(server.mqtt, None, &[]).await;
     wait_routed(&server, &device, "old/probe").await;
-    let sub_path = format!("/api/objects/MessageSubscriber/{}", subscriber["id"].as_str().unwrap());
+    let sub_path = format!(
+        "/api/objects/MessageSubscriber/{}",
+        subscriber["id"].as_str().unwrap()
+    );
     server.patch(&sub_path, json!({"topic": "new/#"})).await;
     let reading = json!({"sensorId": "moved", "value": 1}).to_string();
     support::eventually("the new topic to be routed", WAIT, || async {
         device.publish("new/a/b", reading.clone()).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        (!server.list("TemperatureReading", "sensorId=moved").await.is_empty()).then_some(())
+        (!server
+            .list("TemperatureReading", "sensorId=moved")
+            .await
+            .is_empty())
+        .then_some(())
     })
     .await;
 
@@ -210,7 +260,10 @@ async fn clients_connect_disconnect_fall_back_and_follow_subscriber_changes() {
     })
     .await;
     let broken = server
-        .create("MQTTClient", json!({"mainBrokerURL": dead, "isEnabled": true}))
+        .create(
+            "MQTTClient",
+            json!({"mainBrokerURL": dead, "isEnabled": true}),
+        )
         .await;
     let broken_path = format!("/api/objects/MQTTClient/{}", broken["id"].as_str().unwrap());
     let error = support::eventually("lastError to be set", WAIT, || async {
@@ -239,15 +292,15 @@ async fn reupload_hot_swaps_the_plugin() {
         .await;
     let mut device = MqttPeer::connect(server.mqtt, None, &["hot-out"]).await;
     let reading = json!({"sensorId": "hs", "value": 5}).to_string();
-    support::eventually("the forwarder to run", WAIT, || async {
-        device.publish("hot/1", reading.clone()).await;
-        device.nothing_within(Duration::from_millis(300)).await
-    })
-    .await;
+    device
+        .publish_until_received("hot/1", reading.clone())
+        .await;
 
     let before = server.get("/api/plugins/handler").await.1;
     let after = server.upload("handler", &plugin("recorder")).await;
     assert_ne!(before["sha256"], after["sha256"]);
     device.publish("hot/2", reading).await;
-    server.wait_for("TemperatureReading", "sensorId=hs", 1).await;
+    server
+        .wait_for("TemperatureReading", "sensorId=hs", 1)
+        .await;
 }

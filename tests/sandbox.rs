@@ -22,18 +22,29 @@ impl Chaos {
             .connected_client(json!({"name": "c", "mainBrokerURL": "embedded", "isEnabled": true}))
             .await;
         let subscriber = server
-            .create("MessageSubscriber", json!({"topic": "chaos/#", "callback": "chaos", "clients": [client]}))
+            .create(
+                "MessageSubscriber",
+                json!({"topic": "chaos/#", "callback": "chaos", "clients": [client]}),
+            )
             .await["id"]
             .as_str()
             .unwrap()
             .to_owned();
         let device = MqttPeer::connect(server.mqtt, None, &["echo/#"]).await;
-        let chaos = Chaos { server, device, subscriber };
-        support::eventually("the chaos subscriber to run", Duration::from_secs(20), || async {
-            chaos.send("ok").await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            (!chaos.server.list("ChaosRecord", "").await.is_empty()).then_some(())
-        })
+        let chaos = Chaos {
+            server,
+            device,
+            subscriber,
+        };
+        support::eventually(
+            "the chaos subscriber to run",
+            Duration::from_secs(20),
+            || async {
+                chaos.send("ok").await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                (!chaos.server.list("ChaosRecord", "").await.is_empty()).then_some(())
+            },
+        )
         .await;
         chaos
     }
@@ -65,7 +76,11 @@ impl Chaos {
         assert_eq!(failed["subscriber"], self.subscriber.as_str());
         assert_eq!(failed["topic"], "chaos/cmd");
         self.still_works().await;
-        assert_eq!(self.records().await, before + 1, "writes of `{command}` were kept");
+        assert_eq!(
+            self.records().await,
+            before + 1,
+            "writes of `{command}` were kept"
+        );
         failed
     }
 }
@@ -76,16 +91,28 @@ async fn failing_trapping_and_runaway_callbacks_are_contained() {
     let chaos = Chaos::start(dir.path()).await;
 
     let failed = chaos.fails("fail").await;
-    assert!(failed["error"].as_str().unwrap().contains("asked to fail"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("asked to fail"),
+        "{failed}"
+    );
 
     let failed = chaos.fails("trap").await;
-    assert!(failed["error"].as_str().unwrap().contains("trapped"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("trapped"),
+        "{failed}"
+    );
 
     let failed = chaos.fails("loop").await;
-    assert!(failed["error"].as_str().unwrap().contains("out of time"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("out of time"),
+        "{failed}"
+    );
 
     let failed = chaos.fails("oom").await;
-    assert!(failed["error"].as_str().unwrap().contains("trapped"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("trapped"),
+        "{failed}"
+    );
 }
 
 #[tokio::test]
@@ -105,7 +132,10 @@ async fn callbacks_read_their_own_writes_and_get_host_errors_as_values() {
 
     chaos.send("echo").await;
     let (topic, payload) = chaos.device.next(Duration::from_secs(20)).await;
-    assert_eq!((topic.as_str(), payload.as_slice()), ("echo/chaos/cmd", b"echo".as_slice()));
+    assert_eq!(
+        (topic.as_str(), payload.as_slice()),
+        ("echo/chaos/cmd", b"echo".as_slice())
+    );
 }
 
 #[tokio::test]
@@ -124,6 +154,11 @@ async fn plugin_logs_and_output_reach_the_server_log_tagged() {
         .filter(|l| l.contains("plugin=\"chaos\"") || l.contains("plugin=chaos"))
         .collect();
     assert!(tagged.iter().any(|l| l.contains(&subscriber)), "{logs}");
-    assert!(tagged.iter().any(|l| l.contains("WARN") && l.contains("stderr")), "{logs}");
+    assert!(
+        tagged
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("stderr")),
+        "{logs}"
+    );
     assert!(tagged.iter().any(|l| l.contains("ERROR")), "{logs}");
 }

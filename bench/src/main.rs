@@ -66,7 +66,10 @@ fn native_recorder(store: &Store, subscriber: &str, message: &Incoming) {
             json!({"sensorId": reading["sensorId"], "value": value, "topic": message.topic}),
         )
         .expect("storing a reading");
-    assert!(value <= threshold, "bench readings stay below the threshold");
+    assert!(
+        value <= threshold,
+        "bench readings stay below the threshold"
+    );
 }
 
 fn free_port() -> u16 {
@@ -79,13 +82,19 @@ fn free_port() -> u16 {
 fn build_recorder() -> anyhow::Result<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(root.join("plugins/Cargo.toml"))
         .status()?;
     anyhow::ensure!(status.success(), "building plugins/ failed");
-    Ok(std::fs::read(
-        root.join("plugins/target/wasm32-wasip2/release/recorder.wasm"),
-    )?)
+    Ok(std::fs::read(root.join(
+        "plugins/target/wasm32-wasip2/release/recorder.wasm",
+    ))?)
 }
 
 struct Report {
@@ -94,7 +103,12 @@ struct Report {
     p99: Duration,
 }
 
-async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> anyhow::Result<Report> {
+async fn measure(
+    name: &str,
+    wasm: bool,
+    messages: usize,
+    recorder: &[u8],
+) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let runtime = Runtime::new(store.clone(), Limits::default())?;
@@ -113,12 +127,20 @@ async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> an
     let (done, mut completions) = mpsc::unbounded_channel();
     let epoch = Instant::now();
     let timed = Timed {
-        callback: if wasm { Callback::Wasm(dispatcher) } else { Callback::Native(store.clone()) },
+        callback: if wasm {
+            Callback::Wasm(dispatcher)
+        } else {
+            Callback::Native(store.clone())
+        },
         subscriber: subscriber["id"].as_str().unwrap_or_default().to_owned(),
         epoch,
         done,
     };
-    let mqtt = Mqtt::new(store.clone(), Arc::new(timed), Some(broker.tcp_addr()));
+    let mqtt = Arc::new(Mqtt::new(
+        store.clone(),
+        Arc::new(timed),
+        Some(broker.tcp_addr()),
+    ));
     brokers.register("MQTTClient", mqtt.clone());
     let manager = tokio::spawn(mqtt.clone().run());
     store.update(&client_id, json!({"isEnabled": true}))?;
@@ -135,7 +157,12 @@ async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> an
         let device = device.clone();
         async move {
             device
-                .publish("bench/s/temperature", rumqttc::QoS::AtLeastOnce, false, payload.to_string())
+                .publish(
+                    "bench/s/temperature",
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    payload.to_string(),
+                )
                 .await
         }
     };
@@ -143,7 +170,10 @@ async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> an
     // Warm up until the client is connected and subscribed.
     loop {
         publish(&device).await?;
-        if tokio::time::timeout(Duration::from_millis(200), completions.recv()).await.is_ok() {
+        if tokio::time::timeout(Duration::from_millis(200), completions.recv())
+            .await
+            .is_ok()
+        {
             break;
         }
     }
@@ -165,7 +195,11 @@ async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> an
     }
     latencies.sort();
     let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    let report = Report { throughput, p50: pick(0.5), p99: pick(0.99) };
+    let report = Report {
+        throughput,
+        p50: pick(0.5),
+        p99: pick(0.99),
+    };
     println!(
         "{name:<8} {:>10.0} msg/s   p50 {:>8.1?}   p99 {:>8.1?}",
         report.throughput, report.p50, report.p99
@@ -177,7 +211,11 @@ async fn measure(name: &str, wasm: bool, messages: usize, recorder: &[u8]) -> an
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let messages: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(5000);
+    let messages: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(5000);
     let recorder = build_recorder()?;
     println!("{messages} messages, QoS 1, embedded broker, callback stores one object");
     let wasm = measure("wasm", true, messages, &recorder).await?;

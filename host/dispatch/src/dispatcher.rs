@@ -2,7 +2,7 @@
 //! other (keeping order per client), commits what each callback wrote, sends what it
 //! published, and records a `FailedMessage` for a callback that failed.
 
-use crate::{Brokers, BoxFuture, Inbound, Incoming};
+use crate::{BoxFuture, Brokers, Inbound, Incoming};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -88,7 +88,12 @@ impl Dispatcher {
             headers: incoming.headers.clone(),
             timestamp_ms: incoming.received_at_ms,
         };
-        let result = match self.inner.runtime.invoke(&subscriber.callback, message).await {
+        let result = match self
+            .inner
+            .runtime
+            .invoke(&subscriber.callback, message)
+            .await
+        {
             Ok(effects) => self.apply(effects).await,
             Err(e) => Err(e.to_string()),
         };

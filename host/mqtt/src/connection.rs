@@ -26,7 +26,7 @@ use switchyard_store::{Object, Store};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::settings::{REQUEST_CAPACITY, Settings};
+use crate::settings::{MAX_PACKET, REQUEST_CAPACITY, Settings};
 use crate::{Error, Result};
 
 /// Received messages waiting for the worker.
@@ -34,7 +34,10 @@ const WORKER_QUEUE: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often a held-up event loop polls anyway, to keep the connection alive (keep-alive is 30 s).
-const KEEP_POLLING: Duration = Duration::from_secs(1000);
+const KEEP_POLLING: Duration = Duration::from_secs(15);
+/// Bytes of a PUBLISH packet besides topic and payload, at most: fixed header with the
+/// longest length encoding, topic length, packet id.
+const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
 /// How long a clean disconnect may take before the socket is just dropped.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -142,6 +145,11 @@ impl Link {
         if topic.is_empty() || topic.contains(['+', '#']) {
             return Err(Error::InvalidTopic(topic.to_owned()));
         }
+        // rumqttc would drop the connection over an oversized packet; refuse it here instead.
+        let max = MAX_PACKET.saturating_sub(PUBLISH_OVERHEAD + topic.len());
+        if payload.len() > max {
+            return Err(Error::PayloadTooLarge(payload.len(), max));
+        }
         if !self.is_connected() {
             return Err(Error::NotConnected(self.id.clone()));
         }
@@ -241,15 +249,18 @@ async fn work(
             },
         };
         let publish = &delivery.publish;
-        inbound
-            .dispatch(Incoming {
-                client_id: link.id.clone(),
-                topic: publish.topic.clone(),
-                payload: publish.payload.to_vec(),
-                received_at_ms: delivery.received_at_ms,
-                ..Incoming::default()
-            })
-            .await;
+        let message = Incoming {
+            client_id: link.id.clone(),
+            topic: publish.topic.clone(),
+            payload: publish.payload.to_vec(),
+            received_at_ms: delivery.received_at_ms,
+            ..Incoming::default()
+        };
+        // In a task of its own, so a panicking dispatch cannot take the client down with it.
+        let inbound = inbound.clone();
+        if let Err(e) = tokio::spawn(async move { inbound.dispatch(message).await }).await {
+            tracing::error!(client = %link.id, topic = %publish.topic, "dispatch failed: {e}");
+        }
         if publish.qos != QoS::AtMostOnce {
             link.ack(delivery.generation, publish).await;
         }
@@ -340,7 +351,7 @@ impl Driver {
                 Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
             }
         }
-        while !self.held.is_empty() {
+        while !self.held.is_empty() && self.link.waiting.load(Ordering::SeqCst) == 0 {
             tokio::select! {
                 biased;
                 _ = stopped(&mut self.stop) => return Err(()),

@@ -36,6 +36,8 @@ pub enum Error {
     NotConnected(String),
     #[error("invalid topic `{0}`: a topic to publish to is not empty and has no wildcards")]
     InvalidTopic(String),
+    #[error("the message is too large: {0} bytes, at most {1} fit")]
+    PayloadTooLarge(usize, usize),
     #[error("invalid topic filter `{0}`: {1}")]
     InvalidFilter(String, String),
 }

@@ -15,7 +15,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(30);
 pub(crate) const MAX_PACKET: usize = 10 * 1024 * 1024;
 /// Requests (publishes, acks, subscriptions) waiting for the event loop. flume allocates as the
 /// queue fills, so a generous bound costs nothing while idle.
-pub(crate) const REQUEST_CAPACITY: usize = 4;
+pub(crate) const REQUEST_CAPACITY: usize = 1024;
 
 /// What a client object asks for.
 pub(crate) enum Wanted {

@@ -70,7 +70,8 @@ impl objects::Host for Sandbox {
 
     fn update(&mut self, id: String, properties: String) -> HostResult<()> {
         self.call(|s| {
-            s.writes.update(&id, parse_json("properties", &properties)?)?;
+            s.writes
+                .update(&id, parse_json("properties", &properties)?)?;
             Ok(())
         })
     }

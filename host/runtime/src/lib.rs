@@ -141,7 +141,9 @@ impl Runtime {
     /// messages. CPU-heavy: call from a blocking task.
     pub fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, PluginError> {
         let inner = &self.inner;
-        inner.registry.install(&inner.engine, &inner.linker, name, bytes)
+        inner
+            .registry
+            .install(&inner.engine, &inner.linker, name, bytes)
     }
 
     pub fn list(&self) -> Vec<PluginInfo> {

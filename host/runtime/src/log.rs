@@ -19,7 +19,10 @@ pub(crate) fn line(tag: &Tag, level: Level, message: &str) {
 /// Logs what the guest printed, one log line per printed line: stdout at info, stderr at warn.
 pub(crate) fn stdio(tag: &Tag, stdout: &[u8], stderr: &[u8]) {
     for (bytes, level) in [(stdout, Level::Info), (stderr, Level::Warn)] {
-        for text in String::from_utf8_lossy(bytes).lines().filter(|l| !l.is_empty()) {
+        for text in String::from_utf8_lossy(bytes)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
             line(tag, level, text);
         }
     }

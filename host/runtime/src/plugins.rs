@@ -154,12 +154,18 @@ impl Registry {
             .serialize()
             .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
         let mut batch = sled::Batch::default();
-        batch.insert(key("meta", name), serde_json::to_vec(&info).expect("info serializes"));
+        batch.insert(
+            key("meta", name),
+            serde_json::to_vec(&info).expect("info serializes"),
+        );
         batch.insert(key("wasm", name), bytes);
         batch.insert(key("aot", name), artifact);
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
-        let loaded = Arc::new(Loaded { info: info.clone(), pre });
+        let loaded = Arc::new(Loaded {
+            info: info.clone(),
+            pre,
+        });
         self.loaded
             .write()
             .expect("plugin map")
@@ -189,7 +195,10 @@ impl Registry {
                 Ok(pre) => {
                     let name = info.name.clone();
                     let loaded = Arc::new(Loaded { info, pre });
-                    self.loaded.write().expect("plugin map").insert(name, loaded);
+                    self.loaded
+                        .write()
+                        .expect("plugin map")
+                        .insert(name, loaded);
                 }
                 Err(e) => tracing::error!(plugin = %info.name, "cannot load stored plugin: {e}"),
             }
@@ -228,7 +237,10 @@ impl Registry {
 }
 
 /// Resolves imports and checks exports once, so every message only instantiates.
-fn prepare(linker: &Linker<Sandbox>, component: &Component) -> Result<PluginPre<Sandbox>, PluginError> {
+fn prepare(
+    linker: &Linker<Sandbox>,
+    component: &Component,
+) -> Result<PluginPre<Sandbox>, PluginError> {
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;

@@ -21,10 +21,16 @@ fn runtime(store: &Store, limits: Limits) -> Runtime {
 
 fn message(store: &Store, payload: &str) -> Message {
     let client = store
-        .create("MQTTClient", json!({"name": "c", "mainBrokerURL": "embedded"}))
+        .create(
+            "MQTTClient",
+            json!({"name": "c", "mainBrokerURL": "embedded"}),
+        )
         .unwrap();
     let subscriber = store
-        .create("MessageSubscriber", json!({"topic": "#", "callback": "x", "threshold": 20}))
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "#", "callback": "x", "threshold": 20}),
+        )
         .unwrap();
     Message {
         topic: "sensors/t1/temperature".into(),
@@ -49,7 +55,11 @@ async fn effects_are_returned_uncommitted_and_commit_together() {
     let client = msg.client_id.clone();
 
     let effects = runtime.invoke("recorder", msg).await.unwrap();
-    assert_eq!(count(&store, "TemperatureReading"), 0, "writes visible before commit");
+    assert_eq!(
+        count(&store, "TemperatureReading"),
+        0,
+        "writes visible before commit"
+    );
     assert_eq!(effects.publishes.len(), 1);
     assert_eq!(effects.publishes[0].client_id, client);
     assert_eq!(effects.publishes[0].topic, "alerts/t1");
@@ -61,25 +71,59 @@ async fn effects_are_returned_uncommitted_and_commit_together() {
 async fn failures_come_back_as_errors_and_the_next_message_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let limits = Limits { timeout: Duration::from_millis(300), memory_bytes: 16 << 20, ..Limits::default() };
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
     let runtime = runtime(&store, limits);
 
-    let err = runtime.invoke("chaos", message(&store, "fail")).await.err().unwrap();
-    assert!(matches!(&err, InvokeError::Handler(m) if m.contains("asked to fail")), "{err}");
-    let err = runtime.invoke("chaos", message(&store, "trap")).await.err().unwrap();
+    let err = runtime
+        .invoke("chaos", message(&store, "fail"))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, InvokeError::Handler(m) if m.contains("asked to fail")),
+        "{err}"
+    );
+    let err = runtime
+        .invoke("chaos", message(&store, "trap"))
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, InvokeError::Trap(_)), "{err}");
     let started = Instant::now();
-    let err = runtime.invoke("chaos", message(&store, "loop")).await.err().unwrap();
+    let err = runtime
+        .invoke("chaos", message(&store, "loop"))
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, InvokeError::Timeout(300)), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    let err = runtime.invoke("chaos", message(&store, "oom")).await.err().unwrap();
+    let err = runtime
+        .invoke("chaos", message(&store, "oom"))
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, InvokeError::Trap(_)), "{err}");
-    let err = runtime.invoke("nope", message(&store, "ok")).await.err().unwrap();
+    let err = runtime
+        .invoke("nope", message(&store, "ok"))
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, InvokeError::NoSuchPlugin(_)), "{err}");
 
-    let effects = runtime.invoke("chaos", message(&store, "readback")).await.unwrap();
+    let effects = runtime
+        .invoke("chaos", message(&store, "readback"))
+        .await
+        .unwrap();
     effects.writes.commit().unwrap();
-    assert_eq!(count(&store, "ChaosRecord"), 0, "failed invocations left writes behind");
+    assert_eq!(
+        count(&store, "ChaosRecord"),
+        0,
+        "failed invocations left writes behind"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +138,10 @@ async fn uploads_are_validated_and_survive_a_reload() {
     let wrong = runtime.install("x", &command).unwrap_err();
     assert!(matches!(wrong, PluginError::WrongWorld(_)), "{wrong}");
     let bad_name = runtime.install("a/b", &command).unwrap_err();
-    assert!(matches!(bad_name, PluginError::InvalidName(_)), "{bad_name}");
+    assert!(
+        matches!(bad_name, PluginError::InvalidName(_)),
+        "{bad_name}"
+    );
     assert!(runtime.info("x").is_none());
 
     let info = runtime.info("recorder").unwrap();

@@ -9,7 +9,11 @@ mod token;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "Runs WebAssembly callbacks on broker messages")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Runs WebAssembly callbacks on broker messages"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::token::{self, Token};
 use anyhow::Context;
+use std::io::Write;
 use std::sync::Arc;
 use switchyard_api::{AppState, Auth};
 use switchyard_dispatch::{Brokers, Dispatcher};
@@ -25,11 +26,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let mqtt = Mqtt::new(
+    let mqtt = Arc::new(Mqtt::new(
         store.clone(),
         Arc::new(dispatcher),
         embedded.as_ref().map(EmbeddedBroker::tcp_addr),
-    );
+    ));
     brokers.register("MQTTClient", mqtt.clone());
     let clients = tokio::spawn(mqtt.clone().run());
 
@@ -64,7 +65,9 @@ fn banner(config: &Config, http: &tokio::net::TcpListener, token: &Token) -> any
         println!("  MQTT/WS:   ws://{addr}/mqtt");
     }
     match token {
-        Token::Configured => println!("  auth:      Authorization: Bearer <the token you configured>"),
+        Token::Configured => {
+            println!("  auth:      Authorization: Bearer <the token you configured>")
+        }
         Token::Generated(t) => {
             println!("  auth:      Authorization: Bearer {t}");
             println!("             (generated now and shown only this once; stored hashed)")
@@ -73,6 +76,7 @@ fn banner(config: &Config, http: &tokio::net::TcpListener, token: &Token) -> any
             "  auth:      Authorization: Bearer <the token printed at first start>\n             (lost it? start with --token or SWITCHYARD_TOKEN to set a new one)"
         ),
     }
+    std::io::stdout().flush()?;
     Ok(())
 }
 

@@ -76,6 +76,14 @@ async fn an_enabled_client_receives_publishes_and_follows_its_object() {
         ("alerts/t1".to_owned(), b"too hot".to_vec())
     );
 
+    // An oversized message is refused and the connection stays up.
+    let error = mqtt
+        .publish(&id, "alerts/t1", vec![b'x'; 11 * 1024 * 1024])
+        .await
+        .expect_err("too large");
+    assert!(error.to_string().contains("too large"), "{error}");
+    assert_eq!(status(store, &id), (true, None));
+
     // A changed subscriber topic takes effect without a restart.
     store
         .update(&sub, json!({"topic": "rooms/+/humidity"}))
@@ -189,6 +197,24 @@ async fn embedded_needs_the_embedded_broker() {
     );
     let error = until_error(store, &id).await;
     assert!(error.contains("embedded broker"), "{error}");
+    mqtt.shutdown().await;
+}
+
+#[tokio::test]
+async fn mqtts_speaks_tls_and_never_falls_back_to_plain_text() {
+    let broker = broker(false);
+    let test = store();
+    let store = &test.store;
+    let mqtt = manager(store, Recorder::new(store), None);
+    // The embedded broker listens in plain text, so a TLS handshake with it must fail.
+    let url = format!("mqtts://{}", broker.tcp_addr());
+    let id = create(
+        store,
+        "MQTTClient",
+        json!({"mainBrokerURL": url, "isEnabled": true}),
+    );
+    let error = until_error(store, &id).await;
+    assert!(error.starts_with(&format!("{url}: TLS")), "{error}");
     mqtt.shutdown().await;
 }
 
@@ -322,7 +348,9 @@ async fn a_callback_publishing_through_its_own_client_keeps_up_with_a_flood() {
         .expect("forwarding starts");
 
     for n in 0..MESSAGES {
-        source.publish("in/flood", QoS::AtLeastOnce, &n.to_string()).await;
+        source
+            .publish("in/flood", QoS::AtLeastOnce, &n.to_string())
+            .await;
     }
     let mut seen = std::collections::HashSet::new();
     while seen.len() < MESSAGES {
