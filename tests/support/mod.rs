@@ -96,7 +96,6 @@ impl Server {
                 "SWITCHYARD_PLUGIN_TIMEOUT_MS",
                 options.plugin_timeout_ms.to_string(),
             )
-            .env("SWITCHYARD_LOG", "info,rumqttd=warn,rumqttc=warn,sled=warn")
             .env("NO_COLOR", "1")
             .env_remove("SWITCHYARD_TOKEN")
             .stdout(log_file.try_clone().unwrap())

@@ -70,6 +70,7 @@ impl Connection {
             topics: Mutex::new(Topics {
                 filters,
                 extra: BTreeSet::new(),
+                muted: BTreeSet::new(),
             }),
             waiting: AtomicUsize::new(0),
             wake: Notify::new(),
@@ -127,11 +128,17 @@ struct Topics {
     filters: BTreeSet<String>,
     /// Added through `Outbound::subscribe`; kept for the connection's life.
     extra: BTreeSet<String>,
+    /// Subscribers' filters dropped through `Outbound::unsubscribe` (Structr's
+    /// `mqttUnsubscribe`), until subscribed again or the connection is restarted.
+    muted: BTreeSet<String>,
 }
 
 impl Topics {
     fn all(&self) -> BTreeSet<String> {
-        self.filters.union(&self.extra).cloned().collect()
+        (self.filters.union(&self.extra))
+            .filter(|f| !self.muted.contains(*f))
+            .cloned()
+            .collect()
     }
 }
 
@@ -165,15 +172,19 @@ impl Link {
     /// Adds a filter for the rest of this connection's life.
     pub async fn subscribe(&self, filter: String) -> Result<()> {
         self.change_topics(|topics| {
+            topics.muted.remove(&filter);
             topics.extra.insert(filter);
         })
         .await
     }
 
-    /// Removes a filter added with [`Link::subscribe`]; subscribers' filters stay.
+    /// Drops a filter, whether added with [`Link::subscribe`] or a subscriber's.
     pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
         self.change_topics(|topics| {
             topics.extra.remove(filter);
+            if topics.filters.contains(filter) {
+                topics.muted.insert(filter.to_owned());
+            }
         })
         .await
     }
@@ -256,7 +267,8 @@ async fn work(
             received_at_ms: delivery.received_at_ms,
             ..Incoming::default()
         };
-        // In a task of its own, so a panicking dispatch cannot take the client down with it.
+        // In a task of its own, so a panicking dispatch cannot take the client down with it. The
+        // message is acknowledged anyway: delivered again, it would only panic again.
         let inbound = inbound.clone();
         if let Err(e) = tokio::spawn(async move { inbound.dispatch(message).await }).await {
             tracing::error!(client = %link.id, topic = %publish.topic, "dispatch failed: {e}");

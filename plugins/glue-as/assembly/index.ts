@@ -18,7 +18,7 @@
 // | `badcalls` | makes host calls with bad input (invalid JSON to create, an unknown id to update, an unknown client to publish) and stores the error kinds it got in `BadCalls {create, update, publish}` (`"invalid"`, `"not-found"`, ... or `"ok"`), plus the messages in `createMessage`, `updateMessage`, `publishMessage` |
 // | `slow-ok` | does a few milliseconds of busy work, then creates a `ChaosRecord` and returns ok |
 // | `roundtrip <text>` | creates `RoundTrip {text, length}` (`length` in UTF-16 units), reads it back with `get` and `find` and returns an error unless both return the same text |
-// | `meta` | creates `Meta {topic, clientId, subscriberId, key, headers, timestampMs}` (`key` and header values as text, `key` null when absent, `headers` an object) |
+// | `meta` | creates `Meta {topic, clientId, subscriberId, key, headers, timestampMs}` (`key` and header values as text, `key` left out when absent, `headers` an object) |
 //
 // Every failing command first creates a `ChaosRecord`, so a test can check that the failed
 // invocation's writes were discarded.
@@ -233,14 +233,14 @@ function meta(message: Message): Outcome {
     const h = message.headers[i];
     headers.setString(h.name, h.valueText());
   }
-  const key = message.keyText();
   const obj = JSON.objectValue()
     .setString("topic", message.topic)
     .setString("clientId", message.clientId)
     .setString("subscriberId", message.subscriberId)
-    .set("key", key !== null ? JSON.stringValue(key) : JSON.nullValue())
     .set("headers", headers)
     .setNumber("timestampMs", <f64>message.timestampMs);
+  const key = message.keyText();
+  if (key !== null) obj.setString("key", key);
   return outcomeOf(objects.create("Meta", obj.stringify()).error);
 }
 

@@ -49,7 +49,7 @@ function acceptOrder(message: Message): Outcome {
   const failure = messaging.publishText(message.clientId, topic, confirmation.stringify());
   if (failure !== null) return err("publishing the confirmation failed: " + failure.toString());
 
-  log.info("order " + orderId + " accepted: " + quantity.toString() + " x " + item + ", total " + total.toString());
+  log.info("order " + orderId + " accepted: " + (<i64>quantity).toString() + " x " + item + ", total " + JSON.numberValue(total).stringify());
   return ok();
 }
 
