@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need, then runs every test: unit tests of each crate and the
-# end-to-end tests in tests/ (real server, embedded broker, Mosquitto, plugins built from source).
+# end-to-end tests in tests/ (real server, embedded broker, Mosquitto, plugins built from
+# source in Rust and AssemblyScript), and the AssemblyScript SDK's own tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+npm test --prefix sdk/assemblyscript
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads 2

@@ -5,7 +5,8 @@ mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{Server, plugin};
+use support::Server;
+use support::plugins::plugin;
 
 fn message(body: &Value) -> &str {
     body["error"]

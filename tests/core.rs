@@ -7,23 +7,21 @@ mod support;
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::mosquitto::{self, Mosquitto};
-use support::{MqttPeer, Server, plugin};
+use support::plugins::plugin;
+use support::{MqttPeer, Server};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Publishes probe readings until the recorder has stored one, so the subscription is live.
 async fn wait_routed(server: &Server, device: &MqttPeer, topic: &str) {
     let probe = json!({"sensorId": "probe", "value": 0}).to_string();
-    support::eventually("the subscriber to receive messages", WAIT, || async {
-        device.publish(topic, probe.clone()).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        (!server
-            .list("TemperatureReading", "sensorId=probe")
-            .await
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    server
+        .publish_until_stored(
+            device,
+            (topic, &probe),
+            ("TemperatureReading", "sensorId=probe"),
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -241,16 +239,13 @@ async fn clients_connect_disconnect_fall_back_and_follow_subscriber_changes() {
     );
     server.patch(&sub_path, json!({"topic": "new/#"})).await;
     let reading = json!({"sensorId": "moved", "value": 1}).to_string();
-    support::eventually("the new topic to be routed", WAIT, || async {
-        device.publish("new/a/b", reading.clone()).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        (!server
-            .list("TemperatureReading", "sensorId=moved")
-            .await
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    server
+        .publish_until_stored(
+            &device,
+            ("new/a/b", &reading),
+            ("TemperatureReading", "sensorId=moved"),
+        )
+        .await;
 
     // Disabling disconnects; a client with only a dead URL reports why.
     server.patch(&path, json!({"isEnabled": false})).await;

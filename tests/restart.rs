@@ -4,7 +4,8 @@
 mod support;
 
 use serde_json::json;
-use support::{MqttPeer, Options, Server, plugin};
+use support::plugins::plugin;
+use support::{MqttPeer, Options, Server};
 
 #[tokio::test]
 async fn state_survives_a_restart_and_enabled_clients_reconnect() {
@@ -37,18 +38,14 @@ async fn state_survives_a_restart_and_enabled_clients_reconnect() {
         )
         .await;
     let device = MqttPeer::connect(first.mqtt, None, &[]).await;
-    support::eventually("a reading", std::time::Duration::from_secs(20), || async {
-        device
-            .publish("s/a", json!({"sensorId": "before", "value": 1}).to_string())
-            .await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        (!first
-            .list("TemperatureReading", "sensorId=before")
-            .await
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    let reading = json!({"sensorId": "before", "value": 1}).to_string();
+    first
+        .publish_until_stored(
+            &device,
+            ("s/a", &reading),
+            ("TemperatureReading", "sensorId=before"),
+        )
+        .await;
     let (http, mqtt) = (first.http, first.mqtt);
     first.stop();
 
@@ -88,20 +85,12 @@ async fn state_survives_a_restart_and_enabled_clients_reconnect() {
     assert_eq!(idle["isConnected"], false);
 
     let device = MqttPeer::connect(second.mqtt, None, &[]).await;
-    support::eventually(
-        "a reading after the restart",
-        std::time::Duration::from_secs(20),
-        || async {
-            device
-                .publish("s/b", json!({"sensorId": "after", "value": 2}).to_string())
-                .await;
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            (!second
-                .list("TemperatureReading", "sensorId=after")
-                .await
-                .is_empty())
-            .then_some(())
-        },
-    )
-    .await;
+    let reading = json!({"sensorId": "after", "value": 2}).to_string();
+    second
+        .publish_until_stored(
+            &device,
+            ("s/b", &reading),
+            ("TemperatureReading", "sensorId=after"),
+        )
+        .await;
 }

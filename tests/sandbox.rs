@@ -6,7 +6,8 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{MqttPeer, Server, plugin};
+use support::plugins::plugin;
+use support::{MqttPeer, Server};
 
 struct Chaos {
     server: Server,
@@ -31,22 +32,14 @@ impl Chaos {
             .unwrap()
             .to_owned();
         let device = MqttPeer::connect(server.mqtt, None, &["echo/#"]).await;
-        let chaos = Chaos {
+        server
+            .publish_until_stored(&device, ("chaos/cmd", "ok"), ("ChaosRecord", ""))
+            .await;
+        Chaos {
             server,
             device,
             subscriber,
-        };
-        support::eventually(
-            "the chaos subscriber to run",
-            Duration::from_secs(20),
-            || async {
-                chaos.send("ok").await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                (!chaos.server.list("ChaosRecord", "").await.is_empty()).then_some(())
-            },
-        )
-        .await;
-        chaos
+        }
     }
 
     async fn send(&self, command: &str) {

@@ -8,9 +8,10 @@
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]`.
 
+#[path = "../../tests/support/plugins.rs"]
+mod plugins;
+
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -77,24 +78,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("ephemeral port")
         .port()
-}
-
-fn build_recorder() -> anyhow::Result<Vec<u8>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(root.join("plugins/Cargo.toml"))
-        .status()?;
-    anyhow::ensure!(status.success(), "building plugins/ failed");
-    Ok(std::fs::read(root.join(
-        "plugins/target/wasm32-wasip2/release/recorder.wasm",
-    ))?)
 }
 
 struct Report {
@@ -216,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(5000);
-    let recorder = build_recorder()?;
+    let recorder = std::fs::read(plugins::plugin("recorder"))?;
     println!("{messages} messages, QoS 1, embedded broker, callback stores one object");
     let wasm = measure("wasm", true, messages, &recorder).await?;
     let native = measure("native", false, messages, &recorder).await?;

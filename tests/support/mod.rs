@@ -4,9 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod mosquitto;
-mod plugins;
-
-pub use plugins::plugin;
+pub mod plugins;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -262,6 +260,24 @@ impl Server {
         let (status, body) = self.get(&format!("/api/objects/{type_name}?{query}")).await;
         assert_eq!(status, StatusCode::OK, "listing {type_name}: {body}");
         body["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Publishes `payload` to `topic` through `device` every 200 ms until listing
+    /// `type_name?query` finds something: proves a subscription that may still be settling
+    /// is live.
+    pub async fn publish_until_stored(
+        &self,
+        device: &MqttPeer,
+        (topic, payload): (&str, &str),
+        (type_name, query): (&str, &str),
+    ) {
+        let what = format!("a {type_name} matching `{query}` after publishing to {topic}");
+        eventually(&what, Duration::from_secs(20), || async {
+            device.publish(topic, payload).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            (!self.list(type_name, query).await.is_empty()).then_some(())
+        })
+        .await
     }
 
     /// Waits until listing `type_name?query` returns exactly `n` objects; returns them.

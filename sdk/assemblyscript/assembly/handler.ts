@@ -26,8 +26,9 @@ export type Handler = (message: Message) => Outcome;
 
 let registered: Handler | null = null;
 
-/** Makes `handler` the plugin's message callback. Call it once, at the top level of the entry
- *  file, which must also `export * from "switchyard-plugin/exports"`. */
+/** Makes `handler` the plugin's message callback. Call it once, at the top level at the end of
+ *  the entry file (so the module-level values the handler uses are initialized first); the
+ *  entry file must also `export * from "switchyard-plugin/exports"`. */
 export function register(handler: Handler): void {
   registered = handler;
 }
