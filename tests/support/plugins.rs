@@ -1,6 +1,7 @@
 //! Builds the guest plugins in `plugins/` from source, once per test binary, and finds their
 //! `.wasm` files. Shared (through `#[path]`) by the end-to-end tests, the crates' own tests
 //! and the benchmark.
+#![allow(dead_code)] // each includer uses some of the builders
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
