@@ -141,12 +141,14 @@ pub(crate) fn strip_secrets(object: &mut Object) {
 }
 
 /// Reserved properties may appear in update input only unchanged, so a read object can be
-/// written back as is. Returns whether `prop` is reserved (and thus to be skipped).
+/// written back as is; `updatedAt` is skipped whatever it says, since it moves with every
+/// write and a copy read a moment ago is legitimately stale. Returns whether `prop` is
+/// reserved (and thus to be skipped).
 fn is_unchanged_reserved(object: &Object, prop: &str, value: &Value) -> Result<bool> {
     if !RESERVED.contains(&prop) {
         return Ok(false);
     }
-    if object.get(prop) == Some(value) {
+    if prop == UPDATED_AT || object.get(prop) == Some(value) {
         Ok(true)
     } else {
         Err(Error::Invalid(format!(

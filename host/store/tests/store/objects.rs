@@ -98,8 +98,11 @@ fn a_read_object_can_be_written_back_but_reserved_values_cannot_change() {
         .replace(id(&created), Value::Object(edited.clone()))
         .unwrap();
     assert_eq!(replaced["a"], 2);
+    // The copy's `updatedAt` is stale now; writing it back again still works.
+    std::thread::sleep(std::time::Duration::from_millis(5));
     let patched = store.update(id(&created), Value::Object(edited)).unwrap();
     assert_eq!(patched["a"], 2);
+    assert_ne!(patched["updatedAt"], created["updatedAt"]);
 
     for (prop, value) in [
         ("id", json!("other")),
