@@ -187,6 +187,8 @@ async fn publish_and_subscription_routes_drive_the_client() {
         )
         .await;
     assert!(status.is_success(), "{body}");
+    // The route answers once the UNSUBSCRIBE is on its way; give the broker a moment to apply it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     device.publish("manual/2", "two").await;
     assert_eq!(device.nothing_within(Duration::from_secs(1)).await, None);
 
