@@ -17,16 +17,8 @@ async fn setup(dir: &std::path::Path, plugin: (&str, &str), topic: &str) -> (Ser
     let server = Server::start(dir).await;
     let info = server.upload("as", &as_plugin(plugin.0, plugin.1)).await;
     assert_eq!(info["kind"], "module", "{info}");
-    let client = server
-        .connected_client(json!({"name": "gw", "mainBrokerURL": "embedded", "isEnabled": true}))
-        .await;
-    let subscriber = server
-        .create(
-            "MessageSubscriber",
-            json!({"topic": topic, "callback": "as", "clients": [client]}),
-        )
-        .await;
-    (server, subscriber["id"].as_str().unwrap().to_owned())
+    let subscriber = server.subscribe_plugin("as", topic).await;
+    (server, subscriber)
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 use support::plugins::plugin;
 use support::{MqttPeer, Server};
@@ -19,18 +19,7 @@ impl Chaos {
     async fn start(dir: &std::path::Path) -> Chaos {
         let server = Server::start(dir).await;
         server.upload("chaos", &plugin("chaos")).await;
-        let client = server
-            .connected_client(json!({"name": "c", "mainBrokerURL": "embedded", "isEnabled": true}))
-            .await;
-        let subscriber = server
-            .create(
-                "MessageSubscriber",
-                json!({"topic": "chaos/#", "callback": "chaos", "clients": [client]}),
-            )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let subscriber = server.subscribe_plugin("chaos", "chaos/#").await;
         let device = MqttPeer::connect(server.mqtt, None, &["echo/#"]).await;
         server
             .publish_until_stored(&device, ("chaos/cmd", "ok"), ("ChaosRecord", ""))

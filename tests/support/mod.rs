@@ -245,6 +245,21 @@ impl Server {
         id
     }
 
+    /// Creates an enabled client of the embedded broker, waits for it to connect, and links a
+    /// subscriber running `callback` on `topic` to it. Returns the subscriber's id.
+    pub async fn subscribe_plugin(&self, callback: &str, topic: &str) -> String {
+        let client = self
+            .connected_client(json!({"mainBrokerURL": "embedded", "isEnabled": true}))
+            .await;
+        let subscriber = self
+            .create(
+                "MessageSubscriber",
+                json!({"topic": topic, "callback": callback, "clients": [client]}),
+            )
+            .await;
+        subscriber["id"].as_str().expect("subscriber id").to_owned()
+    }
+
     /// Waits until the client object says it is connected.
     pub async fn wait_connected(&self, id: &str) -> Value {
         let path = format!("/api/objects/MQTTClient/{id}");
