@@ -80,13 +80,6 @@ fn check_filter(topic: &str) -> Result<()> {
 
 /// A topic to publish to names one topic: brokers refuse empty names and wildcards.
 fn check_topic_name(topic: &str) -> Result<()> {
-    if topic.is_empty() {
-        Err(ApiError::unprocessable("`topic` must not be empty"))
-    } else if topic.contains(['+', '#']) {
-        Err(ApiError::unprocessable(format!(
-            "`topic` `{topic}` contains a wildcard (`+` or `#`); publish to one concrete topic"
-        )))
-    } else {
-        Ok(())
-    }
+    switchyard_topic::validate_name(topic)
+        .map_err(|error| ApiError::unprocessable(format!("invalid `topic` `{topic}`: {error}")))
 }

@@ -64,13 +64,9 @@ impl Brokers {
     /// Resolves a client by object id or `name` to (id, type name).
     pub fn resolve(&self, client: &str) -> Result<(String, String), ClientError> {
         let broken = |e: switchyard_store::Error| ClientError::Broker(e.to_string());
-        let id = switchyard_runtime::clients::resolve(&self.store.begin(), client)
+        switchyard_runtime::clients::resolve(&self.store.begin(), client)
             .map_err(broken)?
-            .ok_or_else(|| ClientError::NotFound(client.to_owned()))?;
-        let object = (self.store.get(&id).map_err(broken)?)
-            .ok_or_else(|| ClientError::NotFound(client.to_owned()))?;
-        let type_name = object["type"].as_str().unwrap_or_default().to_owned();
-        Ok((id, type_name))
+            .ok_or_else(|| ClientError::NotFound(client.to_owned()))
     }
 
     fn outbound(&self, client: &str) -> Result<(String, Arc<dyn Outbound>), ClientError> {

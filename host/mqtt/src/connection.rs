@@ -149,7 +149,7 @@ impl Link {
 
     /// Publishes at the client's QoS.
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<()> {
-        if topic.is_empty() || topic.contains(['+', '#']) {
+        if switchyard_topic::validate_name(topic).is_err() {
             return Err(Error::InvalidTopic(topic.to_owned()));
         }
         // rumqttc would drop the connection over an oversized packet; refuse it here instead.

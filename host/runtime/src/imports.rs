@@ -41,7 +41,9 @@ impl Sandbox {
     /// Finds a client object by id or `name`, so publishes can be checked before they queue.
     fn client_id(&self, reference: &str) -> Result<String, Error> {
         let client = crate::clients::resolve(&self.writes, reference)?;
-        client.ok_or_else(|| Error::NotFound(format!("no client with id or name `{reference}`")))
+        client
+            .map(|(id, _)| id)
+            .ok_or_else(|| Error::NotFound(format!("no client with id or name `{reference}`")))
     }
 }
 
@@ -84,11 +86,8 @@ impl objects::Host for Sandbox {
 impl messaging::Host for Sandbox {
     fn publish(&mut self, client: String, topic: String, payload: Vec<u8>) -> HostResult<()> {
         self.call(|s| {
-            if topic.is_empty() || topic.contains(['+', '#']) {
-                return Err(Error::Invalid(format!(
-                    "cannot publish to `{topic}`: a topic name must be non-empty and without wildcards"
-                )));
-            }
+            switchyard_topic::validate_name(&topic)
+                .map_err(|e| Error::Invalid(format!("cannot publish to `{topic}`: {e}")))?;
             let client_id = s.client_id(&client)?;
             s.publishes.push(Publish {
                 client_id,

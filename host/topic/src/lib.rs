@@ -55,6 +55,21 @@ fn is_wildcard(level: &str) -> bool {
     matches!(level, "+" | "#" | "*")
 }
 
+/// Checks that `name` can be published to: one concrete topic, not empty, no wildcards.
+pub fn validate_name(name: &str) -> Result<(), InvalidFilter> {
+    if name.is_empty() {
+        Err(InvalidFilter(
+            "a topic to publish to must not be empty".into(),
+        ))
+    } else if name.contains(['+', '#']) {
+        Err(InvalidFilter(
+            "a topic to publish to has no wildcards (`+` or `#`); name one concrete topic".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks that `filter` is a usable topic filter.
 pub fn validate(filter: &str) -> Result<(), InvalidFilter> {
     if filter.len() > MAX_LEN {

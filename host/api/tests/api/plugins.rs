@@ -83,61 +83,39 @@ async fn upload_inspect_list_replace_delete() {
     assert_eq!(app.get("/api/plugins").await.body["total"], 1);
 }
 
+/// Uploads `bytes` as `name` and checks it is refused with 422, a message containing `reason`,
+/// and nothing stored.
+async fn assert_refused(app: &TestApp, name: &str, bytes: Vec<u8>, reason: &str) {
+    let reply = upload(app, name, bytes).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(reply.error().contains(reason), "{}", reply.error());
+    let stored = app.get(&format!("/api/plugins/{name}")).await;
+    assert_eq!(stored.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn bytes_that_are_not_wasm_are_refused_saying_so() {
     let app = TestApp::new();
     for bytes in [b"definitely not wasm".to_vec(), Vec::new()] {
-        let reply = upload(&app, "garbage", bytes).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{}",
-            reply.body
-        );
-        assert!(
-            reply.error().contains("not a WebAssembly"),
-            "{}",
-            reply.error()
-        );
+        assert_refused(&app, "garbage", bytes, "not a WebAssembly").await;
     }
-    assert_eq!(
-        app.get("/api/plugins/garbage").await.status,
-        StatusCode::NOT_FOUND
-    );
 }
 
 #[tokio::test]
 async fn a_core_module_is_refused_saying_it_is_not_a_plugin_component() {
     let app = TestApp::new();
-    let reply = upload(&app, "core", b"\0asm\x01\0\0\0".to_vec()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
-    assert!(reply.error().contains("core module"), "{}", reply.error());
-    assert_eq!(
-        app.get("/api/plugins/core").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_refused(&app, "core", b"\0asm\x01\0\0\0".to_vec(), "core module").await;
 }
 
 #[tokio::test]
 async fn a_component_of_another_world_is_refused() {
     let app = TestApp::new();
-    let reply = upload(&app, "stranger", stranger()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
-    assert!(
-        reply.error().contains("switchyard:plugin"),
-        "{}",
-        reply.error()
-    );
+    assert_refused(&app, "stranger", stranger(), "switchyard:plugin").await;
 }
 
 #[tokio::test]
