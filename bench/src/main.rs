@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use switchyard_dispatch::{BoxFuture, Brokers, Dispatcher, Inbound, Incoming};
+use switchyard_dispatch::{BoxFuture, Brokers, Dispatcher, Inbound, Incoming, Outcome, Retention};
 use switchyard_mqtt::{EmbeddedBroker, Mqtt};
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
@@ -40,16 +40,22 @@ impl Inbound for Timed {
         vec!["bench/+/temperature".into()]
     }
 
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, ()> {
+    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
         Box::pin(async move {
             let sent_at: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
             let sent_ns = sent_at["sentNs"].as_u64().unwrap_or_default();
-            match &self.callback {
-                Callback::Wasm(dispatcher) => dispatcher.dispatch(message).await,
-                Callback::Native(store) => native_recorder(store, &self.subscriber, &message),
-            }
+            let outcome = match &self.callback {
+                Callback::Wasm(dispatcher) => dispatcher.dispatch(&message).await,
+                Callback::Native(store) => {
+                    native_recorder(store, &self.subscriber, &message);
+                    // Durable before acknowledged, like the dispatcher.
+                    store.sync().await.expect("flushing");
+                    Outcome::Done
+                }
+            };
             let latency = self.epoch.elapsed() - Duration::from_nanos(sent_ns);
             let _ = self.done.send(latency);
+            outcome
         })
     }
 }
@@ -97,7 +103,12 @@ async fn measure(
     let runtime = Runtime::new(store.clone(), Limits::default())?;
     runtime.install("recorder", recorder)?;
     let brokers = Brokers::new(store.clone());
-    let dispatcher = Dispatcher::new(store.clone(), runtime, brokers.clone());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        runtime,
+        brokers.clone(),
+        Retention::default(),
+    )?;
 
     let addr = ([127, 0, 0, 1], free_port()).into();
     let broker = EmbeddedBroker::start(addr, None)?;

@@ -5,6 +5,7 @@
 
 pub mod mosquitto;
 pub mod plugins;
+pub mod stream;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -143,6 +144,42 @@ impl Server {
         server
     }
 
+    /// Kills the server with SIGKILL, as a crash or a power cut would: no shutdown, no flush.
+    /// Returns once the process is dead (its ports free again).
+    pub fn kill(&self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        let dead = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+        };
+        while !dead() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Options that start a server again on this one's ports, data and token.
+    pub fn same_again(&self) -> Options {
+        Options {
+            token: Some(self.token.clone()),
+            http: Some(self.http),
+            mqtt: Some(self.mqtt),
+            ..Options::default()
+        }
+    }
+
+    /// The server process's resident memory, in MiB.
+    pub fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading the server's /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status");
+        kib / 1024
+    }
+
     /// Everything the server printed so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -178,6 +215,38 @@ impl Server {
             request = request.json(&body);
         }
         read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends a JSON body with the token and extra headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.http))
+            .bearer_auth(&self.token)
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// GETs `path`; returns its `ETag` header and JSON body.
+    pub async fn raw_get(&self, path: &str) -> (Option<String>, Value) {
+        let response = (self.client.get(format!("http://{}{path}", self.http)))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request sent");
+        let etag = (response.headers().get("etag"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (etag, read(response).await.1)
     }
 
     /// Sends raw bytes with a content type and an optional token.
@@ -310,6 +379,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+            eprintln!("--- last lines of the server log ({}):", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 

@@ -58,3 +58,31 @@ impl FromRequest<AppState> for UploadBody {
             })
     }
 }
+
+/// The `If-Match` header as an object version: `"3"` (or `3`) asks that the write apply only
+/// to version 3; `*` or no header asks nothing.
+pub(crate) struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(axum::http::header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        let version = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        version
+            .unwrap_or(text)
+            .parse()
+            .map(|version| IfMatch(Some(version)))
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "If-Match must be an object version as its ETag gives it (like \"3\"), not `{text}`"
+                ))
+            })
+    }
+}

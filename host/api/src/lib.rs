@@ -13,11 +13,14 @@
 //! | `GET/PATCH/PUT /api/objects/{Type}/{id}`, `DELETE ...` | 200 the object; 204 |
 //! | `POST /api/clients/{id}/publish` | 200 `{"published": true}` |
 //! | `POST /api/clients/{id}/subscribe`, `/unsubscribe` | 200 `{"subscribed": true}`, `{"unsubscribed": true}` |
+//! | `POST /api/failed/{id}/replay` | 200 `{"replayed": true}`; 422 if the callback failed again |
+//! | `POST /api/failed/replay[?subscriber=ID]` | 200 `{"replayed": n, "failed": m}` |
 
 mod auth;
 mod clients;
 mod error;
 mod extract;
+mod failed;
 mod objects;
 mod plugins;
 
@@ -30,7 +33,7 @@ use axum::http::{Method, Uri};
 use axum::routing::{get, post, put};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
-use switchyard_dispatch::Brokers;
+use switchyard_dispatch::{Brokers, Dispatcher};
 use switchyard_runtime::Runtime;
 use switchyard_store::Store;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -60,17 +63,20 @@ pub struct AppState {
     store: Store,
     runtime: Runtime,
     brokers: Brokers,
+    dispatcher: Dispatcher,
     auth: Auth,
     limits: BodyLimits,
 }
 
 impl AppState {
-    /// The state with the default [`BodyLimits`].
-    pub fn new(store: Store, runtime: Runtime, brokers: Brokers, auth: Auth) -> AppState {
+    /// The state with the default [`BodyLimits`], over the dispatcher's store, runtime and
+    /// brokers.
+    pub fn new(dispatcher: Dispatcher, auth: Auth) -> AppState {
         AppState {
-            store,
-            runtime,
-            brokers,
+            store: dispatcher.store().clone(),
+            runtime: dispatcher.runtime().clone(),
+            brokers: dispatcher.brokers().clone(),
+            dispatcher,
             auth,
             limits: BodyLimits::default(),
         }
@@ -107,6 +113,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/clients/{id}/publish", post(clients::publish))
         .route("/api/clients/{id}/subscribe", post(clients::subscribe))
         .route("/api/clients/{id}/unsubscribe", post(clients::unsubscribe))
+        .route("/api/failed/{id}/replay", post(failed::replay))
+        .route("/api/failed/replay", post(failed::replay_all))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_bearer,

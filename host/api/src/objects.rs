@@ -2,31 +2,36 @@
 //!
 //! Every route names the type, and an id of another type answers 404 just like an unknown id,
 //! so `/api/objects/Order/{id}` can never read or change a `MQTTClient`. Store calls run on the
-//! request task: sled serves them from its page cache and flushes in the background, so they do
-//! not hold up the executor the way the CPU-heavy plugin compilation would.
+//! request task: sled serves them from its page cache, so they do not hold up the executor the
+//! way the CPU-heavy plugin compilation would. A write answers only once it is on disk
+//! ([`switchyard_store::Store::sync`], shared with concurrent writers).
+//!
+//! Every object carries a `version`, sent as its `ETag`; `If-Match` makes a write conditional
+//! on it, and a stale one answers 409.
 
 use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::{Checked, JsonBody};
+use crate::extract::{Checked, IfMatch, JsonBody};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use switchyard_store::{Object, Page, Store};
+use switchyard_store::{Error as StoreError, Object, Page, Result as StoreResult, Txn};
 
-/// `POST /api/objects/{Type}`: 201 with the new object and its `Location`.
+/// `POST /api/objects/{Type}`: 201 with the new object and its `Location`, once it is on disk.
 pub(crate) async fn create(
     State(state): State<AppState>,
     Checked(Path(type_name)): Checked<Path<String>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<impl IntoResponse> {
     let object = state.store.create(&type_name, json_object(body)?)?;
+    state.store.sync().await?;
     let location = format!("/api/objects/{type_name}/{}", id_of(&object));
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(object),
+        Versioned(object),
     ))
 }
 
@@ -54,56 +59,98 @@ pub(crate) async fn query(
     Ok(Json(state.store.query(&type_name, &query)?))
 }
 
-/// `GET /api/objects/{Type}/{id}`.
+/// `GET /api/objects/{Type}/{id}`, with the version as `ETag`.
 pub(crate) async fn read(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
-) -> Result<Json<Object>> {
-    Ok(Json(typed(&state.store, &type_name, &id)?))
+) -> Result<Versioned> {
+    let object = state.store.get(&id)?.filter(|o| is_of(o, &type_name));
+    object
+        .map(Versioned)
+        .ok_or_else(|| no_such(&type_name, &id))
 }
 
 /// `PATCH /api/objects/{Type}/{id}`: merges the body (`null` removes a property).
 pub(crate) async fn merge(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
+    IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Object>> {
+) -> Result<Versioned> {
     let patch = json_object(body)?;
-    typed(&state.store, &type_name, &id)?;
-    Ok(Json(state.store.update(&id, patch)?))
+    let object = write(&state, &type_name, &id, version, |txn| {
+        txn.update(&id, patch.clone())
+    })
+    .await?;
+    Ok(Versioned(object))
 }
 
 /// `PUT /api/objects/{Type}/{id}`: replaces every user property with the body.
 pub(crate) async fn replace(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
+    IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Object>> {
+) -> Result<Versioned> {
     let properties = json_object(body)?;
-    typed(&state.store, &type_name, &id)?;
-    Ok(Json(state.store.replace(&id, properties)?))
+    let object = write(&state, &type_name, &id, version, |txn| {
+        txn.replace(&id, properties.clone())
+    })
+    .await?;
+    Ok(Versioned(object))
 }
 
 /// `DELETE /api/objects/{Type}/{id}`: 204.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
+    IfMatch(version): IfMatch,
 ) -> Result<StatusCode> {
-    typed(&state.store, &type_name, &id)?;
-    if state.store.delete(&id)? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(no_such(&type_name, &id))
-    }
+    write(&state, &type_name, &id, version, |txn| txn.delete(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// The object `id` if it is of type `type_name`. The type cannot change after creation, so a
-/// write that follows this check cannot land on an object of another type.
-fn typed(store: &Store, type_name: &str, id: &str) -> Result<Object> {
-    store
-        .get(id)?
-        .filter(|object| object.get("type").and_then(Value::as_str) == Some(type_name))
-        .ok_or_else(|| no_such(type_name, id))
+/// Runs `op` on the object `id` of type `type_name` (404 if there is none) and answers once
+/// the write is on disk. With `If-Match` the write applies only to that version (409 if the
+/// object moved on); without it, a write that races with another one is retried on the
+/// latest version, so concurrent merges of different properties all land.
+async fn write<T>(
+    state: &AppState,
+    type_name: &str,
+    id: &str,
+    version: Option<u64>,
+    mut op: impl FnMut(&mut Txn) -> StoreResult<T>,
+) -> Result<T> {
+    let out = state.store.write(|txn| {
+        // The type never changes after creation, so a write after this check cannot land
+        // on an object of another type (`/api/objects/Order/{id}` never touches a client).
+        if !txn.get(id)?.is_some_and(|o| is_of(&o, type_name)) {
+            return Err(StoreError::NotFound(format!(
+                "no {type_name} with id `{id}`"
+            )));
+        }
+        if let Some(version) = version {
+            txn.expect_version(id, version)?;
+        }
+        op(txn)
+    })?;
+    state.store.sync().await?;
+    Ok(out)
+}
+
+fn is_of(object: &Object, type_name: &str) -> bool {
+    object.get("type").and_then(Value::as_str) == Some(type_name)
+}
+
+/// An object in a response, with its version as the `ETag` for a later `If-Match`.
+pub(crate) struct Versioned(Object);
+
+impl IntoResponse for Versioned {
+    fn into_response(self) -> Response {
+        let version = self.0.get("version").and_then(Value::as_u64).unwrap_or(0);
+        let etag = format!("\"{version}\"");
+        ([(header::ETAG, etag)], Json(self.0)).into_response()
+    }
 }
 
 fn no_such(type_name: &str, id: &str) -> ApiError {

@@ -1,13 +1,22 @@
 //! The dispatcher: finds the subscribers a message is for, runs their callbacks one after the
 //! other (keeping order per client), commits what each callback wrote, sends what it
-//! published, and records a `FailedMessage` for a callback that failed.
+//! published, keeps each failure (retry queue, then `FailedMessage`), waits until all of that
+//! is on disk, and says what became of the message.
 
-use crate::{BoxFuture, Brokers, Inbound, Incoming};
-use base64::Engine as _;
-use serde_json::{Value, json};
+use crate::failures::{Failures, Policy, Queued, now_ms};
+use crate::record::Failure;
+use crate::{BoxFuture, Brokers, Inbound, Incoming, Outcome};
+use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 use switchyard_runtime::{Effects, Message, Runtime, SubscriptionChange};
 use switchyard_store::{Filter, Object, Op, Query, Store};
+
+pub use crate::failures::Retention;
+
+/// How often an invocation whose writes lost a race with another writer is run again, in a
+/// fresh instance on the latest data, before that counts as a failure.
+const CONFLICT_TRIES: usize = 8;
 
 /// Runs the callbacks for incoming messages. Cheap to clone.
 #[derive(Clone)]
@@ -19,6 +28,7 @@ struct Inner {
     store: Store,
     runtime: Runtime,
     brokers: Brokers,
+    failures: Failures,
 }
 
 /// The parts of a `MessageSubscriber` the dispatcher needs.
@@ -26,21 +36,54 @@ struct Subscriber {
     id: String,
     topic: String,
     callback: String,
+    policy: Policy,
+}
+
+impl Subscriber {
+    fn of(object: &Object) -> Option<Subscriber> {
+        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Subscriber {
+            id: text("id")?,
+            topic: text("topic")?,
+            callback: text("callback")?,
+            policy: Policy::of(object),
+        })
+    }
+}
+
+/// Why a replay did not happen or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no FailedMessage with id `{0}`")]
+    NotFound(String),
+    #[error("FailedMessage `{0}` cannot be replayed: {1}")]
+    Unusable(String, String),
+    #[error("the callback failed again: {0}")]
+    Failed(String),
+    #[error(transparent)]
+    Storage(#[from] switchyard_store::Error),
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, runtime: Runtime, brokers: Brokers) -> Dispatcher {
-        Dispatcher {
+    pub fn new(
+        store: Store,
+        runtime: Runtime,
+        brokers: Brokers,
+        retention: Retention,
+    ) -> switchyard_store::Result<Dispatcher> {
+        let failures = Failures::open(&store, retention)?;
+        Ok(Dispatcher {
             inner: Arc::new(Inner {
                 store,
                 runtime,
                 brokers,
+                failures,
             }),
-        }
+        })
     }
 
     /// The subscribers linked to a client, read fresh so changes apply without a restart.
-    fn subscribers(&self, client_id: &str) -> Vec<Subscriber> {
+    fn subscribers(&self, client_id: &str) -> switchyard_store::Result<Vec<Subscriber>> {
         let query = Query {
             filters: vec![Filter {
                 column: "clients".into(),
@@ -49,71 +92,114 @@ impl Dispatcher {
             }],
             ..Query::default()
         };
-        let page = match self.inner.store.query("MessageSubscriber", &query) {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::error!(client = client_id, "cannot read subscribers: {e}");
-                return Vec::new();
-            }
-        };
-        let text = |o: &Object, k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-        (page.result.iter())
-            .filter_map(|o| {
-                Some(Subscriber {
-                    id: text(o, "id")?,
-                    topic: text(o, "topic")?,
-                    callback: text(o, "callback")?,
-                })
-            })
-            .collect()
+        let page = self.inner.store.query("MessageSubscriber", &query)?;
+        Ok(page.result.iter().filter_map(Subscriber::of).collect())
     }
 
-    /// Runs every matching subscriber's callback on the message, in order.
-    pub async fn dispatch(&self, incoming: Incoming) {
-        let subscribers = self.subscribers(&incoming.client_id);
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    pub fn brokers(&self) -> &Brokers {
+        &self.inner.brokers
+    }
+
+    fn subscriber(&self, id: &str) -> switchyard_store::Result<Option<Subscriber>> {
+        let object = self.inner.store.get(id)?;
+        Ok(object
+            .filter(|o| o.get("type").and_then(Value::as_str) == Some("MessageSubscriber"))
+            .and_then(|o| Subscriber::of(&o)))
+    }
+
+    /// Runs every matching subscriber's callback on the message, in order, and returns once
+    /// what they wrote (and the record of any failure) is on disk.
+    pub async fn dispatch(&self, incoming: &Incoming) -> Outcome {
+        let subscribers = match self.subscribers(&incoming.client_id) {
+            Ok(subscribers) => subscribers,
+            Err(e) => return Outcome::Retry(format!("cannot read the subscribers: {e}")),
+        };
+        let (mut failed, mut wrote) = (0, false);
         for subscriber in subscribers {
-            if switchyard_topic::matches(&subscriber.topic, &incoming.topic) {
-                self.run(&subscriber, &incoming).await;
+            if !switchyard_topic::matches(&subscriber.topic, &incoming.topic) {
+                continue;
             }
-        }
-    }
-
-    async fn run(&self, subscriber: &Subscriber, incoming: &Incoming) {
-        let message = Message {
-            topic: incoming.topic.clone(),
-            payload: incoming.payload.clone(),
-            client_id: incoming.client_id.clone(),
-            subscriber_id: subscriber.id.clone(),
-            key: incoming.key.clone(),
-            headers: incoming.headers.clone(),
-            timestamp_ms: incoming.received_at_ms,
-        };
-        let result = match self
-            .inner
-            .runtime
-            .invoke(&subscriber.callback, message)
-            .await
-        {
-            Ok(effects) => self.apply(effects).await,
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(error) = result {
+            let error = match self.attempt(&subscriber, incoming, None).await {
+                Ok(committed) => {
+                    wrote |= committed;
+                    continue;
+                }
+                Err(error) => error,
+            };
+            (failed, wrote) = (failed + 1, true);
             tracing::warn!(
                 subscriber = %subscriber.id,
                 plugin = %subscriber.callback,
                 topic = %incoming.topic,
                 "callback failed: {error}"
             );
-            self.record_failure(subscriber, incoming, &error);
+            let failure = Failure::first(&subscriber.id, &subscriber.callback, incoming, error);
+            if let Err(e) = self.inner.failures.keep(failure, &subscriber.policy) {
+                return Outcome::Retry(format!("cannot keep a failed callback's message: {e}"));
+            }
+        }
+        // Callbacks that only published (or no callback at all) leave nothing to flush.
+        if wrote && let Err(e) = self.inner.store.sync().await {
+            return Outcome::Retry(format!("cannot make the writes durable: {e}"));
+        }
+        match failed {
+            0 => Outcome::Done,
+            callbacks => Outcome::Failed { callbacks },
+        }
+    }
+
+    /// One attempt of one subscriber's callback: invoke, commit, send; says whether it
+    /// committed any write. A commit that lost a race with another writer runs the callback
+    /// again on the latest data. `settles` is a `FailedMessage` to delete in the same commit
+    /// (a replay).
+    async fn attempt(
+        &self,
+        subscriber: &Subscriber,
+        incoming: &Incoming,
+        settles: Option<&str>,
+    ) -> Result<bool, String> {
+        let mut tries = 0;
+        loop {
+            let message = Message {
+                topic: incoming.topic.clone(),
+                payload: incoming.payload.clone(),
+                client_id: incoming.client_id.clone(),
+                subscriber_id: subscriber.id.clone(),
+                key: incoming.key.clone(),
+                headers: incoming.headers.clone(),
+                timestamp_ms: incoming.received_at_ms,
+            };
+            let mut effects = (self.inner.runtime)
+                .invoke(&subscriber.callback, message)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(id) = settles {
+                (effects.writes.delete(id)).map_err(|e| format!("settling {id}: {e}"))?;
+            }
+            match self.apply(effects).await {
+                Err(switchyard_store::Error::Conflict(reason)) if tries + 1 < CONFLICT_TRIES => {
+                    tracing::debug!(subscriber = %subscriber.id, "running again: {reason}");
+                    tries += 1;
+                }
+                Err(e) => return Err(format!("committing the callback's writes failed: {e}")),
+                Ok(wrote) => return Ok(wrote),
+            }
         }
     }
 
     /// Commits the callback's writes, then sends its publishes and subscription changes.
-    async fn apply(&self, effects: Effects) -> Result<(), String> {
-        effects
-            .writes
-            .commit()
-            .map_err(|e| format!("committing the callback's writes failed: {e}"))?;
+    /// Says whether there was anything to commit.
+    async fn apply(&self, effects: Effects) -> switchyard_store::Result<bool> {
+        let wrote = !effects.writes.is_empty();
+        effects.writes.commit()?;
         let brokers = &self.inner.brokers;
         for publish in effects.publishes {
             let (client, topic) = (&publish.client_id, &publish.topic);
@@ -134,40 +220,141 @@ impl Dispatcher {
                 tracing::warn!(?change, "subscription change failed: {e}");
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
-    /// Keeps the message and the reason, so the user can inspect and replay it.
-    fn record_failure(&self, subscriber: &Subscriber, incoming: &Incoming, error: &str) {
-        let payload = &incoming.payload;
-        let record = json!({
-            "subscriber": subscriber.id,
-            "callback": subscriber.callback,
-            "client": incoming.client_id,
-            "topic": incoming.topic,
-            "payload": std::str::from_utf8(payload).ok(),
-            "payloadBase64": base64::engine::general_purpose::STANDARD.encode(payload),
-            "error": error,
-            "attempts": 1,
-            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        });
-        if let Err(e) = self.inner.store.create("FailedMessage", record) {
-            tracing::error!(subscriber = %subscriber.id, "cannot record failed message: {e}");
+    /// Works through the retry queue until the task is dropped: each failure is tried again
+    /// when due, through its subscriber's current callback, and recorded as a `FailedMessage`
+    /// once its subscriber's `maxAttempts` are spent. Run it once per server.
+    pub async fn run_retries(&self) {
+        let failures = &self.inner.failures;
+        loop {
+            let next = match failures.next() {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!("cannot read the retry queue: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let Some(queued) = next else {
+                failures.wake.notified().await;
+                continue;
+            };
+            let wait = queued.due_ms.saturating_sub(now_ms());
+            if wait > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    _ = failures.wake.notified() => {}
+                }
+                continue;
+            }
+            if let Err(e) = self.retry(queued).await {
+                tracing::error!("cannot update the retry queue: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
+    }
+
+    async fn retry(&self, mut queued: Queued) -> switchyard_store::Result<()> {
+        let failure = &mut queued.failure;
+        let again = match self.subscriber(&failure.subscriber)? {
+            None => {
+                failure.again("its subscriber was deleted; not retried".into());
+                self.inner.failures.give_up(failure)?;
+                None
+            }
+            Some(subscriber) => match self.attempt(&subscriber, &failure.message, None).await {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::warn!(
+                        subscriber = %subscriber.id,
+                        plugin = %subscriber.callback,
+                        attempt = failure.attempts + 1,
+                        "callback failed again: {error}"
+                    );
+                    failure.again(error);
+                    Some(subscriber.policy)
+                }
+            },
+        };
+        self.inner.failures.settle(queued, again.as_ref())?;
+        self.inner.store.sync().await
+    }
+
+    /// Runs a `FailedMessage` through its subscriber's current callback. On success the
+    /// record is deleted in the same commit as the callback's writes; on failure it stays,
+    /// with the new error and one more attempt.
+    pub async fn replay(&self, failed_id: &str) -> Result<(), ReplayError> {
+        let store = &self.inner.store;
+        let object = (store.get(failed_id)?)
+            .filter(|o| o.get("type").and_then(Value::as_str) == Some("FailedMessage"))
+            .ok_or_else(|| ReplayError::NotFound(failed_id.to_owned()))?;
+        let unusable = |why: String| ReplayError::Unusable(failed_id.to_owned(), why);
+        let mut failure = Failure::from_json(&Value::Object(object)).map_err(unusable)?;
+        let subscriber = (self.subscriber(&failure.subscriber)?).ok_or_else(|| {
+            unusable(format!(
+                "its subscriber `{}` no longer exists",
+                failure.subscriber
+            ))
+        })?;
+        let result = self
+            .attempt(&subscriber, &failure.message, Some(failed_id))
+            .await;
+        if let Err(error) = &result {
+            failure.again(error.clone());
+            let record = failure.to_json();
+            store.write(|txn| txn.update(failed_id, record.clone()))?;
+        }
+        store.sync().await?;
+        result.map(drop).map_err(ReplayError::Failed)
+    }
+
+    /// Replays every `FailedMessage` (of one subscriber, if given), oldest first. Returns how
+    /// many succeeded and how many failed again.
+    pub async fn replay_all(
+        &self,
+        subscriber: Option<&str>,
+    ) -> Result<(usize, usize), ReplayError> {
+        let query = Query {
+            filters: (subscriber.iter())
+                .map(|id| Filter {
+                    column: "subscriber".into(),
+                    op: Op::Eq,
+                    value: (*id).into(),
+                })
+                .collect(),
+            ..Query::default()
+        };
+        let page = self.inner.store.query("FailedMessage", &query)?;
+        let (mut replayed, mut failed) = (0, 0);
+        for object in page.result {
+            let Some(id) = object.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            match self.replay(id).await {
+                Ok(()) => replayed += 1,
+                Err(ReplayError::Storage(e)) => return Err(ReplayError::Storage(e)),
+                Err(_) => failed += 1,
+            }
+        }
+        Ok((replayed, failed))
     }
 }
 
 impl Inbound for Dispatcher {
     fn filters_for(&self, client_id: &str) -> Vec<String> {
-        let mut filters: Vec<String> = (self.subscribers(client_id).into_iter())
-            .map(|s| s.topic)
-            .collect();
+        let subscribers = self.subscribers(client_id).unwrap_or_else(|e| {
+            tracing::error!(client = client_id, "cannot read subscribers: {e}");
+            Vec::new()
+        });
+        let mut filters: Vec<String> = subscribers.into_iter().map(|s| s.topic).collect();
         filters.sort();
         filters.dedup();
         filters
     }
 
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, ()> {
-        Box::pin(Dispatcher::dispatch(self, message))
+    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
+        Box::pin(async move { Dispatcher::dispatch(self, &message).await })
     }
 }

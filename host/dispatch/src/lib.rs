@@ -2,14 +2,20 @@
 //! to that client, and from the callbacks' effects back out through the brokers.
 //!
 //! Broker crates (MQTT now; Kafka and Pulsar later) implement [`Outbound`] for their client
-//! type and register it in [`Brokers`]; they hand every received message to an [`Inbound`]
-//! (the [`Dispatcher`]) and acknowledge it when that returns.
+//! type and register it in [`Brokers`]. What they receive goes through a [`Consumer`]: a
+//! bounded queue and an ordered worker that hands each message to an [`Inbound`] (the
+//! [`Dispatcher`]) and settles it with the broker on the [`Outcome`]: acknowledged once the
+//! callbacks' writes (or the record of their failure) are on disk, kept otherwise.
 
 mod brokers;
+mod consumer;
 mod dispatcher;
+mod failures;
+mod record;
 
 pub use brokers::{Brokers, ClientError, Outbound};
-pub use dispatcher::Dispatcher;
+pub use consumer::{Consumer, Delivery};
+pub use dispatcher::{Dispatcher, ReplayError, Retention};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,13 +34,27 @@ pub struct Incoming {
     pub received_at_ms: u64,
 }
 
+/// What became of a dispatched message; brokers acknowledge, commit or negative-acknowledge on
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every matching callback succeeded (or none matched), and their writes are on disk.
+    Done,
+    /// Some callbacks failed; each failure is on disk, queued for a retry or recorded as a
+    /// `FailedMessage`, and the others' writes are on disk too. The message is safe with us.
+    Failed { callbacks: usize },
+    /// Nothing durable could be made of the message (the store failed): it must not be
+    /// acknowledged, and must be dispatched again later.
+    Retry(String),
+}
+
 /// The receiving side as broker crates see it: where messages go and which topics a client
 /// must subscribe to. [`Dispatcher`] implements it; broker tests can use a recorder.
 pub trait Inbound: Send + Sync + 'static {
     /// Topic filters of the subscribers linked to `client_id`, as the user wrote them
     /// (convert with `switchyard_topic::to_mqtt` before subscribing).
     fn filters_for(&self, client_id: &str) -> Vec<String>;
-    /// Handles one message; resolves when every callback is done, so the broker crate can
-    /// acknowledge the message then. Never fails: errors are logged and recorded.
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, ()>;
+    /// Handles one message; resolves when every callback is done and what it left is durable,
+    /// saying what became of the message.
+    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome>;
 }

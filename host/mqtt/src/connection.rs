@@ -1,18 +1,17 @@
 //! One enabled `MQTTClient`'s live connection: an event-loop task that keeps a rumqttc connection
-//! up (backoff, fallback URLs, resubscribe on every ConnAck, truthful status) and a worker task
-//! that dispatches received messages in order and acknowledges each only after its callbacks
-//! finished, so QoS 1 and 2 are at-least-once.
+//! up (backoff, fallback URLs, resubscribe on every ConnAck, truthful status) and feeds what it
+//! receives into the client's [`Consumer`], which dispatches in order and acknowledges each
+//! message only once its outcome is durable, so QoS 1 and 2 are at-least-once.
 //!
-//! The two tasks are split so the event loop keeps answering pings while a callback runs. They
-//! meet in a bounded queue; when it is full the event loop holds its latest message back and
-//! stops polling, which stops reading from the broker: a slow callback slows consumption instead
-//! of growing memory. It still polls now and then (half the keep-alive) to keep the connection
-//! alive, and whenever someone waits to send a request (an ack, a callback's publish), because
-//! only polling drains requests; otherwise a callback publishing through its own client could
-//! wait on the event loop that waits on the callback.
+//! The event loop keeps reading while callbacks run, so pings and acks are never stuck behind
+//! unread publishes (a connection that stopped reading would miss its keep-alive, reconnect, and
+//! lose a clean session's backlog). What arrives ahead of the callbacks waits in a
+//! [`Backlog`] (bounded memory, the rest on disk), unacknowledged, so the broker still owns it.
+//! A QoS 0 publish that finds the consumer's queue full is dropped, counted and logged instead,
+//! as QoS 0 allows.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,11 +20,12 @@ use rumqttc::{
     Outgoing, Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
 };
 use serde_json::Value;
-use switchyard_dispatch::{Inbound, Incoming};
+use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming};
 use switchyard_store::{Object, Store};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::backlog::{Backlog, Held};
 use crate::settings::{MAX_PACKET, REQUEST_CAPACITY, Settings};
 use crate::{Error, Result};
 
@@ -33,8 +33,6 @@ use crate::{Error, Result};
 const WORKER_QUEUE: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// How often a held-up event loop polls anyway, to keep the connection alive (keep-alive is 30 s).
-const KEEP_POLLING: Duration = Duration::from_secs(15);
 /// Bytes of a PUBLISH packet besides topic and payload, at most: fixed header with the
 /// longest length encoding, topic length, packet id.
 const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
@@ -58,7 +56,9 @@ impl Connection {
         store: Store,
         inbound: Arc<dyn Inbound>,
         filters: BTreeSet<String>,
-    ) -> Connection {
+    ) -> Result<Connection> {
+        let spill = store.tree(&format!("mqtt-backlog-{id}"))?;
+        let backlog = Backlog::new(spill).map_err(switchyard_store::Error::from)?;
         let (client, eventloop) =
             AsyncClient::new(settings.options(&settings.endpoints[0]), REQUEST_CAPACITY);
         let link = Arc::new(Link {
@@ -72,28 +72,25 @@ impl Connection {
                 extra: BTreeSet::new(),
                 muted: BTreeSet::new(),
             }),
-            waiting: AtomicUsize::new(0),
-            wake: Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let (queue, deliveries) = mpsc::channel(WORKER_QUEUE);
-        tokio::spawn(work(link.clone(), inbound, deliveries, stop_rx.clone()));
         let driver = Driver {
             link: link.clone(),
             settings: settings.clone(),
             store,
             eventloop,
-            queue,
-            held: VecDeque::new(),
+            consumer: Consumer::start(id, inbound, WORKER_QUEUE),
+            backlog,
             stop: stop_rx,
             reported: None,
+            dropped: 0,
         };
-        Connection {
+        Ok(Connection {
             settings,
             link,
             stop,
             task: tokio::spawn(driver.run()),
-        }
+        })
     }
 
     /// Disconnects cleanly and waits until the status says so. A callback still running
@@ -113,13 +110,11 @@ pub(crate) struct Link {
     client: AsyncClient,
     qos: QoS,
     connected: AtomicBool,
-    /// Counts ConnAcks. An ack for a message from an earlier connection is not sent: its packet
-    /// id may belong to another message now, and the broker redelivers it if the session lives.
+    /// Counts connections made and lost. An ack for a message from an earlier connection is not
+    /// sent: its packet id may belong to another message now, and the broker redelivers it if
+    /// the session lives.
     generation: AtomicU64,
     topics: Mutex<Topics>,
-    /// Tasks waiting to hand a request to the event loop; see the module docs.
-    waiting: AtomicUsize,
-    wake: Notify,
 }
 
 /// The topic filters a connection subscribes to, in MQTT syntax.
@@ -213,69 +208,49 @@ impl Link {
         Ok(())
     }
 
-    /// Acknowledges a message received on connection `generation`.
-    async fn ack(&self, generation: u64, publish: &Publish) {
+    /// Acknowledges the message `pkid` received on connection `generation`.
+    async fn ack(&self, generation: u64, qos: QoS, pkid: u16) {
         if generation == self.generation.load(Ordering::SeqCst) {
+            // rumqttc acknowledges by QoS and packet id; the rest is not sent.
+            let mut publish = Publish::new("", qos, Vec::new());
+            publish.pkid = pkid;
             // Fails only when the connection is being stopped; the broker then redelivers.
-            let _ = self.request(self.client.ack(publish)).await;
+            let _ = self.request(self.client.ack(&publish)).await;
         }
     }
 
-    /// Hands a request to the event loop, telling it that someone waits.
+    /// Hands a request to the event loop.
     async fn request(&self, send: impl Future<Output = Result<(), ClientError>>) -> Result<()> {
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let _waiting = Waiting(&self.waiting);
-        self.wake.notify_one();
         send.await.map_err(|_| Error::NotConnected(self.id.clone()))
     }
 }
 
-/// A received message on its way to the worker.
-struct Delivery {
-    generation: u64,
-    publish: Publish,
-    received_at_ms: u64,
+/// A received message on its way through the consumer. It owns a copy of the payload: the
+/// `Publish` rumqttc hands out is a slice of its read buffer, and keeping it would pin that
+/// whole buffer (many messages' worth) for as long as the message waits.
+struct MqttDelivery {
+    link: Arc<Link>,
+    held: Held,
 }
 
-/// Dispatches messages in order and acknowledges each afterwards.
-async fn work(
-    link: Arc<Link>,
-    inbound: Arc<dyn Inbound>,
-    mut deliveries: mpsc::Receiver<Delivery>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let delivery = tokio::select! {
-            biased;
-            _ = stopped(&mut stop) => return,
-            delivery = deliveries.recv() => match delivery {
-                Some(delivery) => delivery,
-                None => return,
-            },
-        };
-        let publish = &delivery.publish;
-        let message = Incoming {
-            client_id: link.id.clone(),
-            topic: publish.topic.clone(),
-            payload: publish.payload.to_vec(),
-            received_at_ms: delivery.received_at_ms,
+impl Delivery for MqttDelivery {
+    fn incoming(&self) -> Incoming {
+        Incoming {
+            client_id: self.link.id.clone(),
+            topic: self.held.topic.clone(),
+            payload: self.held.payload.clone(),
+            received_at_ms: self.held.received_at_ms,
             ..Incoming::default()
-        };
-        // In a task of its own, so a panicking dispatch cannot take the client down with it. The
-        // message is acknowledged anyway: delivered again, it would only panic again.
-        let inbound = inbound.clone();
-        if let Err(e) = tokio::spawn(async move { inbound.dispatch(message).await }).await {
-            tracing::error!(client = %link.id, topic = %publish.topic, "dispatch failed: {e}");
         }
-        if publish.qos != QoS::AtMostOnce {
-            link.ack(delivery.generation, publish).await;
-        }
+    }
+
+    fn acknowledge(self) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let held = &self.held;
+            if let Ok(qos @ (QoS::AtLeastOnce | QoS::ExactlyOnce)) = rumqttc::qos(held.qos) {
+                self.link.ack(held.generation, qos, held.pkid).await;
+            }
+        })
     }
 }
 
@@ -285,12 +260,14 @@ struct Driver {
     settings: Settings,
     store: Store,
     eventloop: EventLoop,
-    queue: mpsc::Sender<Delivery>,
-    /// Messages the full queue could not take yet.
-    held: VecDeque<Delivery>,
+    consumer: Consumer<MqttDelivery>,
+    /// QoS 1 and 2 messages the full queue could not take yet.
+    backlog: Backlog,
     stop: watch::Receiver<bool>,
     /// The status last written, so repeated failures do not rewrite it.
     reported: Option<(bool, Option<String>)>,
+    /// QoS 0 messages dropped because the queue was full.
+    dropped: u64,
 }
 
 impl Driver {
@@ -298,9 +275,7 @@ impl Driver {
         let mut endpoint = 0;
         let mut backoff = BACKOFF_MIN;
         loop {
-            if self.hand_over().await.is_err() {
-                break;
-            }
+            self.hand_over();
             let event = tokio::select! {
                 biased;
                 _ = stopped(&mut self.stop) => break,
@@ -311,13 +286,7 @@ impl Driver {
                     backoff = BACKOFF_MIN;
                     self.connected(endpoint);
                 }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    self.held.push_back(Delivery {
-                        generation: self.link.generation.load(Ordering::SeqCst),
-                        publish,
-                        received_at_ms: now_ms(),
-                    });
-                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => self.received(publish),
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {
                     if suback.return_codes.contains(&SubscribeReasonCode::Failure) {
                         tracing::warn!(client = %self.link.id, "the broker refused a subscription");
@@ -325,6 +294,9 @@ impl Driver {
                 }
                 Ok(_) => {}
                 Err(error) => {
+                    // Acks for this connection's messages must not reach the next one: their
+                    // packet ids would name other messages there.
+                    self.link.generation.fetch_add(1, Ordering::SeqCst);
                     let shown = &self.settings.endpoints[endpoint].shown;
                     let message = format!("{shown}: {}", describe(&error));
                     tracing::warn!(client = %self.link.id, "MQTT connection failed: {message}");
@@ -348,34 +320,66 @@ impl Driver {
         self.disconnect().await;
     }
 
-    /// Moves held messages to the worker. While the queue stays full, waits for room, for
-    /// someone who needs the event loop polled, or for the next keep-alive poll. Fails when
-    /// the connection is being stopped.
-    async fn hand_over(&mut self) -> std::result::Result<(), ()> {
-        while let Some(delivery) = self.held.pop_front() {
-            match self.queue.try_send(delivery) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(delivery)) => {
-                    self.held.push_front(delivery);
-                    break;
+    /// Queues a received message for the consumer; see the module docs for what happens
+    /// when its queue is full.
+    fn received(&mut self, publish: Publish) {
+        let mut held = Held {
+            generation: self.link.generation.load(Ordering::SeqCst),
+            received_at_ms: now_ms(),
+            pkid: publish.pkid,
+            qos: publish.qos as u8,
+            topic: publish.topic,
+            payload: publish.payload.to_vec(),
+        };
+        if self.backlog.is_empty() {
+            let delivery = MqttDelivery {
+                link: self.link.clone(),
+                held,
+            };
+            match self.consumer.try_push(delivery) {
+                Ok(()) => return,
+                Err(delivery) => held = delivery.held,
+            }
+        }
+        if publish.qos == QoS::AtMostOnce {
+            self.dropped += 1;
+            // Logged at 1, 2, 4, 8, ... drops: visible without flooding the log.
+            if self.dropped.is_power_of_two() {
+                tracing::warn!(
+                    client = %self.link.id,
+                    topic = %held.topic,
+                    "callbacks are behind: dropped a QoS 0 message ({} so far on this connection)",
+                    self.dropped
+                );
+            }
+            return;
+        }
+        if let Err(e) = self.backlog.push(held) {
+            // Unacknowledged, so a persistent session gets it again after a reconnect.
+            tracing::error!(client = %self.link.id, "cannot keep a received message: {e}");
+        }
+    }
+
+    /// Moves waiting messages to the consumer while its queue has room.
+    fn hand_over(&mut self) {
+        loop {
+            let held = match self.backlog.pop() {
+                Ok(Some(held)) => held,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(client = %self.link.id, "cannot read the backlog: {e}");
+                    return;
                 }
-                // The worker only quits when stopping.
-                Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+            };
+            let delivery = MqttDelivery {
+                link: self.link.clone(),
+                held,
+            };
+            if let Err(delivery) = self.consumer.try_push(delivery) {
+                self.backlog.unpop(delivery.held);
+                return;
             }
         }
-        while !self.held.is_empty() && self.link.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::select! {
-                biased;
-                _ = stopped(&mut self.stop) => return Err(()),
-                permit = self.queue.reserve() => match permit {
-                    Ok(permit) => permit.send(self.held.pop_front().expect("held is not empty")),
-                    Err(_) => return Err(()),
-                },
-                _ = self.link.wake.notified() => {}
-                _ = tokio::time::sleep(KEEP_POLLING) => return Ok(()),
-            }
-        }
-        Ok(())
     }
 
     fn connected(&mut self, endpoint: usize) {
@@ -398,6 +402,7 @@ impl Driver {
     }
 
     async fn disconnect(mut self) {
+        self.consumer.stop();
         if self.link.connected.swap(false, Ordering::SeqCst) {
             self.eventloop
                 .pending

@@ -5,6 +5,7 @@
 //! after it returns; [`Mqtt`] is the [`Outbound`](switchyard_dispatch::Outbound) for
 //! `MQTTClient`s.
 
+mod backlog;
 mod broker;
 mod connection;
 mod endpoint;
@@ -40,6 +41,8 @@ pub enum Error {
     PayloadTooLarge(usize, usize),
     #[error("invalid topic filter `{0}`: {1}")]
     InvalidFilter(String, String),
+    #[error(transparent)]
+    Store(#[from] switchyard_store::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -146,12 +146,21 @@ impl Mqtt {
         if let Some(old) = old {
             old.stop().await;
         }
-        match (wanted, object) {
+        match (wanted, &object) {
             (Wanted::On(settings), _) => {
                 let filters = self.filters_for(id);
                 let store = self.store.clone();
                 let connection =
-                    Connection::start(id, settings, store, self.inbound.clone(), filters);
+                    match Connection::start(id, settings, store, self.inbound.clone(), filters) {
+                        Ok(connection) => connection,
+                        Err(e) => {
+                            tracing::error!(client = %id, "cannot start the MQTT connection: {e}");
+                            if let Some(object) = &object {
+                                self.set_status(id, object, false, Some(e.to_string()));
+                            }
+                            return;
+                        }
+                    };
                 let mut connections = self.lock();
                 if *self.closing.borrow() {
                     drop(connections);
@@ -162,7 +171,7 @@ impl Mqtt {
             }
             (Wanted::Invalid(message), Some(object)) => {
                 tracing::warn!(client = %id, "MQTT client not connected: {message}");
-                self.set_status(id, &object, false, Some(message));
+                self.set_status(id, object, false, Some(message));
             }
             _ => {}
         }

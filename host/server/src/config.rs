@@ -28,6 +28,12 @@ pub struct Config {
     /// Linear memory a callback instance may use, in MiB.
     #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MB", default_value_t = 64)]
     pub plugin_memory_mb: usize,
+    /// How many FailedMessage records are kept; past it the oldest are dropped.
+    #[arg(long, env = "SWITCHYARD_FAILED_MAX_COUNT", default_value_t = 10_000)]
+    pub failed_max_count: usize,
+    /// How many MiB FailedMessage records may take; past it the oldest are dropped.
+    #[arg(long, env = "SWITCHYARD_FAILED_MAX_MB", default_value_t = 256)]
+    pub failed_max_mb: u64,
 }
 
 /// An optional listener address (`off` disables it).
@@ -43,6 +49,13 @@ fn parse_listener(text: &str) -> Result<Listener, String> {
 }
 
 impl Config {
+    pub fn retention(&self) -> switchyard_dispatch::Retention {
+        switchyard_dispatch::Retention {
+            max_count: self.failed_max_count,
+            max_bytes: self.failed_max_mb << 20,
+        }
+    }
+
     pub fn limits(&self) -> switchyard_runtime::Limits {
         switchyard_runtime::Limits {
             timeout: Duration::from_millis(self.plugin_timeout_ms),

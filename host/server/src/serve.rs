@@ -17,7 +17,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (token_hash, token) = token::load(&store, config.token.as_deref())?;
     let runtime = Runtime::new(store.clone(), config.limits()).context("starting the runtime")?;
     let brokers = Brokers::new(store.clone());
-    let dispatcher = Dispatcher::new(store.clone(), runtime.clone(), brokers.clone());
+    let dispatcher = Dispatcher::new(store.clone(), runtime, brokers.clone(), config.retention())
+        .context("opening the retry queue")?;
+    let retries = tokio::spawn({
+        let dispatcher = dispatcher.clone();
+        async move { dispatcher.run_retries().await }
+    });
 
     let embedded = match config.mqtt.0 {
         Some(addr) => Some(
@@ -28,7 +33,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mqtt = Arc::new(Mqtt::new(
         store.clone(),
-        Arc::new(dispatcher),
+        Arc::new(dispatcher.clone()),
         embedded.as_ref().map(EmbeddedBroker::tcp_addr),
     ));
     brokers.register("MQTTClient", mqtt.clone());
@@ -37,7 +42,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
-    let state = AppState::new(store.clone(), runtime, brokers, Auth::from_hash(token_hash));
+    let state = AppState::new(dispatcher, Auth::from_hash(token_hash));
     banner(&config, &listener, &token)?;
     axum::serve(listener, switchyard_api::router(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -46,6 +51,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     tracing::info!("shutting down");
     clients.abort();
+    retries.abort();
     mqtt.shutdown().await;
     store.flush()?;
     Ok(())

@@ -4,7 +4,11 @@
 //! free properties at the top level. Built-in types (`MQTTClient`, `MessageSubscriber`, ...) are
 //! validated on every write. All writes go through a [`Txn`], a write set that reads its own
 //! writes and commits atomically, so a plugin invocation's writes land together or not at all.
+//!
+//! A commit is durable only once [`Store::sync`] returns: acknowledgements (a broker ack, an
+//! HTTP 2xx) wait for it, and concurrent waiters share one flush (group commit).
 
+mod durable;
 mod error;
 mod props;
 mod query;
@@ -38,6 +42,10 @@ pub enum ChangeKind {
     Deleted,
 }
 
+/// sled's page cache. Its default (1 GiB) lets a busy store grow the process by hundreds of
+/// MiB; reads of recent objects hit the OS page cache anyway.
+const CACHE_BYTES: u64 = 64 << 20;
+
 /// How many change events a slow subscriber may fall behind before it sees `Lagged`.
 const CHANGE_CAPACITY: usize = 1024;
 
@@ -51,19 +59,29 @@ struct Inner {
     db: sled::Db,
     objects: sled::Tree,
     changes: broadcast::Sender<Change>,
+    flusher: durable::Flusher,
 }
+
+/// How often a single write is tried again when it loses a race with another writer. Each try
+/// re-reads the object, so a merge applies to the latest version.
+const WRITE_TRIES: usize = 16;
 
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &std::path::Path) -> Result<Store> {
-        let db = sled::open(dir)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         let objects = db.open_tree(record::OBJECTS_TREE)?;
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
+        let flusher = durable::Flusher::start(db.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 objects,
                 changes,
+                flusher,
             }),
         })
     }
@@ -85,6 +103,12 @@ impl Store {
         Ok(())
     }
 
+    /// Resolves once everything committed before the call is on disk. Callers that arrive
+    /// while a flush runs share the next one, so many acknowledgements cost one `fsync`.
+    pub async fn sync(&self) -> Result<()> {
+        self.inner.flusher.sync().await
+    }
+
     /// Starts a write set.
     pub fn begin(&self) -> Txn {
         Txn::new(self.clone())
@@ -98,7 +122,10 @@ impl Store {
 
     /// Creates an object (one-write transaction). Returns it as a reader sees it.
     pub fn create(&self, type_name: &str, properties: Value) -> Result<Object> {
-        self.write(|txn| txn.create(type_name, properties))
+        let mut txn = self.begin();
+        let object = txn.create(type_name, properties)?;
+        txn.commit()?;
+        Ok(object)
     }
 
     /// Reads an object, with write-only properties (passwords) removed.
@@ -118,12 +145,12 @@ impl Store {
 
     /// Merges `patch` into the object (`null` removes a property).
     pub fn update(&self, id: &str, patch: Value) -> Result<Object> {
-        self.write(|txn| txn.update(id, patch))
+        self.write(|txn| txn.update(id, patch.clone()))
     }
 
     /// Replaces all user properties of the object.
     pub fn replace(&self, id: &str, properties: Value) -> Result<Object> {
-        self.write(|txn| txn.replace(id, properties))
+        self.write(|txn| txn.replace(id, properties.clone()))
     }
 
     /// Deletes the object; returns whether it existed.
@@ -134,6 +161,21 @@ impl Store {
     /// Finds objects of a type.
     pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
         self.begin().query(type_name, query)
+    }
+
+    /// The ids of a type's objects, oldest first, each with its stored size in bytes. Reads
+    /// no object's contents, for bookkeeping such as retention limits.
+    pub fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>> {
+        let prefix = record::index_prefix(type_name);
+        let mut sizes = Vec::new();
+        for key in self.inner.objects.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            if let Some(bytes) = self.inner.objects.get(record::object_key(&id))? {
+                sizes.push((id, bytes.len()));
+            }
+        }
+        Ok(sizes)
     }
 
     /// Sets host-maintained read-only properties (`isConnected`, `lastError`) without the
@@ -163,12 +205,21 @@ impl Store {
         Ok(())
     }
 
-    /// A one-operation transaction, so single writes take the same checked path as batches.
-    fn write<T>(&self, op: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
-        let mut txn = self.begin();
-        let out = op(&mut txn)?;
-        txn.commit()?;
-        Ok(out)
+    /// Runs `op` in a transaction and commits it, starting over (up to a bound) when another
+    /// writer got there first. `op` re-reads what it changes, so a retried merge applies to
+    /// the latest version; a version check inside `op` ([`Txn::expect_version`]) fails again
+    /// and ends the retries with the conflict.
+    pub fn write<T>(&self, mut op: impl FnMut(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            let mut txn = self.begin();
+            let out = op(&mut txn)?;
+            match txn.commit() {
+                Err(Error::Conflict(_)) if tries + 1 < WRITE_TRIES => tries += 1,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(out),
+            }
+        }
     }
 
     /// The committed object with secrets.

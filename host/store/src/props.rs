@@ -13,7 +13,9 @@ const ID: &str = "id";
 const TYPE: &str = "type";
 const CREATED_AT: &str = "createdAt";
 const UPDATED_AT: &str = "updatedAt";
-const RESERVED: [&str; 4] = [ID, TYPE, CREATED_AT, UPDATED_AT];
+/// Counts the object's writes from 1; a write computed from an older version is a conflict.
+pub(crate) const VERSION: &str = "version";
+const RESERVED: [&str; 5] = [ID, TYPE, CREATED_AT, UPDATED_AT, VERSION];
 
 fn into_map(input: Value) -> Result<Object> {
     match input {
@@ -50,6 +52,7 @@ pub(crate) fn create(type_name: &str, input: Value) -> Result<Object> {
     let now = now();
     object.insert(CREATED_AT.into(), now.clone().into());
     object.insert(UPDATED_AT.into(), now.into());
+    object.insert(VERSION.into(), 1.into());
     Ok(object)
 }
 
@@ -104,14 +107,15 @@ pub(crate) fn replace(current: Object, input: Value) -> Result<Object> {
     Ok(object)
 }
 
-/// `current` with host-maintained `fields` set, bypassing the user rules.
+/// `current` with host-maintained `fields` set, bypassing the user rules. The version stays:
+/// status is carried over by every user write (see [`carry_status`]), so it never conflicts.
 pub(crate) fn set_status(current: &mut Object, fields: &Object) {
     current.extend(
         fields
             .iter()
             .map(|(prop, value)| (prop.clone(), value.clone())),
     );
-    touch(current);
+    current.insert(UPDATED_AT.into(), now().into());
 }
 
 /// Copies the host-maintained properties of `stored` into `object`, so a user write computed
@@ -141,14 +145,15 @@ pub(crate) fn strip_secrets(object: &mut Object) {
 }
 
 /// Reserved properties may appear in update input only unchanged, so a read object can be
-/// written back as is; `updatedAt` is skipped whatever it says, since it moves with every
-/// write and a copy read a moment ago is legitimately stale. Returns whether `prop` is
-/// reserved (and thus to be skipped).
+/// written back as is; `updatedAt` and `version` are skipped whatever they say, since they
+/// move with every write and a copy read a moment ago is legitimately stale (`If-Match` is
+/// how a writer asks for a version check). Returns whether `prop` is reserved (and thus to
+/// be skipped).
 fn is_unchanged_reserved(object: &Object, prop: &str, value: &Value) -> Result<bool> {
     if !RESERVED.contains(&prop) {
         return Ok(false);
     }
-    if prop == UPDATED_AT || object.get(prop) == Some(value) {
+    if prop == UPDATED_AT || prop == VERSION || object.get(prop) == Some(value) {
         Ok(true)
     } else {
         Err(Error::Invalid(format!(
@@ -167,6 +172,14 @@ fn finish(builtin: Option<Builtin>, object: &mut Object) -> Result<()> {
     }
 }
 
+/// Marks a user write: a new `updatedAt` and the next version.
 fn touch(object: &mut Object) {
     object.insert(UPDATED_AT.into(), now().into());
+    let next = version_of(object) + 1;
+    object.insert(VERSION.into(), next.into());
+}
+
+/// The object's version; objects stored before versions existed count as version 0.
+pub(crate) fn version_of(object: &Object) -> u64 {
+    object.get(VERSION).and_then(Value::as_u64).unwrap_or(0)
 }

@@ -5,7 +5,6 @@
 //! creation time, so an index scan yields objects in creation order without sorting.
 
 use crate::{Error, Object, Result};
-use std::borrow::Cow;
 
 /// The sled tree that holds objects and their type index.
 pub(crate) const OBJECTS_TREE: &str = "objects";
@@ -39,18 +38,6 @@ pub(crate) fn encode(object: &Object) -> Result<Vec<u8>> {
 pub(crate) fn decode(bytes: &[u8]) -> Result<Object> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Corrupt(format!("object is not a JSON object: {e}")))
-}
-
-/// Reads only the `type` of an encoded object, for deletes, which need nothing else.
-pub(crate) fn decode_type(bytes: &[u8]) -> Result<String> {
-    #[derive(serde::Deserialize)]
-    struct TypeOnly<'a> {
-        #[serde(rename = "type", borrow)]
-        type_name: Cow<'a, str>,
-    }
-    serde_json::from_slice::<TypeOnly>(bytes)
-        .map(|t| t.type_name.into_owned())
-        .map_err(|e| Error::Corrupt(format!("object has no readable type: {e}")))
 }
 
 /// The `type` of a stored object; every stored object has one.

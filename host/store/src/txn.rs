@@ -4,6 +4,11 @@
 //! A transaction keeps an overlay of encoded objects (or deletions) over the database; reads
 //! consult the overlay first. Commit applies the overlay in one sled transaction, so a plugin
 //! invocation's writes land together or not at all, and then announces the changes.
+//!
+//! Writes are checked optimistically: the transaction remembers the version of every committed
+//! object it read, and a write to an object commits only if the object still has that version.
+//! A writer that computed its change from a stale read gets [`Error::Conflict`] and nothing is
+//! applied, so concurrent writers never silently undo each other's updates.
 
 use crate::record::{self, decode, encode, index_key, index_prefix, object_key, type_of};
 use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, props, types};
@@ -12,6 +17,7 @@ use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
 };
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// A write set over the store. Nothing is visible to others until [`Txn::commit`]; dropping it
@@ -21,6 +27,9 @@ pub struct Txn {
     writes: Vec<Write>,
     /// Position of each id's entry in `writes`; `writes` keeps the order for change events.
     by_id: HashMap<String, usize>,
+    /// The version of each committed object as this transaction first read it. Filled by
+    /// reads, which take `&self`; a transaction is used by one task at a time.
+    seen: RefCell<HashMap<String, u64>>,
 }
 
 /// The pending state of one object.
@@ -30,6 +39,9 @@ struct Write {
     /// Whether the object was committed before this transaction touched it; such objects
     /// must still exist at commit, or someone deleted them meanwhile.
     existed: bool,
+    /// For objects that existed: the version this transaction read; the stored object must
+    /// still have it at commit.
+    base: u64,
     /// The encoded object (secrets included), or `None` once deleted.
     bytes: Option<Vec<u8>>,
 }
@@ -67,10 +79,20 @@ impl Write {
                 ),
             )));
         };
+        let stored = aborting(decode(&stored))?;
+        let current = props::version_of(&stored);
+        if current != self.base {
+            return Err(ConflictableTransactionError::Abort(stale(
+                &self.type_name,
+                &self.id,
+                self.base,
+                current,
+            )));
+        }
         match &self.bytes {
             Some(bytes) if props::has_status(&self.type_name) => {
                 let mut object = aborting(decode(bytes))?;
-                props::carry_status(&mut object, &aborting(decode(&stored))?);
+                props::carry_status(&mut object, &stored);
                 tx.insert(key, aborting(encode(&object))?)?;
             }
             Some(bytes) => {
@@ -102,12 +124,20 @@ fn not_found(id: &str) -> Error {
     Error::NotFound(format!("no object with id `{id}`"))
 }
 
+fn stale(type_name: &str, id: &str, read: u64, current: u64) -> Error {
+    Error::Conflict(format!(
+        "{type_name} {id} is at version {current}, but this write was based on version {read}; \
+         read it again and retry"
+    ))
+}
+
 impl Txn {
     pub(crate) fn new(store: Store) -> Txn {
         Txn {
             store,
             writes: Vec::new(),
             by_id: HashMap::new(),
+            seen: RefCell::default(),
         }
     }
 
@@ -120,6 +150,7 @@ impl Txn {
             id,
             type_name: type_name.to_owned(),
             existed: false,
+            base: 0,
             bytes: Some(encode(&object)?),
         });
         props::strip_secrets(&mut object);
@@ -150,12 +181,22 @@ impl Txn {
         if let Some(&i) = self.by_id.get(id) {
             return Ok(self.writes[i].bytes.take().is_some());
         }
-        let Some(stored) = self.store.inner.objects.get(object_key(id))? else {
+        let Some(object) = self.load(id)? else {
             return Ok(false);
         };
-        let type_name = record::decode_type(&stored)?;
-        self.put(id, &type_name, None);
+        self.put(id, type_of(&object), None);
         Ok(true)
+    }
+
+    /// Makes this transaction's writes to `id` conditional on the object being at `version`
+    /// (HTTP `If-Match`): a conflict now if it is not, and at commit if it changes meanwhile.
+    pub fn expect_version(&mut self, id: &str, version: u64) -> Result<()> {
+        let object = self.load(id)?.ok_or_else(|| not_found(id))?;
+        let current = props::version_of(&object);
+        if current != version {
+            return Err(stale(type_of(&object), id, version, current));
+        }
+        Ok(())
     }
 
     /// Finds objects of a type, including this write set's uncommitted changes.
@@ -175,13 +216,18 @@ impl Txn {
             .filter(|write| !write.existed && write.type_name == type_name)
             .filter_map(|write| write.bytes.as_deref())
             .map(decode);
-        query.page(committed.chain(created).map(|object| {
+        let page = query.page(committed.chain(created).map(|object| {
             object.map(|mut object| {
                 // Before matching, so a query cannot probe for a secret's value.
                 props::strip_secrets(&mut object);
                 object
             })
-        }))
+        }))?;
+        // Only the rows handed out count as read: a scan may pass over many more.
+        for object in &page.result {
+            self.saw(object);
+        }
+        Ok(page)
     }
 
     /// Whether the write set is empty.
@@ -208,11 +254,32 @@ impl Txn {
         Ok(changes)
     }
 
-    /// The current object with secrets: this transaction's version if it wrote one.
+    /// The current object with secrets: this transaction's version if it wrote one. A
+    /// committed object's version is remembered as read.
     fn load(&self, id: &str) -> Result<Option<Object>> {
+        let object = self.peek(id)?;
+        if let Some(object) = &object {
+            self.saw(object);
+        }
+        Ok(object)
+    }
+
+    /// Like [`Txn::load`], without remembering the read.
+    fn peek(&self, id: &str) -> Result<Option<Object>> {
         match self.by_id.get(id) {
             Some(&i) => self.writes[i].bytes.as_deref().map(decode).transpose(),
             None => self.store.load(id),
+        }
+    }
+
+    /// Remembers the version of a committed object handed out by a read, unless an earlier
+    /// read or this transaction's own write already accounts for it.
+    fn saw(&self, object: &Object) {
+        let id = record::id_of(object);
+        if !self.by_id.contains_key(id) {
+            let mut seen = self.seen.borrow_mut();
+            seen.entry(id.to_owned())
+                .or_insert_with(|| props::version_of(object));
         }
     }
 
@@ -226,7 +293,7 @@ impl Txn {
         let key = key?;
         let id = std::str::from_utf8(&key[prefix_len..])
             .map_err(|_| Error::Corrupt(format!("index key {key:?} is not UTF-8")))?;
-        self.load(id)
+        self.peek(id)
     }
 
     fn rewrite(
@@ -246,11 +313,14 @@ impl Txn {
             self.writes[i].bytes = bytes;
             return;
         }
+        // Every path here loaded the object first, so its version was seen.
+        let base = self.seen.borrow().get(id).copied().unwrap_or_default();
         self.by_id.insert(id.to_owned(), self.writes.len());
         self.writes.push(Write {
             id: id.to_owned(),
             type_name: type_name.to_owned(),
             existed: true,
+            base,
             bytes,
         });
     }

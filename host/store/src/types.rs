@@ -149,12 +149,19 @@ impl Builtin {
                 })?;
                 let callback = props.required_string("callback")?;
                 props.check(is_plugin_name(callback), "callback", PLUGIN_NAME_EXPECTED)?;
+                props.integer("maxAttempts", 1, MAX_ATTEMPTS)?;
+                props.integer("retryDelayMs", 0, MAX_RETRY_DELAY_MS)?;
                 props.list("clients", "a client id string", Value::is_string)
             }
             Builtin::FailedMessage => Ok(()),
         }
     }
 }
+
+/// Bounds of a subscriber's retry policy: enough for any sane backoff, not a way to keep a
+/// message cycling forever.
+const MAX_ATTEMPTS: u64 = 100;
+const MAX_RETRY_DELAY_MS: u64 = 24 * 3600 * 1000;
 
 const MQTT_URL_EXPECTED: &str =
     "`embedded` or a URL with scheme mqtt, tcp, mqtts, ws or wss and a host";
@@ -237,6 +244,16 @@ impl Props<'_> {
             self.get(prop).is_none_or(Value::is_string),
             prop,
             "a string",
+        )
+    }
+
+    /// An optional whole number within `min..=max`.
+    fn integer(&self, prop: &str, min: u64, max: u64) -> Result<()> {
+        self.check(
+            self.get(prop)
+                .is_none_or(|v| v.as_u64().is_some_and(|n| (min..=max).contains(&n))),
+            prop,
+            &format!("a whole number from {min} to {max}"),
         )
     }
 

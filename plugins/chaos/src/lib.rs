@@ -15,7 +15,9 @@
 //! | `echo ...` | creates `Echo {topic, size, text}` (`text` is the payload when it is UTF-8, left out otherwise) and publishes the payload unchanged to `echo/<topic>` on the same client |
 //! | `readback` | creates, reads, finds, updates and deletes `ReadBack` objects, returning an error if any read misses the invocation's own writes; keeps one `ReadBack {role: "kept", v: 2}` |
 //! | `badcalls` | makes host calls with bad input (invalid JSON to create, an unknown id to update, an unknown client to publish) and stores the error kinds it got in `BadCalls {create, update, publish}` (`"invalid"`, `"not-found"`, ... or `"ok"` when the call succeeded) |
-//! | `slow-ok` | does a few milliseconds of busy work, then creates a `ChaosRecord` and returns ok |
+//! | `slow-ok [n [padding]]` | does a few milliseconds of busy work, then creates a `ChaosRecord` with `n` (the first word of the argument; the rest only makes the message larger) and returns ok |
+//! | `incr <id>` | reads the object `<id>` and writes its `count` back plus one (a read-modify-write, for lost-update tests) |
+//! | `gated [n]` | returns the error "the gate is closed" unless its subscriber has `open: true`; then acts as `ok` |
 //!
 //! Every failing command first creates a `ChaosRecord`, so a test can check that the failed
 //! invocation's writes were discarded.
@@ -95,11 +97,20 @@ fn chaos(msg: Message) -> Result<()> {
         "badcalls" => bad_calls(),
         "slow-ok" => {
             busy_work();
-            record(None).map(drop)
+            let first_word = argument.map(|a| a.split(|&b| b == b' ').next().unwrap_or(a));
+            record(first_word.map(parse_argument)).map(drop)
+        }
+        "incr" => increment(argument),
+        "gated" => {
+            let subscriber: Option<Object> = objects::get(&msg.subscriber_id)?;
+            if subscriber.and_then(|s| s.get("open").cloned()) != Some(Value::Bool(true)) {
+                return Err(Error::other("the gate is closed"));
+            }
+            record(argument.map(parse_argument)).map(drop)
         }
         other => Err(Error::other(format!(
             "unknown chaos command `{other}`: expected ok, fail, trap, loop, oom, log, echo, \
-             readback, badcalls or slow-ok"
+             readback, badcalls, slow-ok, incr or gated"
         ))),
     }
 }
@@ -212,6 +223,17 @@ fn bad_calls() -> Result<()> {
         },
     )
     .map(drop)
+}
+
+/// Adds one to the `count` of the object named by the argument, from the value read.
+fn increment(argument: Option<&[u8]>) -> Result<()> {
+    let id = std::str::from_utf8(argument.unwrap_or_default())
+        .map_err(|_| Error::other("incr takes an object id"))?
+        .trim();
+    let object: Object = objects::get(id)?
+        .ok_or_else(|| Error::other(format!("incr: no object `{id}`")))?;
+    let count = object.get("count").and_then(Value::as_i64).unwrap_or(0);
+    objects::update(id, &json!({"count": count + 1}))
 }
 
 /// A few milliseconds of arithmetic the optimizer cannot skip.

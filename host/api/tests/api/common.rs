@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
 use std::time::Duration;
 use switchyard_api::{AppState, Auth, BodyLimits, router};
-use switchyard_dispatch::Brokers;
+use switchyard_dispatch::{Brokers, Dispatcher, Retention};
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
 use tower::ServiceExt;
@@ -59,8 +59,9 @@ impl TestApp {
         )
         .unwrap();
         let brokers = Brokers::new(store.clone());
-        let state = AppState::new(store.clone(), runtime, brokers, Auth::from_token(TOKEN))
-            .with_limits(limits);
+        let dispatcher =
+            Dispatcher::new(store.clone(), runtime, brokers, Retention::default()).unwrap();
+        let state = AppState::new(dispatcher, Auth::from_token(TOKEN)).with_limits(limits);
         TestApp {
             router: router(state),
             _dir: dir,

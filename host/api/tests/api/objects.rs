@@ -298,7 +298,7 @@ async fn invalid_built_in_fields_are_422_naming_the_field() {
 #[tokio::test]
 async fn reserved_properties_cannot_be_written() {
     let app = TestApp::new();
-    for field in ["id", "type", "createdAt", "updatedAt"] {
+    for field in ["id", "type", "createdAt", "updatedAt", "version"] {
         let reply = app.post("/api/objects/Order", json!({field: "x"})).await;
         assert_eq!(
             reply.status,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
-use switchyard_dispatch::{BoxFuture, Inbound, Incoming};
+use switchyard_dispatch::{BoxFuture, Inbound, Incoming, Outcome};
 use switchyard_mqtt::Mqtt;
 use switchyard_store::{Object, Query, Store};
 use tokio::sync::{Semaphore, mpsc};
@@ -112,7 +112,7 @@ impl Inbound for Recorder {
             .collect()
     }
 
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, ()> {
+    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
         Box::pin(async move {
             let text = String::from_utf8_lossy(&message.payload).into_owned();
             self.started.lock().unwrap().push(text.clone());
@@ -122,6 +122,7 @@ impl Inbound for Recorder {
                 permits.acquire().await.expect("permits stay open").forget();
             }
             self.messages.lock().unwrap().push(message);
+            Outcome::Done
         })
     }
 }

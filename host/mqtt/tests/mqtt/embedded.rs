@@ -298,13 +298,14 @@ impl switchyard_dispatch::Inbound for Forwarder {
     fn dispatch(
         &self,
         message: switchyard_dispatch::Incoming,
-    ) -> switchyard_dispatch::BoxFuture<'_, ()> {
+    ) -> switchyard_dispatch::BoxFuture<'_, switchyard_dispatch::Outcome> {
         Box::pin(async move {
             let mqtt = self.mqtt.get().and_then(|m| m.upgrade()).expect("manager");
             let topic = message.topic.replacen("in/", "out/", 1);
             mqtt.publish(&message.client_id, &topic, message.payload)
                 .await
                 .expect("forward");
+            switchyard_dispatch::Outcome::Done
         })
     }
 }

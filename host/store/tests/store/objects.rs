@@ -52,7 +52,7 @@ fn create_rejects_bad_type_names_and_non_objects() {
 #[test]
 fn create_rejects_reserved_properties() {
     let (_dir, store) = open();
-    for prop in ["id", "type", "createdAt", "updatedAt"] {
+    for prop in ["id", "type", "createdAt", "updatedAt", "version"] {
         let message = invalid(store.create("Reading", json!({ prop: "x" })));
         assert!(message.contains(&format!("`{prop}`")), "{message}");
     }

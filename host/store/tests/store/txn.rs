@@ -123,3 +123,74 @@ fn a_write_to_an_object_deleted_meanwhile_conflicts_and_nothing_lands() {
     }
     assert_eq!(store.query("Reading", &Query::default()).unwrap().total, 0);
 }
+
+#[test]
+fn a_write_based_on_a_stale_read_conflicts_and_nothing_lands() {
+    let (_dir, store) = open();
+    let counter = store.create("Counter", json!({"count": 0})).unwrap();
+    let counter = id(&counter);
+
+    // Two read-modify-writes of one counter, interleaved: the second must not win.
+    let mut first = store.begin();
+    let mut second = store.begin();
+    let read = |txn: &switchyard_store::Txn| txn.get(counter).unwrap().unwrap()["count"].clone();
+    let (a, b) = (read(&first), read(&second));
+    let bystander = second.create("Bystander", json!({})).unwrap();
+    first
+        .update(counter, json!({"count": a.as_i64().unwrap() + 1}))
+        .unwrap();
+    second
+        .update(counter, json!({"count": b.as_i64().unwrap() + 1}))
+        .unwrap();
+    first.commit().unwrap();
+    match second.commit() {
+        Err(Error::Conflict(message)) => {
+            assert!(message.contains("version 2"), "{message}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let stored = store.get(counter).unwrap().unwrap();
+    assert_eq!(
+        (stored["count"].clone(), stored["version"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(
+        store.get(id(&bystander)).unwrap(),
+        None,
+        "nothing of the loser lands"
+    );
+}
+
+#[test]
+fn an_expected_version_guards_the_write() {
+    let (_dir, store) = open();
+    let note = store.create("Note", json!({"text": "a"})).unwrap();
+    let note = id(&note);
+    store.update(note, json!({"text": "b"})).unwrap();
+    let mut stale = store.begin();
+    assert!(matches!(
+        stale.expect_version(note, 1),
+        Err(Error::Conflict(_))
+    ));
+    let mut current = store.begin();
+    current.expect_version(note, 2).unwrap();
+    current.update(note, json!({"text": "c"})).unwrap();
+    store.update(note, json!({"other": 1})).unwrap();
+    assert!(matches!(current.commit(), Err(Error::Conflict(_))));
+    assert_eq!(store.get(note).unwrap().unwrap()["text"], "b");
+}
+
+#[tokio::test]
+async fn concurrent_syncs_all_return_once_flushed() {
+    let (_dir, store) = open();
+    store.create("Note", json!({"text": "a"})).unwrap();
+    let waits: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.sync().await })
+        })
+        .collect();
+    for wait in waits {
+        wait.await.unwrap().unwrap();
+    }
+}

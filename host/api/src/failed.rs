@@ -1,0 +1,50 @@
+//! `/api/failed/...`: replaying `FailedMessage` records through their subscriber's current
+//! callback. (Listing, reading and deleting them is `/api/objects/FailedMessage`.)
+
+use crate::AppState;
+use crate::error::{ApiError, Result};
+use crate::extract::Checked;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_dispatch::ReplayError;
+
+/// `POST /api/failed/{id}/replay`: 200 once the callback succeeded and the record is gone;
+/// 422 (record kept, one more attempt counted) when it failed again.
+pub(crate) async fn replay(
+    State(state): State<AppState>,
+    Checked(Path(id)): Checked<Path<String>>,
+) -> Result<Json<Value>> {
+    state.dispatcher.replay(&id).await?;
+    Ok(Json(json!({ "id": id, "replayed": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Which {
+    subscriber: Option<String>,
+}
+
+/// `POST /api/failed/replay[?subscriber=ID]`: replays every record (of one subscriber),
+/// oldest first.
+pub(crate) async fn replay_all(
+    State(state): State<AppState>,
+    Checked(Query(which)): Checked<Query<Which>>,
+) -> Result<Json<Value>> {
+    let subscriber = which.subscriber.as_deref();
+    let (replayed, failed) = state.dispatcher.replay_all(subscriber).await?;
+    Ok(Json(json!({ "replayed": replayed, "failed": failed })))
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(error: ReplayError) -> ApiError {
+        match error {
+            ReplayError::NotFound(_) => ApiError::not_found(error.to_string()),
+            ReplayError::Unusable(..) | ReplayError::Failed(_) => {
+                ApiError::unprocessable(error.to_string())
+            }
+            ReplayError::Storage(e) => e.into(),
+        }
+    }
+}

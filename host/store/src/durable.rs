@@ -1,0 +1,75 @@
+//! Group commit: one thread flushes sled for everyone who waits for durability.
+//!
+//! A waiter enqueues itself after its commit; the flusher takes every waiter queued so far,
+//! flushes once (sled writes its log and `fsync`s), then releases them all. A waiter that
+//! arrives during a flush waits for the next one, which covers its commit. Under load a flush
+//! thus serves a whole batch of acknowledgements, and an idle store flushes only on demand.
+
+use crate::{Error, Result};
+use tokio::sync::{mpsc, oneshot};
+
+/// Waiters queued for the next flush, at most; more wait to enqueue.
+const WAITERS: usize = 4096;
+
+type Waiter = oneshot::Sender<std::result::Result<(), String>>;
+
+pub(crate) struct Flusher {
+    /// `None` only while dropping.
+    waiters: Option<mpsc::Sender<Waiter>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    /// Starts the flusher thread. Dropping the [`Flusher`] ends it.
+    pub(crate) fn start(db: sled::Db) -> Result<Flusher> {
+        let (waiters, queue) = mpsc::channel(WAITERS);
+        let thread = std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || run(db, queue))
+            .map_err(|e| Error::Storage(sled::Error::Io(e)))?;
+        Ok(Flusher {
+            waiters: Some(waiters),
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) async fn sync(&self) -> Result<()> {
+        let (done, flushed) = oneshot::channel();
+        let gone = || Error::Storage(sled::Error::Unsupported("the store is closing".into()));
+        let waiters = self.waiters.as_ref().ok_or_else(gone)?;
+        waiters.send(done).await.map_err(|_| gone())?;
+        match flushed.await.map_err(|_| gone())? {
+            Ok(()) => Ok(()),
+            Err(message) => Err(Error::Storage(sled::Error::Io(std::io::Error::other(
+                message,
+            )))),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    /// Waits for the thread to let go of its database handle, so the database is closed (and
+    /// its lock released) when the store is.
+    fn drop(&mut self) {
+        self.waiters = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(db: sled::Db, mut queue: mpsc::Receiver<Waiter>) {
+    let mut batch = Vec::new();
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while let Ok(next) = queue.try_recv() {
+            batch.push(next);
+        }
+        // The waiters report a failure; each of them must then not acknowledge.
+        let result = db.flush().map(drop).map_err(|e| e.to_string());
+        for waiter in batch.drain(..) {
+            // A waiter that gave up (its task was cancelled) needs no answer.
+            let _ = waiter.send(result.clone());
+        }
+    }
+}

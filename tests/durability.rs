@@ -1,0 +1,400 @@
+//! Lose nothing: what Switchyard acknowledged survives a SIGKILL, a restarted broker, a flood
+//! slower callbacks cannot keep up with, and concurrent writers. Every test runs real
+//! processes (the `switchyard` binary, Mosquitto) and counts what a user would count.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use support::mosquitto::{self, Mosquitto};
+use support::plugins::plugin;
+use support::stream::Stream;
+use support::{MqttPeer, Server, eventually};
+
+/// The numbers `n` of the stored `ChaosRecord`s.
+async fn recorded(server: &Server) -> BTreeSet<u64> {
+    let records = server.list("ChaosRecord", "_limit=1000000").await;
+    records.iter().filter_map(|r| r["n"].as_u64()).collect()
+}
+
+/// Waits until every number in `acked` has its `ChaosRecord`.
+async fn wait_all_recorded(server: &Server, acked: &BTreeSet<u64>) {
+    let missing = |stored: &BTreeSet<u64>| acked.difference(stored).count();
+    eventually(
+        "a ChaosRecord for every acknowledged message",
+        Duration::from_secs(120),
+        || async {
+            let stored = recorded(server).await;
+            (missing(&stored) == 0).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A client of `broker` with a persistent session at QoS 1, and a chaos subscriber on
+/// `stream/#`; returns once a probe message went through.
+async fn persistent_stream_client(server: &Server, broker: &Mosquitto, client_id: &str) -> String {
+    server.upload("chaos", &plugin("chaos")).await;
+    let client = server
+        .connected_client(json!({
+            "mainBrokerURL": format!("mqtt://{}", broker.addr),
+            "username": mosquitto::USER, "password": mosquitto::PASSWORD,
+            "qos": 1, "cleanSession": false, "clientId": client_id, "isEnabled": true,
+        }))
+        .await;
+    server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "stream/#", "callback": "chaos", "clients": [client]}),
+        )
+        .await;
+    let device = MqttPeer::connect(
+        broker.addr,
+        Some((mosquitto::USER, mosquitto::PASSWORD)),
+        &[],
+    )
+    .await;
+    server
+        .publish_until_stored(
+            &device,
+            ("stream/probe", "ok \"probe\""),
+            ("ChaosRecord", "n=probe"),
+        )
+        .await;
+    client
+}
+
+fn numbered(i: u64) -> (String, Vec<u8>) {
+    (format!("stream/{i}"), format!("ok {i}").into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_message_the_broker_acknowledged() {
+    const MESSAGES: u64 = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    persistent_stream_client(&server, &broker, "durable-kill").await;
+
+    let creds = Some((mosquitto::USER, mosquitto::PASSWORD));
+    let stream = Stream::start(broker.addr, creds, MESSAGES, Some(400), numbered);
+    eventually("a few hundred records", Duration::from_secs(60), || async {
+        (recorded(&server).await.len() >= 300).then_some(())
+    })
+    .await;
+    let again = server.same_again();
+    server.kill();
+    // The stream goes on while Switchyard is down; Mosquitto keeps it for the session.
+    while stream.acked() < 1500 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server = Server::start_with(dir.path(), again).await;
+    let acked = stream.finish().await;
+    assert_eq!(acked.len() as u64, MESSAGES);
+    wait_all_recorded(&server, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_right_after_rest_writes_keeps_every_acknowledged_write() {
+    const WRITERS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Arc::new(Server::start(dir.path()).await);
+    let created = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (server, created) = (server.clone(), created.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                let request = server.post("/api/objects/Note", json!({"writer": writer, "i": i}));
+                match tokio::time::timeout(Duration::from_secs(5), request).await {
+                    Ok((StatusCode::CREATED, body)) => {
+                        acknowledged.push(body["id"].as_str().unwrap().to_owned());
+                        created.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // The server is gone: nothing more was acknowledged.
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    while created.load(Ordering::SeqCst) < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let again = server.same_again();
+    server.kill();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 300);
+
+    let server = Server::start_with(dir.path(), again).await;
+    for id in &acknowledged {
+        let (status, _) = server.get(&format!("/api/objects/Note/{id}")).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "Note {id} was acknowledged with 201"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_restarted_under_load_loses_nothing_acknowledged() {
+    const MESSAGES: u64 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start_with(dir.path(), true).await;
+    let server = Server::start(dir.path()).await;
+    let client = persistent_stream_client(&server, &broker, "durable-restart").await;
+
+    let creds = Some((mosquitto::USER, mosquitto::PASSWORD));
+    let stream = Stream::start(broker.addr, creds, MESSAGES, Some(500), numbered);
+    while stream.acked() < 500 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    broker.restart().await;
+    let acked = stream.finish().await;
+    wait_all_recorded(&server, &acked).await;
+    let status = server.wait_connected(&client).await;
+    assert_eq!(status["isConnected"], true, "{status}");
+}
+
+/// 20,000 messages of 10 KB at QoS 1, published as fast as Mosquitto takes them, to a
+/// callback that needs milliseconds for each: all are processed, and the server's memory
+/// stays bounded while the backlog waits at the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_waits_at_the_broker_and_memory_stays_bounded() {
+    const MESSAGES: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    persistent_stream_client(&server, &broker, "durable-flood").await;
+    let baseline = server.rss_mib();
+
+    let padding = "x".repeat(10 * 1024);
+    let creds = Some((mosquitto::USER, mosquitto::PASSWORD));
+    let stream = Stream::start(broker.addr, creds, MESSAGES, None, move |i| {
+        let payload = format!("slow-ok {i} {padding}");
+        (format!("stream/{i}"), payload.into_bytes())
+    });
+    let mut peak = baseline;
+    let all = eventually(
+        "every flooded message processed",
+        Duration::from_secs(600),
+        || {
+            peak = peak.max(server.rss_mib());
+            let server = &server;
+            async move {
+                let (_, page) = server.get("/api/objects/ChaosRecord?_limit=0").await;
+                (page["total"].as_u64() > Some(MESSAGES)).then_some(())
+            }
+        },
+    );
+    all.await;
+    let acked = stream.finish().await;
+    wait_all_recorded(&server, &acked).await;
+    assert!(
+        peak < baseline + 100,
+        "RSS grew from {baseline} MiB to {peak} MiB while the backlog should wait at the broker"
+    );
+}
+
+/// Eight REST writers merging their own property, two REST writers and a plugin incrementing
+/// one counter (with `If-Match` and a read-modify-write respectively): nobody's update is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rest_and_plugin_writers_lose_no_update() {
+    const MERGES: u64 = 30;
+    const REST_INCREMENTS: u64 = 25;
+    const PLUGIN_INCREMENTS: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Arc::new(Server::start(dir.path()).await);
+    server.upload("chaos", &plugin("chaos")).await;
+    server.subscribe_plugin("chaos", "incr/#").await;
+    let counter = server.create("Counter", json!({"count": 0})).await;
+    let id = counter["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/objects/Counter/{id}");
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    server
+        .publish_until_stored(&device, ("incr/probe", "ok 0"), ("ChaosRecord", "n=0"))
+        .await;
+
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        let (server, path) = (server.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 1..=MERGES {
+                let (status, body) = server.patch(&path, json!({format!("w{writer}"): i})).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let (server, path) = (server.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..REST_INCREMENTS {
+                increment_with_if_match(&server, &path).await;
+            }
+        }));
+    }
+    for _ in 0..PLUGIN_INCREMENTS {
+        device.publish("incr/counter", format!("incr {id}")).await;
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected = 2 * REST_INCREMENTS + PLUGIN_INCREMENTS;
+    let counter = eventually("every increment", Duration::from_secs(60), || async {
+        let (_, counter) = server.get(&path).await;
+        (counter["count"].as_u64() >= Some(expected)).then_some(counter)
+    })
+    .await;
+    assert_eq!(counter["count"], expected, "{counter}");
+    for writer in 0..8 {
+        assert_eq!(counter[format!("w{writer}")], MERGES, "{counter}");
+    }
+    assert!(server.list("FailedMessage", "").await.is_empty());
+}
+
+/// One increment over REST: read the version, write conditionally, start over on 409.
+async fn increment_with_if_match(server: &Server, path: &str) {
+    loop {
+        let response = server.raw_get(path).await;
+        let etag = response.0.expect("an ETag on every object");
+        let count = response.1["count"].as_u64().unwrap();
+        let (status, body) = server
+            .call_with(
+                reqwest::Method::PATCH,
+                path,
+                json!({"count": count + 1}),
+                &[("if-match", &etag)],
+            )
+            .await;
+        match status {
+            StatusCode::OK => return,
+            StatusCode::CONFLICT => continue,
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_if_match_is_refused_with_409() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let note = server.create("Note", json!({"text": "a"})).await;
+    let path = format!("/api/objects/Note/{}", note["id"].as_str().unwrap());
+    assert_eq!(note["version"], 1);
+    let (status, _) = server.patch(&path, json!({"text": "b"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server
+        .call_with(
+            reqwest::Method::PUT,
+            &path,
+            json!({"text": "c"}),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("version 2"),
+        "{body}"
+    );
+    let (_, note) = server.get(&path).await;
+    assert_eq!(
+        (note["text"].clone(), note["version"].clone()),
+        (json!("b"), json!(2))
+    );
+}
+
+/// A failing callback is retried off the ordered path with backoff and succeeds once its
+/// cause is fixed; with one attempt it becomes a `FailedMessage` that replay runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_retried_recorded_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    server.upload("chaos", &plugin("chaos")).await;
+    let client = server
+        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
+        .await;
+    // Created first, so once the other subscriber's topic is live, this one's is too.
+    let once = server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "once/#", "callback": "chaos", "clients": [client], "maxAttempts": 1}),
+        )
+        .await;
+    let retrying = server
+        .create(
+            "MessageSubscriber",
+            json!({"topic": "retry/#", "callback": "chaos", "clients": [client],
+                   "maxAttempts": 10, "retryDelayMs": 100}),
+        )
+        .await;
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    server
+        .publish_until_stored(&device, ("retry/probe", "ok 0"), ("ChaosRecord", "n=0"))
+        .await;
+
+    // The message behind a failing one is not held up by its retries.
+    device.publish("retry/a", "gated 1").await;
+    device.publish("retry/b", "ok 2").await;
+    server.wait_for("ChaosRecord", "n=2", 1).await;
+    assert!(server.list("ChaosRecord", "n=1").await.is_empty());
+    let retried = format!("/api/objects/MessageSubscriber/{}", id(&retrying));
+    server.patch(&retried, json!({"open": true})).await;
+    server.wait_for("ChaosRecord", "n=1", 1).await;
+    assert!(server.list("FailedMessage", "").await.is_empty());
+
+    device.publish("once/a", "gated 3").await;
+    let failed = server
+        .wait_for("FailedMessage", &format!("subscriber={}", id(&once)), 1)
+        .await;
+    let record = &failed[0];
+    assert_eq!(
+        (
+            record["payload"].clone(),
+            record["topic"].clone(),
+            record["attempts"].clone()
+        ),
+        (json!("gated 3"), json!("once/a"), json!(1))
+    );
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("the gate is closed")
+    );
+    assert!(record["firstFailedAt"].is_string() && record["lastFailedAt"].is_string());
+    let replay = format!("/api/failed/{}/replay", id(record));
+    let (status, body) = server.post(&replay, json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, record) = server
+        .get(&format!("/api/objects/FailedMessage/{}", id(record)))
+        .await;
+    assert_eq!(record["attempts"], 2, "{record}");
+
+    let once_path = format!("/api/objects/MessageSubscriber/{}", id(&once));
+    server.patch(&once_path, json!({"open": true})).await;
+    let (status, body) = server
+        .post(
+            &format!("/api/failed/replay?subscriber={}", id(&once)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"replayed": 1, "failed": 0}))
+    );
+    server.wait_for("ChaosRecord", "n=3", 1).await;
+    assert!(server.list("FailedMessage", "").await.is_empty());
+}
+
+fn id(object: &Value) -> &str {
+    object["id"].as_str().expect("an id")
+}
