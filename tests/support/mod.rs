@@ -217,6 +217,15 @@ impl Server {
         read(request.send().await.expect("request sent")).await
     }
 
+    /// Like [`Server::call`], but `None` when the request could not be sent or answered (the
+    /// server is gone).
+    pub async fn try_post(&self, path: &str, body: Value) -> Option<(StatusCode, Value)> {
+        let request = (self.client.post(format!("http://{}{path}", self.http)))
+            .bearer_auth(&self.token)
+            .json(&body);
+        Some(read(request.send().await.ok()?).await)
+    }
+
     /// Sends a JSON body with the token and extra headers.
     pub async fn call_with(
         &self,
@@ -381,7 +390,11 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             let logs = self.logs();
-            let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+            // Request traces would crowd out what went wrong.
+            let tail: Vec<&str> = (logs.lines().rev())
+                .filter(|l| !l.contains("finished processing request"))
+                .take(40)
+                .collect();
             eprintln!("--- last lines of the server log ({}):", self.log.display());
             for line in tail.iter().rev() {
                 eprintln!("{line}");

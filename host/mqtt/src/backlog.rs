@@ -1,15 +1,19 @@
 //! Received messages the consumer's queue cannot take yet, in arrival order: the first few in
-//! memory, the rest spilled to a sled tree of their own.
+//! memory, the rest spilled to a file of their own.
 //!
 //! The connection must keep reading while callbacks run (a connection that stops reading
 //! misses its keep-alive and, with a clean session, loses the broker's backlog on reconnect),
 //! and brokers do not reliably hold QoS 1 messages back until earlier ones are acknowledged
 //! (Mosquitto 2.0 keeps sending once acknowledgements flow). So whatever arrives ahead of the
 //! callbacks waits here: memory stays bounded by [`MEMORY_MESSAGES`] and [`MEMORY_BYTES`],
-//! and a longer backlog costs disk instead. Nothing here is acknowledged yet: after a crash
-//! the broker delivers it again, so the spill is emptied when a connection starts.
+//! and a longer backlog costs disk instead (an append-only file, emptied whenever the backlog
+//! is). Nothing here is acknowledged yet: after a crash the broker delivers it again, so the
+//! file starts empty with every connection.
 
 use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 /// Messages kept in memory before spilling.
 const MEMORY_MESSAGES: usize = 256;
@@ -30,46 +34,61 @@ pub(crate) struct Held {
 pub(crate) struct Backlog {
     memory: VecDeque<Held>,
     memory_bytes: usize,
-    spill: sled::Tree,
-    /// Keys of the spilled messages are `first..next`, oldest first.
-    first: u64,
-    next: u64,
+    spill: Spill,
+}
+
+/// The spill file: records are appended at the end and read from the front.
+struct Spill {
+    writer: BufWriter<File>,
+    reader: BufReader<File>,
+    /// Records written and not read yet.
+    records: u64,
 }
 
 impl Backlog {
-    /// A backlog spilling into `spill`, which is emptied first.
-    pub fn new(spill: sled::Tree) -> sled::Result<Backlog> {
-        spill.clear()?;
+    /// A backlog spilling into the file at `path`, which is emptied first.
+    pub fn open(path: &Path) -> io::Result<Backlog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Opened twice, so reading and writing each keep their own position.
+        let writer = File::options()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)?;
+        let reader = File::open(path)?;
         Ok(Backlog {
             memory: VecDeque::new(),
             memory_bytes: 0,
-            spill,
-            first: 0,
-            next: 0,
+            spill: Spill {
+                writer: BufWriter::new(writer),
+                reader: BufReader::new(reader),
+                records: 0,
+            },
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.memory.is_empty() && self.first == self.next
+        self.memory.is_empty() && self.spill.records == 0
     }
 
     /// Queues a message at the end.
-    pub fn push(&mut self, held: Held) -> sled::Result<()> {
-        let spilling = self.first != self.next
+    pub fn push(&mut self, held: Held) -> io::Result<()> {
+        let spilling = self.spill.records > 0
             || self.memory.len() >= MEMORY_MESSAGES
             || self.memory_bytes + held.payload.len() > MEMORY_BYTES;
         if spilling {
-            self.spill.insert(self.next.to_be_bytes(), encode(&held))?;
-            self.next += 1;
+            self.spill.append(&held)
         } else {
             self.memory_bytes += held.payload.len();
             self.memory.push_back(held);
+            Ok(())
         }
-        Ok(())
     }
 
     /// Takes the oldest message.
-    pub fn pop(&mut self) -> sled::Result<Option<Held>> {
+    pub fn pop(&mut self) -> io::Result<Option<Held>> {
         if self.memory.is_empty() {
             self.unspill()?;
         }
@@ -87,37 +106,51 @@ impl Backlog {
     }
 
     /// Moves the oldest spilled messages back into memory, as many as fit.
-    fn unspill(&mut self) -> sled::Result<()> {
-        while self.first < self.next && self.memory.len() < MEMORY_MESSAGES {
-            let key = self.first.to_be_bytes();
-            let Some(bytes) = self.spill.remove(&key[..])? else {
-                break;
-            };
-            self.first += 1;
-            if let Some(held) = decode(&bytes) {
-                self.memory_bytes += held.payload.len();
-                self.memory.push_back(held);
-            }
-            if self.memory_bytes >= MEMORY_BYTES {
-                break;
-            }
+    fn unspill(&mut self) -> io::Result<()> {
+        while self.spill.records > 0
+            && self.memory.len() < MEMORY_MESSAGES
+            && self.memory_bytes < MEMORY_BYTES
+        {
+            let held = self.spill.take()?;
+            self.memory_bytes += held.payload.len();
+            self.memory.push_back(held);
         }
         Ok(())
     }
 }
 
-/// generation, received_at_ms (8 bytes each), pkid (2), qos (1), topic length (4), topic,
-/// payload.
-fn encode(held: &Held) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(23 + held.topic.len() + held.payload.len());
-    bytes.extend_from_slice(&held.generation.to_be_bytes());
-    bytes.extend_from_slice(&held.received_at_ms.to_be_bytes());
-    bytes.extend_from_slice(&held.pkid.to_be_bytes());
-    bytes.push(held.qos);
-    bytes.extend_from_slice(&(held.topic.len() as u32).to_be_bytes());
-    bytes.extend_from_slice(held.topic.as_bytes());
-    bytes.extend_from_slice(&held.payload);
-    bytes
+impl Spill {
+    fn append(&mut self, held: &Held) -> io::Result<()> {
+        let topic = held.topic.as_bytes();
+        let length = 8 + 8 + 2 + 1 + 4 + topic.len() + held.payload.len();
+        self.writer.write_all(&(length as u64).to_be_bytes())?;
+        self.writer.write_all(&held.generation.to_be_bytes())?;
+        self.writer.write_all(&held.received_at_ms.to_be_bytes())?;
+        self.writer.write_all(&held.pkid.to_be_bytes())?;
+        self.writer.write_all(&[held.qos])?;
+        self.writer.write_all(&(topic.len() as u32).to_be_bytes())?;
+        self.writer.write_all(topic)?;
+        self.writer.write_all(&held.payload)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Reads the oldest record; the file is emptied once the last one is read.
+    fn take(&mut self) -> io::Result<Held> {
+        self.writer.flush()?;
+        let mut length = [0; 8];
+        self.reader.read_exact(&mut length)?;
+        let mut record = vec![0; u64::from_be_bytes(length) as usize];
+        self.reader.read_exact(&mut record)?;
+        self.records -= 1;
+        if self.records == 0 {
+            self.writer.get_ref().set_len(0)?;
+            self.writer.seek(SeekFrom::Start(0))?;
+            // Seeking also drops what the reader had buffered.
+            self.reader.seek(SeekFrom::Start(0))?;
+        }
+        decode(&record).ok_or_else(|| io::Error::other("a corrupt record in the backlog file"))
+    }
 }
 
 fn decode(bytes: &[u8]) -> Option<Held> {
@@ -151,19 +184,19 @@ mod tests {
     #[test]
     fn a_long_backlog_spills_and_comes_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree("spill").unwrap();
-        tree.insert("stale", "from a crash").unwrap();
-        let mut backlog = Backlog::new(tree.clone()).unwrap();
+        let path = dir.path().join("backlog/client.spill");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"stale bytes from a crash").unwrap();
+        let mut backlog = Backlog::open(&path).unwrap();
         assert!(backlog.is_empty());
         for n in 0..1000 {
             backlog.push(held(n, 100)).unwrap();
         }
         assert_eq!(backlog.memory.len(), MEMORY_MESSAGES);
-        assert_eq!(tree.len(), 1000 - MEMORY_MESSAGES);
+        assert_eq!(backlog.spill.records, 1000 - MEMORY_MESSAGES as u64);
         let first = backlog.pop().unwrap().unwrap();
         backlog.unpop(first);
-        // Taking and adding at once keeps the order across memory and spill.
+        // Taking and adding at once keeps the order across memory and file.
         for n in 0..1000 {
             assert_eq!(backlog.pop().unwrap(), Some(held(n, 100)));
             backlog.push(held(1000 + n, 100)).unwrap();
@@ -171,14 +204,21 @@ mod tests {
         for n in 1000..2000 {
             assert_eq!(backlog.pop().unwrap(), Some(held(n, 100)));
         }
-        assert!(backlog.is_empty() && tree.is_empty());
+        assert!(backlog.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "emptied");
+        // And it spills again from the start.
+        for n in 0..300 {
+            backlog.push(held(n, 10)).unwrap();
+        }
+        for n in 0..300 {
+            assert_eq!(backlog.pop().unwrap(), Some(held(n, 10)));
+        }
     }
 
     #[test]
     fn large_messages_spill_by_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let mut backlog = Backlog::new(db.open_tree("spill").unwrap()).unwrap();
+        let mut backlog = Backlog::open(&dir.path().join("spill")).unwrap();
         for n in 0..10 {
             backlog.push(held(n, 1 << 20)).unwrap();
         }

@@ -57,8 +57,7 @@ impl Connection {
         inbound: Arc<dyn Inbound>,
         filters: BTreeSet<String>,
     ) -> Result<Connection> {
-        let spill = store.tree(&format!("mqtt-backlog-{id}"))?;
-        let backlog = Backlog::new(spill).map_err(switchyard_store::Error::from)?;
+        let backlog = Backlog::open(&store.dir().join("mqtt-backlog").join(id))?;
         let (client, eventloop) =
             AsyncClient::new(settings.options(&settings.endpoints[0]), REQUEST_CAPACITY);
         let link = Arc::new(Link {

@@ -41,8 +41,8 @@ pub enum Error {
     PayloadTooLarge(usize, usize),
     #[error("invalid topic filter `{0}`: {1}")]
     InvalidFilter(String, String),
-    #[error(transparent)]
-    Store(#[from] switchyard_store::Error),
+    #[error("cannot open the backlog file: {0}")]
+    Backlog(#[from] std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -56,6 +56,7 @@ pub struct Store {
 }
 
 struct Inner {
+    dir: std::path::PathBuf,
     db: sled::Db,
     objects: sled::Tree,
     changes: broadcast::Sender<Change>,
@@ -78,12 +79,18 @@ impl Store {
         let flusher = durable::Flusher::start(db.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
+                dir: dir.to_owned(),
                 db,
                 objects,
                 changes,
                 flusher,
             }),
         })
+    }
+
+    /// The directory the database lives in; other parts of the host may keep files beside it.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.inner.dir
     }
 
     /// A named sled tree beside the objects, for other parts of the host (plugins, settings).
