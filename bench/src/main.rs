@@ -4,7 +4,9 @@
 //! Two callbacks are compared over the same broker, client manager and store: the `recorder`
 //! plugin (WASM, fresh instance per message) and the same work written as native Rust (the
 //! baseline). For each: throughput with a burst of messages in flight, and latency (p50, p99)
-//! from publish to callback completion with one message at a time.
+//! from publish to callback completion with one message at a time. Both acknowledge only once
+//! the write is on disk; a third run of the native callback without that flush shows what
+//! durability costs.
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]`.
 
@@ -24,7 +26,11 @@ use tokio::sync::mpsc;
 /// What the measured callback is.
 enum Callback {
     Wasm(Dispatcher),
-    Native(Store),
+    /// The recorder's work in Rust; flushed before the ack when `durable`.
+    Native {
+        store: Store,
+        durable: bool,
+    },
 }
 
 /// Wraps the callback so the bench learns when each message is done and how long it took.
@@ -46,10 +52,12 @@ impl Inbound for Timed {
             let sent_ns = sent_at["sentNs"].as_u64().unwrap_or_default();
             let outcome = match &self.callback {
                 Callback::Wasm(dispatcher) => dispatcher.dispatch(&message).await,
-                Callback::Native(store) => {
+                Callback::Native { store, durable } => {
                     native_recorder(store, &self.subscriber, &message);
-                    // Durable before acknowledged, like the dispatcher.
-                    store.sync().await.expect("flushing");
+                    if *durable {
+                        // Durable before acknowledged, like the dispatcher.
+                        store.sync().await.expect("flushing");
+                    }
                     Outcome::Done
                 }
             };
@@ -92,9 +100,16 @@ struct Report {
     p99: Duration,
 }
 
+/// Which callback [`measure`] runs.
+#[derive(Clone, Copy)]
+enum Kind {
+    Wasm,
+    Native { durable: bool },
+}
+
 async fn measure(
     name: &str,
-    wasm: bool,
+    kind: Kind,
     messages: usize,
     recorder: &[u8],
 ) -> anyhow::Result<Report> {
@@ -121,10 +136,12 @@ async fn measure(
     let (done, mut completions) = mpsc::unbounded_channel();
     let epoch = Instant::now();
     let timed = Timed {
-        callback: if wasm {
-            Callback::Wasm(dispatcher)
-        } else {
-            Callback::Native(store.clone())
+        callback: match kind {
+            Kind::Wasm => Callback::Wasm(dispatcher),
+            Kind::Native { durable } => Callback::Native {
+                store: store.clone(),
+                durable,
+            },
         },
         subscriber: subscriber["id"].as_str().unwrap_or_default().to_owned(),
         epoch,
@@ -195,7 +212,7 @@ async fn measure(
         p99: pick(0.99),
     };
     println!(
-        "{name:<8} {:>10.0} msg/s   p50 {:>8.1?}   p99 {:>8.1?}",
+        "{name:<18} {:>10.0} msg/s   p50 {:>8.1?}   p99 {:>8.1?}",
         report.throughput, report.p50, report.p99
     );
     manager.abort();
@@ -212,12 +229,25 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(5000);
     let recorder = std::fs::read(plugins::plugin("recorder"))?;
     println!("{messages} messages, QoS 1, embedded broker, callback stores one object");
-    let wasm = measure("wasm", true, messages, &recorder).await?;
-    let native = measure("native", false, messages, &recorder).await?;
+    let wasm = measure("wasm", Kind::Wasm, messages, &recorder).await?;
+    let native = measure(
+        "native",
+        Kind::Native { durable: true },
+        messages,
+        &recorder,
+    )
+    .await?;
+    let volatile = Kind::Native { durable: false };
+    let unflushed = measure("native, no flush", volatile, messages, &recorder).await?;
     println!(
         "wasm/native: throughput {:.2}x, p50 {:.2}x",
         wasm.throughput / native.throughput,
         wasm.p50.as_secs_f64() / native.p50.as_secs_f64()
+    );
+    println!(
+        "durability (flush before ack): throughput {:.2}x, p50 +{:.1?}",
+        native.throughput / unflushed.throughput,
+        native.p50.saturating_sub(unflushed.p50)
     );
     Ok(())
 }
