@@ -13,7 +13,7 @@ use std::time::Duration;
 use support::mosquitto::{self, Mosquitto};
 use support::plugins::plugin;
 use support::stream::Stream;
-use support::{MqttPeer, Server, eventually};
+use support::{MqttPeer, Options, Server, eventually};
 
 /// The numbers `n` of the stored `ChaosRecord`s.
 async fn recorded(server: &Server) -> BTreeSet<u64> {
@@ -401,6 +401,35 @@ async fn failures_are_retried_recorded_and_replayed() {
     );
     server.wait_for("ChaosRecord", "n=3", 1).await;
     assert!(server.list("FailedMessage", "").await.is_empty());
+}
+
+/// Past `--failed-max-count`, the oldest `FailedMessage` records make room for new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_messages_are_capped_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        env: vec![("SWITCHYARD_FAILED_MAX_COUNT", "3".into())],
+        ..Options::default()
+    };
+    let server = Server::start_with(dir.path(), options).await;
+    server.upload("chaos", &plugin("chaos")).await;
+    let client = server
+        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
+        .await;
+    let subscriber =
+        json!({"topic": "f/#", "callback": "chaos", "clients": [client], "maxAttempts": 1});
+    server.create("MessageSubscriber", subscriber).await;
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    server
+        .publish_until_stored(&device, ("f/probe", "ok 0"), ("ChaosRecord", "n=0"))
+        .await;
+    for n in 1..=6 {
+        device.publish(&format!("f/{n}"), "fail").await;
+    }
+    server.wait_for("FailedMessage", "topic=f/6", 1).await;
+    let kept = server.list("FailedMessage", "_sort=topic").await;
+    let topics: Vec<&str> = kept.iter().filter_map(|f| f["topic"].as_str()).collect();
+    assert_eq!(topics, ["f/4", "f/5", "f/6"]);
 }
 
 fn id(object: &Value) -> &str {

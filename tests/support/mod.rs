@@ -56,6 +56,8 @@ pub struct Options {
     pub plugin_timeout_ms: u64,
     pub http: Option<SocketAddr>,
     pub mqtt: Option<SocketAddr>,
+    /// More settings, as environment variables.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
         Options {
             token: Some("test-token".into()),
             plugin_timeout_ms: 1000,
+            env: Vec::new(),
             http: None,
             mqtt: None,
         }
@@ -99,6 +102,7 @@ impl Server {
             .env_remove("SWITCHYARD_TOKEN")
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
         if let Some(token) = &options.token {
             command.env("SWITCHYARD_TOKEN", token);
         }
