@@ -128,9 +128,12 @@ fn config(tcp: SocketAddr, ws: Option<SocketAddr>) -> Config {
             max_connections: 10_000,
             max_outgoing_packet_count: 200,
             // Per topic filter, messages are kept in memory in up to this many segments of about
-            // this size, so a slow subscriber can catch up; older segments are dropped.
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 8,
+            // this size, so a subscriber that falls behind can catch up; older segments are
+            // dropped. Switchyard's own clients read continuously and keep their backlog
+            // themselves (see the vendored rumqttd's SWITCHYARD.md), so this only has to cover
+            // devices that read slowly, and bounds the broker's memory per filter.
+            max_segment_size: 4 * 1024 * 1024,
+            max_segment_count: 4,
             ..RouterConfig::default()
         },
         v4: Some(server("mqtt-tcp", tcp)),
