@@ -21,18 +21,22 @@ async fn recorded(server: &Server) -> BTreeSet<u64> {
     records.iter().filter_map(|r| r["n"].as_u64()).collect()
 }
 
-/// Waits until every number in `acked` has its `ChaosRecord`.
+/// Waits until every number in `acked` has its `ChaosRecord`; names the missing ones if not.
 async fn wait_all_recorded(server: &Server, acked: &BTreeSet<u64>) {
-    let missing = |stored: &BTreeSet<u64>| acked.difference(stored).count();
-    eventually(
-        "a ChaosRecord for every acknowledged message",
-        Duration::from_secs(120),
-        || async {
-            let stored = recorded(server).await;
-            (missing(&stored) == 0).then_some(())
-        },
-    )
-    .await;
+    let mut missing = Vec::new();
+    for _ in 0..1200 {
+        let stored = recorded(server).await;
+        missing = acked.difference(&stored).copied().collect();
+        if missing.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let few = &missing[..missing.len().min(20)];
+    panic!(
+        "{} acknowledged messages have no ChaosRecord: {few:?}",
+        missing.len()
+    );
 }
 
 /// A client of `broker` with a persistent session at QoS 1, and a chaos subscriber on

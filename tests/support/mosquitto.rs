@@ -45,8 +45,10 @@ impl Mosquitto {
         assert!(status.success(), "mosquitto_passwd failed");
         let config = dir.join("mosquitto.conf");
         let persistence = if persistent {
+            // Started as root, Mosquitto would switch to its own user, which cannot write
+            // its database into the test's directory.
             format!(
-                "persistence true\npersistence_location {}/\n",
+                "persistence true\npersistence_location {}/\nuser root\n",
                 dir.display()
             )
         } else {
