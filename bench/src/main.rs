@@ -33,11 +33,15 @@ enum Callback {
     },
 }
 
-/// Wraps the callback so the bench learns when each message is done and how long it took.
+/// Wraps the callback so the bench learns when each message is done (its writes durable, so
+/// it could be acknowledged) and how long it took from the publish.
 struct Timed {
     callback: Callback,
     subscriber: String,
     epoch: Instant,
+    /// When each dispatched message that is not yet durable was sent, in nanoseconds since
+    /// `epoch`.
+    pending: std::sync::Mutex<Vec<u64>>,
     done: mpsc::UnboundedSender<Duration>,
 }
 
@@ -52,18 +56,30 @@ impl Inbound for Timed {
             let sent_ns = sent_at["sentNs"].as_u64().unwrap_or_default();
             let outcome = match &self.callback {
                 Callback::Wasm(dispatcher) => dispatcher.dispatch(&message).await,
-                Callback::Native { store, durable } => {
+                Callback::Native { store, .. } => {
                     native_recorder(store, &self.subscriber, &message);
-                    if *durable {
-                        // Durable before acknowledged, like the dispatcher.
-                        store.sync().await.expect("flushing");
-                    }
                     Outcome::Done
                 }
             };
-            let latency = self.epoch.elapsed() - Duration::from_nanos(sent_ns);
-            let _ = self.done.send(latency);
+            self.pending.lock().unwrap().push(sent_ns);
             outcome
+        })
+    }
+
+    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let result = match &self.callback {
+                Callback::Wasm(dispatcher) => dispatcher.durable().await,
+                Callback::Native { store, durable } if *durable => {
+                    store.sync().await.map_err(|e| e.to_string())
+                }
+                Callback::Native { .. } => Ok(()),
+            };
+            let now = self.epoch.elapsed();
+            for sent_ns in self.pending.lock().unwrap().drain(..) {
+                let _ = self.done.send(now - Duration::from_nanos(sent_ns));
+            }
+            result
         })
     }
 }
@@ -145,6 +161,7 @@ async fn measure(
         },
         subscriber: subscriber["id"].as_str().unwrap_or_default().to_owned(),
         epoch,
+        pending: Default::default(),
         done,
     };
     let mqtt = Arc::new(Mqtt::new(

@@ -1,13 +1,19 @@
 //! The broker-neutral receiving side: a bounded queue between a broker connection and an
-//! ordered worker that dispatches each message and settles it on the outcome.
+//! ordered worker that dispatches each message, and an acknowledger that settles messages once
+//! what their callbacks wrote is on disk.
 //!
 //! Every broker crate feeds its deliveries into a [`Consumer`] instead of writing its own
 //! worker, so MQTT, Kafka and Pulsar share one backpressure and acknowledgement policy: the
-//! queue is bounded (a full queue makes the connection wait, which slows consumption instead
+//! queues are bounded (a full queue makes the connection wait, which slows consumption instead
 //! of growing memory), messages are dispatched one after another (order is kept), and a
-//! message is acknowledged only when its [`Outcome`] is settled. A message whose outcome is
-//! [`Outcome::Retry`] (the store failed) is dispatched again, in place, after a backoff: it is
-//! never acknowledged unsettled and never skipped.
+//! message is acknowledged only when its [`Outcome`] is settled and durable. A message whose
+//! outcome is [`Outcome::Retry`] (the store failed) is dispatched again, in place, after a
+//! backoff: it is never acknowledged unsettled and never skipped.
+//!
+//! Group commit: the worker does not wait for the disk. Dispatched messages queue for the
+//! acknowledger, which takes all that are waiting, makes them durable with one flush
+//! ([`Inbound::durable`]), and acknowledges them in order, while the worker goes on with the
+//! next messages.
 
 use crate::{BoxFuture, Inbound, Incoming, Outcome};
 use std::sync::Arc;
@@ -33,11 +39,21 @@ pub struct Consumer<D> {
 }
 
 impl<D: Delivery> Consumer<D> {
-    /// Starts the ordered worker for client `client` with a queue of `capacity` deliveries.
+    /// Starts the ordered worker for client `client` with a queue of `capacity` deliveries,
+    /// and its acknowledger with as many dispatched deliveries waiting for a flush.
     pub fn start(client: &str, inbound: Arc<dyn Inbound>, capacity: usize) -> Consumer<D> {
         let (queue, deliveries) = mpsc::channel(capacity);
+        let (dispatched, settled) = mpsc::channel(capacity);
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(work(client.to_owned(), inbound, deliveries, stopped));
+        let worker = work(
+            client.to_owned(),
+            inbound.clone(),
+            deliveries,
+            dispatched,
+            stopped.clone(),
+        );
+        tokio::spawn(worker);
+        tokio::spawn(acknowledge(client.to_owned(), inbound, settled, stopped));
         Consumer { queue, stop }
     }
 
@@ -71,6 +87,7 @@ async fn work<D: Delivery>(
     client: String,
     inbound: Arc<dyn Inbound>,
     mut deliveries: mpsc::Receiver<D>,
+    dispatched: mpsc::Sender<D>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -103,7 +120,42 @@ async fn work<D: Delivery>(
             }
             backoff = (backoff * 2).min(RETRY_MAX);
         }
-        delivery.acknowledge().await;
+        if dispatched.send(delivery).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Acknowledges dispatched deliveries in order, a batch per flush.
+async fn acknowledge<D: Delivery>(
+    client: String,
+    inbound: Arc<dyn Inbound>,
+    mut settled: mpsc::Receiver<D>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            received = settled.recv_many(&mut batch, usize::MAX) => if received == 0 {
+                return;
+            },
+        }
+        let mut backoff = RETRY_MIN;
+        while let Err(reason) = inbound.durable().await {
+            // What was committed stays committed; it is only not known to be on disk yet.
+            tracing::error!(client = %client, "cannot flush, acknowledging nothing: {reason}");
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+        for delivery in batch.drain(..) {
+            delivery.acknowledge().await;
+        }
     }
 }
 

@@ -116,25 +116,22 @@ impl Dispatcher {
     }
 
     /// Runs every matching subscriber's callback on the message, in order, and returns once
-    /// what they wrote (and the record of any failure) is on disk.
+    /// what they wrote (and the record of any failure) is committed. It is durable after the
+    /// next [`Store::sync`]; acknowledge only then.
     pub async fn dispatch(&self, incoming: &Incoming) -> Outcome {
         let subscribers = match self.subscribers(&incoming.client_id) {
             Ok(subscribers) => subscribers,
             Err(e) => return Outcome::Retry(format!("cannot read the subscribers: {e}")),
         };
-        let (mut failed, mut wrote) = (0, false);
+        let mut failed = 0;
         for subscriber in subscribers {
             if !switchyard_topic::matches(&subscriber.topic, &incoming.topic) {
                 continue;
             }
-            let error = match self.attempt(&subscriber, incoming, None).await {
-                Ok(committed) => {
-                    wrote |= committed;
-                    continue;
-                }
-                Err(error) => error,
+            let Err(error) = self.attempt(&subscriber, incoming, None).await else {
+                continue;
             };
-            (failed, wrote) = (failed + 1, true);
+            failed += 1;
             tracing::warn!(
                 subscriber = %subscriber.id,
                 plugin = %subscriber.callback,
@@ -146,26 +143,21 @@ impl Dispatcher {
                 return Outcome::Retry(format!("cannot keep a failed callback's message: {e}"));
             }
         }
-        // Callbacks that only published (or no callback at all) leave nothing to flush.
-        if wrote && let Err(e) = self.inner.store.sync().await {
-            return Outcome::Retry(format!("cannot make the writes durable: {e}"));
-        }
         match failed {
             0 => Outcome::Done,
             callbacks => Outcome::Failed { callbacks },
         }
     }
 
-    /// One attempt of one subscriber's callback: invoke, commit, send; says whether it
-    /// committed any write. A commit that lost a race with another writer runs the callback
-    /// again on the latest data. `settles` is a `FailedMessage` to delete in the same commit
-    /// (a replay).
+    /// One attempt of one subscriber's callback: invoke, commit, send. A commit that lost a
+    /// race with another writer runs the callback again on the latest data. `settles` is a
+    /// `FailedMessage` to delete in the same commit (a replay).
     async fn attempt(
         &self,
         subscriber: &Subscriber,
         incoming: &Incoming,
         settles: Option<&str>,
-    ) -> Result<bool, String> {
+    ) -> Result<(), String> {
         let mut tries = 0;
         loop {
             let message = Message {
@@ -190,15 +182,13 @@ impl Dispatcher {
                     tries += 1;
                 }
                 Err(e) => return Err(format!("committing the callback's writes failed: {e}")),
-                Ok(wrote) => return Ok(wrote),
+                Ok(()) => return Ok(()),
             }
         }
     }
 
     /// Commits the callback's writes, then sends its publishes and subscription changes.
-    /// Says whether there was anything to commit.
-    async fn apply(&self, effects: Effects) -> switchyard_store::Result<bool> {
-        let wrote = !effects.writes.is_empty();
+    async fn apply(&self, effects: Effects) -> switchyard_store::Result<()> {
         effects.writes.commit()?;
         let brokers = &self.inner.brokers;
         for publish in effects.publishes {
@@ -220,7 +210,7 @@ impl Dispatcher {
                 tracing::warn!(?change, "subscription change failed: {e}");
             }
         }
-        Ok(wrote)
+        Ok(())
     }
 
     /// Works through the retry queue until the task is dropped: each failure is tried again
@@ -265,7 +255,7 @@ impl Dispatcher {
                 None
             }
             Some(subscriber) => match self.attempt(&subscriber, &failure.message, None).await {
-                Ok(_) => None,
+                Ok(()) => None,
                 Err(error) => {
                     tracing::warn!(
                         subscriber = %subscriber.id,
@@ -307,7 +297,7 @@ impl Dispatcher {
             store.write(|txn| txn.update(failed_id, record.clone()))?;
         }
         store.sync().await?;
-        result.map(drop).map_err(ReplayError::Failed)
+        result.map_err(ReplayError::Failed)
     }
 
     /// Replays every `FailedMessage` (of one subscriber, if given), oldest first. Returns how
@@ -356,5 +346,9 @@ impl Inbound for Dispatcher {
 
     fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
         Box::pin(async move { Dispatcher::dispatch(self, &message).await })
+    }
+
+    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.inner.store.sync().await.map_err(|e| e.to_string()) })
     }
 }

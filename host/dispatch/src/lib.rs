@@ -5,7 +5,8 @@
 //! type and register it in [`Brokers`]. What they receive goes through a [`Consumer`]: a
 //! bounded queue and an ordered worker that hands each message to an [`Inbound`] (the
 //! [`Dispatcher`]) and settles it with the broker on the [`Outcome`]: acknowledged once the
-//! callbacks' writes (or the record of their failure) are on disk, kept otherwise.
+//! callbacks' writes (or the record of their failure) are on disk, with one flush for every
+//! message that finished meanwhile, and kept otherwise.
 
 mod brokers;
 mod consumer;
@@ -38,10 +39,10 @@ pub struct Incoming {
 /// it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every matching callback succeeded (or none matched), and their writes are on disk.
+    /// Every matching callback succeeded (or none matched), and their writes are committed.
     Done,
-    /// Some callbacks failed; each failure is on disk, queued for a retry or recorded as a
-    /// `FailedMessage`, and the others' writes are on disk too. The message is safe with us.
+    /// Some callbacks failed; each failure is committed, queued for a retry or recorded as a
+    /// `FailedMessage`, and so are the others' writes. Once durable, the message is safe here.
     Failed { callbacks: usize },
     /// Nothing durable could be made of the message (the store failed): it must not be
     /// acknowledged, and must be dispatched again later.
@@ -54,7 +55,9 @@ pub trait Inbound: Send + Sync + 'static {
     /// Topic filters of the subscribers linked to `client_id`, as the user wrote them
     /// (convert with `switchyard_topic::to_mqtt` before subscribing).
     fn filters_for(&self, client_id: &str) -> Vec<String>;
-    /// Handles one message; resolves when every callback is done and what it left is durable,
-    /// saying what became of the message.
+    /// Handles one message; resolves when every callback is done and what it left is
+    /// committed, saying what became of the message. Not yet durable: see [`Inbound::durable`].
     fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome>;
+    /// Resolves once everything dispatched before the call is on disk (one flush for all).
+    fn durable(&self) -> BoxFuture<'_, Result<(), String>>;
 }

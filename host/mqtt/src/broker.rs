@@ -132,8 +132,8 @@ fn config(tcp: SocketAddr, ws: Option<SocketAddr>) -> Config {
             // dropped. Switchyard's own clients read continuously and keep their backlog
             // themselves (see the vendored rumqttd's SWITCHYARD.md), so this only has to cover
             // devices that read slowly, and bounds the broker's memory per filter.
-            max_segment_size: 4 * 1024 * 1024,
-            max_segment_count: 4,
+            max_segment_size: 8 * 1024 * 1024,
+            max_segment_count: 8,
             ..RouterConfig::default()
         },
         v4: Some(server("mqtt-tcp", tcp)),

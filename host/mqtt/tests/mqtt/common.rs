@@ -125,6 +125,10 @@ impl Inbound for Recorder {
             Outcome::Done
         })
     }
+
+    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Polls `check` until it returns something, or fails the test after [`PATIENCE`].

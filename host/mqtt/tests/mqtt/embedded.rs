@@ -308,6 +308,10 @@ impl switchyard_dispatch::Inbound for Forwarder {
             switchyard_dispatch::Outcome::Done
         })
     }
+
+    fn durable(&self) -> switchyard_dispatch::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
