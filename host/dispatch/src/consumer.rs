@@ -65,11 +65,6 @@ impl<D: Delivery> Consumer<D> {
         })
     }
 
-    /// Waits until the queue has room for one more delivery.
-    pub async fn ready(&self) -> Result<mpsc::Permit<'_, D>, ()> {
-        self.queue.reserve().await.map_err(drop)
-    }
-
     /// Stops the worker after the callback running now; queued deliveries are dropped
     /// unacknowledged, so the broker delivers them again.
     pub fn stop(&self) {
