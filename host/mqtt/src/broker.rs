@@ -128,10 +128,10 @@ fn config(tcp: SocketAddr, ws: Option<SocketAddr>) -> Config {
             max_connections: 10_000,
             max_outgoing_packet_count: 200,
             // Per topic filter, messages are kept in memory in up to this many segments of about
-            // this size, so a subscriber that falls behind can catch up; older segments are
-            // dropped. Switchyard's own clients read continuously and keep their backlog
-            // themselves (see the vendored rumqttd's SWITCHYARD.md), so this only has to cover
-            // devices that read slowly, and bounds the broker's memory per filter.
+            // this size. When a QoS 1/2 subscriber is still in the oldest one, the patched broker
+            // holds QoS 1/2 publishers back rather than dropping it (vendor/rumqttd/SWITCHYARD.md);
+            // Switchyard's own clients read continuously, so this bounds the broker's memory per
+            // filter more than it holds anyone up.
             max_segment_size: 8 * 1024 * 1024,
             max_segment_count: 8,
             ..RouterConfig::default()

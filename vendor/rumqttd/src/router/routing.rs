@@ -98,6 +98,9 @@ pub struct Router {
     router_meters: RouterMeter,
     /// Buffer for cache exchange of incoming packets
     cache: Option<VecDeque<Packet>>,
+    /// Switchyard: connections whose publishes wait for a lagging subscriber (see
+    /// `backlogged`); tried again on every turn of the router.
+    deferred: HashSet<ConnectionId>,
     /// Shared subscriptions map <group-name, group>
     shared_subscriptions: HashMap<String, SharedGroup>,
     /// Will messages per client_id
@@ -141,6 +144,7 @@ impl Router {
             router_tx,
             router_meters: router_metrics,
             cache: Some(VecDeque::with_capacity(MAX_CHANNEL_CAPACITY)),
+            deferred: HashSet::new(),
             shared_subscriptions: HashMap::new(),
             last_wills: HashMap::new(),
         }
@@ -225,6 +229,11 @@ impl Router {
         // Poll 100 connections which are ready in ready queue
         for _ in 0..100 {
             self.consume();
+        }
+
+        // Switchyard: publishers held back may go on once their subscribers caught up.
+        for id in std::mem::take(&mut self.deferred) {
+            self.handle_device_payload(id);
         }
 
         // self.send_all_alerts();
@@ -555,9 +564,19 @@ impl Router {
 
         // info!("{:15.15}[I] {:20} count = {}", client_id, "packets", packets.len());
 
-        for packet in packets.drain(0..) {
+        // Switchyard: publishes held back, with every publish after them, until the subscribers
+        // of a full log catch up. Their PUBACKs wait with them, so the publisher waits too.
+        let mut held_back = VecDeque::new();
+        while let Some(packet) = packets.pop_front() {
             match packet {
                 Packet::Publish(publish, properties) => {
+                    if !held_back.is_empty()
+                        || (publish.qos != QoS::AtMostOnce
+                            && backlogged(&mut self.datalog, &self.scheduler, &publish.topic))
+                    {
+                        held_back.push_back(Packet::Publish(publish, properties));
+                        continue;
+                    }
                     let span = tracing::error_span!("publish", topic = ?publish.topic, pkid = publish.pkid);
                     let _guard = span.enter();
 
@@ -878,6 +897,15 @@ impl Router {
                     warn!(packet=?incoming, "Unexpected packet received, ignoring the packet." );
                 }
             }
+        }
+
+        if !held_back.is_empty() {
+            let buffer = self.ibufs[id].buffer();
+            let mut buffer = buffer.lock();
+            for packet in held_back.into_iter().rev() {
+                buffer.push_front(packet);
+            }
+            self.deferred.insert(id);
         }
 
         self.cache = Some(packets);
@@ -2394,3 +2422,27 @@ fn extract_group(filter: &str) -> Option<(String, String)> {
 // //         dbg!(trackers);
 // //     }
 // // }
+
+/// Switchyard: whether a publish to `topic` would evict messages a QoS 1/2 subscriber has not
+/// read yet: a log it goes to is full, and a subscriber's cursor is still in its oldest segment.
+fn backlogged(datalog: &mut DataLog, scheduler: &Scheduler, topic: &[u8]) -> bool {
+    let Ok(topic) = std::str::from_utf8(topic) else {
+        return false;
+    };
+    let Some(filters) = datalog.matches(topic) else {
+        return false;
+    };
+    filters.into_iter().any(|idx| {
+        let Some(data) = datalog.native.get(idx) else {
+            return false;
+        };
+        data.log.is_full()
+            && scheduler.trackers.iter().any(|(_, tracker)| {
+                tracker.data_requests.iter().any(|request| {
+                    request.filter_idx == idx
+                        && request.qos > 0
+                        && request.cursor.0 <= data.log.head()
+                })
+            })
+    })
+}

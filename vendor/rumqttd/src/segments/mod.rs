@@ -95,6 +95,17 @@ where
     }
 
     #[inline]
+    /// Switchyard: whether the next append evicts the oldest segment.
+    pub fn is_full(&self) -> bool {
+        self.active_segment().size() >= self.max_segment_size as u64
+            && self.memory_segments_count() >= self.max_mem_segments
+    }
+
+    /// Switchyard: the index of the oldest segment in memory.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
     pub fn memory_segments_count(&self) -> usize {
         self.segments.len()
     }
