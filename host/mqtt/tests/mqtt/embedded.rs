@@ -366,3 +366,91 @@ async fn a_callback_publishing_through_its_own_client_keeps_up_with_a_flood() {
     }
     mqtt.shutdown().await;
 }
+
+/// A subscriber that stops reading while a publisher floods its topic: the broker holds the
+/// publisher back (its PUBACKs wait) instead of evicting what the subscriber has not read, and
+/// once the subscriber reads again it gets every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_holds_the_publisher_back_instead_of_losing_messages() {
+    use rumqttc::{AsyncClient, Event, Packet};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    // 10 KB each: 120 MB, well beyond the broker's 64 MiB log for the filter.
+    const MESSAGES: usize = 12_000;
+    let broker = broker(false);
+    let port = broker.tcp_addr().port();
+    let options = |id: &str| {
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(60));
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        options
+    };
+
+    // The subscriber subscribes, then its event loop is left alone: it reads nothing.
+    let (subscriber, mut subscribed) = AsyncClient::new(options("stalled"), 10);
+    subscriber
+        .subscribe("flood/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    while !matches!(
+        subscribed.poll().await.unwrap(),
+        Event::Incoming(Packet::SubAck(_))
+    ) {}
+
+    let (publisher, mut publishing) = AsyncClient::new(options("flooder"), 100);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let counter = acked.clone();
+    tokio::spawn(async move {
+        while let Ok(event) = publishing.poll().await {
+            if let Event::Incoming(Packet::PubAck(_)) = event {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let padding = "x".repeat(10 * 1024);
+        for n in 0..MESSAGES {
+            let payload = format!("{n} {padding}");
+            let topic = format!("flood/{n}");
+            if publisher
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+
+    // Held back: the acknowledgements stop short of the last message and stay there.
+    let held = eventually("the publisher to be held back", || async {
+        let before = acked.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = acked.load(Ordering::SeqCst);
+        (now == before).then_some(now)
+    })
+    .await;
+    assert!(
+        held < MESSAGES,
+        "every message was acknowledged: nothing held back"
+    );
+
+    // Reading again, the subscriber gets every message, and the publisher goes on.
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < MESSAGES {
+        let event = tokio::time::timeout(PATIENCE, subscribed.poll()).await;
+        match event.expect("the stalled subscriber receives the rest") {
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                seen.insert(publish.topic);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the subscriber's connection failed: {e}"),
+        }
+    }
+    assert_eq!(seen.len(), MESSAGES);
+    eventually("every message acknowledged", || async {
+        (acked.load(Ordering::SeqCst) == MESSAGES).then_some(())
+    })
+    .await;
+}
