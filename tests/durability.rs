@@ -252,11 +252,8 @@ async fn concurrent_rest_and_plugin_writers_lose_no_update() {
     const REST_INCREMENTS: u64 = 25;
     const PLUGIN_INCREMENTS: u64 = 100;
     let dir = tempfile::tempdir().unwrap();
-    let server = Arc::new(Server::start(dir.path()).await);
-    server.upload("chaos", &plugin("chaos")).await;
-    let client = server
-        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
-        .await;
+    let (server, client) = chaos_on_embedded(dir.path(), Options::default()).await;
+    let server = Arc::new(server);
     let subscriber = json!({"topic": "incr/#", "callback": "chaos", "clients": [client]});
     server.create("MessageSubscriber", subscriber).await;
     let counter = server.create("Counter", json!({"count": 0})).await;
@@ -363,11 +360,7 @@ async fn a_stale_if_match_is_refused_with_409() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_retried_recorded_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    server.upload("chaos", &plugin("chaos")).await;
-    let client = server
-        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
-        .await;
+    let (server, client) = chaos_on_embedded(dir.path(), Options::default()).await;
     // Created first, so once the other subscriber's topic is live, this one's is too.
     let once = server
         .create(
@@ -449,11 +442,7 @@ async fn failed_messages_are_capped_oldest_first() {
         env: vec![("SWITCHYARD_FAILED_MAX_COUNT", "3".into())],
         ..Options::default()
     };
-    let server = Server::start_with(dir.path(), options).await;
-    server.upload("chaos", &plugin("chaos")).await;
-    let client = server
-        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
-        .await;
+    let (server, client) = chaos_on_embedded(dir.path(), options).await;
     let subscriber =
         json!({"topic": "f/#", "callback": "chaos", "clients": [client], "maxAttempts": 1});
     server.create("MessageSubscriber", subscriber).await;
@@ -468,6 +457,17 @@ async fn failed_messages_are_capped_oldest_first() {
     let kept = server.list("FailedMessage", "_sort=topic").await;
     let topics: Vec<&str> = kept.iter().filter_map(|f| f["topic"].as_str()).collect();
     assert_eq!(topics, ["f/4", "f/5", "f/6"]);
+}
+
+/// A server with the chaos plugin and a connected QoS 1 client of its embedded broker; returns
+/// both, with the client's id.
+async fn chaos_on_embedded(dir: &std::path::Path, options: Options) -> (Server, String) {
+    let server = Server::start_with(dir, options).await;
+    server.upload("chaos", &plugin("chaos")).await;
+    let client = server
+        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
+        .await;
+    (server, client)
 }
 
 fn id(object: &Value) -> &str {
