@@ -133,6 +133,21 @@ async fn glue_carries_payloads_of_every_size_text_and_host_errors() {
         (&calls["create"], &calls["update"], &calls["publish"]),
         (&json!("invalid"), &json!("not-found"), &json!("not-found"))
     );
+
+    // A 0.2.0 AssemblyScript plugin gets the `denied` error for calls outside its capabilities.
+    device.publish("glue/in", "denied").await;
+    let denied = server.wait_for("Denied", "", 1).await.remove(0);
+    assert_eq!(
+        (&denied["create"], &denied["find"]),
+        (&json!("denied"), &json!("denied"))
+    );
+    assert!(
+        denied["createMessage"]
+            .as_str()
+            .unwrap()
+            .contains("built-in type"),
+        "{denied}"
+    );
 }
 
 #[tokio::test]

@@ -450,13 +450,14 @@ async fn failed_messages_are_capped_oldest_first() {
     server
         .publish_until_stored(&device, ("f/probe", "ok 0"), ("ChaosRecord", "n=0"))
         .await;
+    // One topic, so the subscriber handles them (and they fail) in the order sent.
     for n in 1..=6 {
-        device.publish(&format!("f/{n}"), "fail").await;
+        device.publish("f/x", format!("fail {n}")).await;
     }
-    server.wait_for("FailedMessage", "topic=f/6", 1).await;
-    let kept = server.list("FailedMessage", "_sort=topic").await;
-    let topics: Vec<&str> = kept.iter().filter_map(|f| f["topic"].as_str()).collect();
-    assert_eq!(topics, ["f/4", "f/5", "f/6"]);
+    server.wait_for("FailedMessage", "payload=fail 6", 1).await;
+    let kept = server.list("FailedMessage", "_sort=payload").await;
+    let payloads: Vec<&str> = kept.iter().filter_map(|f| f["payload"].as_str()).collect();
+    assert_eq!(payloads, ["fail 4", "fail 5", "fail 6"]);
 }
 
 /// A server with the chaos plugin and a connected QoS 1 client of its embedded broker; returns

@@ -4,7 +4,7 @@
 
 mod support;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 use support::plugins::plugin;
 use support::{MqttPeer, Server};
@@ -143,4 +143,414 @@ async fn plugin_logs_and_output_reach_the_server_log_tagged() {
         "{logs}"
     );
     assert!(tagged.iter().any(|l| l.contains("ERROR")), "{logs}");
+}
+
+/// A server where the `hostile` fixture plugin runs on `attack/#` beside the `recorder` on
+/// `sensors/#`, both on one embedded client, with a device that publishes readings and
+/// attacks and receives alerts.
+struct Arena {
+    server: Server,
+    device: MqttPeer,
+    client: String,
+    hostile: String,
+    recorder: String,
+    /// Readings sent so far, each of which the recorder must store.
+    readings: usize,
+}
+
+impl Arena {
+    async fn start(dir: &std::path::Path, plugin_timeout_ms: u64) -> Arena {
+        let options = support::Options {
+            plugin_timeout_ms,
+            ..support::Options::default()
+        };
+        let server = Server::start_with(dir, options).await;
+        server.upload("hostile", &plugin("hostile")).await;
+        server.upload("recorder", &plugin("recorder")).await;
+        let client = server
+            .connected_client(json!({
+                "name": "main", "mainBrokerURL": "embedded", "isEnabled": true,
+                "username": "service", "password": "secret-pw",
+            }))
+            .await;
+        let subscriber = |topic: &str, callback: &str| json!({"topic": topic, "callback": callback, "clients": [client], "maxAttempts": 1});
+        let hostile = server
+            .create("MessageSubscriber", subscriber("attack/#", "hostile"))
+            .await;
+        let recorder = server
+            .create("MessageSubscriber", subscriber("sensors/#", "recorder"))
+            .await;
+        let device = MqttPeer::connect(server.mqtt, None, &["alerts/#"]).await;
+        let first = reading(0, 20.0);
+        server
+            .publish_until_stored(&device, (&first.0, &first.1), ("TemperatureReading", ""))
+            .await;
+        let readings = server.list("TemperatureReading", "").await.len();
+        Arena {
+            server,
+            device,
+            client,
+            hostile: hostile["id"].as_str().unwrap().to_owned(),
+            recorder: recorder["id"].as_str().unwrap().to_owned(),
+            readings,
+        }
+    }
+
+    /// Sends an attack and returns the `Attempt` it recorded for `command` (its first word).
+    async fn attack(&mut self, payload: &str) -> Value {
+        let command = payload.split(' ').next().unwrap();
+        self.attempt_of(command, payload).await
+    }
+
+    /// Sends `payload` and returns the next `Attempt` recorded with `command`.
+    async fn attempt_of(&mut self, command: &str, payload: &str) -> Value {
+        let query = format!("command={command}");
+        let before = self.server.list("Attempt", &query).await.len();
+        self.device.publish("attack/x", payload).await;
+        self.reading().await;
+        let mut attempts = self.server.wait_for("Attempt", &query, before + 1).await;
+        attempts.pop().unwrap()
+    }
+
+    /// Sends an attack the host must stop, and returns the error recorded for it.
+    async fn stopped(&mut self, payload: &str) -> String {
+        self.device.publish("attack/x", payload).await;
+        self.reading().await;
+        let failed = self
+            .server
+            .wait_for("FailedMessage", &format!("payload={payload}"), 1)
+            .await;
+        failed[0]["error"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends one good reading for the recorder.
+    async fn reading(&mut self) {
+        self.readings += 1;
+        let (topic, payload) = reading(self.readings, 21.0);
+        self.device.publish(&topic, payload).await;
+    }
+
+    /// Checks that the recorder stored every reading sent.
+    async fn lost_nothing(&self) {
+        let stored = self
+            .server
+            .wait_for("TemperatureReading", "", self.readings)
+            .await;
+        assert_eq!(stored.len(), self.readings);
+    }
+}
+
+fn reading(n: usize, value: f64) -> (String, String) {
+    let sensor = format!("t{n}");
+    let payload = json!({"sensorId": sensor, "value": value}).to_string();
+    (format!("sensors/{sensor}/temperature"), payload)
+}
+
+fn denied(attempt: &Value, what: &str) {
+    assert_eq!(attempt["outcome"], "denied", "{attempt}");
+    let error = attempt["error"].as_str().unwrap_or_default();
+    assert!(error.contains(what), "`{what}` not in {attempt}");
+}
+
+fn limited(attempt: &Value, limit: &str) {
+    assert_eq!(attempt["outcome"], "limit-exceeded", "{attempt}");
+    let error = attempt["error"].as_str().unwrap_or_default();
+    assert!(error.contains(limit), "`{limit}` not in {attempt}");
+}
+
+#[tokio::test]
+async fn plugins_cannot_take_over_the_servers_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = Arena::start(dir.path(), 2000).await;
+    // Where a stolen password would go.
+    let attacker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    attacker.set_nonblocking(true).unwrap();
+    let trap = format!("mqtt://{}", attacker.local_addr().unwrap());
+
+    denied(
+        &arena.attack(&format!("reconfigure {trap}")).await,
+        "may not read objects of type MQTTClient",
+    );
+    denied(
+        &arena.attack(&format!("reconfigure-own {trap}")).await,
+        "MQTTClient is a built-in type",
+    );
+    denied(&arena.attack(&format!("steal {trap}")).await, "built-in");
+    denied(
+        &arena
+            .attack(&format!("delete-subscriber {}", arena.recorder))
+            .await,
+        "built-in",
+    );
+    denied(
+        &arena.attack("rewrite-callback").await,
+        "MessageSubscriber is a built-in type",
+    );
+    denied(
+        &arena.attack("read-clients").await,
+        "may not read objects of type MQTTClient",
+    );
+    denied(&arena.attack("delete-failed").await, "FailedMessage");
+    let other = (arena.server)
+        .connected_client(json!({"name": "other", "mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    denied(
+        &arena.attack("publish-to other x").await,
+        "only through the client its message came on",
+    );
+    denied(
+        &arena.attack("subscribe other #").await,
+        "may not change the subscriptions",
+    );
+
+    // Each refusal is logged with the plugin and the subscriber it ran for.
+    let logs = arena.server.logs();
+    let refusal = logs
+        .lines()
+        .find(|l| l.contains("denied: MQTTClient is a built-in type"));
+    let refusal = refusal.unwrap_or_else(|| panic!("no refusal logged:\n{logs}"));
+    assert!(
+        refusal.contains("hostile") && refusal.contains(&arena.hostile),
+        "{refusal}"
+    );
+
+    // Nothing changed: the client still points at the broker it did, no client was added, the
+    // recorder's subscriber is intact, and nobody connected to the attacker.
+    let (_, client) = arena
+        .server
+        .get(&format!("/api/objects/MQTTClient/{}", arena.client))
+        .await;
+    assert_eq!(client["mainBrokerURL"], "embedded");
+    assert!(
+        arena
+            .server
+            .list("MQTTClient", "name=stolen")
+            .await
+            .is_empty()
+    );
+    let (_, subscriber) = (arena.server)
+        .get(&format!(
+            "/api/objects/MessageSubscriber/{}",
+            arena.recorder
+        ))
+        .await;
+    assert_eq!(subscriber["callback"], "recorder");
+
+    // The operator grants reading clients, and publishing to alerts only through `other`.
+    let (status, info) = (arena.server)
+        .patch(
+            "/api/plugins/hostile",
+            json!({"capabilities": {
+                "read": ["*", "MQTTClient"],
+                "publish": [{"client": "other", "topics": ["alerts/#"]}],
+                "subscribe": false,
+            }}),
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["capabilities"]["read"], json!(["*", "MQTTClient"]));
+    let read = arena.attack("read-clients").await;
+    assert_eq!(read["outcome"], "ok", "{read}");
+    let detail = read["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("embedded") && !detail.contains("secret-pw"),
+        "{detail}"
+    );
+    denied(
+        &arena.attack("reconfigure-own mqtt://x:1").await,
+        "built-in",
+    );
+    assert_eq!(
+        arena.attack("publish-to other alerts/x").await["outcome"],
+        "ok"
+    );
+    denied(
+        &arena.attack("publish-to other cmd/x").await,
+        "may not publish to `cmd/x`",
+    );
+    denied(
+        &arena
+            .attack(&format!("publish-to {} alerts/x", arena.client))
+            .await,
+        "may not publish through",
+    );
+    let (_, other) = arena
+        .server
+        .get(&format!("/api/objects/MQTTClient/{other}"))
+        .await;
+    assert_eq!(other["mainBrokerURL"], "embedded");
+
+    arena.lost_nothing().await;
+    assert!(
+        attacker.accept().is_err(),
+        "somebody connected to the attacker"
+    );
+}
+
+#[tokio::test]
+async fn budgets_stop_floods_and_name_the_limit_that_tripped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = Arena::start(dir.path(), 5000).await;
+
+    // `find` without a limit gets the default page; past the maximum it is refused.
+    arena.device.publish("attack/x", "make-blobs 150").await;
+    arena.server.wait_for("Blob", "_limit=1000", 150).await;
+    let huge = arena.attack("find-huge").await;
+    assert_eq!(
+        (huge["first"].as_str(), huge["count"].as_u64()),
+        (Some("ok"), Some(100)),
+        "{huge}"
+    );
+    limited(
+        &huge,
+        "find row limit: `limit` 1000000 is over the maximum of 1000 rows",
+    );
+    assert_eq!(arena.attack("find-count").await["count"], 150);
+
+    // Bytes published, bytes written, object size, one message over the broker's limit.
+    let flood = arena.attack("publish-flood 6").await;
+    limited(&flood, "bytes published limit");
+    assert_eq!(flood["count"], 2, "{flood}");
+    let flood = arena.attack("object-flood 0.9").await;
+    limited(&flood, "bytes written limit");
+    assert!(flood["count"].as_u64().unwrap() < 18, "{flood}");
+    limited(&arena.attack("object-flood 1.5").await, "object size limit");
+    limited(&arena.attack("publish-big 10.5").await, "message too large");
+    let flood = arena.attack("publish-flood 0.001").await;
+    limited(&flood, "publish limit: all 1000 publishes");
+
+    // The host-call budget: the plugin cannot even record its verdict, so the invocation fails.
+    let error = arena.stopped("call-flood").await;
+    assert!(error.contains("host call limit"), "{error}");
+
+    // Logs and printed output are cut at the log budget, with a marker.
+    let log_size = || {
+        std::fs::metadata(
+            dir.path()
+                .read_dir()
+                .unwrap()
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with("server-"))
+                .unwrap()
+                .path(),
+        )
+        .unwrap()
+        .len()
+    };
+    let before = log_size();
+    assert_eq!(arena.attack("log-flood 2").await["outcome"], "ok");
+    assert_eq!(arena.attack("stdout-flood 2").await["outcome"], "ok");
+    let logs = arena.server.logs();
+    assert!(
+        logs.contains("[truncated: the plugin's log limit for this invocation]"),
+        "no marker"
+    );
+    let grown = log_size() - before;
+    assert!(
+        grown < 1 << 20,
+        "4 MiB of plugin output grew the log by {grown} bytes"
+    );
+
+    arena.lost_nothing().await;
+    let rss = arena.server.rss_mib();
+    eprintln!("server RSS after the attacks: {rss} MiB");
+    assert!(rss < 1024, "the server grew to {rss} MiB");
+}
+
+#[tokio::test]
+async fn deadlines_hold_in_blocking_calls_and_escapes_find_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = Arena::start(dir.path(), 1000).await;
+
+    let error = arena.stopped("sleep 120").await;
+    assert!(
+        error.contains("out of time (1000 ms) while blocked in a host or WASI call"),
+        "{error}"
+    );
+    let error = arena.stopped("loop").await;
+    assert!(error.contains("out of time (1000 ms)"), "{error}");
+    // Rust keeps its stack in linear memory: overflowing it is an out-of-bounds access.
+    let error = arena.stopped("recurse").await;
+    assert!(error.starts_with("plugin trapped: wasm trap:"), "{error}");
+    // An unordered subscriber does not wait for its sleeping invocation on the same topic.
+    let path = format!("/api/objects/MessageSubscriber/{}", arena.hostile);
+    let (status, _) = arena.server.patch(&path, json!({"ordered": false})).await;
+    assert_eq!(status, 200);
+    arena.device.publish("attack/x", "sleep 61").await;
+    arena.attack("read-clients").await;
+    let sleeping = arena.server.list("FailedMessage", "payload=sleep 61").await;
+    assert!(
+        sleeping.is_empty(),
+        "the next message waited for the sleeper"
+    );
+    arena
+        .server
+        .wait_for("FailedMessage", "payload=sleep 61", 1)
+        .await;
+
+    let bomb = arena.attack("memory-bomb").await;
+    assert_eq!(bomb["outcome"], "refused", "{bomb}");
+    assert!(bomb["count"].as_u64().unwrap() < 64, "{bomb}");
+
+    let before = arena.server.list("Attempt", "_limit=100").await.len();
+    arena.device.publish("attack/x", "wasi-probe").await;
+    let attempts = arena
+        .server
+        .wait_for("Attempt", "_limit=100", before + 6)
+        .await;
+    for probe in &attempts[before..] {
+        let name = probe["command"].as_str().unwrap();
+        assert!(name.starts_with("wasi-probe/"), "{probe}");
+        let nothing = probe["outcome"] == "refused" || probe["count"] == 0;
+        assert!(nothing, "{name} got something: {probe}");
+    }
+
+    arena.lost_nothing().await;
+    let rss = arena.server.rss_mib();
+    eprintln!("server RSS after the attacks: {rss} MiB");
+    assert!(rss < 1024, "the server grew to {rss} MiB");
+}
+
+/// Round trip of one reading above the recorder's threshold to its alert, in milliseconds.
+async fn alert_latency(arena: &mut Arena, n: usize) -> f64 {
+    let (topic, payload) = reading(1000 + n, 99.0);
+    let sent = std::time::Instant::now();
+    arena.device.publish(&topic, payload).await;
+    let (alert, _) = arena.device.next(Duration::from_secs(20)).await;
+    assert_eq!(alert, format!("alerts/t{}", 1000 + n));
+    arena.readings += 1;
+    sent.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn p50_latency(arena: &mut Arena, from: usize) -> f64 {
+    let mut samples = Vec::new();
+    for n in from..from + 25 {
+        samples.push(alert_latency(arena, n).await);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn a_looping_and_a_sleeping_plugin_beside_the_recorder_do_not_slow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = Arena::start(dir.path(), 3000).await;
+    let baseline = p50_latency(&mut arena, 0).await;
+
+    // Different topics, so each ties up only its own lane, for three seconds.
+    arena.device.publish("attack/loop", "loop").await;
+    arena.device.publish("attack/sleep", "sleep 60").await;
+    let busy = p50_latency(&mut arena, 100).await;
+    eprintln!("recorder p50: {baseline:.1} ms alone, {busy:.1} ms beside hostile plugins");
+    assert!(
+        busy <= 2.0 * baseline.max(1.0),
+        "the recorder's p50 went from {baseline:.1} ms to {busy:.1} ms beside hostile plugins"
+    );
+    let failed = arena.server.wait_for("FailedMessage", "", 2).await;
+    assert!(
+        failed
+            .iter()
+            .all(|f| f["error"].as_str().unwrap().contains("out of time"))
+    );
+    arena.lost_nothing().await;
 }

@@ -50,12 +50,12 @@ impl Inbound for Timed {
         vec!["bench/+/temperature".into()]
     }
 
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
+    fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome> {
         Box::pin(async move {
             let sent_at: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
             let sent_ns = sent_at["sentNs"].as_u64().unwrap_or_default();
             let outcome = match &self.callback {
-                Callback::Wasm(dispatcher) => dispatcher.dispatch(&message).await,
+                Callback::Wasm(dispatcher) => dispatcher.dispatch(message).await,
                 Callback::Native { store, .. } => {
                     native_recorder(store, &self.subscriber, &message);
                     Outcome::Done

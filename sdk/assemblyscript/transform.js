@@ -6,16 +6,16 @@
 // links this package from the repository, where importing "assemblyscript" would resolve to a
 // different copy than the one running the build.
 
+// The version of wit/plugin.wit the glue in assembly/abi.ts and assembly/exports.ts implements.
+const WIT_VERSION = "0.2.0";
+const iface = (name) => `switchyard:plugin/${name}@${WIT_VERSION}`;
+
 const RENAMES = [
-  ["__switchyard_handle", "switchyard:plugin/handler@0.1.0#handle"],
-  ["__switchyard_post_handle", "cabi_post_switchyard:plugin/handler@0.1.0#handle"],
+  ["__switchyard_handle", `${iface("handler")}#handle`],
+  ["__switchyard_post_handle", `cabi_post_${iface("handler")}#handle`],
 ];
 const WORLD_EXPORTS = new Set(["memory", "cabi_realloc", ...RENAMES.map(([, to]) => to)]);
-const WORLD_IMPORTS = new Set([
-  "switchyard:plugin/objects@0.1.0",
-  "switchyard:plugin/messaging@0.1.0",
-  "switchyard:plugin/logging@0.1.0",
-]);
+const WORLD_IMPORTS = new Set(["objects", "messaging", "logging"].map(iface));
 
 export default class SwitchyardTransform {
   afterCompile(module) {
@@ -65,5 +65,8 @@ function hint(module, base) {
   if (module === "env" && base.startsWith("Date")) return " (use message.timestampMs instead of Date)";
   if (module === "env" && base.startsWith("console")) return " (use log.info and friends instead of console)";
   if (module.startsWith("wasi")) return " (plugins have no WASI: no files, clock, environment or console)";
+  if (module.startsWith("switchyard:plugin/")) {
+    return ` (this SDK builds plugins for switchyard:plugin@${WIT_VERSION})`;
+  }
   return "";
 }

@@ -438,6 +438,8 @@ impl MqttPeer {
             options.set_credentials(user, password);
         }
         let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
+        // Like a device that cares about latency: no Nagle delay on its publishes.
+        eventloop.network_options.set_tcp_nodelay(true);
         let (tx, received) = tokio::sync::mpsc::unbounded_channel();
         let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {

@@ -107,6 +107,7 @@ impl From<switchyard_store::Error> for ApiError {
             Error::Invalid(message) => ApiError::unprocessable(message),
             Error::BadQuery(message) => ApiError::bad_request(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            Error::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message),
             Error::Storage(_) | Error::Corrupt(_) => ApiError::internal("storage error", error),
         }
     }
@@ -119,6 +120,8 @@ impl From<PluginError> for ApiError {
             PluginError::NotWasm(_) | PluginError::WrongWorld(_) | PluginError::Compile(_) => {
                 ApiError::unprocessable(error.to_string())
             }
+            PluginError::Settings(_) => ApiError::unprocessable(error.to_string()),
+            PluginError::NotFound(_) => ApiError::not_found(error.to_string()),
             PluginError::Storage(_) => ApiError::internal("storing the plugin failed", error),
         }
     }
@@ -129,6 +132,7 @@ impl From<ClientError> for ApiError {
         let status = match error {
             ClientError::NotFound(_) => StatusCode::NOT_FOUND,
             ClientError::Unsupported(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            ClientError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ClientError::Broker(_) => StatusCode::BAD_GATEWAY,
         };
         ApiError::new(status, error.to_string())

@@ -8,6 +8,7 @@
 //! | `PUT /api/plugins/{name}` | 201 (new) or 200 (replaced), the plugin's info |
 //! | `GET /api/plugins` | 200 `{"result": [info...], "total": n}` |
 //! | `GET /api/plugins/{name}`, `DELETE ...` | 200 info; 204 |
+//! | `PATCH /api/plugins/{name}` `{capabilities, limits}` | 200 info |
 //! | `POST /api/objects/{Type}` | 201 the object |
 //! | `GET /api/objects/{Type}`, `POST /api/objects/{Type}/query` | 200 `{"result", "total"}` |
 //! | `GET/PATCH/PUT /api/objects/{Type}/{id}`, `DELETE ...` | 200 the object; 204 |
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             put(plugins::upload)
                 .layer(DefaultBodyLimit::max(state.limits.plugin))
                 .get(plugins::info)
+                .patch(plugins::configure)
                 .delete(plugins::remove),
         )
         .route("/api/plugins", get(plugins::list))

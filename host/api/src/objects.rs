@@ -46,7 +46,7 @@ pub(crate) async fn list(
             .iter()
             .map(|(key, value)| (key.as_str(), value.as_str())),
     )?;
-    Ok(Json(state.store.query(&type_name, &query)?))
+    counted(&state, &type_name, query)
 }
 
 /// `POST /api/objects/{Type}/query` with `{filters, sort, order, limit, offset}`.
@@ -56,7 +56,20 @@ pub(crate) async fn query(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Page>> {
     let query = switchyard_store::Query::from_json(&body)?;
-    Ok(Json(state.store.query(&type_name, &query)?))
+    counted(&state, &type_name, query)
+}
+
+/// Runs a query for a page the API answers: with `total` counting every match.
+fn counted(
+    state: &AppState,
+    type_name: &str,
+    query: switchyard_store::Query,
+) -> Result<Json<Page>> {
+    let query = switchyard_store::Query {
+        total: true,
+        ..query
+    };
+    Ok(Json(state.store.query(type_name, &query)?))
 }
 
 /// `GET /api/objects/{Type}/{id}`, with the version as `ETag`.

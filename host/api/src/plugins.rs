@@ -1,14 +1,15 @@
-//! `/api/plugins[/{name}]`: upload (validate, compile, store, hot-swap), list, inspect, delete.
+//! `/api/plugins[/{name}]`: upload (validate, compile, store, hot-swap), list, inspect, set
+//! capabilities and limits, delete.
 
 use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::{Checked, UploadBody};
+use crate::extract::{Checked, JsonBody, UploadBody};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
-use switchyard_runtime::PluginInfo;
+use switchyard_runtime::{PluginInfo, SettingsPatch};
 
 /// The list envelope, the same shape as an object listing.
 #[derive(Serialize)]
@@ -58,6 +59,16 @@ pub(crate) async fn info(
         .info(&name)
         .map(Json)
         .ok_or_else(|| no_such(&name))
+}
+
+/// `PATCH /api/plugins/{name}` with `{"capabilities": {...}, "limits": {...}}`: 200 info.
+/// Capabilities are replaced whole; limits are merged, `null` going back to the default.
+pub(crate) async fn configure(
+    State(state): State<AppState>,
+    Checked(Path(name)): Checked<Path<String>>,
+    JsonBody(patch): JsonBody<SettingsPatch>,
+) -> Result<Json<PluginInfo>> {
+    Ok(Json(state.runtime.configure(&name, patch)?))
 }
 
 /// `DELETE /api/plugins/{name}`: 204.

@@ -4,6 +4,7 @@
 use crate::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use switchyard_runtime::clients::Client;
 use switchyard_store::Store;
 
 /// The sending side of one broker kind, keyed by client object id.
@@ -37,6 +38,8 @@ pub enum ClientError {
     #[error("client `{0}` is of type {1}, which has no broker support")]
     Unsupported(String, String),
     #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
     Broker(String),
 }
 
@@ -61,41 +64,45 @@ impl Brokers {
         kinds.insert(type_name.to_owned(), outbound);
     }
 
-    /// Resolves a client by object id or `name` to (id, type name).
-    pub fn resolve(&self, client: &str) -> Result<(String, String), ClientError> {
+    /// Resolves a client by object id or `name`.
+    pub fn resolve(&self, client: &str) -> Result<Client, ClientError> {
         let broken = |e: switchyard_store::Error| ClientError::Broker(e.to_string());
         switchyard_runtime::clients::resolve(&self.store.begin(), client)
             .map_err(broken)?
             .ok_or_else(|| ClientError::NotFound(client.to_owned()))
     }
 
-    fn outbound(&self, client: &str) -> Result<(String, Arc<dyn Outbound>), ClientError> {
-        let (id, type_name) = self.resolve(client)?;
+    fn outbound(&self, client: &str) -> Result<(Client, Arc<dyn Outbound>), ClientError> {
+        let client = self.resolve(client)?;
         let kinds = self.kinds.read().expect("broker map");
-        match kinds.get(&type_name) {
-            Some(outbound) => Ok((id, outbound.clone())),
-            None => Err(ClientError::Unsupported(client.to_owned(), type_name)),
+        match kinds.get(&client.type_name) {
+            Some(outbound) => Ok((client, outbound.clone())),
+            None => Err(ClientError::Unsupported(client.id, client.type_name)),
         }
     }
 
+    /// Publishes through a client; a message its broker could never take is refused here.
     pub async fn publish(
         &self,
         client: &str,
         topic: &str,
         payload: Vec<u8>,
     ) -> Result<(), ClientError> {
-        let (id, outbound) = self.outbound(client)?;
-        (outbound.publish(&id, topic, payload).await).map_err(broker_error)
+        let (client, outbound) = self.outbound(client)?;
+        client
+            .check_size(topic, payload.len())
+            .map_err(ClientError::TooLarge)?;
+        (outbound.publish(&client.id, topic, payload).await).map_err(broker_error)
     }
 
     pub async fn subscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {
-        let (id, outbound) = self.outbound(client)?;
-        (outbound.subscribe(&id, topic).await).map_err(broker_error)
+        let (client, outbound) = self.outbound(client)?;
+        (outbound.subscribe(&client.id, topic).await).map_err(broker_error)
     }
 
     pub async fn unsubscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {
-        let (id, outbound) = self.outbound(client)?;
-        (outbound.unsubscribe(&id, topic).await).map_err(broker_error)
+        let (client, outbound) = self.outbound(client)?;
+        (outbound.unsubscribe(&client.id, topic).await).map_err(broker_error)
     }
 }
 

@@ -1,34 +1,43 @@
-//! The broker-neutral receiving side: a bounded queue between a broker connection and an
-//! ordered worker that dispatches each message, and an acknowledger that settles messages once
-//! what their callbacks wrote is on disk.
+//! The broker-neutral receiving side: a bounded queue between a broker connection and a
+//! bounded window of messages in flight, and an acknowledger that settles messages once what
+//! their callbacks wrote is on disk.
 //!
 //! Every broker crate feeds its deliveries into a [`Consumer`] instead of writing its own
 //! worker, so MQTT, Kafka and Pulsar share one backpressure and acknowledgement policy: the
-//! queues are bounded (a full queue makes the connection wait, which slows consumption instead
-//! of growing memory), messages are dispatched one after another (order is kept), and a
-//! message is acknowledged only when its [`Outcome`] is settled and durable. A message whose
-//! outcome is [`Outcome::Retry`] (the store failed) is dispatched again, in place, after a
-//! backoff: it is never acknowledged unsettled and never skipped.
+//! queue and the window of messages in flight are bounded (a full queue makes the connection
+//! wait, which slows consumption instead of growing memory), messages are dispatched in
+//! arrival order (the dispatcher keeps order per subscriber and topic from there, so one slow
+//! subscriber or topic does not hold up the others' callbacks), and a message is acknowledged
+//! only when its [`Outcome`] is settled and durable, in delivery order. A message whose outcome is [`Outcome::Retry`] (the
+//! store failed) is dispatched again after a backoff, keeping its slot in the window: it is
+//! never acknowledged unsettled and never skipped.
 //!
-//! Group commit: the worker does not wait for the disk. Dispatched messages queue for the
+//! Group commit: dispatching does not wait for the disk. Settled messages queue for the
 //! acknowledger, which takes all that are waiting, makes them durable with one flush
-//! ([`Inbound::durable`]), and acknowledges them in order, while the worker goes on with the
-//! next messages.
+//! ([`Inbound::durable`]), and acknowledges them in order, while the next messages are
+//! dispatched.
 
 use crate::{BoxFuture, Inbound, Incoming, Outcome};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// Messages dispatched and not yet acknowledged, per consumer: room for the callbacks of later
+/// messages to go on while an earlier one is slow (up to its deadline).
+const WINDOW_MESSAGES: usize = 256;
+/// Payload bytes in that window, so large messages cannot multiply it.
+const WINDOW_BYTES: usize = 16 << 20;
 
 /// A received message together with the way to settle it with its broker.
 pub trait Delivery: Send + 'static {
     /// The message as the dispatcher sees it.
     fn incoming(&self) -> Incoming;
     /// Tells the broker the message is safe here (MQTT PUBACK, Kafka offset, Pulsar ack).
-    /// Called at most once, in delivery order, and only for a settled outcome.
+    /// Called at most once, in delivery order, and only for a settled, durable outcome.
     fn acknowledge(self) -> BoxFuture<'static, ()>;
 }
 
@@ -39,21 +48,22 @@ pub struct Consumer<D> {
 }
 
 impl<D: Delivery> Consumer<D> {
-    /// Starts the ordered worker for client `client` with a queue of `capacity` deliveries,
-    /// and its acknowledger with as many dispatched deliveries waiting for a flush.
+    /// Starts the worker for client `client` with a queue of `capacity` deliveries, and its
+    /// acknowledger with as many settled deliveries waiting for a flush.
     pub fn start(client: &str, inbound: Arc<dyn Inbound>, capacity: usize) -> Consumer<D> {
         let (queue, deliveries) = mpsc::channel(capacity);
-        let (dispatched, settled) = mpsc::channel(capacity);
+        let (settled, to_acknowledge) = mpsc::channel(capacity);
         let (stop, stopped) = watch::channel(false);
         let worker = work(
             client.to_owned(),
             inbound.clone(),
             deliveries,
-            dispatched,
+            settled,
             stopped.clone(),
         );
         tokio::spawn(worker);
-        tokio::spawn(acknowledge(client.to_owned(), inbound, settled, stopped));
+        let acknowledger = acknowledge(client.to_owned(), inbound, to_acknowledge, stopped);
+        tokio::spawn(acknowledger);
         Consumer { queue, stop }
     }
 
@@ -65,8 +75,8 @@ impl<D: Delivery> Consumer<D> {
         })
     }
 
-    /// Stops the worker after the callback running now; queued deliveries are dropped
-    /// unacknowledged, so the broker delivers them again.
+    /// Stops the worker; queued and unsettled deliveries are dropped unacknowledged, so the
+    /// broker delivers them again.
     pub fn stop(&self) {
         self.stop.send_replace(true);
     }
@@ -82,46 +92,75 @@ async fn work<D: Delivery>(
     client: String,
     inbound: Arc<dyn Inbound>,
     mut deliveries: mpsc::Receiver<D>,
-    dispatched: mpsc::Sender<D>,
+    settled: mpsc::Sender<D>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Oldest first: settled deliveries leave from the front, so acknowledgements keep the
+    // delivery order (rumqttd drops a client that acknowledges out of order; Kafka commits
+    // positions) while the callbacks of later messages go on.
+    let mut in_flight: VecDeque<(JoinHandle<D>, usize)> = VecDeque::new();
+    let mut bytes = 0;
     loop {
-        let delivery = tokio::select! {
+        let room = in_flight.len() < WINDOW_MESSAGES && bytes < WINDOW_BYTES;
+        let oldest = async {
+            match in_flight.front_mut() {
+                Some((run, _)) => run.await,
+                None => std::future::pending().await,
+            }
+        };
+        let done = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return,
-            delivery = deliveries.recv() => match delivery {
-                Some(delivery) => delivery,
-                None => return,
-            },
+            done = oldest => done,
+            delivery = deliveries.recv(), if room => {
+                let Some(delivery) = delivery else { return };
+                let incoming = delivery.incoming();
+                let size = incoming.payload.len();
+                // Called here, in arrival order: that is what keeps the order per lane.
+                let run = inbound.clone().dispatch(incoming);
+                let run = tokio::spawn(settle(client.clone(), inbound.clone(), delivery, run));
+                in_flight.push_back((run, size));
+                bytes += size;
+                continue;
+            }
         };
-        let mut backoff = RETRY_MIN;
-        loop {
-            match dispatch(&inbound, delivery.incoming()).await {
-                Ok(Outcome::Retry(reason)) => tracing::warn!(
-                    client = %client,
-                    "message not settled, dispatching it again in {backoff:?}: {reason}"
-                ),
-                Ok(_) => break,
-                Err(panic) => {
-                    // Delivered again, it would only panic again: log it and move on.
-                    tracing::error!(client = %client, "dispatch panicked: {panic}");
-                    break;
+        let (_, size) = in_flight.pop_front().expect("the oldest just finished");
+        bytes -= size;
+        match done {
+            Ok(delivery) => {
+                if settled.send(delivery).await.is_err() {
+                    return;
                 }
             }
-            tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(RETRY_MAX);
-        }
-        if dispatched.send(delivery).await.is_err() {
-            return;
+            // Dropped unacknowledged: the broker delivers it again after a reconnect.
+            Err(e) => tracing::error!(client = %client, "dispatch failed: {e}"),
         }
     }
 }
 
-/// Acknowledges dispatched deliveries in order, a batch per flush.
+/// Waits for a delivery's outcome, dispatching it again while the store cannot settle it.
+async fn settle<D: Delivery>(
+    client: String,
+    inbound: Arc<dyn Inbound>,
+    delivery: D,
+    mut run: BoxFuture<'static, Outcome>,
+) -> D {
+    let mut backoff = RETRY_MIN;
+    loop {
+        let Outcome::Retry(reason) = run.await else {
+            return delivery;
+        };
+        tracing::warn!(
+            client = %client,
+            "message not settled, dispatching it again in {backoff:?}: {reason}"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RETRY_MAX);
+        run = inbound.clone().dispatch(delivery.incoming());
+    }
+}
+
+/// Acknowledges settled deliveries in order, a batch per flush.
 async fn acknowledge<D: Delivery>(
     client: String,
     inbound: Arc<dyn Inbound>,
@@ -152,13 +191,4 @@ async fn acknowledge<D: Delivery>(
             delivery.acknowledge().await;
         }
     }
-}
-
-/// Dispatches in a task of its own, so a panicking callback path cannot take the client down.
-async fn dispatch(
-    inbound: &Arc<dyn Inbound>,
-    message: Incoming,
-) -> Result<Outcome, tokio::task::JoinError> {
-    let inbound = inbound.clone();
-    tokio::spawn(async move { inbound.dispatch(message).await }).await
 }

@@ -1,9 +1,10 @@
-//! The dispatcher: finds the subscribers a message is for, runs their callbacks one after the
-//! other (keeping order per client), commits what each callback wrote, sends what it
-//! published, keeps each failure (retry queue, then `FailedMessage`), waits until all of that
-//! is on disk, and says what became of the message.
+//! The dispatcher: finds the subscribers a message is for, runs their callbacks concurrently
+//! (each in order per topic through its [`Lanes`], unless the subscriber opts out with
+//! `ordered: false`), commits what each callback wrote, sends what it published, keeps each
+//! failure (retry queue, then `FailedMessage`), and says what became of the message.
 
 use crate::failures::{Failures, Policy, Queued, now_ms};
+use crate::lanes::Lanes;
 use crate::record::Failure;
 use crate::{BoxFuture, Brokers, Inbound, Incoming, Outcome};
 use serde_json::Value;
@@ -29,14 +30,18 @@ struct Inner {
     runtime: Runtime,
     brokers: Brokers,
     failures: Failures,
+    lanes: Arc<Lanes>,
 }
 
 /// The parts of a `MessageSubscriber` the dispatcher needs.
+#[derive(Clone)]
 struct Subscriber {
     id: String,
     topic: String,
     callback: String,
     policy: Policy,
+    /// Whether its callbacks run one at a time per topic (the default), or as they come.
+    ordered: bool,
 }
 
 impl Subscriber {
@@ -47,6 +52,7 @@ impl Subscriber {
             topic: text("topic")?,
             callback: text("callback")?,
             policy: Policy::of(object),
+            ordered: object.get("ordered").and_then(Value::as_bool) != Some(false),
         })
     }
 }
@@ -78,6 +84,7 @@ impl Dispatcher {
                 runtime,
                 brokers,
                 failures,
+                lanes: Arc::default(),
             }),
         })
     }
@@ -115,38 +122,67 @@ impl Dispatcher {
             .and_then(|o| Subscriber::of(&o)))
     }
 
-    /// Runs every matching subscriber's callback on the message, in order, and returns once
-    /// what they wrote (and the record of any failure) is committed. It is durable after the
-    /// next [`Store::sync`]; acknowledge only then.
-    pub async fn dispatch(&self, incoming: &Incoming) -> Outcome {
+    /// Starts every matching subscriber's callback on the message, each in a task of its own,
+    /// taking its place in the subscriber's lane for the topic now, so callers keep order by
+    /// calling this in arrival order. The future resolves once every callback is done and what
+    /// it left (or the record of its failure) is committed. It is durable after the next
+    /// [`Store::sync`]; acknowledge only then.
+    pub fn dispatch(&self, incoming: Incoming) -> BoxFuture<'static, Outcome> {
         let subscribers = match self.subscribers(&incoming.client_id) {
             Ok(subscribers) => subscribers,
-            Err(e) => return Outcome::Retry(format!("cannot read the subscribers: {e}")),
+            Err(e) => {
+                let outcome = Outcome::Retry(format!("cannot read the subscribers: {e}"));
+                return Box::pin(std::future::ready(outcome));
+            }
         };
-        let mut failed = 0;
-        for subscriber in subscribers {
-            if !switchyard_topic::matches(&subscriber.topic, &incoming.topic) {
-                continue;
+        let incoming = Arc::new(incoming);
+        let runs: Vec<_> = (subscribers.into_iter())
+            .filter(|s| switchyard_topic::matches(&s.topic, &incoming.topic))
+            .map(|subscriber| {
+                let lane = format!("{}\0{}", subscriber.id, incoming.topic);
+                let turn = subscriber.ordered.then(|| self.inner.lanes.enter(lane));
+                let (this, incoming, sub) = (self.clone(), incoming.clone(), subscriber.clone());
+                let run = tokio::spawn(async move {
+                    // Held until the attempt is done: the lane's next turn waits for it.
+                    let _turn = match turn {
+                        Some(mut turn) => {
+                            turn.wait().await;
+                            Some(turn)
+                        }
+                        None => None,
+                    };
+                    this.attempt(&sub, &incoming, None).await
+                });
+                (subscriber, run)
+            })
+            .collect();
+        let this = self.clone();
+        Box::pin(async move {
+            let mut failed = 0;
+            for (subscriber, run) in runs {
+                let error = match run.await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(error)) => error,
+                    Err(panic) => format!("the callback's dispatch panicked: {panic}"),
+                };
+                failed += 1;
+                tracing::warn!(
+                    subscriber = %subscriber.id,
+                    plugin = %subscriber.callback,
+                    topic = %incoming.topic,
+                    "callback failed: {error}"
+                );
+                let failure =
+                    Failure::first(&subscriber.id, &subscriber.callback, &incoming, error);
+                if let Err(e) = this.inner.failures.keep(failure, &subscriber.policy) {
+                    return Outcome::Retry(format!("cannot keep a failed callback's message: {e}"));
+                }
             }
-            let Err(error) = self.attempt(&subscriber, incoming, None).await else {
-                continue;
-            };
-            failed += 1;
-            tracing::warn!(
-                subscriber = %subscriber.id,
-                plugin = %subscriber.callback,
-                topic = %incoming.topic,
-                "callback failed: {error}"
-            );
-            let failure = Failure::first(&subscriber.id, &subscriber.callback, incoming, error);
-            if let Err(e) = self.inner.failures.keep(failure, &subscriber.policy) {
-                return Outcome::Retry(format!("cannot keep a failed callback's message: {e}"));
+            match failed {
+                0 => Outcome::Done,
+                callbacks => Outcome::Failed { callbacks },
             }
-        }
-        match failed {
-            0 => Outcome::Done,
-            callbacks => Outcome::Failed { callbacks },
-        }
+        })
     }
 
     /// One attempt of one subscriber's callback: invoke, commit, send. A commit that lost a
@@ -344,8 +380,8 @@ impl Inbound for Dispatcher {
         filters
     }
 
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
-        Box::pin(async move { Dispatcher::dispatch(self, &message).await })
+    fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome> {
+        Dispatcher::dispatch(&self, message)
     }
 
     fn durable(&self) -> BoxFuture<'_, Result<(), String>> {

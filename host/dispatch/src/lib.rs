@@ -3,15 +3,17 @@
 //!
 //! Broker crates (MQTT now; Kafka and Pulsar later) implement [`Outbound`] for their client
 //! type and register it in [`Brokers`]. What they receive goes through a [`Consumer`]: a
-//! bounded queue and an ordered worker that hands each message to an [`Inbound`] (the
-//! [`Dispatcher`]) and settles it with the broker on the [`Outcome`]: acknowledged once the
-//! callbacks' writes (or the record of their failure) are on disk, with one flush for every
-//! message that finished meanwhile, and kept otherwise.
+//! bounded queue and a bounded window of messages in flight, each handed to an [`Inbound`]
+//! (the [`Dispatcher`], which keeps order per subscriber and topic) and settled with the
+//! broker on its [`Outcome`]: acknowledged once the callbacks' writes (or the record of their
+//! failure) are on disk, with one flush for every message that finished meanwhile, and kept
+//! otherwise.
 
 mod brokers;
 mod consumer;
 mod dispatcher;
 mod failures;
+mod lanes;
 mod record;
 
 pub use brokers::{Brokers, ClientError, Outbound};
@@ -20,6 +22,7 @@ pub use dispatcher::{Dispatcher, ReplayError, Retention};
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed future, for the object-safe broker traits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -55,9 +58,11 @@ pub trait Inbound: Send + Sync + 'static {
     /// Topic filters of the subscribers linked to `client_id`, as the user wrote them
     /// (convert with `switchyard_topic::to_mqtt` before subscribing).
     fn filters_for(&self, client_id: &str) -> Vec<String>;
-    /// Handles one message; resolves when every callback is done and what it left is
-    /// committed, saying what became of the message. Not yet durable: see [`Inbound::durable`].
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome>;
+    /// Starts handling one message and resolves when every callback is done and what it left
+    /// is committed, saying what became of the message. The message takes its place in each
+    /// subscriber's order when this is called (not when the future is polled), so call it in
+    /// arrival order. Not yet durable: see [`Inbound::durable`].
+    fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome>;
     /// Resolves once everything dispatched before the call is on disk (one flush for all).
     fn durable(&self) -> BoxFuture<'_, Result<(), String>>;
 }

@@ -58,8 +58,11 @@ impl Connection {
         filters: BTreeSet<String>,
     ) -> Result<Connection> {
         let backlog = Backlog::open(&store.dir().join("mqtt-backlog").join(id))?;
-        let (client, eventloop) =
+        let (client, mut eventloop) =
             AsyncClient::new(settings.options(&settings.endpoints[0]), REQUEST_CAPACITY);
+        // Every publish and ack is one small packet that someone waits for: send it now
+        // rather than let Nagle's algorithm hold it for the peer's delayed ACK.
+        eventloop.network_options.set_tcp_nodelay(true);
         let link = Arc::new(Link {
             id: id.to_owned(),
             client,

@@ -12,7 +12,7 @@ use crate::endpoint::Endpoint;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// Largest message in either direction; matches the embedded broker's limit.
-pub(crate) const MAX_PACKET: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_PACKET: usize = switchyard_runtime::clients::MQTT_MAX_PACKET;
 /// Requests (publishes, acks, subscriptions) waiting for the event loop. flume allocates as the
 /// queue fills, so a generous bound costs nothing while idle.
 pub(crate) const REQUEST_CAPACITY: usize = 1024;

@@ -1,7 +1,7 @@
 //! Turns an uploaded core WebAssembly module of the switchyard:plugin world into a component.
 //!
 //! Toolchains such as AssemblyScript emit core modules: they follow the canonical ABI's naming
-//! (`switchyard:plugin/objects@0.1.0` imports, a `switchyard:plugin/handler@0.1.0#handle`
+//! (`switchyard:plugin/objects@0.2.0` imports, a `switchyard:plugin/handler@0.2.0#handle`
 //! export, `cabi_realloc`) but carry no component types. Embedding the world's WIT and letting
 //! `wit-component` wrap the module means a user uploads one file whatever their language. When
 //! wrapping fails, the module's imports and exports are checked against the world so the error
@@ -14,6 +14,9 @@ use wit_component::{ComponentEncoder, StringEncoding, embed_component_metadata};
 use wit_parser::{Resolve, WorldId, WorldItem};
 
 const WIT: &str = include_str!("../../../wit/plugin.wit");
+/// The 0.1.0 contract, for modules built before 0.2.0.
+const LEGACY_WIT: &str = include_str!("../../../wit/legacy/0.1.0/plugin.wit");
+const LEGACY_MARK: &str = "switchyard:plugin/handler@0.1.0#";
 const WORLD: &str = "plugin";
 
 /// Wraps `module` (a core module of the switchyard:plugin world) into a validated component.
@@ -31,7 +34,7 @@ pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
         .validate_all(module)
         .map_err(|e| format!("invalid core module: {e}"))?;
 
-    let (resolve, world) = plugin_world()?;
+    let (resolve, world) = plugin_world(wit_of(module))?;
     let mut bytes = module.to_vec();
     embed_component_metadata(&mut bytes, &resolve, world, StringEncoding::UTF8, false)
         .map_err(|e| format!("embedding the switchyard:plugin world failed: {e:#}"))?;
@@ -49,10 +52,23 @@ pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
         })
 }
 
-fn plugin_world() -> Result<(Resolve, WorldId), String> {
+/// The contract a module was built against, told by the version in its handler export.
+fn wit_of(module: &[u8]) -> &'static str {
+    let legacy = Parser::new(0)
+        .parse_all(module)
+        .any(|payload| match payload {
+            Ok(Payload::ExportSection(reader)) => reader
+                .into_iter()
+                .any(|export| export.is_ok_and(|e| e.name.starts_with(LEGACY_MARK))),
+            _ => false,
+        });
+    if legacy { LEGACY_WIT } else { WIT }
+}
+
+fn plugin_world(wit: &str) -> Result<(Resolve, WorldId), String> {
     let mut resolve = Resolve::default();
     let package = resolve
-        .push_str("plugin.wit", WIT)
+        .push_str("plugin.wit", wit)
         .map_err(|e| format!("the built-in WIT does not parse: {e:#}"))?;
     let world = resolve
         .select_world(&[package], Some(WORLD))
@@ -62,7 +78,7 @@ fn plugin_world() -> Result<(Resolve, WorldId), String> {
 
 /// The core-module names the world's canonical ABI uses.
 struct WorldAbi {
-    /// Import module (an interface, e.g. `switchyard:plugin/objects@0.1.0`) -> its functions.
+    /// Import module (an interface, e.g. `switchyard:plugin/objects@0.2.0`) -> its functions.
     imports: BTreeMap<String, Vec<String>>,
     /// Exports the module must have, with what each must be.
     required_exports: Vec<(String, ExternalKind)>,
@@ -203,10 +219,14 @@ mod tests {
     /// the `message` record in, a pointer to the `result<_, string>` out), post-return,
     /// `cabi_realloc` and memory, plus the given `imports` and `exports`.
     fn module(imports: &str, exports: &str) -> Vec<u8> {
+        wat::parse_str(module_text(imports, exports)).expect("test WAT parses")
+    }
+
+    fn module_text(imports: &str, exports: &str) -> String {
         let handle_params = "i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i64";
-        wat::parse_str(format!(
+        format!(
             r#"(module
-                (import "switchyard:plugin/logging@0.1.0" "log" (func (param i32 i32 i32)))
+                (import "switchyard:plugin/logging@0.2.0" "log" (func (param i32 i32 i32)))
                 {imports}
                 (memory (export "memory") 1)
                 (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
@@ -214,13 +234,12 @@ mod tests {
                 (func $post (param i32))
                 {exports}
             )"#
-        ))
-        .expect("test WAT parses")
+        )
     }
 
     const HANDLE_EXPORTS: &str = r#"
-        (export "switchyard:plugin/handler@0.1.0#handle" (func $handle))
-        (export "cabi_post_switchyard:plugin/handler@0.1.0#handle" (func $post))"#;
+        (export "switchyard:plugin/handler@0.2.0#handle" (func $handle))
+        (export "cabi_post_switchyard:plugin/handler@0.2.0#handle" (func $post))"#;
 
     /// The component's world as (imports, exports) interface names.
     fn component_world(component: &[u8]) -> (Vec<String>, Vec<String>) {
@@ -241,13 +260,13 @@ mod tests {
 
     #[test]
     fn a_module_of_the_world_becomes_a_component_of_the_world() {
-        let objects = r#"(import "switchyard:plugin/objects@0.1.0" "create" (func (param i32 i32 i32 i32 i32)))"#;
+        let objects = r#"(import "switchyard:plugin/objects@0.2.0" "create" (func (param i32 i32 i32 i32 i32)))"#;
         let component = componentize(&module(objects, HANDLE_EXPORTS)).expect("componentizes");
         let (imports, exports) = component_world(&component);
-        assert_eq!(exports, ["switchyard:plugin/handler@0.1.0"]);
+        assert_eq!(exports, ["switchyard:plugin/handler@0.2.0"]);
         for used in [
-            "switchyard:plugin/objects@0.1.0",
-            "switchyard:plugin/logging@0.1.0",
+            "switchyard:plugin/objects@0.2.0",
+            "switchyard:plugin/logging@0.2.0",
         ] {
             assert!(
                 imports.iter().any(|i| i == used),
@@ -257,11 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn a_module_of_the_0_1_0_world_becomes_a_0_1_0_component() {
+        let legacy = |text: &str| text.replace("@0.2.0", "@0.1.0");
+        let wat = legacy(&module_text("", HANDLE_EXPORTS));
+        let component = componentize(&wat::parse_str(wat).unwrap()).expect("componentizes");
+        let (imports, exports) = component_world(&component);
+        assert_eq!(exports, ["switchyard:plugin/handler@0.1.0"]);
+        assert!(imports.contains(&"switchyard:plugin/logging@0.1.0".to_owned()));
+        assert!(imports.iter().all(|i| i.ends_with("@0.1.0")), "{imports:?}");
+    }
+
+    #[test]
     fn a_missing_handler_export_is_named() {
         let error = componentize(&module("", "")).unwrap_err();
         assert_eq!(
             error,
-            "missing export `switchyard:plugin/handler@0.1.0#handle`, which the switchyard:plugin \
+            "missing export `switchyard:plugin/handler@0.2.0#handle`, which the switchyard:plugin \
              world requires"
         );
     }
@@ -281,12 +311,12 @@ mod tests {
 
     #[test]
     fn an_unknown_function_of_a_world_interface_is_named() {
-        let import = r#"(import "switchyard:plugin/objects@0.1.0" "drop-all" (func))"#;
+        let import = r#"(import "switchyard:plugin/objects@0.2.0" "drop-all" (func))"#;
         let error = componentize(&module(import, HANDLE_EXPORTS)).unwrap_err();
         assert_eq!(
             error,
-            "core module imports `switchyard:plugin/objects@0.1.0.drop-all`, but \
-             `switchyard:plugin/objects@0.1.0` has no function `drop-all` (it has create, get, \
+            "core module imports `switchyard:plugin/objects@0.2.0.drop-all`, but \
+             `switchyard:plugin/objects@0.2.0` has no function `drop-all` (it has create, get, \
              find, update, delete)"
         );
     }
@@ -307,7 +337,7 @@ mod tests {
 
     #[test]
     fn a_wrong_import_signature_is_reported_by_name() {
-        let import = r#"(import "switchyard:plugin/objects@0.1.0" "get" (func (param i32)))"#;
+        let import = r#"(import "switchyard:plugin/objects@0.2.0" "get" (func (param i32)))"#;
         let error = componentize(&module(import, HANDLE_EXPORTS)).unwrap_err();
         assert!(
             error.starts_with("the module does not fit the switchyard:plugin world"),

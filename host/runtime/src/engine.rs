@@ -16,7 +16,7 @@ pub(crate) fn build(limits: &Limits) -> anyhow::Result<Engine> {
         .total_memories(limits.max_instances * 2)
         .total_tables(limits.max_instances * 4)
         .total_stacks(limits.max_instances)
-        .max_memory_size(limits.memory_bytes);
+        .max_memory_size(limits.max_memory_mb << 20);
 
     let mut config = Config::new();
     config

@@ -1,23 +1,30 @@
 //! The host side of the plugin's imports: objects over the invocation's write set, messaging
-//! queued until the invocation succeeds, and logging into the server log.
+//! queued until the invocation succeeds, and logging into the server log. Every call is
+//! checked against the plugin's capabilities and charged to its budgets first.
 //!
 //! Every import returns `wasmtime::Result<Result<T, Error>>`: the inner error goes back to the
 //! guest as a value; the outer one would trap it and is reserved for host failures.
 
 use crate::bindings::types::Error;
 use crate::bindings::{logging, messaging, objects, types};
-use crate::sandbox::Sandbox;
+use crate::capabilities::ClientName;
+use crate::clients::Client;
+use crate::sandbox::{Sandbox, spend};
 use crate::{Publish, SubscriptionChange};
-use serde_json::Value;
-use switchyard_store::{Error as StoreError, Query};
+use serde_json::{Value, json};
+use switchyard_store::{Error as StoreError, Object, Query};
 
 type HostResult<T> = wasmtime::Result<Result<T, Error>>;
+
+/// Marks where a plugin's log output was cut off.
+pub(crate) const TRUNCATED: &str = "[truncated: the plugin's log limit for this invocation]";
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
         match err {
             StoreError::NotFound(m) => Error::NotFound(m),
             StoreError::Invalid(m) | StoreError::BadQuery(m) => Error::Invalid(m),
+            StoreError::TooLarge(m) => Error::LimitExceeded(m),
             other => Error::Other(other.to_string()),
         }
     }
@@ -27,23 +34,104 @@ fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
     serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{what} is not valid JSON: {e}")))
 }
 
+fn type_of(object: &Object) -> &str {
+    object
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 impl Sandbox {
     /// Runs one host call against the budget; a spent budget answers `limit-exceeded`.
     fn call<T>(&mut self, f: impl FnOnce(&mut Sandbox) -> Result<T, Error>) -> HostResult<T> {
         if !self.charge() {
-            return Ok(Err(Error::LimitExceeded(
-                "host call limit for this invocation reached".into(),
-            )));
+            return Ok(Err(Error::LimitExceeded(format!(
+                "host call limit: all {} host calls of this invocation are used",
+                self.settings.limits.host_calls
+            ))));
         }
         Ok(f(self))
     }
 
+    /// A refused call: logged for the operator, `denied` for the guest.
+    fn denied(&self, why: String) -> Error {
+        let (plugin, subscriber) = (&*self.tag.plugin, self.tag.subscriber.as_str());
+        tracing::warn!(plugin, subscriber, "denied: {why}");
+        Error::Denied(why)
+    }
+
+    fn readable(&self, type_name: &str) -> Result<(), Error> {
+        (self.settings.capabilities.may_read(type_name)).map_err(|why| self.denied(why))
+    }
+
+    fn writable(&self, type_name: &str) -> Result<(), Error> {
+        (self.settings.capabilities.may_write(type_name)).map_err(|why| self.denied(why))
+    }
+
+    /// The type of an existing object the guest names by id.
+    fn type_of_object(&self, id: &str) -> Result<String, Error> {
+        let object = (self.writes.get(id)?)
+            .ok_or_else(|| Error::NotFound(format!("no object with id `{id}`")))?;
+        Ok(type_of(&object).to_owned())
+    }
+
     /// Finds a client object by id or `name`, so publishes can be checked before they queue.
-    fn client_id(&self, reference: &str) -> Result<String, Error> {
-        let client = crate::clients::resolve(&self.writes, reference)?;
-        client
-            .map(|(id, _)| id)
+    fn client(&self, reference: &str) -> Result<Client, Error> {
+        (crate::clients::resolve(&self.writes, reference)?)
             .ok_or_else(|| Error::NotFound(format!("no client with id or name `{reference}`")))
+    }
+
+    /// Charges bytes handed back to the guest; over budget, the read fails instead.
+    fn read(&mut self, text: String) -> Result<String, Error> {
+        let limit = self.settings.limits.read_bytes;
+        spend(&mut self.budget.read_bytes, text.len(), "bytes read", limit)
+            .map_err(Error::LimitExceeded)?;
+        Ok(text)
+    }
+
+    fn charge_write(&mut self, properties: &str) -> Result<(), Error> {
+        let limit = self.settings.limits.write_bytes;
+        spend(
+            &mut self.budget.write_bytes,
+            properties.len(),
+            "bytes written",
+            limit,
+        )
+        .map_err(Error::LimitExceeded)
+    }
+
+    /// The subscription change a guest asked for, once its capabilities allow it.
+    fn subscription(&self, client: &str, topic: &str) -> Result<String, Error> {
+        switchyard_topic::validate(topic)
+            .map_err(|e| Error::Invalid(format!("invalid topic filter `{topic}`: {e}")))?;
+        let client = self.client(client)?;
+        let name = ClientName {
+            id: &client.id,
+            name: client.name.as_deref(),
+        };
+        (self
+            .settings
+            .capabilities
+            .may_subscribe(&name, &self.origin))
+        .map_err(|why| self.denied(why))?;
+        Ok(client.id)
+    }
+
+    /// The find's page with the plugin's row limits applied.
+    fn limited(&self, query: &str) -> Result<Query, Error> {
+        let mut query = Query::from_json(&parse_json("query", query)?)?;
+        let limits = &self.settings.limits;
+        match query.limit {
+            None => query.limit = Some(limits.find_rows),
+            Some(asked) if asked > limits.find_max_rows => {
+                return Err(Error::LimitExceeded(format!(
+                    "find row limit: `limit` {asked} is over the maximum of {} rows per find",
+                    limits.find_max_rows
+                )));
+            }
+            Some(_) => {}
+        }
+        Ok(query)
     }
 }
 
@@ -52,26 +140,45 @@ impl types::Host for Sandbox {}
 impl objects::Host for Sandbox {
     fn create(&mut self, type_name: String, properties: String) -> HostResult<String> {
         self.call(|s| {
-            let props = parse_json("properties", &properties)?;
-            let object = s.writes.create(&type_name, props)?;
+            s.writable(&type_name)?;
+            s.charge_write(&properties)?;
+            let object = s
+                .writes
+                .create(&type_name, parse_json("properties", &properties)?)?;
             Ok(object["id"].as_str().unwrap_or_default().to_owned())
         })
     }
 
     fn get(&mut self, id: String) -> HostResult<Option<String>> {
-        self.call(|s| Ok(s.writes.get(&id)?.map(|o| Value::Object(o).to_string())))
+        self.call(|s| match s.writes.get(&id)? {
+            None => Ok(None),
+            Some(object) => {
+                // Its own subscriber holds its settings (Structr's `$.this`): always readable.
+                if id != s.tag.subscriber {
+                    s.readable(type_of(&object))?;
+                }
+                s.read(Value::Object(object).to_string()).map(Some)
+            }
+        })
     }
 
     fn find(&mut self, type_name: String, query: String) -> HostResult<String> {
         self.call(|s| {
-            let query = Query::from_json(&parse_json("query", &query)?)?;
+            s.readable(&type_name)?;
+            let query = s.limited(&query)?;
             let page = s.writes.query(&type_name, &query)?;
-            Ok(serde_json::to_string(&page.result).expect("objects serialize"))
+            let found = match query.total {
+                true => json!({"result": page.result, "total": page.total}).to_string(),
+                false => serde_json::to_string(&page.result).expect("objects serialize"),
+            };
+            s.read(found)
         })
     }
 
     fn update(&mut self, id: String, properties: String) -> HostResult<()> {
         self.call(|s| {
+            s.writable(&s.type_of_object(&id)?)?;
+            s.charge_write(&properties)?;
             s.writes
                 .update(&id, parse_json("properties", &properties)?)?;
             Ok(())
@@ -79,7 +186,13 @@ impl objects::Host for Sandbox {
     }
 
     fn delete(&mut self, id: String) -> HostResult<bool> {
-        self.call(|s| Ok(s.writes.delete(&id)?))
+        self.call(|s| {
+            if s.writes.get(&id)?.is_none() {
+                return Ok(false);
+            }
+            s.writable(&s.type_of_object(&id)?)?;
+            Ok(s.writes.delete(&id)?)
+        })
     }
 }
 
@@ -88,9 +201,34 @@ impl messaging::Host for Sandbox {
         self.call(|s| {
             switchyard_topic::validate_name(&topic)
                 .map_err(|e| Error::Invalid(format!("cannot publish to `{topic}`: {e}")))?;
-            let client_id = s.client_id(&client)?;
+            let client = s.client(&client)?;
+            let name = ClientName {
+                id: &client.id,
+                name: client.name.as_deref(),
+            };
+            (s.settings
+                .capabilities
+                .may_publish(&name, &topic, &s.origin))
+            .map_err(|why| s.denied(why))?;
+            client
+                .check_size(&topic, payload.len())
+                .map_err(Error::LimitExceeded)?;
+            let limits = &s.settings.limits;
+            s.budget.publishes = s.budget.publishes.checked_sub(1).ok_or_else(|| {
+                Error::LimitExceeded(format!(
+                    "publish limit: all {} publishes of this invocation are used",
+                    limits.publishes
+                ))
+            })?;
+            spend(
+                &mut s.budget.publish_bytes,
+                payload.len(),
+                "bytes published",
+                limits.publish_bytes,
+            )
+            .map_err(Error::LimitExceeded)?;
             s.publishes.push(Publish {
-                client_id,
+                client_id: client.id,
                 topic,
                 payload,
             });
@@ -100,8 +238,7 @@ impl messaging::Host for Sandbox {
 
     fn subscribe(&mut self, client: String, topic: String) -> HostResult<()> {
         self.call(|s| {
-            validate_filter(&topic)?;
-            let client_id = s.client_id(&client)?;
+            let client_id = s.subscription(&client, &topic)?;
             s.subscriptions
                 .push(SubscriptionChange::Subscribe { client_id, topic });
             Ok(())
@@ -110,8 +247,7 @@ impl messaging::Host for Sandbox {
 
     fn unsubscribe(&mut self, client: String, topic: String) -> HostResult<()> {
         self.call(|s| {
-            validate_filter(&topic)?;
-            let client_id = s.client_id(&client)?;
+            let client_id = s.subscription(&client, &topic)?;
             s.subscriptions
                 .push(SubscriptionChange::Unsubscribe { client_id, topic });
             Ok(())
@@ -119,17 +255,27 @@ impl messaging::Host for Sandbox {
     }
 }
 
-fn validate_filter(topic: &str) -> Result<(), Error> {
-    switchyard_topic::validate(topic)
-        .map_err(|e| Error::Invalid(format!("invalid topic filter `{topic}`: {e}")))
-}
-
 impl logging::Host for Sandbox {
     fn log(&mut self, level: logging::Level, message: String) -> wasmtime::Result<()> {
-        if !self.charge() {
+        if !self.charge() || self.budget.log_truncated {
             return Ok(());
         }
-        crate::log::line(&self.tag, level, &message);
+        if message.len() <= self.budget.log_bytes {
+            self.budget.log_bytes -= message.len();
+            crate::log::line(&self.tag, level, &message);
+            return Ok(());
+        }
+        let mut cut = self.budget.log_bytes;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.budget.log_bytes = 0;
+        self.budget.log_truncated = true;
+        crate::log::line(
+            &self.tag,
+            level,
+            &format!("{}… {TRUNCATED}", &message[..cut]),
+        );
         Ok(())
     }
 }

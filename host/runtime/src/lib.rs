@@ -2,27 +2,35 @@
 //! world and runs them, one fresh sandbox per message.
 //!
 //! Plugins are compiled once (the artifact is cached in sled) and pre-instantiated; each
-//! invocation gets a new instance from the pooling allocator, a WASI context with no files,
-//! network or environment, its own write set over the object store, and a wall-time deadline
-//! enforced by epoch interruption. What the guest writes and publishes is handed back as
-//! [`Effects`] for the caller to commit, so a failed or trapped invocation leaves no trace.
+//! invocation waits for a slot (a semaphore sized to the instance pool), then gets a new
+//! instance, a WASI context with no files, network or environment, its own write set over the
+//! object store, its plugin's capabilities and budgets, and a wall-time deadline that holds
+//! both in guest code (epoch interruption) and in blocking host or WASI calls (the invocation
+//! is dropped). What the guest writes and publishes is handed back as [`Effects`] for the
+//! caller to commit, so a failed or trapped invocation leaves no trace.
 
 mod bindings;
+mod capabilities;
 pub mod clients;
 mod componentize;
 mod engine;
 mod imports;
+mod legacy;
+mod limits;
 mod log;
+mod output;
 mod plugins;
 mod sandbox;
 
-pub use plugins::{PluginError, PluginInfo, WORLD};
+pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
+pub use limits::{Limits, PluginLimits};
+pub use plugins::{LEGACY_WORLD, PluginError, PluginInfo, SettingsPatch, WORLD};
 
-use bindings::handler;
-use plugins::Registry;
+use plugins::{Pre, Registry};
 use sandbox::{Sandbox, Tag};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use tokio::sync::Semaphore;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Trap, UpdateDeadline};
 
@@ -65,41 +73,21 @@ pub struct Effects {
 pub enum InvokeError {
     #[error("no plugin named `{0}`")]
     NoSuchPlugin(String),
-    #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
+    #[error("payload of {size} bytes exceeds the plugin's limit of {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("handler returned an error: {0}")]
     Handler(String),
     #[error("plugin trapped: {0}")]
     Trap(String),
+    #[error(
+        "plugin ran out of memory: it asked for more than its limit of {limit_mb} MiB, then \
+         trapped: {trap}"
+    )]
+    OutOfMemory { limit_mb: usize, trap: String },
     #[error("plugin ran out of time ({0} ms)")]
-    Timeout(u128),
-}
-
-/// Limits applied to every invocation.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Linear memory per instance, in bytes.
-    pub memory_bytes: usize,
-    /// Wall time per invocation.
-    pub timeout: Duration,
-    /// Host calls (objects, messaging, log) per invocation.
-    pub host_calls: u32,
-    /// Largest payload handed to a plugin, in bytes.
-    pub max_payload: usize,
-    /// How many instances may exist at once (pooling allocator slots).
-    pub max_instances: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 64 << 20,
-            timeout: Duration::from_secs(5),
-            host_calls: 10_000,
-            max_payload: 4 << 20,
-            max_instances: 256,
-        }
-    }
+    Timeout(u64),
+    #[error("plugin ran out of time ({0} ms) while blocked in a host or WASI call")]
+    TimeoutBlocked(u64),
 }
 
 /// The runtime. Cheap to clone; clones share the engine and the loaded plugins.
@@ -114,6 +102,9 @@ struct Inner {
     registry: Registry,
     store: switchyard_store::Store,
     limits: Limits,
+    /// One permit per instance the pool can hold: invocations beyond it wait here instead of
+    /// failing to instantiate.
+    admission: Semaphore,
 }
 
 impl Runtime {
@@ -123,15 +114,18 @@ impl Runtime {
         engine::start_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+        type Host = wasmtime::component::HasSelf<Sandbox>;
+        bindings::Plugin::add_to_linker::<_, Host>(&mut linker, |s| s)?;
+        legacy::Plugin::add_to_linker::<_, Host>(&mut linker, |s| s)?;
         let registry = Registry::open(&store)?;
-        registry.load_all(&engine, &linker)?;
+        registry.load_all(&engine, &linker, &limits)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 registry,
                 store,
+                admission: Semaphore::new(limits.max_instances as usize),
                 limits,
             }),
         })
@@ -141,9 +135,19 @@ impl Runtime {
     /// messages. CPU-heavy: call from a blocking task.
     pub fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, PluginError> {
         let inner = &self.inner;
-        inner
+        (inner.registry).install(&inner.engine, &inner.linker, &inner.limits, name, bytes)
+    }
+
+    /// Changes a plugin's capabilities or limits; later invocations use them.
+    pub fn configure(&self, name: &str, patch: SettingsPatch) -> Result<PluginInfo, PluginError> {
+        self.inner
             .registry
-            .install(&inner.engine, &inner.linker, name, bytes)
+            .configure(&self.inner.limits, name, patch)
+    }
+
+    /// The server-wide limits: every plugin's defaults and the instance pool.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     pub fn list(&self) -> Vec<PluginInfo> {
@@ -159,31 +163,33 @@ impl Runtime {
         self.inner.registry.remove(name)
     }
 
-    /// Runs `plugin` on one message in a fresh instance.
+    /// Runs `plugin` on one message in a fresh instance, once an instance slot is free.
     pub async fn invoke(&self, plugin: &str, message: Message) -> Result<Effects, InvokeError> {
         let inner = &self.inner;
-        let limits = &inner.limits;
         let loaded = (inner.registry.get(plugin))
             .ok_or_else(|| InvokeError::NoSuchPlugin(plugin.to_owned()))?;
-        if message.payload.len() > limits.max_payload {
+        let limits = &loaded.settings.limits;
+        if message.payload.len() > limits.payload_bytes {
             return Err(InvokeError::PayloadTooLarge {
                 size: message.payload.len(),
-                limit: limits.max_payload,
+                limit: limits.payload_bytes,
             });
         }
+        let _slot = inner.admission.acquire().await.expect("never closed");
         let tag = Tag {
             plugin: Arc::from(plugin),
             subscriber: message.subscriber_id.clone(),
         };
+        let origin = message.client_id.clone();
         let sandbox = Sandbox::new(
             tag.clone(),
+            loaded.settings.clone(),
+            origin,
             inner.store.begin(),
-            limits.memory_bytes,
-            limits.host_calls,
         );
         let mut store = wasmtime::Store::new(&inner.engine, sandbox);
         store.limiter(|s| s.limiter());
-        let deadline = Instant::now() + limits.timeout;
+        let deadline = Instant::now() + limits.timeout();
         store.set_epoch_deadline(1);
         // Yield to the executor on every tick so a busy guest never starves other tasks,
         // and stop it once its wall time is up.
@@ -195,41 +201,70 @@ impl Runtime {
             })
         });
 
-        let outcome = run(&loaded.pre, &mut store, message).await;
+        // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
+        // epochs cannot stop it: the deadline drops the whole call instead.
+        let run = run(&loaded.pre, &mut store, message);
+        let outcome = tokio::time::timeout_at(deadline.into(), run).await;
         let sandbox = store.into_data();
-        log::stdio(&tag, &sandbox.stdout.contents(), &sandbox.stderr.contents());
+        log::stdio(&tag, &sandbox.stdout, &sandbox.stderr);
         match outcome {
-            Ok(Ok(())) => Ok(Effects {
+            Err(_elapsed) => Err(InvokeError::TimeoutBlocked(limits.timeout_ms)),
+            Ok(Ok(Ok(()))) => Ok(Effects {
                 writes: sandbox.writes,
                 publishes: sandbox.publishes,
                 subscriptions: sandbox.subscriptions,
             }),
-            Ok(Err(reason)) => Err(InvokeError::Handler(reason)),
-            Err(e) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                Err(InvokeError::Timeout(limits.timeout.as_millis()))
+            Ok(Ok(Err(reason))) => Err(InvokeError::Handler(reason)),
+            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                Err(InvokeError::Timeout(limits.timeout_ms))
             }
-            Err(e) => Err(InvokeError::Trap(format!("{e:#}"))),
+            Ok(Err(e)) if sandbox.hit_memory_limit() => Err(InvokeError::OutOfMemory {
+                limit_mb: limits.memory_mb,
+                trap: trap_reason(&e),
+            }),
+            Ok(Err(e)) => Err(InvokeError::Trap(trap_reason(&e))),
         }
     }
 }
 
+/// Why a guest trapped, in a line: the trap itself (`call stack exhausted`, `wasm
+/// \`unreachable\` instruction executed`), not the wasm backtrace that wraps it, which can run
+/// to thousands of frames.
+fn trap_reason(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    }
+}
+
+/// Instantiates the plugin and calls its handler with the message, in whichever world it was
+/// built for.
 async fn run(
-    pre: &bindings::PluginPre<Sandbox>,
+    pre: &Pre,
     store: &mut wasmtime::Store<Sandbox>,
     message: Message,
 ) -> wasmtime::Result<Result<(), String>> {
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let message = handler::Message {
-        topic: message.topic,
-        payload: message.payload,
-        client_id: message.client_id,
-        subscriber_id: message.subscriber_id,
-        key: message.key,
-        headers: message.headers,
-        timestamp_ms: message.timestamp_ms,
-    };
-    instance
-        .switchyard_plugin_handler()
-        .call_handle(store, &message)
-        .await
+    macro_rules! call {
+        ($pre:expr, $handler:path) => {{
+            use $handler as handler;
+            let instance = $pre.instantiate_async(&mut *store).await?;
+            let message = handler::Message {
+                topic: message.topic,
+                payload: message.payload,
+                client_id: message.client_id,
+                subscriber_id: message.subscriber_id,
+                key: message.key,
+                headers: message.headers,
+                timestamp_ms: message.timestamp_ms,
+            };
+            instance
+                .switchyard_plugin_handler()
+                .call_handle(store, &message)
+                .await
+        }};
+    }
+    match pre {
+        Pre::Current(pre) => call!(pre, bindings::handler),
+        Pre::Legacy(pre) => call!(pre, legacy::handler),
+    }
 }

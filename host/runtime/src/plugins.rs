@@ -1,19 +1,25 @@
 //! The plugin registry: validation against our world, compilation, the compiled-artifact cache
 //! in sled (so a restart does not recompile), and the hot-swappable set of loaded plugins.
 
-use crate::bindings::PluginPre;
-use crate::sandbox::Sandbox;
+use crate::capabilities::Capabilities;
+use crate::limits::{Limits, PluginLimits, merge_overrides};
+use crate::sandbox::{Sandbox, Settings};
+use crate::{bindings, legacy};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-/// The world every plugin implements, as shown by the API.
-pub const WORLD: &str = "switchyard:plugin/plugin@0.1.0";
+/// The world plugins implement, as shown by the API.
+pub const WORLD: &str = "switchyard:plugin/plugin@0.2.0";
+/// The earlier world, whose plugins still load and run.
+pub const LEGACY_WORLD: &str = "switchyard:plugin/plugin@0.1.0";
 
 /// What the API shows about a plugin.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PluginInfo {
     pub name: String,
     /// Size of the uploaded bytes.
@@ -26,6 +32,24 @@ pub struct PluginInfo {
     pub kind: String,
     /// RFC 3339 time of the upload.
     pub uploaded: String,
+    /// What the plugin may touch.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Its limits in effect: the server's defaults with `limitOverrides` laid over them.
+    #[serde(default)]
+    pub limits: PluginLimits,
+    /// The limits set for this plugin, overriding the server's defaults.
+    #[serde(default)]
+    pub limit_overrides: Map<String, Value>,
+}
+
+/// A change to a plugin's settings (`PATCH /api/plugins/{name}`): capabilities are replaced
+/// as a whole; limit overrides are merged, `null` going back to the server's default.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub capabilities: Option<Capabilities>,
+    pub limits: Option<Map<String, Value>>,
 }
 
 /// Why an upload was refused.
@@ -39,6 +63,10 @@ pub enum PluginError {
     WrongWorld(String),
     #[error("compiling the plugin failed: {0}")]
     Compile(String),
+    #[error("{0}")]
+    Settings(String),
+    #[error("no plugin named `{0}`")]
+    NotFound(String),
     #[error("storage error: {0}")]
     Storage(String),
 }
@@ -59,7 +87,42 @@ impl From<switchyard_store::Error> for PluginError {
 /// instance.
 pub(crate) struct Loaded {
     pub info: PluginInfo,
-    pub pre: PluginPre<Sandbox>,
+    pub pre: Pre,
+    pub settings: Arc<Settings>,
+}
+
+/// A pre-instantiated plugin of either world.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    Current(bindings::PluginPre<Sandbox>),
+    Legacy(legacy::PluginPre<Sandbox>),
+}
+
+impl Pre {
+    fn world(&self) -> &'static str {
+        match self {
+            Pre::Current(_) => WORLD,
+            Pre::Legacy(_) => LEGACY_WORLD,
+        }
+    }
+}
+
+impl Loaded {
+    /// Computes the plugin's settings in effect and keeps them beside its code.
+    fn new(limits: &Limits, mut info: PluginInfo, pre: Pre) -> Result<Loaded, PluginError> {
+        info.limits = (limits.with_overrides(&info.limit_overrides))
+            .map_err(|e| PluginError::Settings(e.to_string()))?;
+        info.world = pre.world().to_owned();
+        let settings = Arc::new(Settings {
+            capabilities: info.capabilities.clone(),
+            limits: info.limits.clone(),
+        });
+        Ok(Loaded {
+            info,
+            pre,
+            settings,
+        })
+    }
 }
 
 /// Stored plugins and the loaded set. Keys in the tree: `meta/<name>` (PluginInfo JSON),
@@ -130,10 +193,12 @@ impl Registry {
     }
 
     /// Validates, compiles, stores and swaps in a plugin.
+    /// A replaced plugin keeps its capabilities and limits.
     pub(crate) fn install(
         &self,
         engine: &Engine,
         linker: &Linker<Sandbox>,
+        limits: &Limits,
         name: &str,
         bytes: &[u8],
     ) -> Result<PluginInfo, PluginError> {
@@ -142,35 +207,63 @@ impl Registry {
         let component = Component::new(engine, &component_bytes)
             .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         let pre = prepare(linker, &component)?;
+        let previous = self.get(name).map(|l| l.info.clone());
         let info = PluginInfo {
             name: name.to_owned(),
             size: bytes.len(),
             sha256: hex::encode(Sha256::digest(bytes)),
-            world: WORLD.to_owned(),
+            world: pre.world().to_owned(),
             kind: kind.to_owned(),
             uploaded: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            capabilities: previous
+                .as_ref()
+                .map(|p| p.capabilities.clone())
+                .unwrap_or_default(),
+            limits: PluginLimits::default(),
+            limit_overrides: previous.map(|p| p.limit_overrides).unwrap_or_default(),
         };
+        let loaded = Loaded::new(limits, info, pre)?;
         let artifact = component
             .serialize()
             .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
         let mut batch = sled::Batch::default();
-        batch.insert(
-            key("meta", name),
-            serde_json::to_vec(&info).expect("info serializes"),
-        );
+        batch.insert(key("meta", name), meta(&loaded.info));
         batch.insert(key("wasm", name), bytes);
         batch.insert(key("aot", name), artifact);
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
-        let loaded = Arc::new(Loaded {
-            info: info.clone(),
-            pre,
-        });
-        self.loaded
-            .write()
-            .expect("plugin map")
-            .insert(name.to_owned(), loaded);
-        Ok(info)
+        Ok(self.swap_in(loaded))
+    }
+
+    /// Changes a plugin's capabilities or limits for every later invocation.
+    pub(crate) fn configure(
+        &self,
+        limits: &Limits,
+        name: &str,
+        patch: SettingsPatch,
+    ) -> Result<PluginInfo, PluginError> {
+        let current = self
+            .get(name)
+            .ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
+        let mut info = current.info.clone();
+        if let Some(capabilities) = patch.capabilities {
+            capabilities.validate().map_err(PluginError::Settings)?;
+            info.capabilities = capabilities;
+        }
+        if let Some(overrides) = &patch.limits {
+            merge_overrides(&mut info.limit_overrides, overrides);
+        }
+        let loaded = Loaded::new(limits, info, current.pre.clone())?;
+        self.tree.insert(key("meta", name), meta(&loaded.info))?;
+        self.tree.flush()?;
+        Ok(self.swap_in(loaded))
+    }
+
+    fn swap_in(&self, loaded: Loaded) -> PluginInfo {
+        let info = loaded.info.clone();
+        let mut map = self.loaded.write().expect("plugin map");
+        map.insert(info.name.clone(), Arc::new(loaded));
+        info
     }
 
     pub(crate) fn remove(&self, name: &str) -> Result<bool, PluginError> {
@@ -187,20 +280,21 @@ impl Registry {
 
     /// Loads every stored plugin from its compiled artifact, recompiling (and re-caching) only
     /// when the artifact is missing or was made by an incompatible engine.
-    pub(crate) fn load_all(&self, engine: &Engine, linker: &Linker<Sandbox>) -> anyhow::Result<()> {
+    pub(crate) fn load_all(
+        &self,
+        engine: &Engine,
+        linker: &Linker<Sandbox>,
+        limits: &Limits,
+    ) -> anyhow::Result<()> {
         for entry in self.tree.scan_prefix(b"meta/") {
             let (_, meta) = entry?;
             let info: PluginInfo = serde_json::from_slice(&meta)?;
-            match self.load(engine, linker, &info) {
-                Ok(pre) => {
-                    let name = info.name.clone();
-                    let loaded = Arc::new(Loaded { info, pre });
-                    self.loaded
-                        .write()
-                        .expect("plugin map")
-                        .insert(name, loaded);
-                }
-                Err(e) => tracing::error!(plugin = %info.name, "cannot load stored plugin: {e}"),
+            let name = info.name.clone();
+            let loaded =
+                (self.load(engine, linker, &info)).and_then(|pre| Loaded::new(limits, info, pre));
+            match loaded {
+                Ok(loaded) => drop(self.swap_in(loaded)),
+                Err(e) => tracing::error!(plugin = %name, "cannot load stored plugin: {e}"),
             }
         }
         Ok(())
@@ -211,7 +305,7 @@ impl Registry {
         engine: &Engine,
         linker: &Linker<Sandbox>,
         info: &PluginInfo,
-    ) -> Result<PluginPre<Sandbox>, PluginError> {
+    ) -> Result<Pre, PluginError> {
         if let Some(artifact) = self.tree.get(key("aot", &info.name))? {
             // SAFETY: artifacts in this tree are written only by `install` from
             // `Component::serialize` of this engine configuration; wasmtime still checks the
@@ -236,13 +330,21 @@ impl Registry {
     }
 }
 
-/// Resolves imports and checks exports once, so every message only instantiates.
-fn prepare(
-    linker: &Linker<Sandbox>,
-    component: &Component,
-) -> Result<PluginPre<Sandbox>, PluginError> {
+fn meta(info: &PluginInfo) -> Vec<u8> {
+    serde_json::to_vec(info).expect("info serializes")
+}
+
+/// Resolves imports and checks exports once, so every message only instantiates. A component
+/// that does not export the current handler may still be a 0.1.0 plugin.
+fn prepare(linker: &Linker<Sandbox>, component: &Component) -> Result<Pre, PluginError> {
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
-    PluginPre::new(pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))
+    match bindings::PluginPre::new(pre.clone()) {
+        Ok(current) => Ok(Pre::Current(current)),
+        Err(error) => match legacy::PluginPre::new(pre) {
+            Ok(old) => Ok(Pre::Legacy(old)),
+            Err(_) => Err(PluginError::WrongWorld(format!("{error:#}"))),
+        },
+    }
 }

@@ -1,19 +1,20 @@
-//! The per-invocation host state: a WASI context with nothing in it but captured stdio and a
-//! coarse clock, the invocation's write set, its queued publishes, and its call budget.
+//! The per-invocation host state: a WASI context with nothing in it but capped stdio and a
+//! coarse clock, the invocation's write set, its queued publishes, its capabilities, and what
+//! is left of its budgets.
 
+use crate::capabilities::Capabilities;
+use crate::limits::PluginLimits;
+use crate::output::CappedOutput;
 use crate::{Publish, SubscriptionChange};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchyard_store::Txn;
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-/// How much a guest may print to stdout or stderr in one invocation.
-const STDIO_CAPACITY: usize = 64 * 1024;
 /// Guests see time in whole milliseconds: enough for timestamps, too coarse for timing attacks.
 const CLOCK_RESOLUTION: Duration = Duration::from_millis(1);
 
@@ -24,52 +25,141 @@ pub(crate) struct Tag {
     pub subscriber: String,
 }
 
+/// A plugin's settings as every invocation of it needs them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settings {
+    pub capabilities: Capabilities,
+    pub limits: PluginLimits,
+}
+
+/// What is left of one invocation's budgets; each counts down to zero.
+pub(crate) struct Budget {
+    pub host_calls: u32,
+    pub write_bytes: usize,
+    pub read_bytes: usize,
+    pub publish_bytes: usize,
+    pub publishes: u32,
+    pub log_bytes: usize,
+    /// Set once a log line was cut short, so the marker is written once.
+    pub log_truncated: bool,
+}
+
+impl Budget {
+    fn of(limits: &PluginLimits) -> Budget {
+        Budget {
+            host_calls: limits.host_calls,
+            write_bytes: limits.write_bytes,
+            read_bytes: limits.read_bytes,
+            publish_bytes: limits.publish_bytes,
+            publishes: limits.publishes,
+            log_bytes: limits.log_bytes,
+            log_truncated: false,
+        }
+    }
+}
+
+/// Takes `amount` from `left`, or names the limit (`what`, out of `limit`) that it would break.
+pub(crate) fn spend(
+    left: &mut usize,
+    amount: usize,
+    what: &str,
+    limit: usize,
+) -> Result<(), String> {
+    match left.checked_sub(amount) {
+        Some(rest) => {
+            *left = rest;
+            Ok(())
+        }
+        None => Err(format!(
+            "{what} limit: {amount} more bytes would go over the limit of {limit} bytes per \
+             invocation"
+        )),
+    }
+}
+
+/// Linear memory within the plugin's limit; remembers whether the guest asked for more, so a
+/// trap that follows can be blamed on the limit rather than reported as `unreachable`.
+struct MemoryCap {
+    max_bytes: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _: usize,
+        desired: usize,
+        _: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max_bytes;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+        // The instance pool bounds table sizes.
+        Ok(true)
+    }
+}
+
 /// Everything a guest's imports touch during one invocation.
 pub(crate) struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    memory: MemoryCap,
+    pub(crate) stdout: CappedOutput,
+    pub(crate) stderr: CappedOutput,
     pub(crate) tag: Tag,
+    pub(crate) settings: Arc<Settings>,
+    /// The client the message came on: where the default capabilities let it publish.
+    pub(crate) origin: String,
     pub(crate) writes: Txn,
     pub(crate) publishes: Vec<Publish>,
     pub(crate) subscriptions: Vec<SubscriptionChange>,
-    calls_left: u32,
+    pub(crate) budget: Budget,
 }
 
 impl Sandbox {
-    pub(crate) fn new(tag: Tag, writes: Txn, memory_bytes: usize, host_calls: u32) -> Sandbox {
-        let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
+    pub(crate) fn new(
+        tag: Tag,
+        settings: Arc<Settings>,
+        origin: String,
+        mut writes: Txn,
+    ) -> Sandbox {
+        let limits = &settings.limits;
+        let stdout = CappedOutput::new(limits.log_bytes);
+        let stderr = CappedOutput::new(limits.log_bytes);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .wall_clock(CoarseWallClock)
             .monotonic_clock(CoarseMonotonicClock::default())
             .build();
+        writes.limit_object_size(limits.object_bytes);
         Sandbox {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .trap_on_grow_failure(false)
-                .build(),
+            memory: MemoryCap {
+                max_bytes: limits.memory_bytes(),
+                refused: false,
+            },
             stdout,
             stderr,
             tag,
+            origin,
             writes,
             publishes: Vec::new(),
             subscriptions: Vec::new(),
-            calls_left: host_calls,
+            budget: Budget::of(limits),
+            settings,
         }
     }
 
     /// Takes one host call from the budget; false once it is spent.
     pub(crate) fn charge(&mut self) -> bool {
-        match self.calls_left.checked_sub(1) {
+        match self.budget.host_calls.checked_sub(1) {
             Some(left) => {
-                self.calls_left = left;
+                self.budget.host_calls = left;
                 true
             }
             None => false,
@@ -77,7 +167,12 @@ impl Sandbox {
     }
 
     pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
-        &mut self.limits
+        &mut self.memory
+    }
+
+    /// Whether the guest was refused memory it asked for.
+    pub(crate) fn hit_memory_limit(&self) -> bool {
+        self.memory.refused
     }
 }
 

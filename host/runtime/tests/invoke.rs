@@ -5,15 +5,19 @@
 #[path = "../../../tests/support/plugins.rs"]
 mod plugins;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
-use switchyard_runtime::{InvokeError, Limits, Message, PluginError, Runtime};
+use switchyard_runtime::{
+    Capabilities, InvokeError, LEGACY_WORLD, Limits, Message, PluginError, PluginLimits, Runtime,
+    SettingsPatch, WORLD,
+};
 use switchyard_store::{Query, Store};
 
 fn runtime(store: &Store, limits: Limits) -> Runtime {
     let runtime = Runtime::new(store.clone(), limits).unwrap();
-    for name in ["recorder", "chaos"] {
-        let bytes = std::fs::read(plugins::plugin(name)).unwrap();
+    for name in ["recorder", "chaos", "hostile", "legacy-v0"] {
+        // Cargo names the file after the crate, with `_` for `-`.
+        let bytes = std::fs::read(plugins::plugin(&name.replace('-', "_"))).unwrap();
         runtime.install(name, &bytes).unwrap();
     }
     runtime
@@ -80,8 +84,11 @@ async fn failures_come_back_as_errors_and_the_next_message_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let limits = Limits {
-        timeout: Duration::from_millis(300),
-        memory_bytes: 16 << 20,
+        plugin: PluginLimits {
+            timeout_ms: 300,
+            memory_mb: 16,
+            ..PluginLimits::default()
+        },
         ..Limits::default()
     };
     let runtime = runtime(&store, limits);
@@ -96,7 +103,10 @@ async fn failures_come_back_as_errors_and_the_next_message_runs() {
     let err = failure(&runtime, &store, "chaos", "loop").await;
     assert!(matches!(err, InvokeError::Timeout(300)), "{err}");
     let err = failure(&runtime, &store, "chaos", "oom").await;
-    assert!(matches!(err, InvokeError::Trap(_)), "{err}");
+    assert!(
+        matches!(err, InvokeError::OutOfMemory { limit_mb: 16, .. }),
+        "{err}"
+    );
     let err = failure(&runtime, &store, "nope", "ok").await;
     assert!(matches!(err, InvokeError::NoSuchPlugin(_)), "{err}");
 
@@ -135,7 +145,106 @@ async fn uploads_are_validated_and_survive_a_reload() {
     let reloaded = Runtime::new(store.clone(), Limits::default()).unwrap();
     assert_eq!(reloaded.info("recorder").unwrap().sha256, info.sha256);
     let names: Vec<_> = reloaded.list().into_iter().map(|p| p.name).collect();
-    assert_eq!(names, ["chaos", "recorder"]);
+    assert_eq!(names, ["chaos", "hostile", "legacy-v0", "recorder"]);
     assert!(reloaded.remove("chaos").unwrap());
     assert!(!reloaded.remove("chaos").unwrap());
+}
+
+#[tokio::test]
+async fn plugins_built_against_0_1_0_still_load_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let runtime = runtime(&store, Limits::default());
+    assert_eq!(runtime.info("legacy-v0").unwrap().world, LEGACY_WORLD);
+    assert_eq!(runtime.info("recorder").unwrap().world, WORLD);
+
+    let effects = runtime
+        .invoke("legacy-v0", message(&store, "hello"))
+        .await
+        .unwrap();
+    effects.writes.commit().unwrap();
+    let record = store.query("LegacyRecord", &Query::default()).unwrap();
+    let record = &record.result[0];
+    assert_eq!(record["payload"], "hello");
+    // 0.1.0 has no `denied` case: the refusal arrives as `other`, saying what it is.
+    assert_eq!(record["evil"], "other", "{record:?}");
+    let error = record["evilError"].as_str().unwrap();
+    assert!(
+        error.starts_with("denied: MQTTClient is a built-in type"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn invocations_beyond_the_instance_pool_wait_for_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let limits = Limits {
+        plugin: PluginLimits {
+            timeout_ms: 200,
+            ..PluginLimits::default()
+        },
+        max_instances: 2,
+        ..Limits::default()
+    };
+    let runtime = runtime(&store, limits);
+    let started = std::time::Instant::now();
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            let (runtime, message) = (runtime.clone(), message(&store, "loop"));
+            tokio::spawn(async move { runtime.invoke("chaos", message).await })
+        })
+        .collect();
+    for run in runs {
+        let err = run.await.unwrap().err().expect("a loop cannot succeed");
+        // Every one ran to its deadline: none failed to get an instance.
+        assert!(matches!(err, InvokeError::Timeout(200)), "{err}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(600),
+        "6 runs on 2 slots took {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn settings_survive_a_reupload_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let runtime = runtime(&store, Limits::default());
+    let capabilities: Capabilities =
+        serde_json::from_value(json!({"read": ["Reading"], "subscribe": false})).unwrap();
+    let patch = SettingsPatch {
+        capabilities: Some(capabilities.clone()),
+        limits: json!({"timeoutMs": 250, "publishes": 5})
+            .as_object()
+            .cloned(),
+    };
+    let info = runtime.configure("recorder", patch).unwrap();
+    assert_eq!((info.limits.timeout_ms, info.limits.publishes), (250, 5));
+    assert_eq!(info.limits.host_calls, PluginLimits::default().host_calls);
+
+    let bytes = std::fs::read(plugins::plugin("recorder")).unwrap();
+    runtime.install("recorder", &bytes).unwrap();
+    drop(runtime);
+    let reloaded = Runtime::new(store.clone(), Limits::default()).unwrap();
+    let info = reloaded.info("recorder").unwrap();
+    assert_eq!(info.capabilities, capabilities);
+    assert_eq!(info.limits.timeout_ms, 250);
+
+    let refused = |patch: Value| {
+        let patch: SettingsPatch = serde_json::from_value(patch).unwrap();
+        reloaded
+            .configure("recorder", patch)
+            .unwrap_err()
+            .to_string()
+    };
+    let error = refused(json!({"capabilities": {"write": ["MessageSubscriber"]}}));
+    assert!(error.contains("built-in"), "{error}");
+    let error = refused(json!({"limits": {"memoryMb": 100000}}));
+    assert!(
+        error.contains("`memoryMb` must be between 1 and 256"),
+        "{error}"
+    );
+    assert_eq!(reloaded.info("recorder").unwrap().limits.timeout_ms, 250);
 }

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
@@ -22,12 +21,21 @@ pub struct Config {
     /// stored hashed.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Wall time a callback may run, in milliseconds.
+    /// Wall time a callback may run, in milliseconds (a plugin's default).
     #[arg(long, env = "SWITCHYARD_PLUGIN_TIMEOUT_MS", default_value_t = 5000)]
     pub plugin_timeout_ms: u64,
-    /// Linear memory a callback instance may use, in MiB.
+    /// Linear memory a callback instance may use, in MiB (a plugin's default).
     #[arg(long, env = "SWITCHYARD_PLUGIN_MEMORY_MB", default_value_t = 64)]
     pub plugin_memory_mb: usize,
+    /// Host calls a callback may make per message (a plugin's default).
+    #[arg(long, env = "SWITCHYARD_PLUGIN_HOST_CALLS", default_value_t = 10_000)]
+    pub plugin_host_calls: u32,
+    /// The most memory any plugin may be given, in MiB.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_MAX_MEMORY_MB", default_value_t = 256)]
+    pub plugin_max_memory_mb: usize,
+    /// How many callbacks may run at once; more wait their turn.
+    #[arg(long, env = "SWITCHYARD_PLUGIN_INSTANCES", default_value_t = 256)]
+    pub plugin_instances: u32,
     /// How many FailedMessage records are kept; past it the oldest are dropped.
     #[arg(long, env = "SWITCHYARD_FAILED_MAX_COUNT", default_value_t = 10_000)]
     pub failed_max_count: usize,
@@ -58,9 +66,14 @@ impl Config {
 
     pub fn limits(&self) -> switchyard_runtime::Limits {
         switchyard_runtime::Limits {
-            timeout: Duration::from_millis(self.plugin_timeout_ms),
-            memory_bytes: self.plugin_memory_mb << 20,
-            ..Default::default()
+            plugin: switchyard_runtime::PluginLimits {
+                timeout_ms: self.plugin_timeout_ms,
+                memory_mb: self.plugin_memory_mb,
+                host_calls: self.plugin_host_calls,
+                ..Default::default()
+            },
+            max_instances: self.plugin_instances,
+            max_memory_mb: self.plugin_max_memory_mb.max(self.plugin_memory_mb),
         }
     }
 }

@@ -13,6 +13,9 @@ pub enum Error {
     /// A query could not be understood; the message says which part.
     #[error("{0}")]
     BadQuery(String),
+    /// An object is over the size its writer may store; the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// The write raced with another one (for example the object was deleted meanwhile).
     #[error("{0}")]
     Conflict(String),

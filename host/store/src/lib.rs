@@ -19,6 +19,13 @@ mod types;
 pub use error::{Error, Result};
 pub use query::{Filter, Op, Order, Page, Query};
 pub use txn::Txn;
+pub use types::validate_type_name;
+
+/// Whether `type_name` is one of the types the host itself reads (clients, subscribers,
+/// failed messages), which plugins must not write.
+pub fn is_builtin(type_name: &str) -> bool {
+    types::Builtin::of(type_name).is_some()
+}
 
 use serde_json::Value;
 use std::sync::Arc;

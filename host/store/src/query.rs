@@ -62,6 +62,9 @@ pub struct Query {
     pub order: Order,
     pub limit: Option<usize>,
     pub offset: usize,
+    /// Whether [`Page::total`] must count every match. Without it an unsorted query stops
+    /// scanning once its page is full, and `total` counts only what was scanned.
+    pub total: bool,
 }
 
 /// One page of results and how many matched in all.
@@ -71,7 +74,7 @@ pub struct Page {
     pub total: usize,
 }
 
-const QUERY_KEYS: [&str; 5] = ["filters", "sort", "order", "limit", "offset"];
+const QUERY_KEYS: [&str; 6] = ["filters", "sort", "order", "limit", "offset", "total"];
 const FILTER_KEYS: [&str; 3] = ["column", "operator", "value"];
 
 fn bad(message: String) -> Error {
@@ -81,7 +84,7 @@ fn bad(message: String) -> Error {
 impl Query {
     /// Parses the JSON query shape used by `POST /api/objects/{Type}/query` and by plugins'
     /// `find`: `{"filters": [{"column", "operator", "value"}] | {"prop": value}, "sort",
-    /// "order", "limit", "offset"}`, or a bare `{"prop": value}` equality object.
+    /// "order", "limit", "offset", "total"}`, or a bare `{"prop": value}` equality object.
     pub fn from_json(json: &Value) -> Result<Query> {
         let Value::Object(map) = json else {
             return Err(bad(format!("query must be a JSON object, not {json}")));
@@ -94,7 +97,7 @@ impl Query {
         }
         if let Some(key) = map.keys().find(|key| !QUERY_KEYS.contains(&key.as_str())) {
             return Err(bad(format!(
-                "unknown query key `{key}`; expected filters, sort, order, limit or offset \
+                "unknown query key `{key}`; expected filters, sort, order, limit, offset or total \
                  (put property filters under `filters`)"
             )));
         }
@@ -137,12 +140,18 @@ impl Query {
                     ))
                 }),
         };
+        let total = match map.get("total") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(total)) => *total,
+            Some(other) => return Err(bad(format!("`total` must be true or false, not {other}"))),
+        };
         Ok(Query {
             filters,
             sort,
             order,
             limit: count("limit")?,
             offset: count("offset")?.unwrap_or(0),
+            total,
         })
     }
 
@@ -168,32 +177,47 @@ impl Query {
         self.filters.iter().all(|filter| filter.matches(object))
     }
 
-    /// Filters `objects` (in creation order), sorts, and cuts out the requested page.
+    /// Filters `objects` (in creation order), sorts, and cuts out the requested page. Memory
+    /// stays within a few pages whatever the number of matches.
     pub(crate) fn page(&self, objects: impl Iterator<Item = Result<Object>>) -> Result<Page> {
         let matching = objects.filter(|object| match object {
             Ok(object) => self.matches(object),
             Err(_) => true,
         });
+        let end = self.limit.map(|l| self.offset.saturating_add(l));
         let Some(sort) = &self.sort else {
-            // Unsorted: keep only the window, but count everything for `total`.
+            // Unsorted: keep only the window; count past it only when `total` is asked for.
             let mut result = Vec::new();
             let mut total = 0;
             for object in matching {
+                if !self.total && end.is_some_and(|end| total >= end) {
+                    break;
+                }
                 let object = object?;
-                if total >= self.offset && self.limit.is_none_or(|l| total - self.offset < l) {
+                if total >= self.offset && end.is_none_or(|end| total < end) {
                     result.push(object);
                 }
                 total += 1;
             }
             return Ok(Page { result, total });
         };
-        let mut result = matching.collect::<Result<Vec<_>>>()?;
-        // Stable, so equal keys stay in creation order.
-        result.sort_by(|a, b| sort_order(a.get(sort), b.get(sort), self.order));
-        let total = result.len();
-        let end = self
-            .limit
-            .map_or(total, |l| self.offset.saturating_add(l).min(total));
+        // Stable sorts, so equal keys stay in creation order; with a limit, sort in batches
+        // and keep only the first `end` rows of each.
+        let sort_rows = |rows: &mut Vec<Object>| {
+            rows.sort_by(|a, b| sort_order(a.get(sort), b.get(sort), self.order));
+        };
+        let mut result = Vec::new();
+        let mut total = 0;
+        for object in matching {
+            result.push(object?);
+            total += 1;
+            if let Some(end) = end.filter(|&end| result.len() >= end.saturating_mul(2).max(64)) {
+                sort_rows(&mut result);
+                result.truncate(end);
+            }
+        }
+        sort_rows(&mut result);
+        let end = end.map_or(result.len(), |end| end.min(result.len()));
         let start = self.offset.min(end);
         result.truncate(end);
         result.drain(..start);

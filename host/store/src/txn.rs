@@ -30,6 +30,8 @@ pub struct Txn {
     /// The version of each committed object as this transaction first read it. Filled by
     /// reads, which take `&self`; a transaction is used by one task at a time.
     seen: RefCell<HashMap<String, u64>>,
+    /// The largest encoded object this transaction may write, if it is capped.
+    max_object_bytes: Option<usize>,
 }
 
 /// The pending state of one object.
@@ -138,12 +140,34 @@ impl Txn {
             writes: Vec::new(),
             by_id: HashMap::new(),
             seen: RefCell::default(),
+            max_object_bytes: None,
+        }
+    }
+
+    /// Caps the size of every object this transaction writes: a larger one is refused with
+    /// [`Error::TooLarge`] and not written.
+    pub fn limit_object_size(&mut self, max_bytes: usize) {
+        self.max_object_bytes = Some(max_bytes);
+    }
+
+    /// Encodes an object to store, refusing it if it is over this transaction's cap.
+    fn encode_capped(&self, object: &Object) -> Result<Vec<u8>> {
+        let bytes = encode(object)?;
+        match self.max_object_bytes {
+            Some(max) if bytes.len() > max => Err(Error::TooLarge(format!(
+                "object size limit: this {} object would be {} bytes, over the limit of {max} \
+                 bytes per object",
+                type_of(object),
+                bytes.len()
+            ))),
+            _ => Ok(bytes),
         }
     }
 
     /// Creates an object in this write set; returns it as a reader sees it (no secrets).
     pub fn create(&mut self, type_name: &str, properties: Value) -> Result<Object> {
         let mut object = props::create(type_name, properties)?;
+        let bytes = self.encode_capped(&object)?;
         let id = record::id_of(&object).to_owned();
         self.by_id.insert(id.clone(), self.writes.len());
         self.writes.push(Write {
@@ -151,7 +175,7 @@ impl Txn {
             type_name: type_name.to_owned(),
             existed: false,
             base: 0,
-            bytes: Some(encode(&object)?),
+            bytes: Some(bytes),
         });
         props::strip_secrets(&mut object);
         Ok(object)
@@ -303,7 +327,8 @@ impl Txn {
     ) -> Result<Object> {
         let current = self.load(id)?.ok_or_else(|| not_found(id))?;
         let mut object = change(current)?;
-        self.put(id, type_of(&object), Some(encode(&object)?));
+        let bytes = self.encode_capped(&object)?;
+        self.put(id, type_of(&object), Some(bytes));
         props::strip_secrets(&mut object);
         Ok(object)
     }

@@ -151,6 +151,7 @@ impl Builtin {
                 props.check(is_plugin_name(callback), "callback", PLUGIN_NAME_EXPECTED)?;
                 props.integer("maxAttempts", 1, MAX_ATTEMPTS)?;
                 props.integer("retryDelayMs", 0, MAX_RETRY_DELAY_MS)?;
+                props.bool("ordered")?;
                 props.list("clients", "a client id string", Value::is_string)
             }
             Builtin::FailedMessage => Ok(()),
@@ -168,7 +169,7 @@ const MQTT_URL_EXPECTED: &str =
 const PLUGIN_NAME_EXPECTED: &str = "a plugin name of 1 to 64 letters, digits, `.`, `_` or `-`";
 
 /// Checks type names: they end up in index keys and URLs, so they are kept to a safe alphabet.
-pub(crate) fn validate_type_name(name: &str) -> Result<()> {
+pub fn validate_type_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -230,8 +230,8 @@ fn increment(argument: Option<&[u8]>) -> Result<()> {
     let id = std::str::from_utf8(argument.unwrap_or_default())
         .map_err(|_| Error::other("incr takes an object id"))?
         .trim();
-    let object: Object = objects::get(id)?
-        .ok_or_else(|| Error::other(format!("incr: no object `{id}`")))?;
+    let object: Object =
+        objects::get(id)?.ok_or_else(|| Error::other(format!("incr: no object `{id}`")))?;
     let count = object.get("count").and_then(Value::as_i64).unwrap_or(0);
     objects::update(id, &json!({"count": count + 1}))
 }

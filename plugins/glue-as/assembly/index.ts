@@ -3,7 +3,7 @@
 // glue (strings, byte lists, options, results, errors, traps).
 //
 // The payload is `<command>[ <argument>]`; the command selects the behaviour. The commands the
-// Rust `chaos` plugin has behave as there (same object types and fields), plus two of its own:
+// Rust `chaos` plugin has behave as there (same object types and fields), plus three of its own:
 //
 // | command | does |
 // |---|---|
@@ -19,6 +19,7 @@
 // | `slow-ok` | does a few milliseconds of busy work, then creates a `ChaosRecord` and returns ok |
 // | `roundtrip <text>` | creates `RoundTrip {text, length}` (`length` in UTF-16 units), reads it back with `get` and `find` and returns an error unless both return the same text |
 // | `meta` | creates `Meta {topic, clientId, subscriberId, key, headers, timestampMs}` (`key` and header values as text, `key` left out when absent, `headers` an object) |
+// | `denied` | tries to create an `MQTTClient` and to find `MQTTClient` objects (calls a plugin's default capabilities refuse) and stores the error kinds it got in `Denied {create, find}` (`"denied"`, ... or `"ok"`), plus the messages in `createMessage`, `findMessage` |
 //
 // Every failing command first creates a `ChaosRecord`, so a test can check that the failed
 // invocation's writes were discarded.
@@ -68,9 +69,10 @@ function glue(message: Message): Outcome {
   }
   if (command == "roundtrip") return roundTrip(argument !== null ? decodeText(argument) : "");
   if (command == "meta") return meta(message);
+  if (command == "denied") return deniedCalls();
   return err(
     "unknown glue command `" + command + "`: expected ok, fail, trap, loop, oom, log, echo, readback, " +
-      "badcalls, slow-ok, roundtrip or meta",
+      "badcalls, slow-ok, roundtrip, meta or denied",
   );
 }
 
@@ -187,6 +189,16 @@ function badCalls(): Outcome {
   describe(obj, "update", update);
   describe(obj, "publish", publish);
   return outcomeOf(objects.create("BadCalls", obj.stringify()).error);
+}
+
+function deniedCalls(): Outcome {
+  const client = JSON.objectValue().setString("name", "glue-evil").setString("mainBrokerURL", "mqtt://127.0.0.1:1");
+  const create = objects.create("MQTTClient", client.stringify()).error;
+  const find = objects.find("MQTTClient", "{}").error;
+  const obj = JSON.objectValue();
+  describe(obj, "create", create);
+  describe(obj, "find", find);
+  return outcomeOf(objects.create("Denied", obj.stringify()).error);
 }
 
 function describe(obj: JSONValue, call: string, error: HostError | null): void {

@@ -14,42 +14,42 @@
 export const RET_AREA: usize = memory.data(16, 8);
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/objects@0.1.0", "create")
+@external("switchyard:plugin/objects@0.2.0", "create")
 export declare function objectsCreate(typePtr: usize, typeLen: usize, propsPtr: usize, propsLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/objects@0.1.0", "get")
+@external("switchyard:plugin/objects@0.2.0", "get")
 export declare function objectsGet(idPtr: usize, idLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/objects@0.1.0", "find")
+@external("switchyard:plugin/objects@0.2.0", "find")
 export declare function objectsFind(typePtr: usize, typeLen: usize, queryPtr: usize, queryLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/objects@0.1.0", "update")
+@external("switchyard:plugin/objects@0.2.0", "update")
 export declare function objectsUpdate(idPtr: usize, idLen: usize, propsPtr: usize, propsLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/objects@0.1.0", "delete")
+@external("switchyard:plugin/objects@0.2.0", "delete")
 export declare function objectsDelete(idPtr: usize, idLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/messaging@0.1.0", "publish")
+@external("switchyard:plugin/messaging@0.2.0", "publish")
 export declare function messagingPublish(
   clientPtr: usize, clientLen: usize, topicPtr: usize, topicLen: usize,
   payloadPtr: usize, payloadLen: usize, ret: usize,
 ): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/messaging@0.1.0", "subscribe")
+@external("switchyard:plugin/messaging@0.2.0", "subscribe")
 export declare function messagingSubscribe(clientPtr: usize, clientLen: usize, topicPtr: usize, topicLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/messaging@0.1.0", "unsubscribe")
+@external("switchyard:plugin/messaging@0.2.0", "unsubscribe")
 export declare function messagingUnsubscribe(clientPtr: usize, clientLen: usize, topicPtr: usize, topicLen: usize, ret: usize): void;
 
 // @ts-ignore: decorator
-@external("switchyard:plugin/logging@0.1.0", "log")
+@external("switchyard:plugin/logging@0.2.0", "log")
 export declare function loggingLog(level: u32, messagePtr: usize, messageLen: usize): void;
 
 /** UTF-8 bytes of `s` for an argument. Lone surrogates become U+FFFD: the host only accepts

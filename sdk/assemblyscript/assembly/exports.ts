@@ -13,7 +13,7 @@ const HANDLE_RESULT: usize = memory.data(12, 4);
 // One `tuple<string, list<u8>>` of the headers list: name at 0/4, value at 8/12.
 const HEADER_SIZE: usize = 16;
 
-/** `switchyard:plugin/handler@0.1.0#handle`: the flattened `message` record in (14 values:
+/** `switchyard:plugin/handler@0.2.0#handle`: the flattened `message` record in (14 values:
  *  4 strings, the key option as tag/ptr/len, the headers list, the u64 timestamp), a pointer
  *  to the `result<_, string>` out. */
 export function __switchyard_handle(
@@ -64,7 +64,7 @@ export function __switchyard_handle(
   return HANDLE_RESULT;
 }
 
-/** `cabi_post_switchyard:plugin/handler@0.1.0#handle`: frees the error reason. */
+/** `cabi_post_switchyard:plugin/handler@0.2.0#handle`: frees the error reason. */
 export function __switchyard_post_handle(result: usize): void {
   if (load<u8>(result) != 0) freeHostBlock(load<u32>(result, 4), load<u32>(result, 8));
 }

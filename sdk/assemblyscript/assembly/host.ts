@@ -6,7 +6,7 @@ import {
   objectsCreate, objectsGet, objectsFind, objectsUpdate, objectsDelete,
   messagingPublish, messagingSubscribe, messagingUnsubscribe, loggingLog,
 } from "./abi";
-import { ErrorKind, HostError, Result } from "./result";
+import { HostError, Result, errorKindOf } from "./result";
 
 // `result<T, error>` in the return area: u8 discriminant at 0 (1 = err), payload at 4.
 function failed(): bool {
@@ -16,9 +16,7 @@ function failed(): bool {
 // The error variant at offset 4: u8 case at 4 (`ErrorKind` uses the WIT's case order), its
 // string at 8/12.
 function takeError(): HostError {
-  const tag = <i32>load<u8>(RET_AREA, 4);
-  const kind = tag <= ErrorKind.Other ? <ErrorKind>tag : ErrorKind.Other;
-  return new HostError(kind, takeStringAt(RET_AREA + 8));
+  return new HostError(errorKindOf(<i32>load<u8>(RET_AREA, 4)), takeStringAt(RET_AREA + 8));
 }
 
 function stringResult(): Result<string> {
@@ -52,7 +50,9 @@ export abstract class objects {
   }
 
   /** Objects of `typeName` matching `query` (`{}`, `{"prop": value}` or
-   *  `{"filters": [...], "sort", "order", "limit", "offset"}`), as a JSON array. */
+   *  `{"filters": [...], "sort", "order", "limit", "offset", "total"}`), as a JSON array, or as
+   *  `{"result": [...], "total": n}` when the query has `"total": true`. Without a `limit` the
+   *  plugin's default row limit applies; a `limit` above its maximum is `LimitExceeded`. */
   static find(typeName: string, query: string): Result<string> {
     const t = utf8(typeName);
     const q = utf8(query);

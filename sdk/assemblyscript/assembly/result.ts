@@ -7,10 +7,19 @@ export enum ErrorKind {
   NotFound = 0,
   /** The input was rejected: malformed JSON, a reserved or invalid property, a bad topic. */
   Invalid = 1,
-  /** A per-invocation limit was reached (for example the number of host calls). */
+  /** A per-invocation limit was reached; the message names it (host calls, bytes written,
+   *  bytes published, publishes, object size, `find` rows). */
   LimitExceeded = 2,
   /** Anything else, described in words. */
   Other = 3,
+  /** The plugin's capabilities do not allow the call: a built-in type, an object type it was
+   *  not granted, or a client or topic it may not publish to. The message says which. */
+  Denied = 4,
+}
+
+/** The kind for the WIT `error` case number `tag`; a case this SDK does not know is `Other`. */
+export function errorKindOf(tag: i32): ErrorKind {
+  return tag >= ErrorKind.NotFound && tag <= ErrorKind.Denied ? <ErrorKind>tag : ErrorKind.Other;
 }
 
 /** A failed call: its kind and the host's description. */
@@ -20,12 +29,13 @@ export class HostError {
     public readonly message: string,
   ) {}
 
-  /** The WIT name of the kind: `not-found`, `invalid`, `limit-exceeded` or `other`. */
+  /** The WIT name of the kind: `not-found`, `invalid`, `limit-exceeded`, `other` or `denied`. */
   get kindName(): string {
     switch (this.kind) {
       case ErrorKind.NotFound: return "not-found";
       case ErrorKind.Invalid: return "invalid";
       case ErrorKind.LimitExceeded: return "limit-exceeded";
+      case ErrorKind.Denied: return "denied";
       default: return "other";
     }
   }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 
 const sdk = join(dirname(fileURLToPath(import.meta.url)), "..");
+const iface = (name) => `switchyard:plugin/${name}@0.2.0`;
 let module;
 
 before(async () => {
@@ -28,7 +29,7 @@ function instantiate() {
   let memory;
   const refuse = (name) => () => { throw new Error(`unit tests must not call ${name}`); };
   const imports = {
-    "switchyard:plugin/logging@0.1.0": {
+    [iface("logging")]: {
       log(level, ptr, len) {
         lines.push(new TextDecoder().decode(new Uint8Array(memory.buffer, ptr, len)));
       },
@@ -54,9 +55,9 @@ function run(name) {
 
 test("the unit module imports only the logging interface", () => {
   const modules = new Set(WebAssembly.Module.imports(module).map((i) => i.module));
-  modules.delete("switchyard:plugin/objects@0.1.0");
-  modules.delete("switchyard:plugin/messaging@0.1.0");
-  assert.deepEqual([...modules], ["switchyard:plugin/logging@0.1.0"]);
+  modules.delete(iface("objects"));
+  modules.delete(iface("messaging"));
+  assert.deepEqual([...modules], [iface("logging")]);
 });
 
 test("a failed check fails with the SDK's abort report", () => {

@@ -3,7 +3,7 @@
 
 import { JSON, JSONKind, JSONValue } from "../assembly/json";
 import { decodeText, isUtf8 } from "../assembly/message";
-import { ErrorKind, HostError, Result } from "../assembly/result";
+import { ErrorKind, HostError, Result, errorKindOf } from "../assembly/result";
 import { utf8 } from "../assembly/abi";
 import "../assembly/runtime";
 
@@ -113,6 +113,17 @@ export function test_results_and_errors(): void {
   eq(failed.unwrapOr("fallback"), "fallback", "unwrapOr");
   eq(Result.ok<string>("v").unwrap(), "v", "unwrap");
   if (Result.err<bool>(e).unwrapOr(true) != true) throw new Error("unwrapOr bool");
+}
+
+export function test_host_error_cases_decode_in_wit_order(): void {
+  const names = ["not-found", "invalid", "limit-exceeded", "other", "denied"];
+  for (let tag = 0; tag < names.length; tag++) {
+    eq(new HostError(errorKindOf(tag), "m").kindName, names[tag], "case " + tag.toString());
+  }
+  eq(new HostError(errorKindOf(5), "m").kindName, "other", "a case this SDK does not know");
+  eq(new HostError(errorKindOf(255), "m").kindName, "other", "case 255");
+  eq(new HostError(ErrorKind.Denied, "type MQTTClient is built in").toString(),
+    "denied: type MQTTClient is built in", "denied toString");
 }
 
 // Checks that a failed check really fails the test (see unit.test.js).

@@ -14,9 +14,14 @@ pub enum Error {
     /// The host rejected the input: malformed JSON, a reserved or invalid property, a bad topic.
     #[error("invalid: {0}")]
     Invalid(String),
-    /// A per-invocation limit was reached, for example the number of host calls.
+    /// A per-invocation limit was reached; the text names it (host calls, bytes written, bytes
+    /// published, publishes, object size, `find` rows).
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// The plugin's capabilities do not allow the call: a built-in type, an object type it was
+    /// not granted, or a client or topic it may not publish to. The text says which.
+    #[error("denied: {0}")]
+    Denied(String),
     /// Any other failure, described in words; also what a handler builds with
     /// [`Error::other`] or `"...".into()`.
     #[error("{0}")]
@@ -44,12 +49,13 @@ impl Error {
     }
 
     /// A short, stable name for the kind of error: `not-found`, `invalid`, `limit-exceeded`,
-    /// `other`, `json` or `utf8` (the first four match the WIT `error` cases).
+    /// `denied`, `other`, `json` or `utf8` (all but the last two match the WIT `error` cases).
     pub fn kind(&self) -> &'static str {
         match self {
             Error::NotFound(_) => "not-found",
             Error::Invalid(_) => "invalid",
             Error::LimitExceeded(_) => "limit-exceeded",
+            Error::Denied(_) => "denied",
             Error::Other(_) => "other",
             Error::Json { .. } => "json",
             Error::Utf8(_) => "utf8",
@@ -71,6 +77,7 @@ impl From<WitError> for Error {
             WitError::Invalid(m) => Error::Invalid(m),
             WitError::LimitExceeded(m) => Error::LimitExceeded(m),
             WitError::Other(m) => Error::Other(m),
+            WitError::Denied(m) => Error::Denied(m),
         }
     }
 }
@@ -100,11 +107,33 @@ mod tests {
 
     #[test]
     fn host_errors_keep_their_kind_and_text() {
-        let error = Error::from(WitError::NotFound("object `x`".into()));
-        assert_eq!(error.kind(), "not-found");
-        assert_eq!(error.to_string(), "not found: object `x`");
-        let error = Error::from(WitError::LimitExceeded("100 host calls".into()));
-        assert_eq!(error.kind(), "limit-exceeded");
+        let cases = [
+            (
+                WitError::NotFound("object `x`".into()),
+                "not-found",
+                "not found: object `x`",
+            ),
+            (
+                WitError::Invalid("bad topic".into()),
+                "invalid",
+                "invalid: bad topic",
+            ),
+            (
+                WitError::LimitExceeded("100 host calls".into()),
+                "limit-exceeded",
+                "limit exceeded: 100 host calls",
+            ),
+            (WitError::Other("disk full".into()), "other", "disk full"),
+            (
+                WitError::Denied("type `MQTTClient` is built in".into()),
+                "denied",
+                "denied: type `MQTTClient` is built in",
+            ),
+        ];
+        for (host_error, kind, text) in cases {
+            let error = Error::from(host_error);
+            assert_eq!((error.kind(), error.to_string().as_str()), (kind, text));
+        }
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub(crate) fn to_string(
     serde_json::to_string(value).map_err(|e| Error::json(context(), e))
 }
 
+/// Serializes `value` to a JSON value; `context` names the value.
+pub(crate) fn to_value(
+    value: &impl Serialize,
+    context: impl FnOnce() -> String,
+) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::json(context(), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

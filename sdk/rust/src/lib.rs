@@ -23,6 +23,9 @@
 //! serde = { version = "1", features = ["derive"] }
 //! ```
 //!
+//! The crate re-exports [`serde_json`], so a plugin can use `switchyard_sdk::serde_json`
+//! (for example its `json!` macro) without depending on it.
+//!
 //! `src/lib.rs`:
 //!
 //! ```no_run
@@ -79,7 +82,12 @@
 //! ```
 //!
 //! A handler's `Err` is recorded by the host as the invocation's failure (its `Display` text);
-//! a panic traps the instance, which the host treats the same way.
+//! a panic traps the instance, which the host treats the same way. Host calls fail with an
+//! [`Error`] whose [`kind`](Error::kind) says why: for example `denied` when the plugin's
+//! capabilities do not allow the call (such as writing a built-in type like `MQTTClient`) and
+//! `limit-exceeded` when the invocation used up one of its limits.
+//!
+//! The crate binds version 0.2.0 of the `switchyard:plugin` contract.
 
 mod error;
 mod json;
@@ -91,8 +99,11 @@ mod query;
 
 pub use error::{Error, Result};
 pub use message::Message;
-pub use objects::Object;
+pub use objects::{Object, Page};
 pub use query::Query;
+/// The serde_json this crate uses, so a plugin can write `switchyard_sdk::serde_json::json!`
+/// without depending on serde_json itself.
+pub use serde_json;
 
 /// Bindings generated from `wit/plugin.wit`: public for [`handler!`] to expand in the plugin's
 /// crate, and for test fixtures that must make calls the typed API cannot express.

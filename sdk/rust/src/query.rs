@@ -4,8 +4,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// A query for [`objects::find`](crate::objects::find): filters (all must match), a sort
-/// property and order, limit and offset.
+/// A query for [`objects::find`](crate::objects::find) and
+/// [`objects::find_page`](crate::objects::find_page): filters (all must match), a sort property
+/// and order, limit and offset. Without a limit the host applies the plugin's default row limit;
+/// a limit above the plugin's maximum fails with [`Error::LimitExceeded`](crate::Error).
 ///
 /// ```
 /// use switchyard_sdk::Query;
@@ -27,6 +29,24 @@ pub struct Query {
     limit: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     offset: Option<usize>,
+}
+
+/// The keys of the structured query shape; an object with none of them is an equality query.
+const QUERY_KEYS: [&str; 6] = ["filters", "sort", "order", "limit", "offset", "total"];
+
+/// `query` (any query shape of `wit/plugin.wit`) asking the host to count every match as well:
+/// a structured or empty query gets `"total": true`, a bare `{"prop": value}` equality query is
+/// moved under `filters` first. Anything else is passed on for the host to reject.
+pub(crate) fn with_total(query: Value) -> Value {
+    let Value::Object(mut map) = query else {
+        return query;
+    };
+    if map.is_empty() || QUERY_KEYS.iter().any(|key| map.contains_key(*key)) {
+        map.insert("total".to_owned(), Value::Bool(true));
+        Value::Object(map)
+    } else {
+        serde_json::json!({"filters": map, "total": true})
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,7 +137,7 @@ impl Query {
         self.sort(column, Order::Desc)
     }
 
-    /// Returns at most `limit` objects.
+    /// Returns at most `limit` objects (at most the plugin's maximum row limit).
     pub fn limit(mut self, limit: usize) -> Query {
         self.limit = Some(limit);
         self
@@ -199,5 +219,28 @@ mod tests {
             serde_json::to_value(Query::new().sort_asc("n")).unwrap(),
             json!({"filters": [], "sort": "n", "order": "asc"})
         );
+    }
+
+    #[test]
+    fn with_total_adds_the_flag_to_every_shape() {
+        let builder = serde_json::to_value(Query::new().eq("a", 1).limit(5)).unwrap();
+        assert_eq!(
+            with_total(builder),
+            json!({
+                "filters": [{"column": "a", "operator": "eq", "value": 1}],
+                "limit": 5,
+                "total": true,
+            })
+        );
+        assert_eq!(with_total(json!({})), json!({"total": true}));
+        assert_eq!(
+            with_total(json!({"sensorId": "t1"})),
+            json!({"filters": {"sensorId": "t1"}, "total": true})
+        );
+        assert_eq!(
+            with_total(json!({"sort": "n", "total": false})),
+            json!({"sort": "n", "total": true})
+        );
+        assert_eq!(with_total(json!([1])), json!([1]));
     }
 }

@@ -4,10 +4,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
-use std::time::Duration;
 use switchyard_api::{AppState, Auth, BodyLimits, router};
 use switchyard_dispatch::{Brokers, Dispatcher, Retention};
-use switchyard_runtime::{Limits, Runtime};
+use switchyard_runtime::{Limits, PluginLimits, Runtime};
 use switchyard_store::Store;
 use tower::ServiceExt;
 
@@ -50,11 +49,12 @@ impl TestApp {
         let runtime = Runtime::new(
             store.clone(),
             Limits {
-                memory_bytes: 16 << 20,
-                timeout: Duration::from_secs(5),
-                host_calls: 1000,
-                max_payload: 1 << 20,
+                plugin: PluginLimits {
+                    memory_mb: 16,
+                    ..PluginLimits::default()
+                },
                 max_instances: 8,
+                max_memory_mb: 64,
             },
         )
         .unwrap();

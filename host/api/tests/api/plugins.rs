@@ -152,3 +152,86 @@ async fn uploads_have_their_own_size_limit() {
         reply.error()
     );
 }
+
+#[tokio::test]
+async fn capabilities_and_limits_are_set_shown_and_checked() {
+    let app = TestApp::new();
+    upload(&app, "recorder", plugin()).await;
+    let info = app.get("/api/plugins/recorder").await.body;
+    assert_eq!(info["capabilities"]["read"], json!(["*"]));
+    assert_eq!(info["capabilities"]["publish"], Value::Null);
+    assert_eq!(info["limits"]["timeoutMs"], 5000);
+    assert_eq!(info["limits"]["memoryMb"], 16, "the server's default");
+
+    let path = "/api/plugins/recorder";
+    let patch = json!({
+        "capabilities": {"write": ["Reading"], "publish": [{"client": "alerts"}]},
+        "limits": {"timeoutMs": 750, "findRows": 10},
+    });
+    let set = app.send(Method::PATCH, path, patch).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["limits"]["timeoutMs"], 750);
+    assert_eq!(
+        set.body["limitOverrides"],
+        json!({"timeoutMs": 750, "findRows": 10})
+    );
+    assert_eq!(
+        set.body["capabilities"]["publish"][0]["topics"],
+        json!(["#"])
+    );
+    assert_eq!(
+        set.body["capabilities"]["read"],
+        json!(["*"]),
+        "defaults fill the rest"
+    );
+
+    // `null` returns a limit to the server's default; a re-upload keeps the settings.
+    let reset = app
+        .send(Method::PATCH, path, json!({"limits": {"findRows": null}}))
+        .await;
+    assert_eq!(reset.body["limits"]["findRows"], 100, "{}", reset.body);
+    upload(&app, "recorder", plugin()).await;
+    let info = app.get(path).await.body;
+    assert_eq!(info["limits"]["timeoutMs"], 750);
+    assert_eq!(info["capabilities"]["write"], json!(["Reading"]));
+
+    for (patch, status, problem) in [
+        (
+            json!({"capabilities": {"write": ["MQTTClient"]}}),
+            422,
+            "built-in type",
+        ),
+        (
+            json!({"capabilities": {"root": true}}),
+            400,
+            "unknown field `root`",
+        ),
+        (
+            json!({"limits": {"timeout": 1}}),
+            422,
+            "unknown field `timeout`",
+        ),
+        (
+            json!({"limits": {"memoryMb": 4096}}),
+            422,
+            "`memoryMb` must be between 1 and 64",
+        ),
+        (
+            json!({"capabilities": {"publish": [{"client": "a", "topics": ["a/#/b"]}]}}),
+            422,
+            "invalid topic filter",
+        ),
+    ] {
+        let refused = app.send(Method::PATCH, path, patch.clone()).await;
+        assert_eq!(refused.status.as_u16(), status, "{patch}: {}", refused.body);
+        assert!(
+            refused.error().contains(problem),
+            "{patch}: {}",
+            refused.body
+        );
+    }
+    let missing = app
+        .send(Method::PATCH, "/api/plugins/nope", json!({}))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

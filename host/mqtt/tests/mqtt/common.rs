@@ -112,7 +112,7 @@ impl Inbound for Recorder {
             .collect()
     }
 
-    fn dispatch(&self, message: Incoming) -> BoxFuture<'_, Outcome> {
+    fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome> {
         Box::pin(async move {
             let text = String::from_utf8_lossy(&message.payload).into_owned();
             self.started.lock().unwrap().push(text.clone());

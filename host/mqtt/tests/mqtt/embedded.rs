@@ -296,9 +296,9 @@ impl switchyard_dispatch::Inbound for Forwarder {
     }
 
     fn dispatch(
-        &self,
+        self: std::sync::Arc<Self>,
         message: switchyard_dispatch::Incoming,
-    ) -> switchyard_dispatch::BoxFuture<'_, switchyard_dispatch::Outcome> {
+    ) -> switchyard_dispatch::BoxFuture<'static, switchyard_dispatch::Outcome> {
         Box::pin(async move {
             let mqtt = self.mqtt.get().and_then(|m| m.upgrade()).expect("manager");
             let topic = message.topic.replacen("in/", "out/", 1);

@@ -185,6 +185,7 @@ fn limit_and_offset_cut_a_page_and_total_counts_all_matches() {
                 sort: sort.clone(),
                 limit,
                 offset,
+                total: true,
                 ..Query::default()
             };
             let page = store.query("Reading", &query).unwrap();
@@ -199,10 +200,45 @@ fn limit_and_offset_cut_a_page_and_total_counts_all_matches() {
     }
     let query = Query {
         limit: Some(1),
+        total: true,
         ..filter("sensor", Op::Eq, json!("t1"))
     };
     let page = store.query("Reading", &query).unwrap();
     assert_eq!((page.result.len(), page.total), (1, 2));
+}
+
+#[test]
+fn without_total_a_page_stops_the_scan_and_sorted_pages_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for i in 0..300 {
+        store
+            .create("Row", json!({"i": i, "bucket": i % 7}))
+            .unwrap();
+    }
+    let first = Query {
+        limit: Some(3),
+        offset: 2,
+        ..Query::default()
+    };
+    let page = store.query("Row", &first).unwrap();
+    let rows: Vec<_> = page.result.iter().map(|o| o["i"].clone()).collect();
+    assert_eq!(rows, [json!(2), json!(3), json!(4)]);
+    assert_eq!(page.total, 5, "the scan stopped once the page was full");
+
+    // Sorted in batches: the top rows, ties in creation order, whatever the batch size.
+    let top = Query {
+        sort: Some("bucket".into()),
+        order: Order::Desc,
+        limit: Some(4),
+        offset: 1,
+        total: true,
+        ..Query::default()
+    };
+    let page = store.query("Row", &top).unwrap();
+    let rows: Vec<_> = page.result.iter().map(|o| o["i"].clone()).collect();
+    assert_eq!(rows, [json!(13), json!(20), json!(27), json!(34)]);
+    assert_eq!(page.total, 300);
 }
 
 #[test]
@@ -230,7 +266,7 @@ fn json_queries_parse_every_shape() {
     assert_eq!(Query::from_json(&json!({})).unwrap(), Query::default());
     let full = Query::from_json(&json!({
         "filters": [{"column": "value", "operator": "GTE", "value": 3}],
-        "sort": "value", "order": "desc", "limit": 10, "offset": 5,
+        "sort": "value", "order": "desc", "limit": 10, "offset": 5, "total": true,
     }))
     .unwrap();
     assert_eq!(
@@ -245,6 +281,7 @@ fn json_queries_parse_every_shape() {
             order: Order::Desc,
             limit: Some(10),
             offset: 5,
+            total: true,
         }
     );
 }

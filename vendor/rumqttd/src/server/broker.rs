@@ -393,7 +393,14 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
         loop {
             // Await new network connection.
             let (stream, addr) = match listener.accept().await {
-                Ok((s, r)) => (s, r),
+                Ok((s, r)) => {
+                    // Switchyard: packets go out as they are written; Nagle's algorithm would
+                    // hold each small publish or ack for the client's delayed ACK.
+                    if let Err(e) = s.set_nodelay(true) {
+                        warn!(error=?e, "Unable to set TCP_NODELAY.");
+                    }
+                    (s, r)
+                }
                 Err(e) => {
                     error!(error=?e, "Unable to accept socket.");
                     continue;
