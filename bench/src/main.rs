@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use switchyard_dispatch::{BoxFuture, Brokers, Dispatcher, Inbound, Incoming, Outcome, Retention};
-use switchyard_mqtt::{EmbeddedBroker, Mqtt};
+use switchyard_mqtt::EmbeddedBroker;
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
 use tokio::sync::mpsc;
@@ -164,7 +164,7 @@ async fn measure(
         pending: Default::default(),
         done,
     };
-    let mqtt = Arc::new(Mqtt::new(
+    let mqtt = Arc::new(switchyard_mqtt::manager(
         store.clone(),
         Arc::new(timed),
         Some(broker.tcp_addr()),

@@ -3,6 +3,7 @@
 //! like a user would, and runs an external Mosquitto broker where a test needs one.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod kafka;
 pub mod mosquitto;
 pub mod plugins;
 pub mod stream;

@@ -133,6 +133,7 @@ impl From<ClientError> for ApiError {
             ClientError::NotFound(_) => StatusCode::NOT_FOUND,
             ClientError::Unsupported(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ClientError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ClientError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ClientError::Broker(_) => StatusCode::BAD_GATEWAY,
         };
         ApiError::new(status, error.to_string())

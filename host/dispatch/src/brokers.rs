@@ -38,6 +38,8 @@ pub enum ClientError {
     #[error("client `{0}` is of type {1}, which has no broker support")]
     Unsupported(String, String),
     #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
     Broker(String),
@@ -89,19 +91,20 @@ impl Brokers {
         payload: Vec<u8>,
     ) -> Result<(), ClientError> {
         let (client, outbound) = self.outbound(client)?;
-        client
-            .check_size(topic, payload.len())
-            .map_err(ClientError::TooLarge)?;
+        client.check_topic(topic).map_err(ClientError::Invalid)?;
+        (client.check_size(topic, payload.len())).map_err(ClientError::TooLarge)?;
         (outbound.publish(&client.id, topic, payload).await).map_err(broker_error)
     }
 
     pub async fn subscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {
         let (client, outbound) = self.outbound(client)?;
+        client.check_filter(topic).map_err(ClientError::Invalid)?;
         (outbound.subscribe(&client.id, topic).await).map_err(broker_error)
     }
 
     pub async fn unsubscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {
         let (client, outbound) = self.outbound(client)?;
+        client.check_filter(topic).map_err(ClientError::Invalid)?;
         (outbound.unsubscribe(&client.id, topic).await).map_err(broker_error)
     }
 }

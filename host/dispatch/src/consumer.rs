@@ -75,6 +75,12 @@ impl<D: Delivery> Consumer<D> {
         })
     }
 
+    /// Queues a delivery, waiting for room: for brokers that keep what is not fetched yet
+    /// (Kafka, Pulsar), waiting here is the backpressure. Gives it back if the worker stopped.
+    pub async fn push(&self, delivery: D) -> Result<(), D> {
+        self.queue.send(delivery).await.map_err(|e| e.0)
+    }
+
     /// Stops the worker; queued and unsettled deliveries are dropped unacknowledged, so the
     /// broker delivers them again.
     pub fn stop(&self) {

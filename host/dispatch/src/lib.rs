@@ -14,11 +14,13 @@ mod consumer;
 mod dispatcher;
 mod failures;
 mod lanes;
+mod manager;
 mod record;
 
 pub use brokers::{Brokers, ClientError, Outbound};
 pub use consumer::{Consumer, Delivery};
 pub use dispatcher::{Dispatcher, ReplayError, Retention};
+pub use manager::{Broker, Connection, Manager, NotConnected, Status, Wanted};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -19,9 +19,8 @@ use rumqttc::{
     AsyncClient, ClientError, ConnectReturnCode, ConnectionError, Disconnect, Event, EventLoop,
     Outgoing, Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
 };
-use serde_json::Value;
-use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming};
-use switchyard_store::{Object, Store};
+use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status};
+use switchyard_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -40,12 +39,12 @@ const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running connection, as the manager holds it.
-pub(crate) struct Connection {
+pub struct Connection {
     /// What the connection was started with; a change means a restart.
-    pub settings: Settings,
-    pub link: Arc<Link>,
+    pub(crate) settings: Settings,
+    pub(crate) link: Arc<Link>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Connection {
@@ -79,27 +78,30 @@ impl Connection {
         let driver = Driver {
             link: link.clone(),
             settings: settings.clone(),
-            store,
             eventloop,
             consumer: Consumer::start(id, inbound, WORKER_QUEUE),
             backlog,
             stop: stop_rx,
-            reported: None,
+            status: Status::new(store, id),
             dropped: 0,
         };
         Ok(Connection {
             settings,
             link,
             stop,
-            task: tokio::spawn(driver.run()),
+            task: Mutex::new(Some(tokio::spawn(driver.run()))),
         })
     }
 
     /// Disconnects cleanly and waits until the status says so. A callback still running
     /// finishes, but nothing else is dispatched.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(Err(e)) = match task {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
             tracing::error!(client = %self.link.id, "MQTT connection task failed: {e}");
         }
     }
@@ -260,14 +262,13 @@ impl Delivery for MqttDelivery {
 struct Driver {
     link: Arc<Link>,
     settings: Settings,
-    store: Store,
     eventloop: EventLoop,
     consumer: Consumer<MqttDelivery>,
     /// QoS 1 and 2 messages the full queue could not take yet.
     backlog: Backlog,
     stop: watch::Receiver<bool>,
-    /// The status last written, so repeated failures do not rewrite it.
-    reported: Option<(bool, Option<String>)>,
+    /// The status on the client object.
+    status: Status,
     /// QoS 0 messages dropped because the queue was full.
     dropped: u64,
 }
@@ -425,29 +426,8 @@ impl Driver {
 
     /// Writes `isConnected` and `lastError` when they changed.
     fn report(&mut self, connected: bool, error: Option<String>) {
-        let status = (connected, error);
-        if self.reported.as_ref() == Some(&status) {
-            return;
-        }
-        if let Err(e) = self
-            .store
-            .set_status(&self.link.id, status_fields(&status.0, &status.1))
-        {
-            tracing::warn!(client = %self.link.id, "could not record the connection status: {e}");
-        }
-        self.reported = Some(status);
+        self.status.report(connected, error);
     }
-}
-
-/// The status properties as the store takes them.
-pub(crate) fn status_fields(connected: &bool, error: &Option<String>) -> Object {
-    let mut fields = Object::new();
-    fields.insert("isConnected".into(), Value::Bool(*connected));
-    fields.insert(
-        "lastError".into(),
-        error.clone().map_or(Value::Null, Value::String),
-    );
-    fields
 }
 
 /// A connection failure in words (rumqttc's messages never include the credentials).

@@ -1,9 +1,9 @@
 //! MQTT for Switchyard: the embedded broker ([`EmbeddedBroker`]) and the connections of
-//! `MQTTClient` objects ([`Mqtt`]), which follow the store: enabling a client connects it,
-//! disabling or deleting it disconnects it, and subscriber changes (un)subscribe topics live.
-//! Received messages go to an [`Inbound`](switchyard_dispatch::Inbound) and are acknowledged
-//! after it returns; [`Mqtt`] is the [`Outbound`](switchyard_dispatch::Outbound) for
-//! `MQTTClient`s.
+//! `MQTTClient` objects ([`Mqtt`], the shared connection manager over [`MqttBroker`]), which
+//! follow the store: enabling a client connects it, disabling or deleting it disconnects it,
+//! and subscriber changes (un)subscribe topics live. Received messages go to an
+//! [`Inbound`](switchyard_dispatch::Inbound) and are acknowledged once their outcome is
+//! durable; [`Mqtt`] is the [`Outbound`](switchyard_dispatch::Outbound) for `MQTTClient`s.
 
 mod backlog;
 mod broker;
@@ -13,7 +13,7 @@ mod manager;
 mod settings;
 
 pub use broker::EmbeddedBroker;
-pub use manager::Mqtt;
+pub use manager::{Mqtt, MqttBroker, manager};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -17,23 +17,16 @@ pub(crate) const MAX_PACKET: usize = switchyard_runtime::clients::MQTT_MAX_PACKE
 /// queue fills, so a generous bound costs nothing while idle.
 pub(crate) const REQUEST_CAPACITY: usize = 1024;
 
-/// What a client object asks for.
-pub(crate) enum Wanted {
-    /// Disabled, deleted, or not an MQTT client.
-    Off,
-    On(Settings),
-    /// Enabled but unusable; the message names the property.
-    Invalid(String),
-}
+type Wanted = switchyard_dispatch::Wanted<Settings>;
 
 /// The connection-relevant properties of an enabled client.
 #[derive(Clone, PartialEq)]
-pub(crate) struct Settings {
+pub struct Settings {
     /// The main broker first, then the fallbacks in order.
-    pub endpoints: Vec<Endpoint>,
+    pub(crate) endpoints: Vec<Endpoint>,
     username: Option<String>,
     password: Option<String>,
-    pub qos: QoS,
+    pub(crate) qos: QoS,
     client_id: String,
     clean_session: bool,
 }
@@ -53,7 +46,7 @@ impl std::fmt::Debug for Settings {
 
 impl Settings {
     /// Options for connecting to `endpoint` with these settings.
-    pub fn options(&self, endpoint: &Endpoint) -> MqttOptions {
+    pub(crate) fn options(&self, endpoint: &Endpoint) -> MqttOptions {
         let mut options = endpoint.options(&self.client_id);
         options
             .set_keep_alive(KEEP_ALIVE)

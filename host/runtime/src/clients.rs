@@ -33,6 +33,24 @@ impl Client {
         })
     }
 
+    /// Checks that this client's broker can take `topic` as a topic name (Kafka's have no `/`).
+    pub fn check_topic(&self, topic: &str) -> std::result::Result<(), String> {
+        let checked = match self.type_name.as_str() {
+            "KafkaClient" => switchyard_topic::kafka::validate_name(topic),
+            _ => switchyard_topic::validate_name(topic),
+        };
+        checked.map_err(|e| format!("cannot publish to `{topic}`: {}", e.0))
+    }
+
+    /// Checks that this client's broker can subscribe to `filter`.
+    pub fn check_filter(&self, filter: &str) -> std::result::Result<(), String> {
+        let checked = match self.type_name.as_str() {
+            "KafkaClient" => switchyard_topic::kafka::subscription(filter).map(drop),
+            _ => switchyard_topic::validate(filter),
+        };
+        checked.map_err(|e| format!("invalid topic filter `{filter}`: {}", e.0))
+    }
+
     /// Checks that a message of `payload` bytes to `topic` fits what this client's broker
     /// takes; the error says by how much it does not.
     pub fn check_size(&self, topic: &str, payload: usize) -> std::result::Result<(), String> {

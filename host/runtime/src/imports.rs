@@ -102,9 +102,8 @@ impl Sandbox {
 
     /// The subscription change a guest asked for, once its capabilities allow it.
     fn subscription(&self, client: &str, topic: &str) -> Result<String, Error> {
-        switchyard_topic::validate(topic)
-            .map_err(|e| Error::Invalid(format!("invalid topic filter `{topic}`: {e}")))?;
         let client = self.client(client)?;
+        client.check_filter(topic).map_err(Error::Invalid)?;
         let name = ClientName {
             id: &client.id,
             name: client.name.as_deref(),
@@ -199,9 +198,8 @@ impl objects::Host for Sandbox {
 impl messaging::Host for Sandbox {
     fn publish(&mut self, client: String, topic: String, payload: Vec<u8>) -> HostResult<()> {
         self.call(|s| {
-            switchyard_topic::validate_name(&topic)
-                .map_err(|e| Error::Invalid(format!("cannot publish to `{topic}`: {e}")))?;
             let client = s.client(&client)?;
+            client.check_topic(&topic).map_err(Error::Invalid)?;
             let name = ClientName {
                 id: &client.id,
                 name: client.name.as_deref(),

@@ -7,9 +7,11 @@ use std::io::Write;
 use std::sync::Arc;
 use switchyard_api::{AppState, Auth};
 use switchyard_dispatch::{Brokers, Dispatcher};
-use switchyard_mqtt::{EmbeddedBroker, Mqtt};
+use switchyard_kafka::KafkaBroker;
+use switchyard_mqtt::{EmbeddedBroker, MqttBroker};
 use switchyard_runtime::Runtime;
 use switchyard_store::Store;
+use tokio::task::JoinHandle;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.data)
@@ -31,13 +33,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let mqtt = Arc::new(Mqtt::new(
+    let mqtt = Arc::new(switchyard_mqtt::manager(
         store.clone(),
         Arc::new(dispatcher.clone()),
         embedded.as_ref().map(EmbeddedBroker::tcp_addr),
     ));
-    brokers.register("MQTTClient", mqtt.clone());
-    let clients = tokio::spawn(mqtt.clone().run());
+    brokers.register(MqttBroker::CLIENT_TYPE, mqtt.clone());
+    let kafka = Arc::new(switchyard_kafka::manager(
+        store.clone(),
+        Arc::new(dispatcher.clone()),
+    ));
+    brokers.register(KafkaBroker::CLIENT_TYPE, kafka.clone());
+    let clients = [
+        tokio::spawn(mqtt.clone().run()),
+        tokio::spawn(kafka.clone().run()),
+    ];
 
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
@@ -50,9 +60,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("serving the HTTP API")?;
 
     tracing::info!("shutting down");
-    clients.abort();
+    clients.iter().for_each(JoinHandle::abort);
     retries.abort();
-    mqtt.shutdown().await;
+    tokio::join!(mqtt.shutdown(), kafka.shutdown());
     store.flush()?;
     Ok(())
 }

@@ -84,7 +84,11 @@ impl Builtin {
                 default("cleanSession", Value::Bool(true));
                 default("isEnabled", Value::Bool(false));
             }
-            Builtin::KafkaClient | Builtin::PulsarClient => default("enabled", Value::Bool(false)),
+            Builtin::KafkaClient => {
+                default("isEnabled", Value::Bool(false));
+                default("startOffset", Value::from("earliest"));
+            }
+            Builtin::PulsarClient => default("isEnabled", Value::Bool(false)),
             Builtin::MessageSubscriber => default("clients", Value::Array(Vec::new())),
             Builtin::FailedMessage => {}
         }
@@ -121,13 +125,20 @@ impl Builtin {
             Builtin::KafkaClient => {
                 props.servers("a `host:port` string", is_host_port)?;
                 props.string("groupId")?;
-                props.bool("enabled")
+                props.bool("isEnabled")?;
+                let start = props.get("startOffset").and_then(Value::as_str);
+                props.check(
+                    matches!(start, Some("earliest" | "latest")),
+                    "startOffset",
+                    "`earliest` or `latest`",
+                )?;
+                props.kafka_settings()
             }
             Builtin::PulsarClient => {
                 props.servers("a `pulsar://` or `pulsar+ssl://` URL with a host", |s| {
                     is_url_with_host(s, PULSAR_SCHEMES)
                 })?;
-                props.bool("enabled")?;
+                props.bool("isEnabled")?;
                 props.string("subscriptionName")?;
                 let kind = props.get("subscriptionType");
                 props.check(
@@ -285,6 +296,26 @@ impl Props<'_> {
     }
 
     /// The required, non-empty `servers` list of broker clients.
+    /// librdkafka settings (`security.protocol`, `sasl.*`, `ssl.*`) given as properties with
+    /// their dotted names: text only, and nothing else with a dot, so a typo is not ignored.
+    fn kafka_settings(&self) -> Result<()> {
+        for (key, value) in self.object.iter().filter(|(k, _)| k.contains('.')) {
+            let known =
+                key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.");
+            if !known {
+                return Err(Error::Invalid(format!(
+                    "{}.{key} is not a librdkafka setting Switchyard passes on (it passes \
+                     security.protocol, sasl.* and ssl.*)",
+                    self.type_name
+                )));
+            }
+            if !value.is_string() {
+                return Err(self.invalid(key, "a string"));
+            }
+        }
+        Ok(())
+    }
+
     fn servers(&self, element: &str, ok: impl Fn(&str) -> bool) -> Result<()> {
         match self.get("servers") {
             None => Err(Error::Invalid(format!(

@@ -18,6 +18,7 @@
 //! | `slow-ok [n [padding]]` | does a few milliseconds of busy work, then creates a `ChaosRecord` with `n` (the first word of the argument; the rest only makes the message larger) and returns ok |
 //! | `incr <id>` | reads the object `<id>` and writes its `count` back plus one (a read-modify-write, for lost-update tests) |
 //! | `gated [n]` | returns the error "the gate is closed" unless its subscriber has `open: true`; then acts as `ok` |
+//! | `meta` | creates `Meta {topic, key, headers}` (`key` as text or null, `headers` an object of text values) |
 //!
 //! Every failing command first creates a `ChaosRecord`, so a test can check that the failed
 //! invocation's writes were discarded.
@@ -101,6 +102,15 @@ fn chaos(msg: Message) -> Result<()> {
             record(first_word.map(parse_argument)).map(drop)
         }
         "incr" => increment(argument),
+        "meta" => {
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            let headers: serde_json::Map<String, Value> = (msg.headers.iter())
+                .map(|(k, v)| (k.clone(), Value::String(text(v))))
+                .collect();
+            let key = msg.key.as_deref().map(text);
+            let meta = json!({"topic": msg.topic, "key": key, "headers": headers});
+            objects::create("Meta", &meta).map(drop)
+        }
         "gated" => {
             let subscriber: Option<Object> = objects::get(&msg.subscriber_id)?;
             if subscriber.and_then(|s| s.get("open").cloned()) != Some(Value::Bool(true)) {
@@ -110,7 +120,7 @@ fn chaos(msg: Message) -> Result<()> {
         }
         other => Err(Error::other(format!(
             "unknown chaos command `{other}`: expected ok, fail, trap, loop, oom, log, echo, \
-             readback, badcalls, slow-ok, incr or gated"
+             readback, badcalls, slow-ok, incr, gated or meta"
         ))),
     }
 }

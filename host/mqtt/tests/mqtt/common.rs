@@ -156,7 +156,7 @@ pub fn manager(
     inbound: Arc<dyn Inbound>,
     embedded: Option<SocketAddr>,
 ) -> Arc<Mqtt> {
-    let mqtt = Arc::new(Mqtt::new(store.clone(), inbound, embedded));
+    let mqtt = Arc::new(switchyard_mqtt::manager(store.clone(), inbound, embedded));
     tokio::spawn(mqtt.clone().run());
     mqtt
 }

@@ -296,7 +296,8 @@ fn kafka_client_needs_host_port_servers_and_hides_sasl_password() {
                    "security.protocol": "SASL_SSL", "sasl.password": "pw"}),
         )
         .unwrap();
-    assert_eq!(kafka["enabled"], false);
+    assert_eq!(kafka["isEnabled"], false);
+    assert_eq!(kafka["startOffset"], "earliest");
     assert_eq!(kafka["isConnected"], false);
     assert_eq!(kafka["security.protocol"], "SASL_SSL");
     assert!(!kafka.contains_key("sasl.password"));
@@ -329,8 +330,21 @@ fn kafka_client_needs_host_port_servers_and_hides_sasl_password() {
         "KafkaClient.groupId must be a string",
     );
     expect(
-        json!({"servers": ["k1:9092"], "enabled": "no"}),
-        "KafkaClient.enabled must be true or false",
+        json!({"servers": ["k1:9092"], "isEnabled": "no"}),
+        "KafkaClient.isEnabled must be true or false",
+    );
+    expect(
+        json!({"servers": ["k1:9092"], "startOffset": "beginning"}),
+        "KafkaClient.startOffset must be `earliest` or `latest`",
+    );
+    expect(
+        json!({"servers": ["k1:9092"], "fetch.max.bytes": "1"}),
+        "KafkaClient.fetch.max.bytes is not a librdkafka setting Switchyard passes on (it passes \
+         security.protocol, sasl.* and ssl.*)",
+    );
+    expect(
+        json!({"servers": ["k1:9092"], "sasl.mechanism": 1}),
+        "KafkaClient.sasl.mechanism must be a string",
     );
 }
 
@@ -344,7 +358,7 @@ fn pulsar_client_needs_pulsar_urls_and_a_known_subscription_type() {
                    "subscriptionName": "s", "subscriptionType": "KeyShared"}),
         )
         .unwrap();
-    assert_eq!(pulsar["enabled"], false);
+    assert_eq!(pulsar["isEnabled"], false);
     assert_eq!(pulsar["lastError"], Value::Null);
 
     let expect = |props: Value, message: &str| {

@@ -1,0 +1,339 @@
+//! One enabled `KafkaClient`'s live connection: a consumer task that feeds the client's
+//! [`Consumer`] and stores each message's offset for commit only once it is settled and
+//! durable, a producer for publishes, and a health task that keeps `isConnected` and
+//! `lastError` true to what the brokers answer.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status};
+use switchyard_store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::settings::Settings;
+
+/// Received messages waiting for the worker; a full queue stops fetching, which is Kafka's
+/// own backpressure.
+const WORKER_QUEUE: usize = 64;
+/// How often the brokers are asked whether they are there.
+const HEALTH_EVERY: Duration = Duration::from_secs(2);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running connection, as the manager holds it.
+pub struct Connection {
+    pub(crate) settings: Settings,
+    shared: Arc<Shared>,
+    producer: FutureProducer,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What the connection's tasks share.
+struct Shared {
+    id: String,
+    consumer: StreamConsumer,
+    topics: Mutex<Topics>,
+    status: Mutex<Status>,
+}
+
+/// The topic filters the consumer follows, as users write them.
+#[derive(Default)]
+struct Topics {
+    /// From the subscribers linked to the client.
+    filters: BTreeSet<String>,
+    /// Added through `Outbound::subscribe`, for the connection's life.
+    extra: BTreeSet<String>,
+    /// Subscribers' filters dropped through `Outbound::unsubscribe`.
+    muted: BTreeSet<String>,
+    /// Why a filter could not be followed, shown in `lastError`.
+    problem: Option<String>,
+}
+
+impl Connection {
+    /// Starts consuming `filters` in the client's group and checking the brokers.
+    pub fn start(
+        id: &str,
+        settings: Settings,
+        store: Store,
+        inbound: Arc<dyn Inbound>,
+        filters: BTreeSet<String>,
+    ) -> anyhow::Result<Connection> {
+        let consumer: StreamConsumer =
+            (settings.consumer().create()).context("librdkafka refused the consumer settings")?;
+        let producer: FutureProducer =
+            (settings.producer().create()).context("librdkafka refused the producer settings")?;
+        let shared = Arc::new(Shared {
+            id: id.to_owned(),
+            consumer,
+            topics: Mutex::new(Topics {
+                filters,
+                ..Topics::default()
+            }),
+            status: Mutex::new(Status::new(store, id)),
+        });
+        shared.resubscribe();
+        let (stop, stopped) = watch::channel(false);
+        let deliveries = Consumer::start(id, inbound, WORKER_QUEUE);
+        let tasks = vec![
+            tokio::spawn(consume(shared.clone(), deliveries, stopped.clone())),
+            tokio::spawn(check_health(shared.clone(), stopped)),
+        ];
+        Ok(Connection {
+            settings,
+            shared,
+            producer,
+            stop,
+            tasks: Mutex::new(tasks),
+        })
+    }
+
+    /// Stops consuming; offsets stored so far are committed as the consumer closes.
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let tasks: Vec<_> = self.tasks.lock().expect("tasks lock").drain(..).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.shared.consumer.unsubscribe();
+        self.shared.report(false, None);
+    }
+
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> anyhow::Result<()> {
+        let record = FutureRecord::<(), _>::to(topic).payload(&payload);
+        match self.producer.send(record, PUBLISH_TIMEOUT).await {
+            Ok(_) => Ok(()),
+            Err((error, _)) => Err(anyhow::anyhow!(
+                "publishing to Kafka topic `{topic}`: {error}"
+            )),
+        }
+    }
+
+    pub fn set_filters(&self, filters: BTreeSet<String>) {
+        self.shared.change_topics(|topics| topics.filters = filters);
+    }
+
+    pub fn subscribe(&self, filter: &str) {
+        self.shared.change_topics(|topics| {
+            topics.muted.remove(filter);
+            topics.extra.insert(filter.to_owned());
+        });
+    }
+
+    pub fn unsubscribe(&self, filter: &str) {
+        self.shared.change_topics(|topics| {
+            topics.extra.remove(filter);
+            if topics.filters.contains(filter) {
+                topics.muted.insert(filter.to_owned());
+            }
+        });
+    }
+}
+
+impl Shared {
+    fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
+        change(&mut self.topics.lock().expect("topics lock"));
+        self.resubscribe();
+    }
+
+    /// Subscribes the consumer to exactly the current topics (librdkafka replaces the set).
+    fn resubscribe(&self) {
+        let mut topics = self.topics.lock().expect("topics lock");
+        let wanted = (topics.filters.union(&topics.extra)).filter(|f| !topics.muted.contains(*f));
+        let mut names = BTreeSet::new();
+        let mut problems = Vec::new();
+        for filter in wanted {
+            match switchyard_topic::kafka::subscription(filter) {
+                Ok(name) => drop(names.insert(name)),
+                Err(e) => problems.push(format!("cannot follow topic filter `{filter}`: {}", e.0)),
+            }
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let subscribed = if names.is_empty() {
+            self.consumer.unsubscribe();
+            Ok(())
+        } else {
+            self.consumer.subscribe(&names)
+        };
+        if let Err(e) = subscribed {
+            problems.push(format!("cannot subscribe to {names:?}: {e}"));
+        }
+        for problem in &problems {
+            tracing::warn!(client = %self.id, "{problem}");
+        }
+        topics.problem = (!problems.is_empty()).then(|| problems.join("; "));
+    }
+
+    fn report(&self, connected: bool, error: Option<String>) {
+        self.status
+            .lock()
+            .expect("status lock")
+            .report(connected, error);
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.topics.lock().expect("topics lock").problem.clone()
+    }
+}
+
+/// Receives messages until stopped and hands them to the consumer, waiting while it is full.
+async fn consume(
+    shared: Arc<Shared>,
+    deliveries: Consumer<KafkaDelivery>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            received = shared.consumer.recv() => received,
+        };
+        let delivery = match received {
+            Ok(message) => KafkaDelivery::of(&shared, &message),
+            Err(e) => {
+                tracing::warn!(client = %shared.id, "Kafka consumer error: {e}");
+                shared.report(false, Some(format!("Kafka: {e}")));
+                continue;
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            pushed = deliveries.push(delivery) => if pushed.is_err() {
+                break;
+            },
+        }
+    }
+    deliveries.stop();
+}
+
+/// Asks the brokers for metadata every few seconds and reports what happened.
+async fn check_health(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let probe = shared.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            probe
+                .consumer
+                .fetch_metadata(None, METADATA_TIMEOUT)
+                .map(drop)
+        })
+        .await;
+        match answer {
+            Ok(Ok(())) => shared.report(true, shared.problem()),
+            Ok(Err(e)) => {
+                shared.report(false, Some(format!("cannot reach the Kafka brokers: {e}")))
+            }
+            Err(e) => tracing::error!(client = %shared.id, "Kafka health check failed: {e}"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(HEALTH_EVERY) => {}
+        }
+    }
+}
+
+/// A received message and where it sits in its partition.
+struct KafkaDelivery {
+    incoming: Incoming,
+    shared: Arc<Shared>,
+    partition: i32,
+    offset: i64,
+}
+
+impl KafkaDelivery {
+    /// Copies the message out of librdkafka's buffer. Partition and offset go to the callback
+    /// as the headers `kafka.partition` and `kafka.offset` (decimal text), after the message's
+    /// own headers.
+    fn of(shared: &Arc<Shared>, message: &rdkafka::message::BorrowedMessage<'_>) -> KafkaDelivery {
+        let mut headers: Vec<(String, Vec<u8>)> = (message.headers().into_iter())
+            .flat_map(|headers| headers.iter())
+            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+            .collect();
+        headers.push((
+            "kafka.partition".into(),
+            message.partition().to_string().into_bytes(),
+        ));
+        headers.push((
+            "kafka.offset".into(),
+            message.offset().to_string().into_bytes(),
+        ));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        KafkaDelivery {
+            incoming: Incoming {
+                client_id: shared.id.clone(),
+                topic: message.topic().to_owned(),
+                payload: message.payload().unwrap_or_default().to_vec(),
+                key: message.key().map(<[u8]>::to_vec),
+                headers,
+                received_at_ms: now.as_millis() as u64,
+            },
+            shared: shared.clone(),
+            partition: message.partition(),
+            offset: message.offset(),
+        }
+    }
+}
+
+impl Delivery for KafkaDelivery {
+    fn incoming(&self) -> Incoming {
+        self.incoming.clone()
+    }
+
+    /// Stores the offset for the next commit. A partition taken away meanwhile refuses it;
+    /// its new owner then reads the message again, as at-least-once allows.
+    fn acknowledge(self) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let (topic, partition) = (&self.incoming.topic, self.partition);
+            if let Err(e) = self
+                .shared
+                .consumer
+                .store_offset(topic, partition, self.offset)
+            {
+                tracing::debug!(client = %self.shared.id, topic, partition, "offset not stored: {e}");
+            }
+        })
+    }
+}
+
+impl switchyard_dispatch::Connection for Connection {
+    type Settings = Settings;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Connection::stop(self))
+    }
+
+    fn set_filters(&self, filters: BTreeSet<String>) -> BoxFuture<'_, anyhow::Result<()>> {
+        Connection::set_filters(self, filters);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(Connection::publish(self, topic, payload))
+    }
+
+    fn subscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Connection::subscribe(self, filter);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn unsubscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Connection::unsubscribe(self, filter);
+        Box::pin(async { Ok(()) })
+    }
+}
