@@ -185,7 +185,7 @@ async fn sigkill_mid_stream_loses_no_message_whose_offset_was_committed() {
     let client = kafka_client(&server, broker, "durable").await;
     subscriber(&server, &stream, "chaos", &client, json!({})).await;
 
-    const MESSAGES: u64 = 1500;
+    const MESSAGES: u64 = 1000;
     let producer = broker.producer();
     for n in 0..MESSAGES {
         kafka::produce(&producer, &stream, None, &[], &format!("slow-ok {n}")).await;
@@ -251,4 +251,40 @@ async fn status_follows_the_broker_and_the_object_live() {
     status(&server, &id, "connected again", connected).await;
     let (code, body) = server.patch(&path, json!({"startOffset": "middle"})).await;
     assert_eq!(code, 422, "{body}");
+}
+
+/// The README's Kafka walk-through: order events become `Order` objects and each order's
+/// confirmation is published back to Kafka.
+#[tokio::test]
+async fn orders_from_kafka_become_objects_and_are_confirmed_on_kafka() {
+    let broker = kafka::broker();
+    let (orders, confirmed) = (topic("orders"), topic("orders-confirmed"));
+    broker.create_topic(&orders, 3);
+    broker.create_topic(&confirmed, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let order_plugin = support::plugins::as_plugin("plugins/order-as", "order_as.wasm");
+    server.upload("orders", &order_plugin).await;
+    let client = kafka_client(&server, broker, "shop").await;
+    subscriber(
+        &server,
+        &orders,
+        "orders",
+        &client,
+        json!({"confirmTopic": confirmed}),
+    )
+    .await;
+
+    let producer = broker.producer();
+    let order = r#"{"orderId":"o1","item":"widget","quantity":3,"price":2.5}"#;
+    kafka::produce(&producer, &orders, Some("o1"), &[], order).await;
+    let stored = server.wait_for("Order", "orderId=o1", 1).await.remove(0);
+    assert_eq!(stored["total"], 7.5);
+    let confirmations = broker.consumer("confirmations", &[&confirmed]);
+    let received = kafka::receive(&confirmations, 1).await;
+    let confirmation: Value = serde_json::from_str(&received[0]).unwrap();
+    assert_eq!(
+        confirmation,
+        json!({"orderId": "o1", "status": "accepted", "total": 7.5})
+    );
 }

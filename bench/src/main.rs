@@ -1,5 +1,6 @@
-//! Measures the pipeline a user runs: an MQTT publish to the embedded broker, through an
-//! `MQTTClient` connection and the dispatcher, to a callback that stores one object.
+//! Measures the pipeline a user runs: an MQTT publish to the embedded broker (or a Kafka
+//! produce to tansu, a Kafka-protocol broker), through the client connection and the
+//! dispatcher, to a callback that stores one object.
 //!
 //! Two callbacks are compared over the same broker, client manager and store: the `recorder`
 //! plugin (WASM, fresh instance per message) and the same work written as native Rust (the
@@ -8,11 +9,13 @@
 //! the write is on disk; a third run of the native callback without that flush shows what
 //! durability costs.
 //!
-//! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]`.
+//! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka runs need
+//! `scripts/install-kafka.sh`).
 
 #[path = "../../tests/support/plugins.rs"]
 mod plugins;
 
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +40,8 @@ enum Callback {
 /// it could be acknowledged) and how long it took from the publish.
 struct Timed {
     callback: Callback,
+    /// The subscriber's topic filter.
+    filter: &'static str,
     subscriber: String,
     epoch: Instant,
     /// When each dispatched message that is not yet durable was sent, in nanoseconds since
@@ -47,7 +52,7 @@ struct Timed {
 
 impl Inbound for Timed {
     fn filters_for(&self, _client_id: &str) -> Vec<String> {
-        vec!["bench/+/temperature".into()]
+        vec![self.filter.into()]
     }
 
     fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome> {
@@ -123,9 +128,174 @@ enum Kind {
     Native { durable: bool },
 }
 
+/// Where [`measure`]'s messages come from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// QoS 1 publishes to the embedded broker.
+    Mqtt,
+    /// Produces to a one-partition topic of tansu.
+    Kafka,
+}
+
+impl Source {
+    fn filter(self) -> &'static str {
+        match self {
+            Source::Mqtt => "bench/+/temperature",
+            Source::Kafka => "bench-temperature",
+        }
+    }
+}
+
+/// A running source: its broker, the client manager and a way to send.
+enum Feed {
+    Mqtt {
+        device: rumqttc::AsyncClient,
+        manager: Arc<switchyard_mqtt::Mqtt>,
+        _broker: EmbeddedBroker,
+    },
+    Kafka {
+        producer: FutureProducer,
+        manager: Arc<switchyard_kafka::Kafka>,
+        _broker: Tansu,
+    },
+}
+
+impl Feed {
+    /// Starts the broker and the client manager of `source`, with a client of its type that
+    /// sends to `inbound`; returns the feed and the client's id.
+    async fn start(
+        source: Source,
+        store: &Store,
+        brokers: &Brokers,
+        inbound: Arc<dyn Inbound>,
+    ) -> anyhow::Result<(Feed, String)> {
+        let (feed, client) = match source {
+            Source::Mqtt => {
+                let addr = ([127, 0, 0, 1], free_port()).into();
+                let broker = EmbeddedBroker::start(addr, None)?;
+                let client =
+                    store.create("MQTTClient", json!({"mainBrokerURL": "embedded", "qos": 1}))?;
+                let embedded = Some(broker.tcp_addr());
+                let manager = Arc::new(switchyard_mqtt::manager(store.clone(), inbound, embedded));
+                brokers.register("MQTTClient", manager.clone());
+                tokio::spawn(manager.clone().run());
+                let mut options =
+                    rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());
+                options.set_keep_alive(Duration::from_secs(30));
+                let (device, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);
+                eventloop.network_options.set_tcp_nodelay(true);
+                tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+                let feed = Feed::Mqtt {
+                    device,
+                    manager,
+                    _broker: broker,
+                };
+                (feed, client)
+            }
+            Source::Kafka => {
+                let broker = Tansu::start()?;
+                let client = store.create(
+                    "KafkaClient",
+                    json!({"servers": [broker.addr], "groupId": "bench"}),
+                )?;
+                let manager = Arc::new(switchyard_kafka::manager(store.clone(), inbound));
+                brokers.register("KafkaClient", manager.clone());
+                tokio::spawn(manager.clone().run());
+                let producer = rdkafka::ClientConfig::new()
+                    .set("bootstrap.servers", &broker.addr)
+                    .set("linger.ms", "0")
+                    .create()?;
+                (
+                    Feed::Kafka {
+                        producer,
+                        manager,
+                        _broker: broker,
+                    },
+                    client,
+                )
+            }
+        };
+        Ok((feed, client["id"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    async fn send(&self, payload: String) -> anyhow::Result<()> {
+        match self {
+            Feed::Mqtt { device, .. } => {
+                let qos = rumqttc::QoS::AtLeastOnce;
+                Ok(device
+                    .publish("bench/s/temperature", qos, false, payload)
+                    .await?)
+            }
+            Feed::Kafka { producer, .. } => {
+                let record = FutureRecord::<(), _>::to(Source::Kafka.filter()).payload(&payload);
+                let sent = producer.send(record, Duration::from_secs(10)).await;
+                sent.map(drop).map_err(|(e, _)| e.into())
+            }
+        }
+    }
+
+    async fn shutdown(&self) {
+        match self {
+            Feed::Mqtt { manager, .. } => manager.shutdown().await,
+            Feed::Kafka { manager, .. } => manager.shutdown().await,
+        }
+    }
+}
+
+/// tansu with in-memory storage on a free port and the bench's topic, stopped when dropped.
+struct Tansu {
+    addr: String,
+    child: std::process::Child,
+}
+
+impl Tansu {
+    fn start() -> anyhow::Result<Tansu> {
+        let binary = plugins::root().join(".tools/bin/tansu");
+        anyhow::ensure!(binary.exists(), "run scripts/install-kafka.sh first");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let url = format!("tcp://{addr}");
+        let child = std::process::Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let tansu = Tansu { addr, child };
+        while std::net::TcpStream::connect(&tansu.addr).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let topic = Source::Kafka.filter();
+        let status = std::process::Command::new(&binary)
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--partitions",
+                "1",
+                "--broker",
+                &url,
+            ])
+            .status()?;
+        anyhow::ensure!(status.success(), "creating the bench topic failed");
+        Ok(tansu)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn measure(
     name: &str,
-    kind: Kind,
+    (source, kind): (Source, Kind),
     messages: usize,
     recorder: &[u8],
 ) -> anyhow::Result<Report> {
@@ -140,15 +310,9 @@ async fn measure(
         brokers.clone(),
         Retention::default(),
     )?;
-
-    let addr = ([127, 0, 0, 1], free_port()).into();
-    let broker = EmbeddedBroker::start(addr, None)?;
-    let client = store.create("MQTTClient", json!({"mainBrokerURL": "embedded", "qos": 1}))?;
-    let client_id = client["id"].as_str().unwrap_or_default().to_owned();
-    let subscriber = store.create(
-        "MessageSubscriber",
-        json!({"topic": "bench/+/temperature", "callback": "recorder", "clients": [client_id], "threshold": 1e9}),
-    )?;
+    let subscriber = json!({"topic": source.filter(), "callback": "recorder", "threshold": 1e9});
+    let subscriber = store.create("MessageSubscriber", subscriber)?;
+    let subscriber = subscriber["id"].as_str().unwrap_or_default().to_owned();
     let (done, mut completions) = mpsc::unbounded_channel();
     let epoch = Instant::now();
     let timed = Timed {
@@ -159,45 +323,27 @@ async fn measure(
                 durable,
             },
         },
-        subscriber: subscriber["id"].as_str().unwrap_or_default().to_owned(),
+        filter: source.filter(),
+        subscriber: subscriber.clone(),
         epoch,
         pending: Default::default(),
         done,
     };
-    let mqtt = Arc::new(switchyard_mqtt::manager(
-        store.clone(),
-        Arc::new(timed),
-        Some(broker.tcp_addr()),
-    ));
-    brokers.register("MQTTClient", mqtt.clone());
-    let manager = tokio::spawn(mqtt.clone().run());
-    store.update(&client_id, json!({"isEnabled": true}))?;
+    let (feed, client) = Feed::start(source, &store, &brokers, Arc::new(timed)).await?;
+    store.update(&subscriber, json!({"clients": [client]}))?;
+    store.update(&client, json!({"isEnabled": true}))?;
 
-    let mut options = rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());
-    options.set_keep_alive(Duration::from_secs(30));
-    let (device, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);
-    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let seq = AtomicU64::new(0);
-    let publish = |device: &rumqttc::AsyncClient| {
+    let publish = || {
         let n = seq.fetch_add(1, Ordering::Relaxed);
         let payload = json!({"sensorId": format!("s{}", n % 100), "value": 21.5,
                              "sentNs": epoch.elapsed().as_nanos() as u64});
-        let device = device.clone();
-        async move {
-            device
-                .publish(
-                    "bench/s/temperature",
-                    rumqttc::QoS::AtLeastOnce,
-                    false,
-                    payload.to_string(),
-                )
-                .await
-        }
+        feed.send(payload.to_string())
     };
 
     // Warm up until the client is connected and subscribed.
     loop {
-        publish(&device).await?;
+        publish().await?;
         if tokio::time::timeout(Duration::from_millis(200), completions.recv())
             .await
             .is_ok()
@@ -209,7 +355,7 @@ async fn measure(
 
     let start = Instant::now();
     for _ in 0..messages {
-        publish(&device).await?;
+        publish().await?;
     }
     for _ in 0..messages {
         completions.recv().await;
@@ -218,7 +364,7 @@ async fn measure(
 
     let mut latencies = Vec::with_capacity(messages);
     for _ in 0..messages.min(2000) {
-        publish(&device).await?;
+        publish().await?;
         latencies.extend(completions.recv().await);
     }
     latencies.sort();
@@ -232,8 +378,7 @@ async fn measure(
         "{name:<18} {:>10.0} msg/s   p50 {:>8.1?}   p99 {:>8.1?}",
         report.throughput, report.p50, report.p99
     );
-    manager.abort();
-    mqtt.shutdown().await;
+    feed.shutdown().await;
     Ok(report)
 }
 
@@ -245,16 +390,11 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(5000);
     let recorder = std::fs::read(plugins::plugin("recorder"))?;
+    let durable = Kind::Native { durable: true };
     println!("{messages} messages, QoS 1, embedded broker, callback stores one object");
-    let wasm = measure("wasm", Kind::Wasm, messages, &recorder).await?;
-    let native = measure(
-        "native",
-        Kind::Native { durable: true },
-        messages,
-        &recorder,
-    )
-    .await?;
-    let volatile = Kind::Native { durable: false };
+    let wasm = measure("wasm", (Source::Mqtt, Kind::Wasm), messages, &recorder).await?;
+    let native = measure("native", (Source::Mqtt, durable), messages, &recorder).await?;
+    let volatile = (Source::Mqtt, Kind::Native { durable: false });
     let unflushed = measure("native, no flush", volatile, messages, &recorder).await?;
     println!(
         "wasm/native: throughput {:.2}x, p50 {:.2}x",
@@ -265,6 +405,26 @@ async fn main() -> anyhow::Result<()> {
         "durability (flush before ack): throughput {:.2}x, p50 +{:.1?}",
         native.throughput / unflushed.throughput,
         native.p50.saturating_sub(unflushed.p50)
+    );
+    println!("{messages} messages, Kafka (tansu, one partition), callback stores one object");
+    let wasm = measure(
+        "kafka wasm",
+        (Source::Kafka, Kind::Wasm),
+        messages,
+        &recorder,
+    )
+    .await?;
+    let native = measure(
+        "kafka native",
+        (Source::Kafka, durable),
+        messages,
+        &recorder,
+    )
+    .await?;
+    println!(
+        "kafka wasm/native: throughput {:.2}x, p50 {:.2}x",
+        wasm.throughput / native.throughput,
+        wasm.p50.as_secs_f64() / native.p50.as_secs_f64()
     );
     Ok(())
 }

@@ -119,22 +119,22 @@ impl Server {
         };
         let health = format!("http://{http}/health");
         let client = server.client.clone();
-        eventually(
-            "the server to answer /health",
-            Duration::from_secs(60),
-            || {
-                let (client, health) = (client.clone(), health.clone());
-                async move {
-                    client
-                        .get(&health)
-                        .send()
-                        .await
-                        .ok()
-                        .filter(|r| r.status().is_success())
+        let last = std::sync::Mutex::new(String::new());
+        let answered = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let request = client.get(&health).timeout(Duration::from_secs(5)).send();
+                match request.await {
+                    Ok(response) if response.status().is_success() => return,
+                    Ok(response) => *last.lock().unwrap() = response.status().to_string(),
+                    Err(e) => *last.lock().unwrap() = format!("{e:?}"),
                 }
-            },
-        )
-        .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        if answered.await.is_err() {
+            let last = last.lock().unwrap().clone();
+            panic!("the server did not answer /health within 60 s; last answer: {last}");
+        }
         if server.token.is_empty() {
             // A first start shows the generated token; later starts do not, and the test
             // sets the token it kept.

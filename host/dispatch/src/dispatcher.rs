@@ -1,6 +1,6 @@
 //! The dispatcher: finds the subscribers a message is for, runs their callbacks concurrently
-//! (each in order per topic through its [`Lanes`], unless the subscriber opts out with
-//! `ordered: false`), commits what each callback wrote, sends what it published, keeps each
+//! (each in order per topic, or per Kafka partition, through its [`Lanes`], unless the
+//! subscriber opts out with `ordered: false`), commits what each callback wrote, sends what it published, keeps each
 //! failure (retry queue, then `FailedMessage`), and says what became of the message.
 
 use crate::failures::{Failures, Policy, Queued, now_ms};
@@ -34,7 +34,6 @@ struct Inner {
 }
 
 /// The parts of a `MessageSubscriber` the dispatcher needs.
-#[derive(Clone)]
 struct Subscriber {
     id: String,
     topic: String,
@@ -139,11 +138,13 @@ impl Dispatcher {
         let runs: Vec<_> = (subscribers.into_iter())
             .filter(|s| switchyard_topic::matches(&s.topic, &incoming.topic))
             .map(|subscriber| {
-                let lane = format!("{}\0{}", subscriber.id, incoming.topic);
+                let lane = incoming.lane.as_deref().unwrap_or(&incoming.topic);
+                let lane = format!("{}\0{lane}", subscriber.id);
                 let turn = subscriber.ordered.then(|| self.inner.lanes.enter(lane));
-                let (this, incoming, sub) = (self.clone(), incoming.clone(), subscriber.clone());
-                let run = tokio::spawn(async move {
-                    // Held until the attempt is done: the lane's next turn waits for it.
+                let (this, incoming) = (self.clone(), incoming.clone());
+                tokio::spawn(async move {
+                    // Held until the attempt and its failure record are done: the lane's next
+                    // turn waits for both, so failures are recorded in order too.
                     let _turn = match turn {
                         Some(mut turn) => {
                             turn.wait().await;
@@ -151,31 +152,18 @@ impl Dispatcher {
                         }
                         None => None,
                     };
-                    this.attempt(&sub, &incoming, None).await
-                });
-                (subscriber, run)
+                    this.run(&subscriber, &incoming).await
+                })
             })
             .collect();
-        let this = self.clone();
         Box::pin(async move {
             let mut failed = 0;
-            for (subscriber, run) in runs {
-                let error = match run.await {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(error)) => error,
-                    Err(panic) => format!("the callback's dispatch panicked: {panic}"),
-                };
-                failed += 1;
-                tracing::warn!(
-                    subscriber = %subscriber.id,
-                    plugin = %subscriber.callback,
-                    topic = %incoming.topic,
-                    "callback failed: {error}"
-                );
-                let failure =
-                    Failure::first(&subscriber.id, &subscriber.callback, &incoming, error);
-                if let Err(e) = this.inner.failures.keep(failure, &subscriber.policy) {
-                    return Outcome::Retry(format!("cannot keep a failed callback's message: {e}"));
+            for run in runs {
+                match run.await {
+                    Ok(Ok(false)) => {}
+                    Ok(Ok(true)) => failed += 1,
+                    Ok(Err(reason)) => return Outcome::Retry(reason),
+                    Err(panic) => return Outcome::Retry(format!("a dispatch panicked: {panic}")),
                 }
             }
             match failed {
@@ -183,6 +171,24 @@ impl Dispatcher {
                 callbacks => Outcome::Failed { callbacks },
             }
         })
+    }
+
+    /// Runs one subscriber's callback on a message and keeps its failure, if it failed.
+    /// Whether it failed, or why its failure could not be kept.
+    async fn run(&self, subscriber: &Subscriber, incoming: &Incoming) -> Result<bool, String> {
+        let Err(error) = self.attempt(subscriber, incoming, None).await else {
+            return Ok(false);
+        };
+        tracing::warn!(
+            subscriber = %subscriber.id,
+            plugin = %subscriber.callback,
+            topic = %incoming.topic,
+            "callback failed: {error}"
+        );
+        let failure = Failure::first(&subscriber.id, &subscriber.callback, incoming, error);
+        (self.inner.failures.keep(failure, &subscriber.policy))
+            .map_err(|e| format!("cannot keep a failed callback's message: {e}"))?;
+        Ok(true)
     }
 
     /// One attempt of one subscriber's callback: invoke, commit, send. A commit that lost a

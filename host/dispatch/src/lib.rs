@@ -20,7 +20,7 @@ mod record;
 pub use brokers::{Brokers, ClientError, Outbound};
 pub use consumer::{Consumer, Delivery};
 pub use dispatcher::{Dispatcher, ReplayError, Retention};
-pub use manager::{Broker, Connection, Manager, NotConnected, Status, Wanted};
+pub use manager::{Broker, Connection, Manager, NotConnected, Status, Topics, Wanted};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +38,9 @@ pub struct Incoming {
     pub key: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
     pub received_at_ms: u64,
+    /// What order is kept within, besides the subscriber: `None` for the topic (MQTT), the
+    /// partition for Kafka. Messages of different lanes may run at the same time.
+    pub lane: Option<String>,
 }
 
 /// What became of a dispatched message; brokers acknowledge, commit or negative-acknowledge on

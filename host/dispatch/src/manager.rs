@@ -320,3 +320,47 @@ impl Status {
         self.reported = Some(status);
     }
 }
+
+/// The topic filters one connection follows: its subscribers', plus filters added through
+/// `Outbound::subscribe` for the connection's life, minus subscribers' filters dropped through
+/// `Outbound::unsubscribe` (until subscribed again or the connection restarts).
+#[derive(Debug, Default)]
+pub struct Topics {
+    filters: BTreeSet<String>,
+    extra: BTreeSet<String>,
+    muted: BTreeSet<String>,
+}
+
+impl Topics {
+    pub fn new(filters: BTreeSet<String>) -> Topics {
+        Topics {
+            filters,
+            ..Topics::default()
+        }
+    }
+
+    /// Every filter to follow now.
+    pub fn all(&self) -> BTreeSet<String> {
+        (self.filters.union(&self.extra))
+            .filter(|f| !self.muted.contains(*f))
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the subscribers' filters.
+    pub fn set_filters(&mut self, filters: BTreeSet<String>) {
+        self.filters = filters;
+    }
+
+    pub fn add(&mut self, filter: String) {
+        self.muted.remove(&filter);
+        self.extra.insert(filter);
+    }
+
+    pub fn remove(&mut self, filter: &str) {
+        self.extra.remove(filter);
+        if self.filters.contains(filter) {
+            self.muted.insert(filter.to_owned());
+        }
+    }
+}

@@ -99,6 +99,7 @@ impl Failure {
             key: get_bytes(value, "key")?,
             headers,
             received_at_ms: value.get("receivedAt").and_then(Value::as_u64).unwrap_or(0),
+            lane: None,
         };
         Ok(Failure {
             subscriber: text("subscriber")?,
@@ -152,6 +153,7 @@ mod tests {
                 ("bin".into(), vec![0xfe]),
             ],
             received_at_ms: 42,
+            lane: None,
         };
         let failure = Failure::first("s", "p", &message, "boom".into());
         let json = failure.to_json();

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status};
+use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
 use switchyard_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -39,21 +39,11 @@ pub struct Connection {
 struct Shared {
     id: String,
     consumer: StreamConsumer,
+    /// The filters followed, as users write them.
     topics: Mutex<Topics>,
-    status: Mutex<Status>,
-}
-
-/// The topic filters the consumer follows, as users write them.
-#[derive(Default)]
-struct Topics {
-    /// From the subscribers linked to the client.
-    filters: BTreeSet<String>,
-    /// Added through `Outbound::subscribe`, for the connection's life.
-    extra: BTreeSet<String>,
-    /// Subscribers' filters dropped through `Outbound::unsubscribe`.
-    muted: BTreeSet<String>,
     /// Why a filter could not be followed, shown in `lastError`.
-    problem: Option<String>,
+    problem: Mutex<Option<String>>,
+    status: Mutex<Status>,
 }
 
 impl Connection {
@@ -72,10 +62,8 @@ impl Connection {
         let shared = Arc::new(Shared {
             id: id.to_owned(),
             consumer,
-            topics: Mutex::new(Topics {
-                filters,
-                ..Topics::default()
-            }),
+            topics: Mutex::new(Topics::new(filters)),
+            problem: Mutex::default(),
             status: Mutex::new(Status::new(store, id)),
         });
         shared.resubscribe();
@@ -116,23 +104,17 @@ impl Connection {
     }
 
     pub fn set_filters(&self, filters: BTreeSet<String>) {
-        self.shared.change_topics(|topics| topics.filters = filters);
+        self.shared
+            .change_topics(|topics| topics.set_filters(filters));
     }
 
     pub fn subscribe(&self, filter: &str) {
-        self.shared.change_topics(|topics| {
-            topics.muted.remove(filter);
-            topics.extra.insert(filter.to_owned());
-        });
+        self.shared
+            .change_topics(|topics| topics.add(filter.to_owned()));
     }
 
     pub fn unsubscribe(&self, filter: &str) {
-        self.shared.change_topics(|topics| {
-            topics.extra.remove(filter);
-            if topics.filters.contains(filter) {
-                topics.muted.insert(filter.to_owned());
-            }
-        });
+        self.shared.change_topics(|topics| topics.remove(filter));
     }
 }
 
@@ -144,11 +126,12 @@ impl Shared {
 
     /// Subscribes the consumer to exactly the current topics (librdkafka replaces the set).
     fn resubscribe(&self) {
-        let mut topics = self.topics.lock().expect("topics lock");
-        let wanted = (topics.filters.union(&topics.extra)).filter(|f| !topics.muted.contains(*f));
+        // Held until subscribed, so concurrent changes subscribe in the order they were made.
+        let topics = self.topics.lock().expect("topics lock");
+        let wanted = topics.all();
         let mut names = BTreeSet::new();
         let mut problems = Vec::new();
-        for filter in wanted {
+        for filter in &wanted {
             match switchyard_topic::kafka::subscription(filter) {
                 Ok(name) => drop(names.insert(name)),
                 Err(e) => problems.push(format!("cannot follow topic filter `{filter}`: {}", e.0)),
@@ -167,7 +150,8 @@ impl Shared {
         for problem in &problems {
             tracing::warn!(client = %self.id, "{problem}");
         }
-        topics.problem = (!problems.is_empty()).then(|| problems.join("; "));
+        *self.problem.lock().expect("problem lock") =
+            (!problems.is_empty()).then(|| problems.join("; "));
     }
 
     fn report(&self, connected: bool, error: Option<String>) {
@@ -178,7 +162,7 @@ impl Shared {
     }
 
     fn problem(&self) -> Option<String> {
-        self.topics.lock().expect("topics lock").problem.clone()
+        self.problem.lock().expect("problem lock").clone()
     }
 }
 
@@ -274,6 +258,8 @@ impl KafkaDelivery {
                 key: message.key().map(<[u8]>::to_vec),
                 headers,
                 received_at_ms: now.as_millis() as u64,
+                // Kafka keeps order per partition: so do the callbacks.
+                lane: Some(format!("{}#{}", message.topic(), message.partition())),
             },
             shared: shared.clone(),
             partition: message.partition(),

@@ -19,7 +19,7 @@ use rumqttc::{
     AsyncClient, ClientError, ConnectReturnCode, ConnectionError, Disconnect, Event, EventLoop,
     Outgoing, Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
 };
-use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status};
+use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
 use switchyard_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -68,11 +68,7 @@ impl Connection {
             qos: settings.qos,
             connected: AtomicBool::new(false),
             generation: AtomicU64::new(0),
-            topics: Mutex::new(Topics {
-                filters,
-                extra: BTreeSet::new(),
-                muted: BTreeSet::new(),
-            }),
+            topics: Mutex::new(Topics::new(filters)),
         });
         let (stop, stop_rx) = watch::channel(false);
         let driver = Driver {
@@ -121,26 +117,6 @@ pub(crate) struct Link {
     topics: Mutex<Topics>,
 }
 
-/// The topic filters a connection subscribes to, in MQTT syntax.
-struct Topics {
-    /// From the subscribers linked to the client.
-    filters: BTreeSet<String>,
-    /// Added through `Outbound::subscribe`; kept for the connection's life.
-    extra: BTreeSet<String>,
-    /// Subscribers' filters dropped through `Outbound::unsubscribe` (Structr's
-    /// `mqttUnsubscribe`), until subscribed again or the connection is restarted.
-    muted: BTreeSet<String>,
-}
-
-impl Topics {
-    fn all(&self) -> BTreeSet<String> {
-        (self.filters.union(&self.extra))
-            .filter(|f| !self.muted.contains(*f))
-            .cloned()
-            .collect()
-    }
-}
-
 impl Link {
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
@@ -165,27 +141,18 @@ impl Link {
 
     /// Replaces the subscribers' filters and (un)subscribes the difference.
     pub async fn set_filters(&self, filters: BTreeSet<String>) -> Result<()> {
-        self.change_topics(|topics| topics.filters = filters).await
+        self.change_topics(|topics| topics.set_filters(filters))
+            .await
     }
 
     /// Adds a filter for the rest of this connection's life.
     pub async fn subscribe(&self, filter: String) -> Result<()> {
-        self.change_topics(|topics| {
-            topics.muted.remove(&filter);
-            topics.extra.insert(filter);
-        })
-        .await
+        self.change_topics(|topics| topics.add(filter)).await
     }
 
     /// Drops a filter, whether added with [`Link::subscribe`] or a subscriber's.
     pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
-        self.change_topics(|topics| {
-            topics.extra.remove(filter);
-            if topics.filters.contains(filter) {
-                topics.muted.insert(filter.to_owned());
-            }
-        })
-        .await
+        self.change_topics(|topics| topics.remove(filter)).await
     }
 
     async fn change_topics(&self, change: impl FnOnce(&mut Topics)) -> Result<()> {

@@ -1,10 +1,11 @@
 // Order intake, written in AssemblyScript: for `{"orderId":"o1","item":"widget","quantity":3,
 // "price":2.5}` it stores `Order {orderId, item, quantity, price, total, topic}` and publishes
-// `{"orderId":"o1","status":"accepted","total":7.5}` to `orders/<orderId>/confirmed` through the
-// client the order came in on. A payload that is not such an order fails the invocation with a
+// `{"orderId":"o1","status":"accepted","total":7.5}` to `orders/<orderId>/confirmed` (or, when
+// the subscriber has a `confirmTopic` property, to that topic: Kafka topics have no levels)
+// through the client the order came in on. A payload that is not such an order fails the invocation with a
 // reason naming the field, and nothing is stored or published.
 
-import { JSON, JSONValue, Message, Outcome, err, log, messaging, objects, ok, register } from "switchyard-plugin";
+import { JSON, JSONValue, Message, Outcome, Result, err, log, messaging, objects, ok, register } from "switchyard-plugin";
 
 export * from "switchyard-plugin/exports";
 
@@ -45,12 +46,26 @@ function acceptOrder(message: Message): Outcome {
     .setString("orderId", orderId)
     .setString("status", "accepted")
     .setNumber("total", total);
-  const topic = "orders/" + orderId + "/confirmed";
+  const configured = confirmTopic(message);
+  if (configured.isErr) return err("reading the subscriber failed: " + configured.error!.toString());
+  const setting = configured.unwrap();
+  const topic = setting !== null ? setting : "orders/" + orderId + "/confirmed";
   const failure = messaging.publishText(message.clientId, topic, confirmation.stringify());
   if (failure !== null) return err("publishing the confirmation failed: " + failure.toString());
 
   log.info("order " + orderId + " accepted: " + (<i64>quantity).toString() + " x " + item + ", total " + JSON.numberValue(total).stringify());
   return ok();
+}
+
+// The subscriber's `confirmTopic` setting, if it has one.
+function confirmTopic(message: Message): Result<string | null> {
+  const read = objects.get(message.subscriberId);
+  if (read.isErr) return Result.err<string | null>(read.error!);
+  const text = read.unwrap();
+  if (text === null) return Result.ok<string | null>(null);
+  const subscriber = JSON.parse(text);
+  if (subscriber.isErr) return Result.ok<string | null>(null);
+  return Result.ok<string | null>(requireString(subscriber.unwrap(), "confirmTopic"));
 }
 
 // The member `name` if it is a non-empty string.
