@@ -133,7 +133,14 @@ impl Server {
         });
         if answered.await.is_err() {
             let last = last.lock().unwrap().clone();
-            panic!("the server did not answer /health within 60 s; last answer: {last}");
+            let logs = server.logs();
+            let error = logs
+                .lines()
+                .find(|l| l.starts_with("Error"))
+                .unwrap_or("none");
+            panic!(
+                "the server did not answer /health within 60 s; last answer: {last}; error: {error}"
+            );
         }
         if server.token.is_empty() {
             // A first start shows the generated token; later starts do not, and the test
@@ -154,9 +161,13 @@ impl Server {
     pub fn kill(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        // The main thread turns zombie first; the process's files (the database lock) are
+        // released only when its last thread is gone, so wait for that too.
         let dead = || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"));
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
+            zombie && threads <= 1
         };
         while !dead() {
             std::thread::sleep(Duration::from_millis(5));
