@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need, then runs every test: unit tests of each crate and the
-# end-to-end tests in tests/ (real server, embedded broker, Mosquitto, plugins built from
-# source in Rust and AssemblyScript), and the AssemblyScript SDK's own tests.
+# end-to-end tests in tests/ (real server, embedded broker, Mosquitto, tansu for Kafka, plugins
+# built from source in Rust and AssemblyScript), and the AssemblyScript SDK's own tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
