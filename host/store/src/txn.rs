@@ -167,6 +167,7 @@ impl Txn {
     /// Creates an object in this write set; returns it as a reader sees it (no secrets).
     pub fn create(&mut self, type_name: &str, properties: Value) -> Result<Object> {
         let mut object = props::create(type_name, properties)?;
+        types::check_links(&object, |id| self.peek(id))?;
         let bytes = self.encode_capped(&object)?;
         let id = record::id_of(&object).to_owned();
         self.by_id.insert(id.clone(), self.writes.len());
@@ -327,6 +328,7 @@ impl Txn {
     ) -> Result<Object> {
         let current = self.load(id)?.ok_or_else(|| not_found(id))?;
         let mut object = change(current)?;
+        types::check_links(&object, |id| self.peek(id))?;
         let bytes = self.encode_capped(&object)?;
         self.put(id, type_of(&object), Some(bytes));
         props::strip_secrets(&mut object);

@@ -332,3 +332,36 @@ impl Props<'_> {
         }
     }
 }
+
+/// Checks what one object asks of the objects it links to: a subscriber's topic must be one
+/// its Kafka clients can follow (Kafka topic names have no levels). `lookup` reads a linked
+/// object as the writing transaction sees it.
+pub(crate) fn check_links(
+    object: &Object,
+    lookup: impl Fn(&str) -> Result<Option<Object>>,
+) -> Result<()> {
+    if Builtin::of(crate::record::type_of(object)) != Some(Builtin::MessageSubscriber) {
+        return Ok(());
+    }
+    let topic = object
+        .get("topic")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let clients = object.get("clients").and_then(Value::as_array);
+    for client in clients.into_iter().flatten().filter_map(Value::as_str) {
+        let linked = lookup(client)?;
+        let kind = linked
+            .as_ref()
+            .and_then(|o| o.get("type"))
+            .and_then(Value::as_str);
+        if kind == Some("KafkaClient")
+            && let Err(why) = switchyard_topic::kafka::subscription(topic)
+        {
+            return Err(Error::Invalid(format!(
+                "MessageSubscriber.topic cannot be followed by KafkaClient `{client}`: {}",
+                why.0
+            )));
+        }
+    }
+    Ok(())
+}

@@ -349,6 +349,37 @@ fn kafka_client_needs_host_port_servers_and_hides_sasl_password() {
 }
 
 #[test]
+fn a_subscriber_topic_must_suit_its_kafka_clients() {
+    let (_dir, store) = open();
+    let kafka = store
+        .create("KafkaClient", json!({"servers": ["k1:9092"]}))
+        .unwrap();
+    let mqtt = mqtt(&store, json!({})).unwrap();
+    let subscriber = |topic: &str, client: &Object| {
+        store.create(
+            "MessageSubscriber",
+            json!({"topic": topic, "callback": "p", "clients": [id(client)]}),
+        )
+    };
+    assert!(subscriber("orders", &kafka).is_ok());
+    assert!(subscriber("*", &kafka).is_ok());
+    assert!(subscriber("orders/eu", &mqtt).is_ok());
+    let refused = invalid(subscriber("orders/eu", &kafka));
+    assert!(
+        refused.starts_with(&format!(
+            "MessageSubscriber.topic cannot be followed by KafkaClient `{}`: `orders/eu` is not \
+             a Kafka topic name",
+            id(&kafka)
+        )),
+        "{refused}"
+    );
+    // Linking a Kafka client later is checked too.
+    let linked = subscriber("orders/eu", &mqtt).unwrap();
+    let clients = json!({"clients": [id(&mqtt), id(&kafka)]});
+    assert!(invalid(store.update(id(&linked), clients)).contains("no levels"));
+}
+
+#[test]
 fn pulsar_client_needs_pulsar_urls_and_a_known_subscription_type() {
     let (_dir, store) = open();
     let pulsar = store
