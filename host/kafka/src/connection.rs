@@ -29,10 +29,17 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running connection, as the manager holds it.
 pub struct Connection {
     pub(crate) settings: Settings,
-    shared: Arc<Shared>,
-    producer: FutureProducer,
+    /// Taken by [`Connection::stop`], so librdkafka's closing (leaving the group, committing,
+    /// flushing) runs on a blocking thread rather than wherever the last reference drops.
+    live: Mutex<Option<Live>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The librdkafka handles of a running connection.
+struct Live {
+    shared: Arc<Shared>,
+    producer: FutureProducer,
 }
 
 /// What the connection's tasks share.
@@ -75,8 +82,7 @@ impl Connection {
         ];
         Ok(Connection {
             settings,
-            shared,
-            producer,
+            live: Mutex::new(Some(Live { shared, producer })),
             stop,
             tasks: Mutex::new(tasks),
         })
@@ -89,13 +95,26 @@ impl Connection {
         for task in tasks {
             let _ = task.await;
         }
-        self.shared.consumer.unsubscribe();
-        self.shared.report(false, None);
+        let Some(live) = self.live.lock().expect("live lock").take() else {
+            return;
+        };
+        live.shared.consumer.unsubscribe();
+        live.shared.report(false, None);
+        // The consumer's drop polls until it has left its group.
+        let _ = tokio::task::spawn_blocking(move || drop(live)).await;
+    }
+
+    fn shared(&self) -> Option<Arc<Shared>> {
+        let live = self.live.lock().expect("live lock");
+        live.as_ref().map(|live| live.shared.clone())
     }
 
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> anyhow::Result<()> {
+        let producer =
+            (self.live.lock().expect("live lock").as_ref()).map(|live| live.producer.clone());
+        let producer = producer.ok_or_else(|| anyhow::anyhow!("the Kafka client is stopping"))?;
         let record = FutureRecord::<(), _>::to(topic).payload(&payload);
-        match self.producer.send(record, PUBLISH_TIMEOUT).await {
+        match producer.send(record, PUBLISH_TIMEOUT).await {
             Ok(_) => Ok(()),
             Err((error, _)) => Err(anyhow::anyhow!(
                 "publishing to Kafka topic `{topic}`: {error}"
@@ -104,17 +123,23 @@ impl Connection {
     }
 
     pub fn set_filters(&self, filters: BTreeSet<String>) {
-        self.shared
-            .change_topics(|topics| topics.set_filters(filters));
+        self.change_topics(|topics| topics.set_filters(filters));
     }
 
     pub fn subscribe(&self, filter: &str) {
-        self.shared
-            .change_topics(|topics| topics.add(filter.to_owned()));
+        self.change_topics(|topics| topics.add(filter.to_owned()));
     }
 
     pub fn unsubscribe(&self, filter: &str) {
-        self.shared.change_topics(|topics| topics.remove(filter));
+        self.change_topics(|topics| topics.remove(filter));
+    }
+}
+
+impl Connection {
+    fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
+        if let Some(shared) = self.shared() {
+            shared.change_topics(change);
+        }
     }
 }
 
@@ -225,7 +250,8 @@ async fn check_health(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 /// A received message and where it sits in its partition.
 struct KafkaDelivery {
     incoming: Incoming,
-    shared: Arc<Shared>,
+    /// Weak, so a delivery still in flight never keeps a stopped consumer alive.
+    shared: std::sync::Weak<Shared>,
     partition: i32,
     offset: i64,
 }
@@ -261,7 +287,7 @@ impl KafkaDelivery {
                 // Kafka keeps order per partition: so do the callbacks.
                 lane: Some(format!("{}#{}", message.topic(), message.partition())),
             },
-            shared: shared.clone(),
+            shared: Arc::downgrade(shared),
             partition: message.partition(),
             offset: message.offset(),
         }
@@ -273,17 +299,17 @@ impl Delivery for KafkaDelivery {
         self.incoming.clone()
     }
 
-    /// Stores the offset for the next commit. A partition taken away meanwhile refuses it;
-    /// its new owner then reads the message again, as at-least-once allows.
+    /// Stores the offset for the next commit. A partition taken away meanwhile refuses it, and
+    /// a stopped consumer is gone; either way the message is read again, as at-least-once
+    /// allows.
     fn acknowledge(self) -> BoxFuture<'static, ()> {
         Box::pin(async move {
+            let Some(shared) = self.shared.upgrade() else {
+                return;
+            };
             let (topic, partition) = (&self.incoming.topic, self.partition);
-            if let Err(e) = self
-                .shared
-                .consumer
-                .store_offset(topic, partition, self.offset)
-            {
-                tracing::debug!(client = %self.shared.id, topic, partition, "offset not stored: {e}");
+            if let Err(e) = shared.consumer.store_offset(topic, partition, self.offset) {
+                tracing::debug!(client = %shared.id, topic, partition, "offset not stored: {e}");
             }
         })
     }
