@@ -133,6 +133,22 @@ async fn callbacks_consume_kafka_with_key_and_headers_and_publish_back() {
             .contains("not a Kafka topic name"),
         "{body}"
     );
+    // A message Kafka's default 1 MB limit cannot take is refused before it is sent.
+    let big = "x".repeat(1_010_000);
+    let (status, body) = server
+        .post(
+            &format!("/api/clients/{client}/publish"),
+            json!({"topic": confirmations, "message": big}),
+        )
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("message too large"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

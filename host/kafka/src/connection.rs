@@ -29,7 +29,7 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running connection, as the manager holds it.
 pub struct Connection {
     pub(crate) settings: Settings,
-    /// Taken by [`Connection::stop`], so librdkafka's closing (leaving the group, committing,
+    /// Taken when the connection stops, so librdkafka's closing (leaving the group, committing,
     /// flushing) runs on a blocking thread rather than wherever the last reference drops.
     live: Mutex<Option<Live>>,
     stop: watch::Sender<bool>,
@@ -88,56 +88,10 @@ impl Connection {
         })
     }
 
-    /// Stops consuming; offsets stored so far are committed as the consumer closes.
-    pub async fn stop(&self) {
-        self.stop.send_replace(true);
-        let tasks: Vec<_> = self.tasks.lock().expect("tasks lock").drain(..).collect();
-        for task in tasks {
-            let _ = task.await;
-        }
-        let Some(live) = self.live.lock().expect("live lock").take() else {
-            return;
-        };
-        live.shared.consumer.unsubscribe();
-        live.shared.report(false, None);
-        // The consumer's drop polls until it has left its group.
-        let _ = tokio::task::spawn_blocking(move || drop(live)).await;
-    }
-
-    fn shared(&self) -> Option<Arc<Shared>> {
-        let live = self.live.lock().expect("live lock");
-        live.as_ref().map(|live| live.shared.clone())
-    }
-
-    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> anyhow::Result<()> {
-        let producer =
-            (self.live.lock().expect("live lock").as_ref()).map(|live| live.producer.clone());
-        let producer = producer.ok_or_else(|| anyhow::anyhow!("the Kafka client is stopping"))?;
-        let record = FutureRecord::<(), _>::to(topic).payload(&payload);
-        match producer.send(record, PUBLISH_TIMEOUT).await {
-            Ok(_) => Ok(()),
-            Err((error, _)) => Err(anyhow::anyhow!(
-                "publishing to Kafka topic `{topic}`: {error}"
-            )),
-        }
-    }
-
-    pub fn set_filters(&self, filters: BTreeSet<String>) {
-        self.change_topics(|topics| topics.set_filters(filters));
-    }
-
-    pub fn subscribe(&self, filter: &str) {
-        self.change_topics(|topics| topics.add(filter.to_owned()));
-    }
-
-    pub fn unsubscribe(&self, filter: &str) {
-        self.change_topics(|topics| topics.remove(filter));
-    }
-}
-
-impl Connection {
+    /// Changes the followed topics, unless the connection has stopped.
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        if let Some(shared) = self.shared() {
+        let shared = (self.live.lock().expect("live lock").as_ref()).map(|l| l.shared.clone());
+        if let Some(shared) = shared {
             shared.change_topics(change);
         }
     }
@@ -322,12 +276,26 @@ impl switchyard_dispatch::Connection for Connection {
         &self.settings
     }
 
+    /// Stops consuming; offsets stored so far are committed as the consumer closes.
     fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(Connection::stop(self))
+        Box::pin(async move {
+            self.stop.send_replace(true);
+            let tasks: Vec<_> = self.tasks.lock().expect("tasks lock").drain(..).collect();
+            for task in tasks {
+                let _ = task.await;
+            }
+            let Some(live) = self.live.lock().expect("live lock").take() else {
+                return;
+            };
+            live.shared.consumer.unsubscribe();
+            live.shared.report(false, None);
+            // The consumer's drop polls until it has left its group.
+            let _ = tokio::task::spawn_blocking(move || drop(live)).await;
+        })
     }
 
     fn set_filters(&self, filters: BTreeSet<String>) -> BoxFuture<'_, anyhow::Result<()>> {
-        Connection::set_filters(self, filters);
+        self.change_topics(|topics| topics.set_filters(filters));
         Box::pin(async { Ok(()) })
     }
 
@@ -336,16 +304,28 @@ impl switchyard_dispatch::Connection for Connection {
         topic: &'a str,
         payload: Vec<u8>,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(Connection::publish(self, topic, payload))
+        let producer =
+            (self.live.lock().expect("live lock").as_ref()).map(|live| live.producer.clone());
+        Box::pin(async move {
+            let producer =
+                producer.ok_or_else(|| anyhow::anyhow!("the Kafka client is stopping"))?;
+            let record = FutureRecord::<(), _>::to(topic).payload(&payload);
+            match producer.send(record, PUBLISH_TIMEOUT).await {
+                Ok(_) => Ok(()),
+                Err((error, _)) => Err(anyhow::anyhow!(
+                    "publishing to Kafka topic `{topic}`: {error}"
+                )),
+            }
+        })
     }
 
     fn subscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
-        Connection::subscribe(self, filter);
+        self.change_topics(|topics| topics.add(filter.to_owned()));
         Box::pin(async { Ok(()) })
     }
 
     fn unsubscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
-        Connection::unsubscribe(self, filter);
+        self.change_topics(|topics| topics.remove(filter));
         Box::pin(async { Ok(()) })
     }
 }

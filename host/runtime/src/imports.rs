@@ -186,10 +186,10 @@ impl objects::Host for Sandbox {
 
     fn delete(&mut self, id: String) -> HostResult<bool> {
         self.call(|s| {
-            if s.writes.get(&id)?.is_none() {
+            let Some(object) = s.writes.get(&id)? else {
                 return Ok(false);
-            }
-            s.writable(&s.type_of_object(&id)?)?;
+            };
+            s.writable(type_of(&object))?;
             Ok(s.writes.delete(&id)?)
         })
     }
