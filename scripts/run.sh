@@ -4,5 +4,6 @@
 # `switchyard serve` (see `--help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-protoc.sh
 cargo build --release -p switchyard
 exec target/release/switchyard serve "$@"

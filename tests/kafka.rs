@@ -32,38 +32,9 @@ async fn kafka_client(server: &Server, broker: &Tansu, group: &str) -> String {
     id
 }
 
-/// Waits until the client object satisfies `check`; returns it.
+/// Waits until the Kafka client satisfies `check`; returns it.
 async fn status(server: &Server, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let path = format!("/api/objects/KafkaClient/{id}");
-    eventually(
-        &format!("the Kafka client {what}"),
-        Duration::from_secs(30),
-        || async {
-            let (_, client) = server.get(&path).await;
-            check(&client).then_some(client)
-        },
-    )
-    .await
-}
-
-async fn subscriber(server: &Server, topic: &str, callback: &str, client: &str, extra: Value) {
-    let mut subscriber = json!({"topic": topic, "callback": callback, "clients": [client]});
-    subscriber
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    server.create("MessageSubscriber", subscriber).await;
-}
-
-/// The `n` of every `ChaosRecord` of `topic`.
-async fn numbers(server: &Server, topic: &str) -> std::collections::BTreeSet<u64> {
-    let (_, page) = server
-        .get(&format!(
-            "/api/objects/ChaosRecord?topic={topic}&_limit=100000"
-        ))
-        .await;
-    let records = page["result"].as_array().cloned().unwrap_or_default();
-    records.iter().filter_map(|r| r["n"].as_u64()).collect()
+    server.client_status(("KafkaClient", id), what, check).await
 }
 
 #[tokio::test]
@@ -77,15 +48,17 @@ async fn callbacks_consume_kafka_with_key_and_headers_and_publish_back() {
     server.upload("chaos", &plugin("chaos")).await;
     server.upload("forwarder", &plugin("forwarder")).await;
     let client = kafka_client(&server, broker, "shop").await;
-    subscriber(&server, &orders, "chaos", &client, json!({})).await;
-    subscriber(
-        &server,
-        &orders,
-        "forwarder",
-        &client,
-        json!({"forwardTo": confirmations}),
-    )
-    .await;
+    server
+        .subscriber(&orders, "chaos", &client, json!({}))
+        .await;
+    server
+        .subscriber(
+            &orders,
+            "forwarder",
+            &client,
+            json!({"forwardTo": confirmations}),
+        )
+        .await;
 
     let producer = broker.producer();
     let headers = [("source", "till-7")];
@@ -165,7 +138,9 @@ async fn groups_each_see_every_message_and_share_partitions_within_a_group() {
         let server = Server::start(&home).await;
         server.upload("chaos", &plugin("chaos")).await;
         let client = kafka_client(&server, broker, group).await;
-        subscriber(&server, &events, "chaos", &client, json!({})).await;
+        server
+            .subscriber(&events, "chaos", &client, json!({}))
+            .await;
         servers.push(server);
     }
     let producer = broker.producer();
@@ -177,9 +152,12 @@ async fn groups_each_see_every_message_and_share_partitions_within_a_group() {
     let all: std::collections::BTreeSet<u64> = (0..MESSAGES).collect();
     let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
     let (in_a, in_b) = eventually("every event consumed", Duration::from_secs(60), || async {
-        let (in_a, in_b) = (numbers(a, &events).await, numbers(b, &events).await);
+        let (in_a, in_b) = (
+            a.chaos_numbers(&events).await,
+            b.chaos_numbers(&events).await,
+        );
         let shared: std::collections::BTreeSet<u64> = in_a.union(&in_b).copied().collect();
-        (shared == all && numbers(c, &events).await == all).then_some((in_a, in_b))
+        (shared == all && c.chaos_numbers(&events).await == all).then_some((in_a, in_b))
     })
     .await;
     assert!(
@@ -199,7 +177,9 @@ async fn sigkill_mid_stream_loses_no_message_whose_offset_was_committed() {
     let server = Server::start(dir.path()).await;
     server.upload("chaos", &plugin("chaos")).await;
     let client = kafka_client(&server, broker, "durable").await;
-    subscriber(&server, &stream, "chaos", &client, json!({})).await;
+    server
+        .subscriber(&stream, "chaos", &client, json!({}))
+        .await;
 
     const MESSAGES: u64 = 1000;
     let producer = broker.producer();
@@ -210,7 +190,7 @@ async fn sigkill_mid_stream_loses_no_message_whose_offset_was_committed() {
     eventually(
         "the stream to be under way",
         Duration::from_secs(60),
-        || async { (numbers(&server, &stream).await.len() > 300).then_some(()) },
+        || async { (server.chaos_numbers(&stream).await.len() > 300).then_some(()) },
     )
     .await;
     server.kill();
@@ -224,14 +204,14 @@ async fn sigkill_mid_stream_loses_no_message_whose_offset_was_committed() {
     eventually(
         "every message after the restart",
         Duration::from_secs(120),
-        || async { (numbers(&again, &stream).await == all).then_some(()) },
+        || async { (again.chaos_numbers(&stream).await == all).then_some(()) },
     )
     .await;
 }
 
 #[tokio::test]
 async fn status_follows_the_broker_and_the_object_live() {
-    let mut broker = kafka::OwnBroker::start();
+    let mut broker = kafka::own_broker();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
     let client = server
@@ -282,14 +262,14 @@ async fn orders_from_kafka_become_objects_and_are_confirmed_on_kafka() {
     let order_plugin = support::plugins::as_plugin("plugins/order-as", "order_as.wasm");
     server.upload("orders", &order_plugin).await;
     let client = kafka_client(&server, broker, "shop").await;
-    subscriber(
-        &server,
-        &orders,
-        "orders",
-        &client,
-        json!({"confirmTopic": confirmed}),
-    )
-    .await;
+    server
+        .subscriber(
+            &orders,
+            "orders",
+            &client,
+            json!({"confirmTopic": confirmed}),
+        )
+        .await;
 
     let producer = broker.producer();
     let order = r#"{"orderId":"o1","item":"widget","quantity":3,"price":2.5}"#;

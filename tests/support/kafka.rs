@@ -7,10 +7,10 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Tansu {
     /// `127.0.0.1:<port>`, as a `KafkaClient`'s `servers` entry.
@@ -31,25 +31,8 @@ pub fn broker() -> &'static Tansu {
     static TANSU: OnceLock<Tansu> = OnceLock::new();
     TANSU.get_or_init(|| {
         let addr = format!("127.0.0.1:{}", super::free_port());
-        // A watchdog shell ends the broker when this test process does: statics are never
-        // dropped, and a leftover broker would hold its port.
-        let script = format!(
-            "\"$0\" {args} & broker=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $broker 2>/dev/null; do sleep 1; done; \
-             kill $broker 2>/dev/null",
-            args = broker_args(&addr).join(" "),
-            parent = std::process::id()
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &script])
-            .arg(binary())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        // It outlives every test of the binary; reaping it is the init process's job.
-        std::mem::forget(watchdog);
-        wait_listening(&addr);
+        super::spawn_for_test_binary(&binary(), &broker_args(&addr), Path::new("."));
+        super::wait_listening(&addr, "tansu");
         Tansu { addr }
     })
 }
@@ -69,59 +52,13 @@ fn broker_args(addr: &str) -> Vec<String> {
     .collect()
 }
 
-fn wait_listening(addr: &str) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tansu did not listen on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A broker of one test's own, to stop and start again on the same port.
-pub struct OwnBroker {
-    pub addr: String,
-    child: Option<std::process::Child>,
-}
-
-impl OwnBroker {
-    pub fn start() -> OwnBroker {
-        let mut broker = OwnBroker {
-            addr: format!("127.0.0.1:{}", super::free_port()),
-            child: None,
-        };
-        broker.restart();
-        broker
-    }
-
-    /// Kills the broker (it loses everything: its storage is in memory).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port.
-    pub fn restart(&mut self) {
-        self.kill();
-        let child = Command::new(binary())
-            .args(broker_args(&self.addr))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        self.child = Some(child);
-        wait_listening(&self.addr);
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A broker of one test's own, to kill (it loses everything: its storage is in memory) and
+/// start again on the same port.
+pub fn own_broker() -> super::OwnBroker {
+    let addr = format!("127.0.0.1:{}", super::free_port());
+    let mut command = vec![binary().display().to_string()];
+    command.extend(broker_args(&addr));
+    super::OwnBroker::start("tansu", addr, command, PathBuf::from("."))
 }
 
 impl Tansu {

@@ -6,6 +6,7 @@
 pub mod kafka;
 pub mod mosquitto;
 pub mod plugins;
+pub mod pulsar;
 pub mod stream;
 
 use reqwest::{Method, StatusCode};
@@ -21,6 +22,98 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("binding an ephemeral port")
         .port()
+}
+
+/// Starts `program` with `args` in `dir` for the rest of this test process: a watchdog shell
+/// ends it when the test process exits (statics are never dropped, and a leftover broker would
+/// hold its port).
+pub fn spawn_for_test_binary(program: &Path, args: &[String], dir: &Path) {
+    let script = format!(
+        "\"$0\" {args} & child=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
+         kill $child 2>/dev/null",
+        args = args.join(" "),
+        parent = std::process::id()
+    );
+    let watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .arg(program)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+    // It outlives every test of the binary; reaping it is the init process's job.
+    std::mem::forget(watchdog);
+}
+
+/// A broker process of one test's own, listening on `addr`, to kill and start again there.
+pub struct OwnBroker {
+    pub addr: String,
+    name: &'static str,
+    command: Vec<String>,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    /// Starts `command` (program and arguments), which listens on `addr`, in `dir`.
+    pub fn start(
+        name: &'static str,
+        addr: String,
+        command: Vec<String>,
+        dir: PathBuf,
+    ) -> OwnBroker {
+        let mut broker = OwnBroker {
+            addr,
+            name,
+            command,
+            dir,
+            child: None,
+        };
+        broker.restart();
+        broker
+    }
+
+    /// Kills the broker with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again, on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .current_dir(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
+        self.child = Some(child);
+        wait_listening(&self.addr, self.name);
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until something listens on `addr`; `what` names it if nothing does within 20 s.
+pub fn wait_listening(addr: &str, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what} did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -362,6 +455,50 @@ impl Server {
             (client["isConnected"] == json!(true)).then_some(client)
         })
         .await
+    }
+
+    /// Waits until client `id` of type `type_name` satisfies `check` (`what` names the wait);
+    /// returns the client object.
+    pub async fn client_status(
+        &self,
+        (type_name, id): (&str, &str),
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!("/api/objects/{type_name}/{id}");
+        let what = format!("the {type_name} {what}");
+        eventually(&what, Duration::from_secs(30), || async {
+            let (_, client) = self.get(&path).await;
+            check(&client).then_some(client)
+        })
+        .await
+    }
+
+    /// Creates a subscriber of `topic` running `callback` on `client`, with `extra` settings.
+    pub async fn subscriber(&self, topic: &str, callback: &str, client: &str, extra: Value) {
+        let mut subscriber = json!({"topic": topic, "callback": callback, "clients": [client]});
+        let fields = subscriber.as_object_mut().expect("an object");
+        fields.extend(extra.as_object().expect("extra settings").clone());
+        self.create("MessageSubscriber", subscriber).await;
+    }
+
+    /// How many `ChaosRecord`s (made by the `chaos` plugin) of `topic` there are for each `n`.
+    pub async fn chaos_records(&self, topic: &str) -> std::collections::BTreeMap<u64, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for record in self
+            .list("ChaosRecord", &format!("topic={topic}&_limit=100000"))
+            .await
+        {
+            if let Some(n) = record["n"].as_u64() {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// The `n` of every `ChaosRecord` of `topic`.
+    pub async fn chaos_numbers(&self, topic: &str) -> std::collections::BTreeSet<u64> {
+        self.chaos_records(topic).await.into_keys().collect()
     }
 
     /// Lists objects of a type with a query string; returns `result`.

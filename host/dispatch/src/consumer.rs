@@ -8,9 +8,10 @@
 //! wait, which slows consumption instead of growing memory), messages are dispatched in
 //! arrival order (the dispatcher keeps order per subscriber and topic from there, so one slow
 //! subscriber or topic does not hold up the others' callbacks), and a message is acknowledged
-//! only when its [`Outcome`] is settled and durable, in delivery order. A message whose outcome is [`Outcome::Retry`] (the
-//! store failed) is dispatched again after a backoff, keeping its slot in the window: it is
-//! never acknowledged unsettled and never skipped.
+//! only when its [`Outcome`] is settled and durable, in delivery order. A message whose
+//! outcome is [`Outcome::Retry`] (the store failed) is, after a backoff, negatively
+//! acknowledged where the broker redelivers (Pulsar) or dispatched again here, keeping its
+//! slot in the window (MQTT, Kafka): it is never acknowledged unsettled and never skipped.
 //!
 //! Group commit: dispatching does not wait for the disk. Settled messages queue for the
 //! acknowledger, which takes all that are waiting, makes them durable with one flush
@@ -39,6 +40,16 @@ pub trait Delivery: Send + 'static {
     /// Tells the broker the message is safe here (MQTT PUBACK, Kafka offset, Pulsar ack).
     /// Called at most once, in delivery order, and only for a settled, durable outcome.
     fn acknowledge(self) -> BoxFuture<'static, ()>;
+    /// Hands a message that could not be settled back to the broker to deliver again later
+    /// (Pulsar's negative acknowledgement, which lets another consumer of a shared
+    /// subscription take it), freeing its place here. A broker that cannot gives it back, and
+    /// the consumer dispatches it again itself.
+    fn redeliver(self) -> Result<BoxFuture<'static, ()>, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
+    }
 }
 
 /// The queue side of one client's consumer. Dropping it (or stopping) ends the worker.
@@ -104,7 +115,7 @@ async fn work<D: Delivery>(
     // Oldest first: settled deliveries leave from the front, so acknowledgements keep the
     // delivery order (rumqttd drops a client that acknowledges out of order; Kafka commits
     // positions) while the callbacks of later messages go on.
-    let mut in_flight: VecDeque<(JoinHandle<D>, usize)> = VecDeque::new();
+    let mut in_flight: VecDeque<(JoinHandle<Option<D>>, usize)> = VecDeque::new();
     let mut bytes = 0;
     loop {
         let room = in_flight.len() < WINDOW_MESSAGES && bytes < WINDOW_BYTES;
@@ -133,35 +144,43 @@ async fn work<D: Delivery>(
         let (_, size) = in_flight.pop_front().expect("the oldest just finished");
         bytes -= size;
         match done {
-            Ok(delivery) => {
+            Ok(Some(delivery)) => {
                 if settled.send(delivery).await.is_err() {
                     return;
                 }
             }
+            // Handed back to the broker.
+            Ok(None) => {}
             // Dropped unacknowledged: the broker delivers it again after a reconnect.
             Err(e) => tracing::error!(client = %client, "dispatch failed: {e}"),
         }
     }
 }
 
-/// Waits for a delivery's outcome, dispatching it again while the store cannot settle it.
+/// Waits for a delivery's outcome and gives it back settled; while the store cannot settle
+/// it, waits a backoff (so a failing store is not hammered, whoever redelivers) and hands it
+/// back to the broker, or dispatches it again where the broker cannot take it back.
 async fn settle<D: Delivery>(
     client: String,
     inbound: Arc<dyn Inbound>,
-    delivery: D,
+    mut delivery: D,
     mut run: BoxFuture<'static, Outcome>,
-) -> D {
+) -> Option<D> {
     let mut backoff = RETRY_MIN;
     loop {
         let Outcome::Retry(reason) = run.await else {
-            return delivery;
+            return Some(delivery);
         };
-        tracing::warn!(
-            client = %client,
-            "message not settled, dispatching it again in {backoff:?}: {reason}"
-        );
+        tracing::warn!(client = %client, "message not settled, retrying in {backoff:?}: {reason}");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RETRY_MAX);
+        delivery = match delivery.redeliver() {
+            Ok(handed_back) => {
+                handed_back.await;
+                return None;
+            }
+            Err(delivery) => delivery,
+        };
         run = inbound.clone().dispatch(delivery.incoming());
     }
 }

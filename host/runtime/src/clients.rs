@@ -33,10 +33,12 @@ impl Client {
         })
     }
 
-    /// Checks that this client's broker can take `topic` as a topic name (Kafka's have no `/`).
+    /// Checks that this client's broker can take `topic` as a topic name (Kafka's have no `/`,
+    /// Pulsar's have one level or three).
     pub fn check_topic(&self, topic: &str) -> std::result::Result<(), String> {
         let checked = match self.type_name.as_str() {
             "KafkaClient" => switchyard_topic::kafka::validate_name(topic),
+            "PulsarClient" => switchyard_topic::pulsar::full_name(topic).map(drop),
             _ => switchyard_topic::validate_name(topic),
         };
         checked.map_err(|e| format!("cannot publish to `{topic}`: {}", e.0))
@@ -46,6 +48,7 @@ impl Client {
     pub fn check_filter(&self, filter: &str) -> std::result::Result<(), String> {
         let checked = match self.type_name.as_str() {
             "KafkaClient" => switchyard_topic::kafka::subscription(filter).map(drop),
+            "PulsarClient" => switchyard_topic::pulsar::subscription(filter).map(drop),
             _ => switchyard_topic::validate(filter),
         };
         checked.map_err(|e| format!("invalid topic filter `{filter}`: {}", e.0))

@@ -9,6 +9,7 @@ use switchyard_api::{AppState, Auth};
 use switchyard_dispatch::{Brokers, Dispatcher};
 use switchyard_kafka::KafkaBroker;
 use switchyard_mqtt::{EmbeddedBroker, MqttBroker};
+use switchyard_pulsar::PulsarBroker;
 use switchyard_runtime::Runtime;
 use switchyard_store::Store;
 use tokio::task::JoinHandle;
@@ -44,9 +45,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(dispatcher.clone()),
     ));
     brokers.register(KafkaBroker::CLIENT_TYPE, kafka.clone());
+    let pulsar = Arc::new(switchyard_pulsar::manager(
+        store.clone(),
+        Arc::new(dispatcher.clone()),
+    ));
+    brokers.register(PulsarBroker::CLIENT_TYPE, pulsar.clone());
     let clients = [
         tokio::spawn(mqtt.clone().run()),
         tokio::spawn(kafka.clone().run()),
+        tokio::spawn(pulsar.clone().run()),
     ];
 
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -62,7 +69,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     clients.iter().for_each(JoinHandle::abort);
     retries.abort();
-    tokio::join!(mqtt.shutdown(), kafka.shutdown());
+    tokio::join!(mqtt.shutdown(), kafka.shutdown(), pulsar.shutdown());
     store.flush()?;
     Ok(())
 }

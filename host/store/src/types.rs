@@ -139,7 +139,7 @@ impl Builtin {
                     is_url_with_host(s, PULSAR_SCHEMES)
                 })?;
                 props.bool("isEnabled")?;
-                props.string("subscriptionName")?;
+                props.string("subscription")?;
                 let kind = props.get("subscriptionType");
                 props.check(
                     kind.is_none_or(|k| {
@@ -354,11 +354,14 @@ pub(crate) fn check_links(
             .as_ref()
             .and_then(|o| o.get("type"))
             .and_then(Value::as_str);
-        if kind == Some("KafkaClient")
-            && let Err(why) = switchyard_topic::kafka::subscription(topic)
-        {
+        let followed = match kind {
+            Some("KafkaClient") => switchyard_topic::kafka::subscription(topic).map(drop),
+            Some("PulsarClient") => switchyard_topic::pulsar::subscription(topic).map(drop),
+            _ => Ok(()),
+        };
+        if let (Err(why), Some(kind)) = (followed, kind) {
             return Err(Error::Invalid(format!(
-                "MessageSubscriber.topic cannot be followed by KafkaClient `{client}`: {}",
+                "MessageSubscriber.topic cannot be followed by {kind} `{client}`: {}",
                 why.0
             )));
         }

@@ -380,17 +380,54 @@ fn a_subscriber_topic_must_suit_its_kafka_clients() {
 }
 
 #[test]
+fn a_subscriber_topic_must_suit_its_pulsar_clients() {
+    let (_dir, store) = open();
+    let pulsar = store
+        .create("PulsarClient", json!({"servers": ["pulsar://p:6650"]}))
+        .unwrap();
+    let subscriber = |topic: &str| {
+        store.create(
+            "MessageSubscriber",
+            json!({"topic": topic, "callback": "p", "clients": [id(&pulsar)]}),
+        )
+    };
+    for topic in ["orders", "acme/eu/orders", "*", "acme/eu/*"] {
+        assert!(subscriber(topic).is_ok(), "{topic}");
+    }
+    for (topic, why) in [
+        ("orders/eu", "it has one level or three"),
+        ("persistent://public/default/orders", "short form, `orders`"),
+        ("acme/*/orders", "a topic name has no wildcards"),
+    ] {
+        let refused = invalid(subscriber(topic));
+        assert!(
+            refused.starts_with(&format!(
+                "MessageSubscriber.topic cannot be followed by PulsarClient `{}`",
+                id(&pulsar)
+            )) && refused.contains(why),
+            "{topic}: {refused}"
+        );
+    }
+}
+
+#[test]
 fn pulsar_client_needs_pulsar_urls_and_a_known_subscription_type() {
     let (_dir, store) = open();
     let pulsar = store
         .create(
             "PulsarClient",
             json!({"servers": ["pulsar://p:6650", "pulsar+ssl://p:6651"],
-                   "subscriptionName": "s", "subscriptionType": "KeyShared"}),
+                   "subscription": "s", "subscriptionType": "KeyShared"}),
         )
         .unwrap();
     assert_eq!(pulsar["isEnabled"], false);
     assert_eq!(pulsar["lastError"], Value::Null);
+    let with_token = (store.create(
+        "PulsarClient",
+        json!({"servers": ["pulsar://p"], "token": "jwt"}),
+    ))
+    .unwrap();
+    assert_eq!(with_token.get("token"), None, "the token is write-only");
 
     let expect = |props: Value, message: &str| {
         assert_eq!(
@@ -409,8 +446,8 @@ fn pulsar_client_needs_pulsar_urls_and_a_known_subscription_type() {
         "PulsarClient.subscriptionType must be one of Exclusive, Shared, Failover, KeyShared",
     );
     expect(
-        json!({"servers": ["pulsar://p"], "subscriptionName": 3}),
-        "PulsarClient.subscriptionName must be a string",
+        json!({"servers": ["pulsar://p"], "subscription": 3}),
+        "PulsarClient.subscription must be a string",
     );
 }
 
