@@ -76,11 +76,17 @@ impl Brokers {
 
     fn outbound(&self, client: &str) -> Result<(Client, Arc<dyn Outbound>), ClientError> {
         let client = self.resolve(client)?;
+        let outbound = self.outbound_of(&client)?;
+        Ok((client, outbound))
+    }
+
+    fn outbound_of(&self, client: &Client) -> Result<Arc<dyn Outbound>, ClientError> {
         let kinds = self.kinds.read().expect("broker map");
-        match kinds.get(&client.type_name) {
-            Some(outbound) => Ok((client, outbound.clone())),
-            None => Err(ClientError::Unsupported(client.id, client.type_name)),
-        }
+        let unsupported = || ClientError::Unsupported(client.id.clone(), client.type_name.clone());
+        kinds
+            .get(&client.type_name)
+            .cloned()
+            .ok_or_else(unsupported)
     }
 
     /// Publishes through a client; a message its broker could never take is refused here.
@@ -90,9 +96,21 @@ impl Brokers {
         topic: &str,
         payload: Vec<u8>,
     ) -> Result<(), ClientError> {
-        let (client, outbound) = self.outbound(client)?;
+        let client = self.resolve(client)?;
         client.check_topic(topic).map_err(ClientError::Invalid)?;
         (client.check_size(topic, payload.len())).map_err(ClientError::TooLarge)?;
+        self.send(&client, topic, payload).await
+    }
+
+    /// Publishes through a client already resolved, to a topic and of a size already checked
+    /// against it: a callback's publish is checked when the callback asks for it.
+    pub async fn send(
+        &self,
+        client: &Client,
+        topic: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let outbound = self.outbound_of(client)?;
         (outbound.publish(&client.id, topic, payload).await).map_err(broker_error)
     }
 

@@ -8,7 +8,8 @@ use crate::lanes::Lanes;
 use crate::record::Failure;
 use crate::{BoxFuture, Brokers, Inbound, Incoming, Outcome};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard_runtime::{Effects, Message, Runtime, SubscriptionChange};
 use switchyard_store::{Filter, Object, Op, Query, Store};
@@ -18,6 +19,8 @@ pub use crate::failures::Retention;
 /// How often an invocation whose writes lost a race with another writer is run again, in a
 /// fresh instance on the latest data, before that counts as a failure.
 const CONFLICT_TRIES: usize = 8;
+
+const SUBSCRIBER_TYPE: &str = "MessageSubscriber";
 
 /// Runs the callbacks for incoming messages. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +34,16 @@ struct Inner {
     brokers: Brokers,
     failures: Failures,
     lanes: Arc<Lanes>,
+    routes: Mutex<Routes>,
+}
+
+/// The subscribers of each client, read from the store once per change to any subscriber
+/// instead of once per message.
+#[derive(Default)]
+struct Routes {
+    /// The store's subscriber generation these were read at.
+    generation: u64,
+    by_client: HashMap<String, Arc<[Arc<Subscriber>]>>,
 }
 
 /// The parts of a `MessageSubscriber` the dispatcher needs.
@@ -84,12 +97,26 @@ impl Dispatcher {
                 brokers,
                 failures,
                 lanes: Arc::default(),
+                routes: Mutex::default(),
             }),
         })
     }
 
-    /// The subscribers linked to a client, read fresh so changes apply without a restart.
-    fn subscribers(&self, client_id: &str) -> switchyard_store::Result<Vec<Subscriber>> {
+    /// The subscribers linked to a client, as they are now: read from the store after any
+    /// subscriber changed, from memory otherwise.
+    fn subscribers(&self, client_id: &str) -> switchyard_store::Result<Arc<[Arc<Subscriber>]>> {
+        let store = &self.inner.store;
+        let generation = store.generation(SUBSCRIBER_TYPE);
+        {
+            let mut routes = self.inner.routes.lock().expect("routes lock");
+            if routes.generation != generation {
+                routes.by_client.clear();
+                routes.generation = generation;
+            }
+            if let Some(subscribers) = routes.by_client.get(client_id) {
+                return Ok(subscribers.clone());
+            }
+        }
         let query = Query {
             filters: vec![Filter {
                 column: "clients".into(),
@@ -98,8 +125,18 @@ impl Dispatcher {
             }],
             ..Query::default()
         };
-        let page = self.inner.store.query("MessageSubscriber", &query)?;
-        Ok(page.result.iter().filter_map(Subscriber::of).collect())
+        let page = store.query(SUBSCRIBER_TYPE, &query)?;
+        let subscribers: Arc<[Arc<Subscriber>]> = (page.result.iter())
+            .filter_map(Subscriber::of)
+            .map(Arc::new)
+            .collect();
+        // Kept only if no subscriber changed while reading: otherwise the next message reads
+        // again.
+        let mut routes = self.inner.routes.lock().expect("routes lock");
+        if routes.generation == generation {
+            (routes.by_client).insert(client_id.to_owned(), subscribers.clone());
+        }
+        Ok(subscribers)
     }
 
     pub fn store(&self) -> &Store {
@@ -117,7 +154,7 @@ impl Dispatcher {
     fn subscriber(&self, id: &str) -> switchyard_store::Result<Option<Subscriber>> {
         let object = self.inner.store.get(id)?;
         Ok(object
-            .filter(|o| o.get("type").and_then(Value::as_str) == Some("MessageSubscriber"))
+            .filter(|o| o.get("type").and_then(Value::as_str) == Some(SUBSCRIBER_TYPE))
             .and_then(|o| Subscriber::of(&o)))
     }
 
@@ -135,9 +172,10 @@ impl Dispatcher {
             }
         };
         let incoming = Arc::new(incoming);
-        let runs: Vec<_> = (subscribers.into_iter())
+        let runs: Vec<_> = (subscribers.iter())
             .filter(|s| switchyard_topic::matches(&s.topic, &incoming.topic))
             .map(|subscriber| {
+                let subscriber = subscriber.clone();
                 let lane = incoming.lane.as_deref().unwrap_or(&incoming.topic);
                 let lane = format!("{}\0{lane}", subscriber.id);
                 let turn = subscriber.ordered.then(|| self.inner.lanes.enter(lane));
@@ -234,8 +272,8 @@ impl Dispatcher {
         effects.writes.commit()?;
         let brokers = &self.inner.brokers;
         for publish in effects.publishes {
-            let (client, topic) = (&publish.client_id, &publish.topic);
-            if let Err(e) = brokers.publish(client, topic, publish.payload).await {
+            let (client, topic) = (&publish.client.id, &publish.topic);
+            if let Err(e) = brokers.send(&publish.client, topic, publish.payload).await {
                 tracing::warn!(client = %client, topic = %topic, "publish failed: {e}");
             }
         }
@@ -378,9 +416,9 @@ impl Inbound for Dispatcher {
     fn filters_for(&self, client_id: &str) -> Vec<String> {
         let subscribers = self.subscribers(client_id).unwrap_or_else(|e| {
             tracing::error!(client = client_id, "cannot read subscribers: {e}");
-            Vec::new()
+            Arc::from([])
         });
-        let mut filters: Vec<String> = subscribers.into_iter().map(|s| s.topic).collect();
+        let mut filters: Vec<String> = subscribers.iter().map(|s| s.topic.clone()).collect();
         filters.sort();
         filters.dedup();
         filters

@@ -226,7 +226,7 @@ impl messaging::Host for Sandbox {
             )
             .map_err(Error::LimitExceeded)?;
             s.publishes.push(Publish {
-                client_id: client.id,
+                client,
                 topic,
                 payload,
             });

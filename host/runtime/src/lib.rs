@@ -18,17 +18,20 @@ mod imports;
 mod legacy;
 mod limits;
 mod log;
+mod native;
 mod output;
 mod plugins;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
 pub use limits::{Limits, PluginLimits};
+pub use native::NativeCallback;
 pub use plugins::{LEGACY_WORLD, PluginError, PluginInfo, SettingsPatch, WORLD};
 
 use plugins::{Pre, Registry};
 use sandbox::{Sandbox, Tag};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime::component::Linker;
@@ -46,10 +49,11 @@ pub struct Message {
     pub timestamp_ms: u64,
 }
 
-/// A publish a plugin asked for; sent by the dispatcher after the invocation commits.
+/// A publish a plugin asked for; sent by the dispatcher after the invocation commits. The
+/// client is resolved and the topic and size checked when it is asked for, once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
-    pub client_id: String,
+    pub client: clients::Client,
     pub topic: String,
     pub payload: Vec<u8>,
 }
@@ -105,6 +109,8 @@ struct Inner {
     /// One permit per instance the pool can hold: invocations beyond it wait here instead of
     /// failing to instantiate.
     admission: Semaphore,
+    /// Callbacks registered in Rust, by name; they take precedence over plugins.
+    natives: RwLock<HashMap<String, Arc<dyn NativeCallback>>>,
 }
 
 impl Runtime {
@@ -127,6 +133,7 @@ impl Runtime {
                 store,
                 admission: Semaphore::new(limits.max_instances as usize),
                 limits,
+                natives: RwLock::default(),
             }),
         })
     }
@@ -163,9 +170,33 @@ impl Runtime {
         self.inner.registry.remove(name)
     }
 
+    /// Registers a callback written in Rust under `name`: subscribers whose `callback` is
+    /// `name` run it instead of a plugin.
+    pub fn register_native(&self, name: &str, callback: Arc<dyn NativeCallback>) {
+        let mut natives = self.inner.natives.write().expect("natives lock");
+        natives.insert(name.to_owned(), callback);
+    }
+
     /// Runs `plugin` on one message in a fresh instance, once an instance slot is free.
     pub async fn invoke(&self, plugin: &str, message: Message) -> Result<Effects, InvokeError> {
         let inner = &self.inner;
+        let native = inner
+            .natives
+            .read()
+            .expect("natives lock")
+            .get(plugin)
+            .cloned();
+        if let Some(native) = native {
+            let mut effects = Effects {
+                writes: inner.store.begin(),
+                publishes: Vec::new(),
+                subscriptions: Vec::new(),
+            };
+            return match native.handle(&message, &mut effects) {
+                Ok(()) => Ok(effects),
+                Err(reason) => Err(InvokeError::Handler(reason)),
+            };
+        }
         let loaded = (inner.registry.get(plugin))
             .ok_or_else(|| InvokeError::NoSuchPlugin(plugin.to_owned()))?;
         let limits = &loaded.settings.limits;

@@ -73,7 +73,7 @@ async fn effects_are_returned_uncommitted_and_commit_together() {
         "writes visible before commit"
     );
     assert_eq!(effects.publishes.len(), 1);
-    assert_eq!(effects.publishes[0].client_id, client);
+    assert_eq!(effects.publishes[0].client.id, client);
     assert_eq!(effects.publishes[0].topic, "alerts/t1");
     effects.writes.commit().unwrap();
     assert_eq!(count(&store, "TemperatureReading"), 1);

@@ -29,6 +29,7 @@ pub fn is_builtin(type_name: &str) -> bool {
 
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
 /// A stored object: its properties, including the reserved `id`, `type`, `createdAt`, `updatedAt`.
@@ -67,6 +68,9 @@ struct Inner {
     db: sled::Db,
     objects: sled::Tree,
     changes: broadcast::Sender<Change>,
+    /// Committed changes per built-in type, counted as they commit: lets the host keep what
+    /// it derives from those objects (routing) and check it is current with one load.
+    generations: [AtomicU64; types::Builtin::COUNT],
     flusher: durable::Flusher,
 }
 
@@ -90,6 +94,7 @@ impl Store {
                 db,
                 objects,
                 changes,
+                generations: Default::default(),
                 flusher,
             }),
         })
@@ -245,7 +250,19 @@ impl Store {
             .transpose()
     }
 
+    /// How many changes to objects of built-in type `type_name` have committed in this
+    /// process (0 for user types): a value derived from those objects is current while this
+    /// number stays the same. Counted when a commit returns, before its change events go out.
+    pub fn generation(&self, type_name: &str) -> u64 {
+        types::Builtin::of(type_name).map_or(0, |builtin| {
+            self.inner.generations[builtin as usize].load(Ordering::Acquire)
+        })
+    }
+
     fn notify(&self, change: Change) {
+        if let Some(builtin) = types::Builtin::of(&change.type_name) {
+            self.inner.generations[builtin as usize].fetch_add(1, Ordering::AcqRel);
+        }
         // No receivers is normal (nothing watching yet), not an error.
         let _ = self.inner.changes.send(change);
     }

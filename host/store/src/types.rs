@@ -18,6 +18,11 @@ pub(crate) enum Builtin {
     FailedMessage,
 }
 
+impl Builtin {
+    /// How many built-in types there are (for tables indexed by `Builtin as usize`).
+    pub(crate) const COUNT: usize = 5;
+}
+
 /// Connection status the host maintains on client objects, with its value before connecting.
 const CLIENT_STATUS: &[(&str, Value)] = &[
     ("isConnected", Value::Bool(false)),

@@ -1,0 +1,31 @@
+//! What the sandbox costs per message before a plugin does any work: instantiate the `noop`
+//! plugin, call its handler, drop the instance, timed one invocation at a time.
+
+use std::time::{Duration, Instant};
+use switchyard_runtime::{Limits, Message, Runtime};
+use switchyard_store::Store;
+
+/// The p50 and p99 of `count` invocations of an empty handler.
+pub async fn overhead(count: usize) -> anyhow::Result<(Duration, Duration)> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let runtime = Runtime::new(store, Limits::default())?;
+    runtime.install("noop", &std::fs::read(crate::plugins::plugin("noop"))?)?;
+    let message = Message {
+        topic: "bench".into(),
+        payload: b"{}".to_vec(),
+        ..Message::default()
+    };
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count + 1000 {
+        let start = Instant::now();
+        runtime.invoke("noop", message.clone()).await?;
+        // The first thousand warm the pool's slots and caches.
+        if i >= 1000 {
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    Ok((pick(0.5), pick(0.99)))
+}

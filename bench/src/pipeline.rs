@@ -1,0 +1,413 @@
+//! One measured pipeline: a broker (the embedded MQTT broker, or tansu for Kafka), the client
+//! manager, the dispatcher and its subscribers, and a callback that is either a plugin (WASM)
+//! or the same work registered as a native callback. Everything but the callback is the same.
+
+use crate::natives;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use switchyard_dispatch::{BoxFuture, Brokers, Dispatcher, Inbound, Incoming, Outcome, Retention};
+use switchyard_mqtt::EmbeddedBroker;
+use switchyard_runtime::{Limits, Runtime};
+use switchyard_store::Store;
+use tokio::sync::mpsc;
+
+/// Messages the throughput run keeps in flight: within what a client holds (a queue of 64 and
+/// a window of 256), so QoS 0 is not dropped for want of room.
+const IN_FLIGHT: usize = 256;
+
+/// Where messages come from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Source {
+    /// Publishes to the embedded broker at this QoS, the client subscribed at the same.
+    Mqtt { qos: u8 },
+    /// Produces to a one-partition topic of tansu.
+    Kafka,
+}
+
+/// Which plugin (or its native twin) is the callback.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Work {
+    /// Stores one object per message.
+    Recorder,
+    /// Publishes each message to another topic.
+    Forwarder,
+}
+
+/// One configuration of the pipeline.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Case {
+    pub source: Source,
+    pub work: Work,
+    pub wasm: bool,
+    /// Subscribers on the client, all matching every message.
+    pub subscribers: usize,
+    pub messages: usize,
+}
+
+/// What a run measured.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Measured {
+    /// Messages per second with a burst in flight.
+    pub throughput: f64,
+    /// Messages of the burst that completed (QoS 0 may drop some).
+    pub completed: usize,
+    /// Latency from publish to durable completion at half the measured throughput.
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// Process CPU time (user + system, all threads) per message of the burst.
+    pub cpu_us_per_message: f64,
+    /// The process's peak resident memory.
+    pub peak_rss_mib: u64,
+}
+
+impl Source {
+    fn filter(self) -> &'static str {
+        match self {
+            Source::Mqtt { .. } => "bench/+/temperature",
+            Source::Kafka => "bench-temperature",
+        }
+    }
+}
+
+/// Wraps the dispatcher so the bench learns when each message is done (its writes durable, so
+/// it could be acknowledged) and how long it took from the publish.
+struct Timed {
+    dispatcher: Dispatcher,
+    filter: &'static str,
+    epoch: Instant,
+    /// When each dispatched message that is not yet durable was sent, in nanoseconds since
+    /// `epoch`.
+    pending: std::sync::Mutex<Vec<u64>>,
+    done: mpsc::UnboundedSender<Duration>,
+}
+
+impl Inbound for Timed {
+    fn filters_for(&self, _client_id: &str) -> Vec<String> {
+        vec![self.filter.into()]
+    }
+
+    fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome> {
+        let sent: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+        let sent_ns = sent["sentNs"].as_u64().unwrap_or_default();
+        let run = self.dispatcher.dispatch(message);
+        Box::pin(async move {
+            let outcome = run.await;
+            self.pending.lock().unwrap().push(sent_ns);
+            outcome
+        })
+    }
+
+    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let result = self.dispatcher.durable().await;
+            let now = self.epoch.elapsed();
+            for sent_ns in self.pending.lock().unwrap().drain(..) {
+                let _ = self.done.send(now - Duration::from_nanos(sent_ns));
+            }
+            result
+        })
+    }
+}
+
+/// A running source: its broker, the client manager and a way to send.
+enum Feed {
+    Mqtt {
+        device: rumqttc::AsyncClient,
+        qos: rumqttc::QoS,
+        manager: Arc<switchyard_mqtt::Mqtt>,
+        _broker: EmbeddedBroker,
+    },
+    Kafka {
+        producer: FutureProducer,
+        manager: Arc<switchyard_kafka::Kafka>,
+        _broker: Tansu,
+    },
+}
+
+impl Feed {
+    /// Starts the broker and the client manager of `source`, with a client of its type that
+    /// sends to `inbound`; returns the feed and the client's id.
+    async fn start(
+        source: Source,
+        store: &Store,
+        brokers: &Brokers,
+        inbound: Arc<dyn Inbound>,
+    ) -> anyhow::Result<(Feed, String)> {
+        let (feed, client) = match source {
+            Source::Mqtt { qos } => {
+                let addr = ([127, 0, 0, 1], free_port()).into();
+                let broker = EmbeddedBroker::start(addr, None)?;
+                let client = store.create(
+                    "MQTTClient",
+                    json!({"mainBrokerURL": "embedded", "qos": qos}),
+                )?;
+                let embedded = Some(broker.tcp_addr());
+                let manager = Arc::new(switchyard_mqtt::manager(store.clone(), inbound, embedded));
+                brokers.register("MQTTClient", manager.clone());
+                tokio::spawn(manager.clone().run());
+                let mut options =
+                    rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());
+                options.set_keep_alive(Duration::from_secs(30));
+                let (device, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);
+                eventloop.network_options.set_tcp_nodelay(true);
+                tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+                let qos = rumqttc::qos(qos)?;
+                let feed = Feed::Mqtt {
+                    device,
+                    qos,
+                    manager,
+                    _broker: broker,
+                };
+                (feed, client)
+            }
+            Source::Kafka => {
+                let broker = Tansu::start()?;
+                let client = store.create(
+                    "KafkaClient",
+                    json!({"servers": [broker.addr], "groupId": "bench"}),
+                )?;
+                let manager = Arc::new(switchyard_kafka::manager(store.clone(), inbound));
+                brokers.register("KafkaClient", manager.clone());
+                tokio::spawn(manager.clone().run());
+                let producer = rdkafka::ClientConfig::new()
+                    .set("bootstrap.servers", &broker.addr)
+                    .set("linger.ms", "0")
+                    .create()?;
+                let feed = Feed::Kafka {
+                    producer,
+                    manager,
+                    _broker: broker,
+                };
+                (feed, client)
+            }
+        };
+        Ok((feed, client["id"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    async fn send(&self, payload: String) -> anyhow::Result<()> {
+        match self {
+            Feed::Mqtt { device, qos, .. } => Ok(device
+                .publish("bench/s/temperature", *qos, false, payload)
+                .await?),
+            Feed::Kafka { producer, .. } => {
+                let record = FutureRecord::<(), _>::to(Source::Kafka.filter()).payload(&payload);
+                let sent = producer.send(record, Duration::from_secs(10)).await;
+                sent.map(drop).map_err(|(e, _)| e.into())
+            }
+        }
+    }
+
+    async fn shutdown(&self) {
+        match self {
+            Feed::Mqtt { manager, .. } => manager.shutdown().await,
+            Feed::Kafka { manager, .. } => manager.shutdown().await,
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+/// tansu with in-memory storage on a free port and the bench's topic, stopped when dropped.
+struct Tansu {
+    addr: String,
+    child: std::process::Child,
+}
+
+impl Tansu {
+    fn start() -> anyhow::Result<Tansu> {
+        let binary = crate::plugins::root().join(".tools/bin/tansu");
+        anyhow::ensure!(binary.exists(), "run scripts/install-kafka.sh first");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let url = format!("tcp://{addr}");
+        let listen = ["--listener-url", &url, "--advertised-listener-url", &url];
+        let child = std::process::Command::new(&binary)
+            .arg("broker")
+            .args(listen)
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let tansu = Tansu { addr, child };
+        while std::net::TcpStream::connect(&tansu.addr).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let topic = Source::Kafka.filter();
+        let status = std::process::Command::new(&binary)
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--partitions",
+                "1",
+                "--broker",
+                &url,
+            ])
+            .status()?;
+        anyhow::ensure!(status.success(), "creating the bench topic failed");
+        Ok(tansu)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ).
+    Duration::from_millis(ticks * 10)
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: u64 = (status.lines())
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_default();
+    kib / 1024
+}
+
+/// Runs one case: a burst of `messages` for throughput and CPU, then latency at half the
+/// throughput.
+pub async fn measure(case: Case) -> anyhow::Result<Measured> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path())?;
+    let runtime = Runtime::new(store.clone(), Limits::default())?;
+    let (plugin, native): (_, Arc<dyn switchyard_runtime::NativeCallback>) = match case.work {
+        Work::Recorder => ("recorder", Arc::new(natives::Recorder)),
+        Work::Forwarder => ("forwarder", Arc::new(natives::Forwarder)),
+    };
+    match case.wasm {
+        true => drop(runtime.install(plugin, &std::fs::read(crate::plugins::plugin(plugin))?)?),
+        false => runtime.register_native(plugin, native),
+    }
+    let brokers = Brokers::new(store.clone());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        runtime,
+        brokers.clone(),
+        Retention::default(),
+    )?;
+    let (done, mut completions) = mpsc::unbounded_channel();
+    let epoch = Instant::now();
+    let timed = Timed {
+        dispatcher,
+        filter: case.source.filter(),
+        epoch,
+        pending: Default::default(),
+        done,
+    };
+    let (feed, client) = Feed::start(case.source, &store, &brokers, Arc::new(timed)).await?;
+    for _ in 0..case.subscribers {
+        let subscriber = json!({"topic": case.source.filter(), "callback": plugin,
+                                "clients": [client], "threshold": 1e9, "forwardTo": "bench/out"});
+        store.create("MessageSubscriber", subscriber)?;
+    }
+    store.update(&client, json!({"isEnabled": true}))?;
+
+    let seq = AtomicU64::new(0);
+    let publish = || {
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        let payload = json!({"sensorId": format!("s{}", n % 100), "value": 21.5,
+                             "sentNs": epoch.elapsed().as_nanos() as u64});
+        feed.send(payload.to_string())
+    };
+
+    // Warm up until the client is connected and subscribed, and the callbacks compiled.
+    loop {
+        publish().await?;
+        let next = completions.recv();
+        if tokio::time::timeout(Duration::from_millis(200), next)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+    }
+    for _ in 0..200 {
+        publish().await?;
+        completions.recv().await;
+    }
+    while completions.try_recv().is_ok() {}
+
+    // Throughput: a window of messages in flight, as many as the client takes without
+    // dropping QoS 0 (its queue and window); done when all completed, or when nothing
+    // completed for a second (QoS 0 dropped some anyway).
+    let (start, cpu_start) = (Instant::now(), cpu_time());
+    let (mut sent, mut completed, mut last) = (0, 0, start);
+    while completed < case.messages {
+        while sent < case.messages && sent - completed < IN_FLIGHT {
+            publish().await?;
+            sent += 1;
+        }
+        match tokio::time::timeout(Duration::from_secs(1), completions.recv()).await {
+            Ok(Some(_)) => (completed, last) = (completed + 1, Instant::now()),
+            _ => break,
+        }
+    }
+    let cpu = cpu_time() - cpu_start;
+    let throughput = completed as f64 / last.duration_since(start).as_secs_f64();
+    while completions.try_recv().is_ok() {}
+
+    // Latency at half that load, paced per millisecond.
+    let rate = (throughput / 2.0).max(100.0);
+    let count = (rate as usize * 3).min(case.messages);
+    let mut latencies = Vec::with_capacity(count);
+    let (paced, mut sent) = (Instant::now(), 0);
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    while sent < count {
+        tick.tick().await;
+        let due = ((paced.elapsed().as_secs_f64() * rate) as usize).min(count);
+        for _ in sent..due {
+            publish().await?;
+        }
+        sent = due.max(sent);
+        while let Ok(latency) = completions.try_recv() {
+            latencies.push(latency);
+        }
+    }
+    while latencies.len() < count {
+        match tokio::time::timeout(Duration::from_secs(1), completions.recv()).await {
+            Ok(Some(latency)) => latencies.push(latency),
+            _ => break,
+        }
+    }
+    latencies.sort();
+    let pick = |q: f64| {
+        let i = ((latencies.len().max(1) - 1) as f64 * q) as usize;
+        latencies.get(i).map_or(0, |d| d.as_micros() as u64)
+    };
+    let measured = Measured {
+        throughput,
+        completed,
+        p50_us: pick(0.5),
+        p99_us: pick(0.99),
+        max_us: pick(1.0),
+        cpu_us_per_message: cpu.as_secs_f64() * 1e6 / completed.max(1) as f64,
+        peak_rss_mib: peak_rss_mib(),
+    };
+    feed.shutdown().await;
+    Ok(measured)
+}
