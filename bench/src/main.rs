@@ -24,34 +24,23 @@ mod pipeline;
 use pipeline::{Case, Measured, Source, Work};
 
 fn cases(messages: usize) -> Vec<Case> {
-    let mut cases = Vec::new();
-    for qos in [0, 1] {
-        for work in [Work::Forwarder, Work::Recorder] {
-            for subscribers in [1, 8] {
-                for wasm in [true, false] {
-                    let source = Source::Mqtt { qos };
-                    cases.push(Case {
-                        source,
-                        work,
-                        wasm,
-                        subscribers,
-                        messages,
-                    });
-                }
-            }
-        }
-    }
-    for wasm in [true, false] {
-        let (source, work, subscribers) = (Source::Kafka, Work::Recorder, 1);
-        cases.push(Case {
-            source,
-            work,
-            wasm,
-            subscribers,
-            messages,
-        });
-    }
-    cases
+    let mqtt = [0, 1].into_iter().flat_map(|qos| {
+        [Work::Forwarder, Work::Recorder]
+            .into_iter()
+            .flat_map(move |work| [1, 8].map(move |n| (Source::Mqtt { qos }, work, n)))
+    });
+    let kafka = [(Source::Kafka, Work::Recorder, 1)];
+    (mqtt.chain(kafka))
+        .flat_map(|(source, work, subscribers)| {
+            [true, false].map(|wasm| Case {
+                source,
+                work,
+                wasm,
+                subscribers,
+                messages,
+            })
+        })
+        .collect()
 }
 
 /// Runs one case in a child process (this binary with `--case`), for its own CPU and memory.
