@@ -9,7 +9,8 @@
 //! and the `forwarder` (publishes only), 1 and 8 subscribers, and Kafka. Reported per case:
 //! throughput with a burst in flight, p50/p99/max latency at half that throughput, CPU per
 //! message and peak RSS (each case runs in a process of its own, so these are its own). Then
-//! the per-invocation overhead of an empty handler.
+//! the per-invocation overhead of an empty handler, and how `find` grows with the number of
+//! objects, scanned and through a secondary index (`-- --queries` runs only that).
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
 //! `scripts/install-kafka.sh`).
@@ -20,6 +21,7 @@ mod plugins;
 mod invoke;
 mod natives;
 mod pipeline;
+mod queries;
 
 use pipeline::{Case, Measured, Source, Work};
 
@@ -69,6 +71,9 @@ fn label(case: &Case) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--queries") {
+        return queries::scaling();
+    }
     if let [flag, case] = args.as_slice()
         && flag == "--case"
     {
@@ -117,5 +122,5 @@ async fn main() -> anyhow::Result<()> {
     }
     let (p50, p99) = invoke::overhead(10_000).await?;
     println!("empty handler, instantiate + call + drop: p50 {p50:.1?}, p99 {p99:.1?}");
-    Ok(())
+    queries::scaling()
 }

@@ -22,6 +22,7 @@ mod clients;
 mod error;
 mod extract;
 mod failed;
+mod indexes;
 mod objects;
 mod plugins;
 
@@ -117,6 +118,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/clients/{id}/unsubscribe", post(clients::unsubscribe))
         .route("/api/failed/{id}/replay", post(failed::replay))
         .route("/api/failed/replay", post(failed::replay_all))
+        .route("/api/indexes", get(indexes::list))
+        .route(
+            "/api/indexes/{type}/{property}",
+            put(indexes::create).delete(indexes::remove),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_bearer,

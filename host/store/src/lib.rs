@@ -10,6 +10,7 @@
 
 mod durable;
 mod error;
+mod index;
 mod props;
 mod query;
 mod record;
@@ -67,6 +68,7 @@ struct Inner {
     dir: std::path::PathBuf,
     db: sled::Db,
     objects: sled::Tree,
+    indexes: index::Indexes,
     changes: broadcast::Sender<Change>,
     /// Committed changes per built-in type, counted as they commit: lets the host keep what
     /// it derives from those objects (routing) and check it is current with one load.
@@ -86,6 +88,7 @@ impl Store {
             .cache_capacity(CACHE_BYTES)
             .open()?;
         let objects = db.open_tree(record::OBJECTS_TREE)?;
+        let indexes = index::Indexes::open(db.open_tree(record::INDEXES_TREE)?)?;
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let flusher = durable::Flusher::start(db.clone())?;
         Ok(Store {
@@ -93,6 +96,7 @@ impl Store {
                 dir: dir.to_owned(),
                 db,
                 objects,
+                indexes,
                 changes,
                 generations: Default::default(),
                 flusher,
@@ -107,7 +111,7 @@ impl Store {
 
     /// A named sled tree beside the objects, for other parts of the host (plugins, settings).
     pub fn tree(&self, name: &str) -> Result<sled::Tree> {
-        if name == record::OBJECTS_TREE {
+        if name == record::OBJECTS_TREE || name == record::INDEXES_TREE {
             return Err(Error::Invalid(format!(
                 "tree name `{name}` is reserved for the object store"
             )));
@@ -248,6 +252,56 @@ impl Store {
             .get(record::object_key(id))?
             .map(|bytes| record::decode(&bytes))
             .transpose()
+    }
+
+    /// Declares a secondary index on `property` of `type_name` and indexes the objects already
+    /// stored (a scan of the type); queries filtering on the property use it from then on.
+    /// Returns how many objects were indexed, or `None` if the index existed.
+    pub fn create_index(&self, type_name: &str, property: &str) -> Result<Option<usize>> {
+        types::validate_type_name(type_name)?;
+        if property.is_empty() {
+            return Err(Error::Invalid("an index needs a property name".into()));
+        }
+        if !self.inner.indexes.declare(type_name, property)? {
+            return Ok(None);
+        }
+        // Declared first: writes that commit from now on keep their entries themselves.
+        let objects = &self.inner.objects;
+        let prefix = record::index_prefix(type_name);
+        let (mut batch, mut indexed) = (sled::Batch::default(), 0);
+        for key in objects.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let id = std::str::from_utf8(&key[prefix.len()..]).unwrap_or_default();
+            let Some(object) = self.load(id)? else {
+                continue;
+            };
+            batch.insert(index::entry(type_name, property, &object, id), &[]);
+            indexed += 1;
+            if indexed % 10_000 == 0 {
+                objects.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        objects.apply_batch(batch)?;
+        Ok(Some(indexed))
+    }
+
+    /// Removes an index and its entries; returns whether it existed.
+    pub fn drop_index(&self, type_name: &str, property: &str) -> Result<bool> {
+        if !self.inner.indexes.forget(type_name, property)? {
+            return Ok(false);
+        }
+        let objects = &self.inner.objects;
+        let mut batch = sled::Batch::default();
+        for key in objects.scan_prefix(index::head(type_name, property)).keys() {
+            batch.remove(key?);
+        }
+        objects.apply_batch(batch)?;
+        Ok(true)
+    }
+
+    /// Every declared index, as (type, property).
+    pub fn indexes(&self) -> Vec<(String, String)> {
+        self.inner.indexes.all()
     }
 
     /// How many changes to objects of built-in type `type_name` have committed in this

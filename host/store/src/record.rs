@@ -1,13 +1,16 @@
 //! How objects are laid out in sled: keys, encoding, ids and timestamps.
 //!
-//! One tree holds two key spaces: `o/<id>` maps to the object's JSON, and `t/<type>/<id>` is
-//! an empty index entry so a query scans only its type. Ids are UUID v7, which sort by
+//! One tree holds three key spaces: `o/<id>` maps to the object's JSON, `t/<type>/<id>` is
+//! an empty index entry so a query scans only its type, and `x/<type>/...` holds the entries
+//! of secondary indexes (see `index`). Ids are UUID v7, which sort by
 //! creation time, so an index scan yields objects in creation order without sorting.
 
 use crate::{Error, Object, Result};
 
-/// The sled tree that holds objects and their type index.
+/// The sled tree that holds objects, their type index and secondary index entries.
 pub(crate) const OBJECTS_TREE: &str = "objects";
+/// The sled tree that lists the declared secondary indexes.
+pub(crate) const INDEXES_TREE: &str = "object-indexes";
 
 pub(crate) fn object_key(id: &str) -> Vec<u8> {
     [b"o/", id.as_bytes()].concat()

@@ -11,7 +11,7 @@
 //! applied, so concurrent writers never silently undo each other's updates.
 
 use crate::record::{self, decode, encode, index_key, index_prefix, object_key, type_of};
-use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, props, types};
+use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, index, props, types};
 use serde_json::Value;
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
@@ -63,13 +63,21 @@ impl Write {
         })
     }
 
-    /// Applies this write inside the sled transaction.
-    fn apply(&self, tx: &TransactionalTree) -> ConflictableTransactionResult<(), Error> {
+    /// Applies this write inside the sled transaction, with the entries of the type's
+    /// secondary indexes on `indexed` properties.
+    fn apply(
+        &self,
+        tx: &TransactionalTree,
+        indexed: &[String],
+    ) -> ConflictableTransactionResult<(), Error> {
         let key = object_key(&self.id);
         if !self.existed {
             if let Some(bytes) = &self.bytes {
                 tx.insert(key, bytes.as_slice())?;
                 tx.insert(index_key(&self.type_name, &self.id), sled::IVec::default())?;
+                if !indexed.is_empty() {
+                    self.index(tx, indexed, None, Some(&aborting(decode(bytes))?))?;
+                }
             }
             return Ok(());
         }
@@ -91,18 +99,51 @@ impl Write {
                 current,
             )));
         }
-        match &self.bytes {
+        let written = match &self.bytes {
             Some(bytes) if props::has_status(&self.type_name) => {
                 let mut object = aborting(decode(bytes))?;
                 props::carry_status(&mut object, &stored);
                 tx.insert(key, aborting(encode(&object))?)?;
+                Some(object)
             }
             Some(bytes) => {
                 tx.insert(key, bytes.as_slice())?;
+                (!indexed.is_empty())
+                    .then(|| aborting(decode(bytes)))
+                    .transpose()?
             }
             None => {
                 tx.remove(key)?;
                 tx.remove(index_key(&self.type_name, &self.id))?;
+                None
+            }
+        };
+        if !indexed.is_empty() {
+            self.index(tx, indexed, Some(&stored), written.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Moves this object's index entries from what was stored to what is written.
+    fn index(
+        &self,
+        tx: &TransactionalTree,
+        indexed: &[String],
+        stored: Option<&Object>,
+        written: Option<&Object>,
+    ) -> ConflictableTransactionResult<(), Error> {
+        for property in indexed {
+            let entry = |object: &Object| index::entry(&self.type_name, property, object, &self.id);
+            let old = stored.map(entry);
+            let new = written.map(entry);
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old {
+                tx.remove(old)?;
+            }
+            if let Some(new) = new {
+                tx.insert(new, sled::IVec::default())?;
             }
         }
         Ok(())
@@ -227,21 +268,33 @@ impl Txn {
     /// Finds objects of a type, including this write set's uncommitted changes.
     pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
         types::validate_type_name(type_name)?;
-        let prefix = index_prefix(type_name);
-        let committed = self
-            .store
-            .inner
-            .objects
-            .scan_prefix(&prefix)
-            .keys()
-            .filter_map(|key| self.load_indexed(key, prefix.len()).transpose());
-        let created = self
+        let objects = &self.store.inner.objects;
+        let plan = self.store.inner.indexes.plan(type_name, &query.filters);
+        let committed: Box<dyn Iterator<Item = Result<Object>>> = match &plan {
+            None => {
+                let prefix = index_prefix(type_name);
+                let keys = objects.scan_prefix(&prefix).keys();
+                Box::new(
+                    keys.filter_map(move |key| self.load_indexed(key, prefix.len()).transpose()),
+                )
+            }
+            // Only the index's candidates; what this transaction wrote comes below.
+            Some((property, ranges)) => {
+                let head = index::head(type_name, property).len();
+                let keys = ranges
+                    .iter()
+                    .flat_map(|range| objects.range(range.clone()).keys());
+                Box::new(keys.filter_map(move |key| self.load_entry(key, head).transpose()))
+            }
+        };
+        // Objects this transaction created; with an index, also those it changed.
+        let written = self
             .writes
             .iter()
-            .filter(|write| !write.existed && write.type_name == type_name)
+            .filter(|write| write.type_name == type_name && (plan.is_some() || !write.existed))
             .filter_map(|write| write.bytes.as_deref())
             .map(decode);
-        let page = query.page(committed.chain(created).map(|object| {
+        let page = query.page(committed.chain(written).map(|object| {
             object.map(|mut object| {
                 // Before matching, so a query cannot probe for a secret's value.
                 props::strip_secrets(&mut object);
@@ -267,10 +320,18 @@ impl Txn {
         if self.writes.is_empty() {
             return Ok(Vec::new());
         }
+        // Read at commit, so an index declared meanwhile is kept by this commit too.
+        let indexes = &self.store.inner.indexes;
+        let indexed: Vec<Vec<String>> = (self.writes.iter())
+            .map(|write| indexes.of(&write.type_name))
+            .collect();
+        let writes = self.writes.iter().zip(&indexed);
         self.store
             .inner
             .objects
-            .transaction(|tx| self.writes.iter().try_for_each(|write| write.apply(tx)))
+            .transaction(|tx| {
+                (writes.clone()).try_for_each(|(write, indexed)| write.apply(tx, indexed))
+            })
             .map_err(transaction_error)?;
         let changes: Vec<Change> = self.writes.into_iter().filter_map(Write::change).collect();
         for change in &changes {
@@ -306,6 +367,17 @@ impl Txn {
             seen.entry(id.to_owned())
                 .or_insert_with(|| props::version_of(object));
         }
+    }
+
+    /// The committed object a secondary index entry points at, unless this transaction wrote
+    /// it (those are read from its writes) or it is gone.
+    fn load_entry(&self, key: sled::Result<sled::IVec>, head: usize) -> Result<Option<Object>> {
+        let key = key?;
+        let id = index::id_of_entry(head, &key)?;
+        if self.by_id.contains_key(id) {
+            return Ok(None);
+        }
+        self.store.load(id)
     }
 
     /// The object an index key points at; `None` if it is gone (deleted here, or concurrently

@@ -6,5 +6,6 @@ mod auth;
 mod built;
 mod clients;
 mod common;
+mod indexes;
 mod objects;
 mod plugins;

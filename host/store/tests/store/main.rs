@@ -1,6 +1,7 @@
 //! Behaviour of the object store as its users (the API, the dispatcher, plugins) see it,
 //! against a real sled database in a temporary directory.
 
+mod indexes;
 mod objects;
 mod query;
 mod txn;
