@@ -307,6 +307,11 @@ async fn run(
                         _ = changed => Ended::TopicsChanged,
                         _ = stop.wait_for(|s| *s) => Ended::Stopped,
                     };
+                    // Acknowledgements already decided go out before the consumer closes, so
+                    // a clean stop does not have them delivered again.
+                    while let Ok(settle) = settles.try_recv() {
+                        receiving.settle(&mut consumer, settle).await;
+                    }
                     // Unacknowledged messages go back to the subscription's other consumers.
                     let _ = tokio::time::timeout(ANSWER_TIMEOUT, consumer.close()).await;
                     ended
