@@ -19,6 +19,7 @@
 mod plugins;
 
 mod invoke;
+mod load;
 mod natives;
 mod pipeline;
 mod queries;
@@ -71,6 +72,9 @@ fn label(case: &Case) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--load") {
+        return load::run(&args[1..]).await;
+    }
     if args.first().is_some_and(|a| a == "--queries") {
         return queries::scaling();
     }
