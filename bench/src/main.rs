@@ -11,6 +11,8 @@
 //! message and peak RSS (each case runs in a process of its own, so these are its own). Then
 //! the per-invocation overhead of an empty handler, and how `find` grows with the number of
 //! objects, scanned and through a secondary index (`-- --queries` runs only that).
+//! `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the
+//! resident memory every 30 s.
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
 //! `scripts/install-kafka.sh`).
@@ -41,6 +43,7 @@ fn cases(messages: usize) -> Vec<Case> {
                 wasm,
                 subscribers,
                 messages,
+                soak_seconds: 0,
             })
         })
         .collect()
@@ -74,6 +77,20 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "--load") {
         return load::run(&args[1..]).await;
+    }
+    if args.first().is_some_and(|a| a == "--soak") {
+        // The WASM recorder on MQTT QoS 1 at half its throughput, for ten minutes.
+        let case = Case {
+            source: Source::Mqtt { qos: 1 },
+            work: Work::Recorder,
+            wasm: true,
+            subscribers: 1,
+            messages: 10_000,
+            soak_seconds: 600,
+        };
+        let measured = run_in_child(&case)?;
+        println!("{}", serde_json::to_string(&measured)?);
+        return Ok(());
     }
     if args.first().is_some_and(|a| a == "--queries") {
         return queries::scaling();

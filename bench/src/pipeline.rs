@@ -48,6 +48,10 @@ pub struct Case {
     /// Subscribers on the client, all matching every message.
     pub subscribers: usize,
     pub messages: usize,
+    /// Seconds to run at half the measured throughput (a soak), sampling the resident
+    /// memory; 0 for the usual three seconds of latency measurement.
+    #[serde(default)]
+    pub soak_seconds: u64,
 }
 
 /// What a run measured.
@@ -65,6 +69,9 @@ pub struct Measured {
     pub cpu_us_per_message: f64,
     /// The process's peak resident memory.
     pub peak_rss_mib: u64,
+    /// Resident memory every 30 s of a soak, in MiB.
+    #[serde(default)]
+    pub rss_mib_every_30s: Vec<u64>,
 }
 
 impl Source {
@@ -281,11 +288,11 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// The process's peak resident memory (VmHWM), in MiB.
-fn peak_rss_mib() -> u64 {
+/// A memory figure of this process from `/proc/self/status` (`VmRSS:`, `VmHWM:`), in MiB.
+fn rss_mib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: u64 = (status.lines())
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_default();
     kib / 1024
@@ -378,12 +385,19 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
 
     // Latency at half that load, paced per millisecond.
     let rate = (throughput / 2.0).max(100.0);
-    let count = (rate as usize * 3).min(case.messages);
-    let mut latencies = Vec::with_capacity(count);
+    let count = match case.soak_seconds {
+        0 => (rate as usize * 3).min(case.messages),
+        seconds => (rate * seconds as f64) as usize,
+    };
+    let mut latencies = Vec::with_capacity(count.min(1 << 20));
     let (paced, mut sent) = (Instant::now(), 0);
     let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut rss = Vec::new();
     while sent < count {
         tick.tick().await;
+        if paced.elapsed().as_secs() >= 30 * rss.len() as u64 {
+            rss.push(rss_mib("VmRSS:"));
+        }
         let due = ((paced.elapsed().as_secs_f64() * rate) as usize).min(count);
         for _ in sent..due {
             publish().await?;
@@ -411,7 +425,8 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
         p99_us: pick(0.99),
         max_us: pick(1.0),
         cpu_us_per_message: cpu.as_secs_f64() * 1e6 / completed.max(1) as f64,
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib: rss_mib("VmHWM:"),
+        rss_mib_every_30s: rss,
     };
     feed.shutdown().await;
     Ok(measured)
