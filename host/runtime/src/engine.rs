@@ -11,6 +11,7 @@ pub(crate) const TICK: Duration = Duration::from_millis(10);
 /// Per slot: a Rust plugin's 1 MiB stack and its first heap pages.
 const KEEP_RESIDENT: usize = 2 << 20;
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+const WARM_SLOTS: u32 = 16;
 
 /// Builds the engine every plugin is compiled and run with.
 pub(crate) fn build(limits: &Limits) -> anyhow::Result<Engine> {
@@ -30,7 +31,10 @@ pub(crate) fn build(limits: &Limits) -> anyhow::Result<Engine> {
         .table_keep_resident(TABLE_KEEP_RESIDENT)
         // Where the kernel can say which kept pages were written (Linux 6.7+), only those
         // are reset, instead of zeroing all that is kept.
-        .pagemap_scan(Enabled::Auto);
+        .pagemap_scan(Enabled::Auto)
+        // Slots beyond these are decommitted when freed, so what stays resident after a burst
+        // of concurrent invocations is bounded (16 × 2 MiB), not the whole pool's.
+        .max_unused_warm_slots(WARM_SLOTS);
 
     let mut config = Config::new();
     config
