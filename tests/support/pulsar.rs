@@ -83,13 +83,10 @@ pub async fn client(url: &str) -> Pulsar<TokioExecutor> {
         .expect("connecting to pulsar-lite")
 }
 
-/// The full name of a topic given as `topic` (in the default namespace) or
-/// `tenant/namespace/topic` (pulsar-lite takes only full names).
+/// The full name of a topic given as `topic` or `tenant/namespace/topic` (pulsar-lite takes
+/// only full names), as Switchyard names it.
 pub fn full(topic: &str) -> String {
-    match topic.contains('/') {
-        true => format!("persistent://{topic}"),
-        false => format!("persistent://public/default/{topic}"),
-    }
+    switchyard_topic::pulsar::full_name(topic).expect("a Pulsar topic name")
 }
 
 /// Sends one message with an optional key and properties; panics unless the broker takes it.

@@ -16,11 +16,13 @@ mod failures;
 mod lanes;
 mod manager;
 mod record;
+mod tasks;
 
 pub use brokers::{Brokers, ClientError, Outbound};
 pub use consumer::{Consumer, Delivery};
 pub use dispatcher::{Dispatcher, ReplayError, Retention};
 pub use manager::{Broker, Connection, Manager, NotConnected, Status, Topics, Wanted};
+pub use tasks::Tasks;
 
 use std::future::Future;
 use std::pin::Pin;

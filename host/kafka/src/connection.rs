@@ -11,10 +11,11 @@ use anyhow::Context as _;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
+use switchyard_dispatch::{
+    BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Tasks, Topics,
+};
 use switchyard_store::Store;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::settings::Settings;
 
@@ -32,8 +33,7 @@ pub struct Connection {
     /// Taken when the connection stops, so librdkafka's closing (leaving the group, committing,
     /// flushing) runs on a blocking thread rather than wherever the last reference drops.
     live: Mutex<Option<Live>>,
-    stop: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Tasks,
 }
 
 /// The librdkafka handles of a running connection.
@@ -74,17 +74,14 @@ impl Connection {
             status: Mutex::new(Status::new(store, id)),
         });
         shared.resubscribe();
-        let (stop, stopped) = watch::channel(false);
         let deliveries = Consumer::start(id, inbound, WORKER_QUEUE);
-        let tasks = vec![
-            tokio::spawn(consume(shared.clone(), deliveries, stopped.clone())),
-            tokio::spawn(check_health(shared.clone(), stopped)),
-        ];
+        let tasks = Tasks::default();
+        tasks.spawn(consume(shared.clone(), deliveries, tasks.stopped()));
+        tasks.spawn(check_health(shared.clone(), tasks.stopped()));
         Ok(Connection {
             settings,
             live: Mutex::new(Some(Live { shared, producer })),
-            stop,
-            tasks: Mutex::new(tasks),
+            tasks,
         })
     }
 
@@ -279,11 +276,7 @@ impl switchyard_dispatch::Connection for Connection {
     /// Stops consuming; offsets stored so far are committed as the consumer closes.
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.stop.send_replace(true);
-            let tasks: Vec<_> = self.tasks.lock().expect("tasks lock").drain(..).collect();
-            for task in tasks {
-                let _ = task.await;
-            }
+            self.tasks.stop().await;
             let Some(live) = self.live.lock().expect("live lock").take() else {
                 return;
             };

@@ -22,11 +22,12 @@ use pulsar::{
     Authentication, ConnectionRetryOptions, ConsumerOptions, OperationRetryOptions, Pulsar,
     TokioExecutor, consumer::InitialPosition,
 };
-use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
+use switchyard_dispatch::{
+    BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Tasks, Topics,
+};
 use switchyard_store::Store;
 use switchyard_topic::pulsar::{Subscription, short_name};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::settings::Settings;
 
@@ -52,8 +53,7 @@ type PulsarConsumer = pulsar::Consumer<Vec<u8>, TokioExecutor>;
 pub struct Connection {
     settings: Settings,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Tasks,
 }
 
 /// What the connection's tasks share.
@@ -105,17 +105,14 @@ impl Connection {
             problem: Mutex::default(),
             status: Mutex::new(Status::new(store, id)),
         });
-        let (stop, stopped) = watch::channel(false);
         let deliveries = Consumer::start(id, inbound, WORKER_QUEUE);
-        let tasks = vec![
-            tokio::spawn(run(shared.clone(), deliveries, stopped.clone())),
-            tokio::spawn(check_health(shared.clone(), stopped)),
-        ];
+        let tasks = Tasks::default();
+        tasks.spawn(run(shared.clone(), deliveries, tasks.stopped()));
+        tasks.spawn(check_health(shared.clone(), tasks.stopped()));
         Connection {
             settings,
             shared,
-            stop,
-            tasks: Mutex::new(tasks),
+            tasks,
         }
     }
 }
@@ -407,7 +404,7 @@ impl Receiving<'_> {
                 }
                 received = consumer.next(), if !waiting => match received {
                     Some(Ok(message)) => {
-                        pushing.set(Some(push(self.delivery(&message))).into());
+                        pushing.set(Some(push(self.delivery(message))).into());
                         waiting = true;
                     }
                     Some(Err(e)) => return Ended::Broken(format!("Pulsar consumer: {e}")),
@@ -432,9 +429,9 @@ impl Receiving<'_> {
         }
     }
 
-    /// Copies the message out. Its properties go to the callback as headers, its key (the
+    /// Takes the message apart. Its properties go to the callback as headers, its key (the
     /// partition key, raw bytes when it was sent as bytes) as the key.
-    fn delivery(&self, message: &Message<Vec<u8>>) -> PulsarDelivery {
+    fn delivery(&self, message: Message<Vec<u8>>) -> PulsarDelivery {
         let metadata = message.metadata();
         let headers = (metadata.properties.iter())
             .map(|p| (p.key.clone(), p.value.clone().into_bytes()))
@@ -449,11 +446,18 @@ impl Receiving<'_> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        let id = message.message_id().clone();
+        // Moved out, not copied: the message is ours.
+        let Message {
+            topic: full_topic,
+            payload,
+            ..
+        } = message;
         PulsarDelivery {
             incoming: Incoming {
                 client_id: self.shared.id.clone(),
                 topic,
-                payload: message.payload.data.clone(),
+                payload: payload.data,
                 key,
                 headers,
                 received_at_ms: now.as_millis() as u64,
@@ -461,8 +465,8 @@ impl Receiving<'_> {
             },
             settle: Settle {
                 generation: self.generation,
-                topic: message.topic.clone(),
-                id: message.message_id().clone(),
+                topic: full_topic,
+                id,
                 ack: true,
             },
             to: self.settle_tx.clone(),
@@ -533,11 +537,7 @@ impl switchyard_dispatch::Connection for Connection {
     /// to the subscription's other consumers.
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.stop.send_replace(true);
-            let tasks: Vec<_> = self.tasks.lock().expect("tasks lock").drain(..).collect();
-            for task in tasks {
-                let _ = task.await;
-            }
+            self.tasks.stop().await;
             self.shared.report(false, None);
         })
     }

@@ -262,6 +262,13 @@ impl Store {
         if property.is_empty() {
             return Err(Error::Invalid("an index needs a property name".into()));
         }
+        // Reads never see a secret, so queries match them as missing; an index keyed by the
+        // stored value would answer differently, and tell which objects have one.
+        if types::Builtin::of(type_name).is_some_and(|b| b.is_write_only(property)) {
+            return Err(Error::Invalid(format!(
+                "{type_name}.{property} is a secret: it cannot be indexed"
+            )));
+        }
         if !self.inner.indexes.declare(type_name, property)? {
             return Ok(None);
         }

@@ -182,6 +182,10 @@ fn indexed_queries_answer_what_a_scan_answers() {
         "the moved object left s2"
     );
 
+    // Secrets read as missing, so they are not indexed by their stored value.
+    let secret = indexed.create_index("MQTTClient", "password").unwrap_err();
+    assert!(secret.to_string().contains("is a secret"), "{secret}");
+
     assert!(indexed.drop_index("Thing", "v").unwrap());
     assert!(indexed.indexes().is_empty());
     agree(&indexed, &plain);
