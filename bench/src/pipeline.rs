@@ -21,6 +21,9 @@ const IN_FLIGHT: usize = 256;
 /// callbacks are behind), which would measure drops instead of throughput.
 const IN_FLIGHT_QOS0: usize = 64;
 
+/// Sensors the readings come from, each on a topic of its own.
+const SENSORS: u64 = 100;
+
 /// Where messages come from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Source {
@@ -198,11 +201,14 @@ impl Feed {
         Ok((feed, client["id"].as_str().unwrap_or_default().to_owned()))
     }
 
-    async fn send(&self, payload: String) -> anyhow::Result<()> {
+    /// Sends a reading of `sensor`: on MQTT to the sensor's own topic, as a fleet of devices
+    /// would, so messages of different sensors can be processed side by side.
+    async fn send(&self, sensor: &str, payload: String) -> anyhow::Result<()> {
         match self {
-            Feed::Mqtt { device, qos, .. } => Ok(device
-                .publish("bench/s/temperature", *qos, false, payload)
-                .await?),
+            Feed::Mqtt { device, qos, .. } => {
+                let topic = format!("bench/{sensor}/temperature");
+                Ok(device.publish(topic, *qos, false, payload).await?)
+            }
             Feed::Kafka { producer, .. } => {
                 let record = FutureRecord::<(), _>::to(Source::Kafka.filter()).payload(&payload);
                 let sent = producer.send(record, Duration::from_secs(10)).await;
@@ -339,9 +345,11 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
     let seq = AtomicU64::new(0);
     let publish = || {
         let n = seq.fetch_add(1, Ordering::Relaxed);
-        let payload = json!({"sensorId": format!("s{}", n % 100), "value": 21.5,
+        let sensor = format!("s{}", n % SENSORS);
+        let payload = json!({"sensorId": sensor, "value": 21.5,
                              "sentNs": epoch.elapsed().as_nanos() as u64});
-        feed.send(payload.to_string())
+        let feed = &feed;
+        async move { feed.send(&sensor, payload.to_string()).await }
     };
 
     // Warm up until the client is connected and subscribed, and the callbacks compiled.

@@ -269,7 +269,7 @@ impl Dispatcher {
 
     /// Commits the callback's writes, then sends its publishes and subscription changes.
     async fn apply(&self, effects: Effects) -> switchyard_store::Result<()> {
-        effects.writes.commit()?;
+        effects.writes.commit_grouped().await?;
         let brokers = &self.inner.brokers;
         for publish in effects.publishes {
             let (client, topic) = (&publish.client.id, &publish.topic);

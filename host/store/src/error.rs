@@ -2,7 +2,7 @@
 
 /// What went wrong with a store operation. The variants map onto HTTP statuses in the API
 /// and onto the WIT `error` variant for plugins.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// No object with this id (or not of the expected type).
     #[error("{0}")]

@@ -8,8 +8,10 @@
 //! A commit is durable only once [`Store::sync`] returns: acknowledgements (a broker ack, an
 //! HTTP 2xx) wait for it, and concurrent waiters share one flush (group commit).
 
+mod cache;
 mod durable;
 mod error;
+mod group;
 mod index;
 mod props;
 mod query;
@@ -74,6 +76,8 @@ struct Inner {
     /// it derives from those objects (routing) and check it is current with one load.
     generations: [AtomicU64; types::Builtin::COUNT],
     flusher: durable::Flusher,
+    committer: group::Committer,
+    cache: cache::Cache,
 }
 
 /// How often a single write is tried again when it loses a race with another writer. Each try
@@ -100,6 +104,8 @@ impl Store {
                 changes,
                 generations: Default::default(),
                 flusher,
+                committer: Default::default(),
+                cache: Default::default(),
             }),
         })
     }
@@ -247,11 +253,17 @@ impl Store {
 
     /// The committed object with secrets.
     fn load(&self, id: &str) -> Result<Option<Object>> {
-        self.inner
-            .objects
-            .get(record::object_key(id))?
+        let changes = match self.inner.cache.lookup(id) {
+            cache::Lookup::Hit(object) => return Ok(Some((*object).clone())),
+            cache::Lookup::Miss { changes } => changes,
+        };
+        let object = (self.inner.objects.get(record::object_key(id))?)
             .map(|bytes| record::decode(&bytes))
-            .transpose()
+            .transpose()?;
+        if let Some(object) = &object {
+            self.inner.cache.insert(id, object, changes);
+        }
+        Ok(object)
     }
 
     /// Declares a secondary index on `property` of `type_name` and indexes the objects already
@@ -322,6 +334,7 @@ impl Store {
 
     fn notify(&self, change: Change) {
         if let Some(builtin) = types::Builtin::of(&change.type_name) {
+            self.inner.cache.changed(&change.id);
             self.inner.generations[builtin as usize].fetch_add(1, Ordering::AcqRel);
         }
         // No receivers is normal (nothing watching yet), not an error.

@@ -63,25 +63,16 @@ impl Write {
         })
     }
 
-    /// Applies this write inside the sled transaction, with the entries of the type's
-    /// secondary indexes on `indexed` properties.
-    fn apply(
+    /// The stored object this write replaces, if it replaces one, after checking that it is
+    /// still the version this write was based on (an `Abort` when it is not).
+    fn check(
         &self,
         tx: &TransactionalTree,
-        indexed: &[String],
-    ) -> ConflictableTransactionResult<(), Error> {
-        let key = object_key(&self.id);
+    ) -> ConflictableTransactionResult<Option<Object>, Error> {
         if !self.existed {
-            if let Some(bytes) = &self.bytes {
-                tx.insert(key, bytes.as_slice())?;
-                tx.insert(index_key(&self.type_name, &self.id), sled::IVec::default())?;
-                if !indexed.is_empty() {
-                    self.index(tx, indexed, None, Some(&aborting(decode(bytes))?))?;
-                }
-            }
-            return Ok(());
+            return Ok(None);
         }
-        let Some(stored) = tx.get(&key)? else {
+        let Some(stored) = tx.get(object_key(&self.id))? else {
             return Err(ConflictableTransactionError::Abort(Error::Conflict(
                 format!(
                     "{} {} was deleted by another writer; nothing was written",
@@ -99,6 +90,27 @@ impl Write {
                 current,
             )));
         }
+        Ok(Some(stored))
+    }
+
+    /// Applies this write inside the sled transaction, with the entries of the type's
+    /// secondary indexes on `indexed` properties.
+    fn apply(
+        &self,
+        tx: &TransactionalTree,
+        indexed: &[String],
+    ) -> ConflictableTransactionResult<(), Error> {
+        let key = object_key(&self.id);
+        let Some(stored) = self.check(tx)? else {
+            if let Some(bytes) = &self.bytes {
+                tx.insert(key, bytes.as_slice())?;
+                tx.insert(index_key(&self.type_name, &self.id), sled::IVec::default())?;
+                if !indexed.is_empty() {
+                    self.index(tx, indexed, None, Some(&aborting(decode(bytes))?))?;
+                }
+            }
+            return Ok(());
+        };
         let written = match &self.bytes {
             Some(bytes) if props::has_status(&self.type_name) => {
                 let mut object = aborting(decode(bytes))?;
@@ -150,6 +162,38 @@ impl Write {
     }
 }
 
+/// Commits write sets in one sled transaction, in order, each seeing the ones before it:
+/// what became of each, or the storage error that stopped them all. Announces the changes of
+/// those that committed.
+pub(crate) fn commit_together(store: &Store, txns: Vec<Txn>) -> Result<Vec<Result<Vec<Change>>>> {
+    // Read at commit, so an index declared meanwhile is kept by this commit too.
+    let indexes = &store.inner.indexes;
+    let indexed: Vec<Vec<Vec<String>>> = (txns.iter())
+        .map(|txn| {
+            (txn.writes.iter())
+                .map(|w| indexes.of(&w.type_name))
+                .collect()
+        })
+        .collect();
+    let applied = (store.inner.objects)
+        .transaction(|tx| {
+            (txns.iter().zip(&indexed))
+                .map(|(txn, indexed)| txn.apply_within(tx, indexed))
+                .collect::<ConflictableTransactionResult<Vec<_>, Error>>()
+        })
+        .map_err(transaction_error)?;
+    Ok((txns.into_iter().zip(applied))
+        .map(|(txn, applied)| {
+            applied?;
+            let changes = txn.into_changes();
+            for change in &changes {
+                store.notify(change.clone());
+            }
+            Ok(changes)
+        })
+        .collect())
+}
+
 /// Lifts a store error into a sled transaction abort.
 pub(crate) fn aborting<T>(result: Result<T>) -> ConflictableTransactionResult<T, Error> {
     result.map_err(ConflictableTransactionError::Abort)
@@ -183,6 +227,10 @@ impl Txn {
             seen: RefCell::default(),
             max_object_bytes: None,
         }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Caps the size of every object this transaction writes: a larger one is refused with
@@ -320,24 +368,46 @@ impl Txn {
         if self.writes.is_empty() {
             return Ok(Vec::new());
         }
-        // Read at commit, so an index declared meanwhile is kept by this commit too.
-        let indexes = &self.store.inner.indexes;
-        let indexed: Vec<Vec<String>> = (self.writes.iter())
-            .map(|write| indexes.of(&write.type_name))
-            .collect();
-        let writes = self.writes.iter().zip(&indexed);
-        self.store
-            .inner
-            .objects
-            .transaction(|tx| {
-                (writes.clone()).try_for_each(|(write, indexed)| write.apply(tx, indexed))
-            })
-            .map_err(transaction_error)?;
-        let changes: Vec<Change> = self.writes.into_iter().filter_map(Write::change).collect();
-        for change in &changes {
-            self.store.notify(change.clone());
+        let store = self.store.clone();
+        let mut outcomes = commit_together(&store, vec![self])?;
+        outcomes.pop().expect("one outcome per write set")
+    }
+
+    /// Like [`Txn::commit`], but shares one sled transaction with the write sets other tasks
+    /// commit at the same time (group commit): sled writes its log once per transaction, so
+    /// under load many write sets cost one write. Each set still lands whole or not at all,
+    /// and one that conflicts fails alone.
+    pub async fn commit_grouped(self) -> Result<Vec<Change>> {
+        if self.writes.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(changes)
+        let store = self.store.clone();
+        store.inner.committer.commit(self).await
+    }
+
+    /// The changes this write set makes, once it is committed.
+    fn into_changes(self) -> Vec<Change> {
+        self.writes.into_iter().filter_map(Write::change).collect()
+    }
+
+    /// Applies every write inside a sled transaction that may hold other write sets too:
+    /// `Ok(Err(_))`, with nothing of this set applied, if one of its writes conflicts.
+    fn apply_within(
+        &self,
+        tx: &TransactionalTree,
+        indexed: &[Vec<String>],
+    ) -> ConflictableTransactionResult<Result<()>, Error> {
+        // Every check before any write, so a set that fails leaves nothing behind.
+        for write in &self.writes {
+            match write.check(tx) {
+                Err(ConflictableTransactionError::Abort(e)) => return Ok(Err(e)),
+                other => drop(other?),
+            }
+        }
+        for (write, indexed) in self.writes.iter().zip(indexed) {
+            write.apply(tx, indexed)?;
+        }
+        Ok(Ok(()))
     }
 
     /// The current object with secrets: this transaction's version if it wrote one. A

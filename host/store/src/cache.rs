@@ -1,0 +1,68 @@
+//! Built-in objects (clients, subscribers) kept decoded in memory: the host and its plugins
+//! read them on every message (a plugin its subscriber's settings, a publish its client), and
+//! decoding the same JSON again each time was most of what those reads cost.
+//!
+//! An entry is dropped when its object changes, under the same lock that a reader inserts
+//! under, and a reader inserts only if no built-in object changed since it started reading,
+//! so a read that raced with a commit never leaves the old version behind.
+
+use crate::{Object, types};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Entries kept, at most; past it the cache starts over, so memory stays bounded whatever the
+/// number of clients and subscribers.
+const CAPACITY: usize = 4096;
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Counts changes to built-in objects.
+    changes: u64,
+    objects: HashMap<String, Arc<Object>>,
+}
+
+/// What a lookup found: the object, or the point to insert a freshly read one from.
+pub(crate) enum Lookup {
+    Hit(Arc<Object>),
+    Miss { changes: u64 },
+}
+
+impl Cache {
+    pub(crate) fn lookup(&self, id: &str) -> Lookup {
+        let inner = self.inner.lock().expect("object cache");
+        match inner.objects.get(id) {
+            Some(object) => Lookup::Hit(object.clone()),
+            None => Lookup::Miss {
+                changes: inner.changes,
+            },
+        }
+    }
+
+    /// Keeps `object`, read after a [`Lookup::Miss`] that saw `changes`, if it is built in
+    /// and nothing built in changed since.
+    pub(crate) fn insert(&self, id: &str, object: &Object, changes: u64) {
+        if types::Builtin::of(crate::record::type_of(object)).is_none() {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("object cache");
+        if inner.changes != changes {
+            return;
+        }
+        if inner.objects.len() >= CAPACITY {
+            inner.objects.clear();
+        }
+        (inner.objects).insert(id.to_owned(), Arc::new(object.clone()));
+    }
+
+    /// Forgets a built-in object that changed; called after the change is in sled.
+    pub(crate) fn changed(&self, id: &str) {
+        let mut inner = self.inner.lock().expect("object cache");
+        inner.changes += 1;
+        inner.objects.remove(id);
+    }
+}
