@@ -6,9 +6,11 @@
 //! Every case runs twice, with the callback as a plugin (WASM, a fresh instance per message)
 //! and as the same work in native Rust registered through the same dispatcher path, so the
 //! ratio is what the sandbox costs. Cases: QoS 0 and QoS 1, the `recorder` (stores one object)
-//! and the `forwarder` (publishes only), 1 and 8 subscribers, and Kafka. Reported per case:
-//! throughput with a window of messages in flight (256; 64 for QoS 0, the client's queue), p50/p99/max latency at half that throughput, CPU per
-//! message and peak RSS (each case runs in a process of its own, so these are its own). Then
+//! and the `forwarder` (publishes only), 1 and 8 subscribers, and Kafka. MQTT readings come
+//! from 100 sensors, each on a topic of its own, as from a fleet of devices. Reported per
+//! case: throughput with a window of messages in flight (256; 64 for QoS 0, the client's
+//! queue), p50/p99/max latency at half that throughput, CPU per message and peak RSS (each
+//! case runs in a process of its own, so these are its own). Then
 //! the per-invocation overhead of an empty handler, and how `find` grows with the number of
 //! objects, scanned and through a secondary index (`-- --queries` runs only that).
 //! `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the

@@ -1,10 +1,10 @@
-//! How `find` grows with the number of objects of a type: a selective equality filter and a
-//! narrow range, answered by scanning the type and through a secondary index, at 10,000,
-//! 100,000 and 1,000,000 objects.
+//! How `find` grows with the number of objects of a type: a selective equality filter, a
+//! narrow range and a sorted page (the ten highest values), answered by scanning the type and
+//! through a secondary index, at 10,000, 100,000 and 1,000,000 objects.
 
 use serde_json::json;
 use std::time::{Duration, Instant};
-use switchyard_store::{Filter, Op, Query, Store};
+use switchyard_store::{Filter, Op, Order, Query, Store};
 
 const TYPE: &str = "Reading";
 
@@ -21,11 +21,11 @@ fn time(store: &Store, query: &Query, runs: usize) -> anyhow::Result<(Duration, 
     Ok((times[runs / 2], found))
 }
 
-/// Prints a row per size: equality and range, scanned and indexed.
+/// Prints a row per size: equality, range and sorted page, scanned and indexed.
 pub fn scaling() -> anyhow::Result<()> {
     println!(
-        "| objects | `serial = n` scanned | indexed | `n ≤ value < n+10` scanned | indexed |\n\
-         |---|---|---|---|---|"
+        "| objects | `serial = n` scanned | indexed | `n ≤ value < n+10` scanned | indexed \
+         | top 10 by `value` scanned | indexed |\n|---|---|---|---|---|---|---|"
     );
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
@@ -46,37 +46,58 @@ pub fn scaling() -> anyhow::Result<()> {
             op,
             value: json!(value),
         };
-        let equal = Query {
-            filters: vec![filter("serial", Op::Eq, probe)],
-            limit: Some(100),
-            ..Query::default()
-        };
-        let range = Query {
-            filters: vec![
-                filter("value", Op::Gte, probe),
-                filter("value", Op::Lt, probe + 10),
-            ],
-            limit: Some(100),
-            ..Query::default()
-        };
-        let scanned = (time(&store, &equal, 3)?, time(&store, &range, 3)?);
-        store.drop_index(TYPE, "serial")?;
-        store.drop_index(TYPE, "value")?;
+        // Each query with the number of objects it must find.
+        let queries = [
+            (
+                Query {
+                    filters: vec![filter("serial", Op::Eq, probe)],
+                    limit: Some(100),
+                    ..Query::default()
+                },
+                1,
+            ),
+            (
+                Query {
+                    filters: vec![
+                        filter("value", Op::Gte, probe),
+                        filter("value", Op::Lt, probe + 10),
+                    ],
+                    limit: Some(100),
+                    ..Query::default()
+                },
+                10,
+            ),
+            (
+                Query {
+                    sort: Some("value".into()),
+                    order: Order::Desc,
+                    limit: Some(10),
+                    ..Query::default()
+                },
+                10,
+            ),
+        ];
+        let mut scanned = Vec::new();
+        for (query, expected) in &queries {
+            let (took, found) = time(&store, query, 3)?;
+            anyhow::ensure!(found == *expected, "{query:?} found {found} when scanning");
+            scanned.push(took);
+        }
         store.create_index(TYPE, "serial")?;
         store.create_index(TYPE, "value")?;
-        let indexed = (time(&store, &equal, 101)?, time(&store, &range, 101)?);
-        anyhow::ensure!(
-            scanned.0.1 == 1 && indexed.0.1 == 1,
-            "one object per serial"
-        );
-        anyhow::ensure!(scanned.1.1 == 10 && indexed.1.1 == 10, "ten in the range");
+        let mut row = format!("| {size} |");
+        for ((query, expected), scanned) in queries.iter().zip(scanned) {
+            let (indexed, found) = time(&store, query, 101)?;
+            anyhow::ensure!(
+                found == *expected,
+                "{query:?} found {found} through the index"
+            );
+            row += &format!(" {scanned:.1?} | {indexed:.1?} |");
+        }
         // Queries scan without the indexes again for the next size.
         store.drop_index(TYPE, "serial")?;
         store.drop_index(TYPE, "value")?;
-        println!(
-            "| {size} | {:.1?} | {:.1?} | {:.1?} | {:.1?} |",
-            scanned.0.0, indexed.0.0, scanned.1.0, indexed.1.0
-        );
+        println!("{row}");
     }
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! Group commit of write sets: sled writes (and `sync_file_range`s) its log once per
 //! transaction, whatever its size, so write sets committed at the same time share one.
 //!
-//! The first write set to arrive while none is being committed starts a blocking task; every
-//! set that arrives while it commits waits in the queue, and the task commits all of them
-//! together next, until the queue is empty. An idle store thus commits each set at once, and
-//! a busy one commits them in batches as large as the load makes them.
+//! Leader and followers, without a thread of its own: a write set that finds nobody
+//! committing commits at once, on its own task, together with every set queued so far; sets
+//! that arrive meanwhile queue, and when the commit is done the first of them is woken to lead
+//! the next one. An idle store thus commits each set at once, and a busy one in batches as
+//! large as the load makes them.
 
 use crate::txn::{self, Txn};
 use crate::{Change, Error, Result};
@@ -14,7 +15,13 @@ use tokio::sync::oneshot;
 /// Write sets in one sled transaction, at most, so one batch does not hold the rest for long.
 const BATCH: usize = 256;
 
-type Reply = oneshot::Sender<Result<Vec<Change>>>;
+/// What a queued write set's owner is told.
+enum Turn {
+    /// Its set was committed with a batch (or failed).
+    Done(Result<Vec<Change>>),
+    /// It leads the next batch, starting with its own set.
+    Lead(Txn),
+}
 
 #[derive(Default)]
 pub(crate) struct Committer {
@@ -23,56 +30,65 @@ pub(crate) struct Committer {
 
 #[derive(Default)]
 struct Queue {
-    waiting: Vec<(Txn, Reply)>,
-    /// Whether a task is committing; it takes whatever is waiting before it ends.
-    running: bool,
+    waiting: Vec<(Txn, oneshot::Sender<Turn>)>,
+    /// Whether a batch is being committed; its leader wakes the next one.
+    leading: bool,
 }
 
 impl Committer {
     pub(crate) async fn commit(&self, txn: Txn) -> Result<Vec<Change>> {
-        let store = txn.store().clone();
-        let (reply, committed) = oneshot::channel();
-        let start = {
+        let (reply, turn) = oneshot::channel();
+        let leads = {
             let mut queue = self.queue.lock().expect("commit queue");
-            queue.waiting.push((txn, reply));
-            !std::mem::replace(&mut queue.running, true)
+            if queue.leading {
+                queue.waiting.push((txn, reply));
+                None
+            } else {
+                queue.leading = true;
+                Some(txn)
+            }
         };
-        if start {
-            tokio::task::spawn_blocking(move || {
-                let committer = &store.inner.committer;
-                while let Some(batch) = committer.next_batch() {
-                    let (txns, replies): (Vec<Txn>, Vec<Reply>) = batch.into_iter().unzip();
-                    match txn::commit_together(&store, txns) {
-                        Ok(outcomes) => {
-                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                                let _ = reply.send(outcome);
-                            }
-                        }
-                        Err(e) => {
-                            for reply in replies {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
-                    }
-                }
-            });
+        let txn = match leads {
+            Some(txn) => txn,
+            None => match turn.await {
+                Ok(Turn::Done(outcome)) => return outcome,
+                Ok(Turn::Lead(txn)) => txn,
+                Err(_) => return Err(Error::Conflict("the commit leader went away".into())),
+            },
+        };
+        // No await from here on: a leader is never cancelled halfway.
+        let store = txn.store().clone();
+        let mut followers = {
+            let mut queue = self.queue.lock().expect("commit queue");
+            let take = queue.waiting.len().min(BATCH - 1);
+            let rest = queue.waiting.split_off(take);
+            std::mem::replace(&mut queue.waiting, rest)
+        };
+        let (others, replies): (Vec<Txn>, Vec<_>) = followers.drain(..).unzip();
+        let txns = std::iter::once(txn).chain(others).collect();
+        let mut outcomes = match txn::commit_together(&store, txns) {
+            Ok(outcomes) => outcomes,
+            Err(e) => vec![Err(e); replies.len() + 1],
+        };
+        let own = outcomes.remove(0);
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A follower that gave up (its task was cancelled) needs no answer.
+            let _ = reply.send(Turn::Done(outcome));
         }
-        committed.await.map_err(|_| {
-            Error::Storage(sled::Error::ReportableBug(
-                "the group commit task ended without an answer".into(),
-            ))
-        })?
+        self.hand_over();
+        own
     }
 
-    /// The next write sets to commit, or `None` (and the task ends) when none are waiting.
-    fn next_batch(&self) -> Option<Vec<(Txn, Reply)>> {
+    /// Wakes the first queued write set's owner to lead the next batch, or notes that nobody
+    /// leads. An owner that gave up is skipped, and its set not committed.
+    fn hand_over(&self) {
         let mut queue = self.queue.lock().expect("commit queue");
-        if queue.waiting.is_empty() {
-            queue.running = false;
-            return None;
+        while !queue.waiting.is_empty() {
+            let (txn, reply) = queue.waiting.remove(0);
+            if reply.send(Turn::Lead(txn)).is_ok() {
+                return;
+            }
         }
-        let take = queue.waiting.len().min(BATCH);
-        let rest = queue.waiting.split_off(take);
-        Some(std::mem::replace(&mut queue.waiting, rest))
+        queue.leading = false;
     }
 }

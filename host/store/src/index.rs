@@ -10,7 +10,7 @@
 //! whole query, so a value the encoding conflates (integers beyond 2^53) is never a wrong
 //! answer.
 
-use crate::{Error, Filter, Object, Op, Result};
+use crate::{Error, Filter, Object, Op, Order, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -113,6 +113,92 @@ impl Indexes {
             column.clone(),
             bounds.into_iter().filter(nonempty).collect(),
         ))
+    }
+}
+
+/// The entries of one index, read in value order (see [`crate::sorted`]).
+pub(crate) struct Entries {
+    tree: sled::Tree,
+    head: Vec<u8>,
+    property: String,
+}
+
+/// The keys of the entries that hold one value, in id (creation) order.
+pub(crate) type Group = sled::Iter;
+
+impl Entries {
+    pub(crate) fn new(tree: sled::Tree, type_name: &str, property: &str) -> Entries {
+        Entries {
+            tree,
+            head: head(type_name, property),
+            property: property.to_owned(),
+        }
+    }
+
+    pub(crate) fn property(&self) -> &str {
+        &self.property
+    }
+
+    fn at(&self, tag: u8) -> Vec<u8> {
+        [self.head.as_slice(), &[tag]].concat()
+    }
+
+    /// Whether any object holds an array or an object in the property: those have no order
+    /// in the index.
+    pub(crate) fn has_unordered(&self) -> Result<bool> {
+        Ok(self
+            .tree
+            .scan_prefix(self.at(OTHER))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    /// The entry's key up to its id: the same for every object with the same value.
+    fn value_prefix(&self, key: &[u8]) -> Result<Vec<u8>> {
+        let id = id_of_entry(self.head.len(), key)?;
+        Ok(key[..key.len() - id.len()].to_vec())
+    }
+
+    /// One group per value, in `order`, then the objects without the value (missing or
+    /// `null`), which sort last in both orders.
+    pub(crate) fn groups(&self, order: Order) -> impl Iterator<Item = Result<Group>> + '_ {
+        // Where the values not yet read start (ascending) or end (descending).
+        let mut bound = match order {
+            Order::Asc => self.at(BOOL),
+            Order::Desc => self.at(OTHER),
+        };
+        let mut values_done = false;
+        let mut nulls_done = false;
+        std::iter::from_fn(move || {
+            if !values_done {
+                let next = match order {
+                    Order::Asc => self.tree.range(bound.clone()..self.at(OTHER)).next(),
+                    Order::Desc => self.tree.range(self.at(BOOL)..bound.clone()).next_back(),
+                };
+                match next.transpose() {
+                    Err(e) => return Some(Err(e.into())),
+                    Ok(Some((key, _))) => {
+                        let value = match self.value_prefix(&key) {
+                            Ok(value) => value,
+                            Err(e) => return Some(Err(e)),
+                        };
+                        let end = [value.as_slice(), &[0xFF]].concat();
+                        bound = match order {
+                            Order::Asc => end.clone(),
+                            Order::Desc => value.clone(),
+                        };
+                        return Some(Ok(self.tree.range(value..end)));
+                    }
+                    Ok(None) => values_done = true,
+                }
+            }
+            if nulls_done {
+                return None;
+            }
+            nulls_done = true;
+            Some(Ok(self.tree.range(self.at(NULL)..self.at(BOOL))))
+        })
     }
 }
 

@@ -6,7 +6,8 @@
 //! writes and commits atomically, so a plugin invocation's writes land together or not at all.
 //!
 //! A commit is durable only once [`Store::sync`] returns: acknowledgements (a broker ack, an
-//! HTTP 2xx) wait for it, and concurrent waiters share one flush (group commit).
+//! HTTP 2xx) wait for it, and concurrent waiters share one flush. Write sets committed at the
+//! same time through [`Txn::commit_grouped`] share one sled transaction (group commit).
 
 mod cache;
 mod durable;
@@ -16,6 +17,7 @@ mod index;
 mod props;
 mod query;
 mod record;
+mod sorted;
 mod txn;
 mod types;
 

@@ -375,7 +375,7 @@ fn compare_numbers(x: &Number, y: &Number) -> Option<Ordering> {
 
 /// Sort order: missing (or null) properties last in either direction; numbers by value,
 /// strings lexicographically, booleans false first, different kinds by a fixed rank.
-fn sort_order(a: Option<&Value>, b: Option<&Value>, order: Order) -> Ordering {
+pub(crate) fn sort_order(a: Option<&Value>, b: Option<&Value>, order: Order) -> Ordering {
     match (present(a), present(b)) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,

@@ -11,7 +11,9 @@
 //! applied, so concurrent writers never silently undo each other's updates.
 
 use crate::record::{self, decode, encode, index_key, index_prefix, object_key, type_of};
-use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, index, props, types};
+use crate::{
+    Change, ChangeKind, Error, Object, Page, Query, Result, Store, index, props, sorted, types,
+};
 use serde_json::Value;
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
@@ -316,6 +318,9 @@ impl Txn {
     /// Finds objects of a type, including this write set's uncommitted changes.
     pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
         types::validate_type_name(type_name)?;
+        if let Some(page) = self.sorted_by_index(type_name, query)? {
+            return Ok(page);
+        }
         let objects = &self.store.inner.objects;
         let plan = self.store.inner.indexes.plan(type_name, &query.filters);
         let committed: Box<dyn Iterator<Item = Result<Object>>> = match &plan {
@@ -408,6 +413,40 @@ impl Txn {
             write.apply(tx, indexed)?;
         }
         Ok(Ok(()))
+    }
+
+    /// A page sorted by an indexed property, with a limit, read in index order; `None` where
+    /// that does not apply (no such index, no limit, this transaction wrote objects of the
+    /// type, or a `total` that would have to load every match anyway).
+    fn sorted_by_index(&self, type_name: &str, query: &Query) -> Result<Option<Page>> {
+        let (Some(property), Some(limit)) = (&query.sort, query.limit) else {
+            return Ok(None);
+        };
+        let inner = &self.store.inner;
+        if !inner.indexes.of(type_name).contains(property)
+            || (query.total && !query.filters.is_empty())
+            || self.writes.iter().any(|write| write.type_name == type_name)
+        {
+            return Ok(None);
+        }
+        let entries = index::Entries::new(inner.objects.clone(), type_name, property);
+        let head = index::head(type_name, property).len();
+        let load = |key: sled::IVec| self.load_entry(Ok(key), head);
+        let sorted::Sorted::Page(mut page) = sorted::page(&entries, query, limit, load)? else {
+            return Ok(None);
+        };
+        if query.total {
+            // No filters: every object of the type matches, and its keys say how many.
+            page.total = inner
+                .objects
+                .scan_prefix(index_prefix(type_name))
+                .keys()
+                .count();
+        }
+        for object in &page.result {
+            self.saw(object);
+        }
+        Ok(Some(page))
     }
 
     /// The current object with secrets: this transaction's version if it wrote one. A
