@@ -56,7 +56,9 @@ impl Committer {
                 Err(_) => return Err(Error::Conflict("the commit leader went away".into())),
             },
         };
-        // No await from here on: a leader is never cancelled halfway.
+        // No await from here on: a leader is never cancelled halfway. If it panics, the guard
+        // still hands over, so later commits do not wait for a leader that is gone.
+        let _hand_over = HandOver(self);
         let store = txn.store().clone();
         let mut followers = {
             let mut queue = self.queue.lock().expect("commit queue");
@@ -75,7 +77,6 @@ impl Committer {
             // A follower that gave up (its task was cancelled) needs no answer.
             let _ = reply.send(Turn::Done(outcome));
         }
-        self.hand_over();
         own
     }
 
@@ -90,5 +91,14 @@ impl Committer {
             }
         }
         queue.leading = false;
+    }
+}
+
+/// Hands the lead over when the leader is done, however it ends.
+struct HandOver<'a>(&'a Committer);
+
+impl Drop for HandOver<'_> {
+    fn drop(&mut self) {
+        self.0.hand_over();
     }
 }

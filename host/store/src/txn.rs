@@ -95,15 +95,16 @@ impl Write {
         Ok(Some(stored))
     }
 
-    /// Applies this write inside the sled transaction, with the entries of the type's
-    /// secondary indexes on `indexed` properties.
+    /// Applies this write inside the sled transaction, over `stored` (what [`Write::check`]
+    /// found), with the entries of the type's secondary indexes on `indexed` properties.
     fn apply(
         &self,
         tx: &TransactionalTree,
         indexed: &[String],
+        stored: Option<Object>,
     ) -> ConflictableTransactionResult<(), Error> {
         let key = object_key(&self.id);
-        let Some(stored) = self.check(tx)? else {
+        let Some(stored) = stored else {
             if let Some(bytes) = &self.bytes {
                 tx.insert(key, bytes.as_slice())?;
                 tx.insert(index_key(&self.type_name, &self.id), sled::IVec::default())?;
@@ -403,14 +404,15 @@ impl Txn {
         indexed: &[Vec<String>],
     ) -> ConflictableTransactionResult<Result<()>, Error> {
         // Every check before any write, so a set that fails leaves nothing behind.
+        let mut stored = Vec::with_capacity(self.writes.len());
         for write in &self.writes {
             match write.check(tx) {
                 Err(ConflictableTransactionError::Abort(e)) => return Ok(Err(e)),
-                other => drop(other?),
+                other => stored.push(other?),
             }
         }
-        for (write, indexed) in self.writes.iter().zip(indexed) {
-            write.apply(tx, indexed)?;
+        for ((write, indexed), stored) in self.writes.iter().zip(indexed).zip(stored) {
+            write.apply(tx, indexed, stored)?;
         }
         Ok(Ok(()))
     }
