@@ -1,7 +1,11 @@
 //! The dispatcher: finds the subscribers a message is for, runs their callbacks concurrently
 //! (each in order per topic, or per Kafka partition, through its [`Lanes`], unless the
-//! subscriber opts out with `ordered: false`), commits what each callback wrote, sends what it published, keeps each
-//! failure (retry queue, then `FailedMessage`), and says what became of the message.
+//! subscriber opts out with `ordered: false`), commits what each callback wrote, sends what it
+//! published, keeps each failure (retry queue, then `FailedMessage`), and says what became of
+//! the message. A lane's next callbacks are invoked ahead of their turn and their results kept
+//! only if what they read is unchanged when the turn comes ([`Txn::reads_current`]).
+//!
+//! [`Txn::reads_current`]: switchyard_store::Txn::reads_current
 
 use crate::failures::{Failures, Policy, Queued, now_ms};
 use crate::lanes::Lanes;
@@ -11,7 +15,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard_runtime::{Effects, Message, Runtime, SubscriptionChange};
+use switchyard_runtime::{Effects, InvokeError, Message, Runtime, SubscriptionChange};
 use switchyard_store::{Filter, Object, Op, Query, Store};
 
 pub use crate::failures::Retention;
@@ -19,6 +23,9 @@ pub use crate::failures::Retention;
 /// How often an invocation whose writes lost a race with another writer is run again, in a
 /// fresh instance on the latest data, before that counts as a failure.
 const CONFLICT_TRIES: usize = 8;
+
+/// What an invocation left, or why it failed.
+type Invoked = Result<Effects, InvokeError>;
 
 const SUBSCRIBER_TYPE: &str = "MessageSubscriber";
 
@@ -183,14 +190,16 @@ impl Dispatcher {
                 tokio::spawn(async move {
                     // Held until the attempt and its failure record are done: the lane's next
                     // turn waits for both, so failures are recorded in order too.
-                    let _turn = match turn {
+                    let (_turn, early) = match turn {
                         Some(mut turn) => {
+                            turn.start().await;
+                            let early = this.invoke(&subscriber, &incoming).await;
                             turn.wait().await;
-                            Some(turn)
+                            (Some(turn), Some(early))
                         }
-                        None => None,
+                        None => (None, None),
                     };
-                    this.run(&subscriber, &incoming).await
+                    this.run(&subscriber, &incoming, early).await
                 })
             })
             .collect();
@@ -213,8 +222,13 @@ impl Dispatcher {
 
     /// Runs one subscriber's callback on a message and keeps its failure, if it failed.
     /// Whether it failed, or why its failure could not be kept.
-    async fn run(&self, subscriber: &Subscriber, incoming: &Incoming) -> Result<bool, String> {
-        let Err(error) = self.attempt(subscriber, incoming, None).await else {
+    async fn run(
+        &self,
+        subscriber: &Subscriber,
+        incoming: &Incoming,
+        early: Option<Invoked>,
+    ) -> Result<bool, String> {
+        let Err(error) = self.attempt(subscriber, incoming, None, early).await else {
             return Ok(false);
         };
         tracing::warn!(
@@ -231,28 +245,24 @@ impl Dispatcher {
 
     /// One attempt of one subscriber's callback: invoke, commit, send. A commit that lost a
     /// race with another writer runs the callback again on the latest data. `settles` is a
-    /// `FailedMessage` to delete in the same commit (a replay).
+    /// `FailedMessage` to delete in the same commit (a replay). `early` is an invocation run
+    /// ahead of the message's turn: kept if nothing it read changed since (or it ended on a
+    /// limit), run again otherwise.
     async fn attempt(
         &self,
         subscriber: &Subscriber,
         incoming: &Incoming,
         settles: Option<&str>,
+        mut early: Option<Invoked>,
     ) -> Result<(), String> {
         let mut tries = 0;
         loop {
-            let message = Message {
-                topic: incoming.topic.clone(),
-                payload: incoming.payload.clone(),
-                client_id: incoming.client_id.clone(),
-                subscriber_id: subscriber.id.clone(),
-                key: incoming.key.clone(),
-                headers: incoming.headers.clone(),
-                timestamp_ms: incoming.received_at_ms,
+            let invoked = match early.take() {
+                Some(Ok(effects)) if effects.writes.reads_current().unwrap_or(false) => Ok(effects),
+                Some(Err(error)) if error.is_limit() => Err(error),
+                _ => self.invoke(subscriber, incoming).await,
             };
-            let mut effects = (self.inner.runtime)
-                .invoke(&subscriber.callback, message)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut effects = invoked.map_err(|e| e.to_string())?;
             if let Some(id) = settles {
                 (effects.writes.delete(id)).map_err(|e| format!("settling {id}: {e}"))?;
             }
@@ -265,6 +275,22 @@ impl Dispatcher {
                 Ok(()) => return Ok(()),
             }
         }
+    }
+
+    /// Runs the subscriber's callback on the message, in a fresh instance.
+    async fn invoke(&self, subscriber: &Subscriber, incoming: &Incoming) -> Invoked {
+        let message = Message {
+            topic: incoming.topic.clone(),
+            payload: incoming.payload.clone(),
+            client_id: incoming.client_id.clone(),
+            subscriber_id: subscriber.id.clone(),
+            key: incoming.key.clone(),
+            headers: incoming.headers.clone(),
+            timestamp_ms: incoming.received_at_ms,
+        };
+        (self.inner.runtime)
+            .invoke(&subscriber.callback, message)
+            .await
     }
 
     /// Commits the callback's writes, then sends its publishes and subscription changes.
@@ -334,7 +360,10 @@ impl Dispatcher {
                 self.inner.failures.give_up(failure)?;
                 None
             }
-            Some(subscriber) => match self.attempt(&subscriber, &failure.message, None).await {
+            Some(subscriber) => match self
+                .attempt(&subscriber, &failure.message, None, None)
+                .await
+            {
                 Ok(()) => None,
                 Err(error) => {
                     tracing::warn!(
@@ -369,7 +398,7 @@ impl Dispatcher {
             ))
         })?;
         let result = self
-            .attempt(&subscriber, &failure.message, Some(failed_id))
+            .attempt(&subscriber, &failure.message, Some(failed_id), None)
             .await;
         if let Err(error) = &result {
             failure.again(error.clone());

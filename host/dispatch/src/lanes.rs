@@ -1,11 +1,21 @@
 //! Order per subscriber and topic: each message's callback for a subscriber takes its place in
-//! that subscriber's lane for the topic when the message is dispatched, and runs once the one
-//! before it is done. Different lanes run concurrently, so a slow or looping callback delays
+//! that subscriber's lane for the topic when the message is dispatched, and finishes once the
+//! one before it is done. Different lanes run concurrently, so a slow or looping callback delays
 //! only its own lane, not the other subscribers of the client or its other topics.
+//!
+//! Within a lane, a turn may start early, while up to [`DEPTH`]` - 1` turns before it are still
+//! running: the dispatcher invokes the callback ahead of its turn and keeps what it computed
+//! only if nothing it read changed by then (otherwise it runs it again in turn). That keeps the
+//! result of one message at a time while a single busy topic uses more than one core.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
+
+/// How many turns of one lane may run at once. Bounds what a lane holds of the instance pool
+/// (a sleeping plugin holds this many slots, not one per queued message) and the work thrown
+/// away when an early result turns out stale.
+pub(crate) const DEPTH: usize = 4;
 
 /// The lanes with work in them; a lane disappears when its last turn ends.
 #[derive(Default)]
@@ -13,35 +23,47 @@ pub(crate) struct Lanes {
     map: Mutex<HashMap<String, Lane>>,
 }
 
+/// A turn's end, seen from later turns: it closes when the turn is dropped.
+type Ended = watch::Receiver<()>;
+
 #[derive(Default)]
 struct Lane {
     /// Turns taken and not yet ended.
     taken: usize,
-    /// Fires when the lane's latest turn ends.
-    tail: Option<oneshot::Receiver<()>>,
+    /// The ends of the latest turns, at most [`DEPTH`], oldest first.
+    latest: VecDeque<Ended>,
 }
 
-/// One place in a lane: [`Turn::wait`] until the turn before it ends; dropping it ends it.
+/// One place in a lane: [`Turn::start`] until fewer than [`DEPTH`] turns are ahead of it,
+/// [`Turn::wait`] until the turn before it ends; dropping it ends it.
 pub(crate) struct Turn {
     lanes: Arc<Lanes>,
     key: String,
-    before: Option<oneshot::Receiver<()>>,
-    done: Option<oneshot::Sender<()>>,
+    /// The end of the turn [`DEPTH`] places ahead.
+    ahead: Option<Ended>,
+    /// The end of the turn just before.
+    before: Option<Ended>,
+    _end: watch::Sender<()>,
 }
 
 impl Lanes {
     /// Takes the next place in lane `key`, now, so places follow the order of the calls.
     pub(crate) fn enter(self: &Arc<Self>, key: String) -> Turn {
-        let (done, after) = oneshot::channel();
+        let (end, ended) = watch::channel(());
         let mut map = self.map.lock().expect("lane map");
         let lane = map.entry(key.clone()).or_default();
         lane.taken += 1;
-        let before = lane.tail.replace(after);
+        let before = lane.latest.back().cloned();
+        lane.latest.push_back(ended);
+        let ahead = (lane.latest.len() > DEPTH)
+            .then(|| lane.latest.pop_front())
+            .flatten();
         Turn {
             lanes: self.clone(),
             key,
+            ahead,
             before,
-            done: Some(done),
+            _end: end,
         }
     }
 
@@ -52,20 +74,29 @@ impl Lanes {
 }
 
 impl Turn {
+    /// Resolves once fewer than [`DEPTH`] earlier turns of the lane are still running.
+    pub(crate) async fn start(&mut self) {
+        ended(&mut self.ahead).await;
+    }
+
     /// Resolves once every earlier turn in the lane has ended (finished or been dropped).
     pub(crate) async fn wait(&mut self) {
-        if let Some(before) = self.before.take() {
-            // An error only means the earlier turn was dropped: it has ended all the same.
-            let _ = before.await;
-        }
+        ended(&mut self.ahead).await;
+        ended(&mut self.before).await;
     }
+}
+
+/// Waits for a turn's end, and forgets the turn once it ended; safe to cancel and call again.
+async fn ended(turn: &mut Option<Ended>) {
+    if let Some(end) = turn {
+        // Nothing is ever sent: this returns when the sender is dropped, as the turn ends.
+        let _ = end.changed().await;
+    }
+    *turn = None;
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
-        }
         let mut map = self.lanes.map.lock().expect("lane map");
         if let Some(lane) = map.get_mut(&self.key) {
             lane.taken -= 1;
@@ -100,6 +131,27 @@ mod tests {
         }
         assert_eq!(*order.lock().unwrap(), [3, 1, 2, 4]);
         assert_eq!(lanes.len(), 0, "finished lanes are removed");
+    }
+
+    #[tokio::test]
+    async fn a_turn_starts_once_fewer_than_depth_turns_are_ahead() {
+        let lanes = Arc::new(Lanes::default());
+        let turns: Vec<Turn> = (0..DEPTH + 1).map(|_| lanes.enter("a".into())).collect();
+        let mut turns = turns.into_iter();
+        let first = turns.next().unwrap();
+        let mut last = turns.next_back().unwrap();
+        let mut second = turns.next().unwrap();
+        let early = Duration::from_millis(50);
+        assert!(tokio::time::timeout(early, second.start()).await.is_ok());
+        assert!(
+            tokio::time::timeout(early, last.start()).await.is_err(),
+            "{DEPTH} turns are ahead of the last one"
+        );
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), last.start())
+            .await
+            .expect("the first turn ended, so the last one may start");
+        assert!(tokio::time::timeout(early, last.wait()).await.is_err());
     }
 
     #[tokio::test]

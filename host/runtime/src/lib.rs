@@ -94,6 +94,15 @@ pub enum InvokeError {
     TimeoutBlocked(u64),
 }
 
+impl InvokeError {
+    /// Whether the plugin ended on one of its limits (time, memory, payload size) or was not
+    /// there, rather than on something it computed: running it again on the same message is
+    /// expected to end the same way, whatever the stored data.
+    pub fn is_limit(&self) -> bool {
+        !matches!(self, InvokeError::Handler(_) | InvokeError::Trap(_))
+    }
+}
+
 /// The runtime. Cheap to clone; clones share the engine and the loaded plugins.
 #[derive(Clone)]
 pub struct Runtime {

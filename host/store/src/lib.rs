@@ -77,6 +77,9 @@ struct Inner {
     /// Committed changes per built-in type, counted as they commit: lets the host keep what
     /// it derives from those objects (routing) and check it is current with one load.
     generations: [AtomicU64; types::Builtin::COUNT],
+    /// Every committed change to any object, counted as it commits: a query's result is
+    /// current while this number stays the same.
+    changed: AtomicU64,
     flusher: durable::Flusher,
     committer: group::Committer,
     cache: cache::Cache,
@@ -105,6 +108,7 @@ impl Store {
                 indexes,
                 changes,
                 generations: Default::default(),
+                changed: AtomicU64::new(0),
                 flusher,
                 committer: Default::default(),
                 cache: Default::default(),
@@ -334,7 +338,22 @@ impl Store {
         })
     }
 
+    /// How many changes to objects of any type have committed in this process.
+    pub(crate) fn changed(&self) -> u64 {
+        self.inner.changed.load(Ordering::Acquire)
+    }
+
+    /// The version of the committed object `id`, `None` if there is none; cheap for the
+    /// objects kept decoded in memory.
+    pub(crate) fn version(&self, id: &str) -> Result<Option<u64>> {
+        if let cache::Lookup::Hit(object) = self.inner.cache.lookup(id) {
+            return Ok(Some(props::version_of(&object)));
+        }
+        Ok(self.load(id)?.map(|object| props::version_of(&object)))
+    }
+
     fn notify(&self, change: Change) {
+        self.inner.changed.fetch_add(1, Ordering::AcqRel);
         if let Some(builtin) = types::Builtin::of(&change.type_name) {
             self.inner.cache.changed(&change.id);
             self.inner.generations[builtin as usize].fetch_add(1, Ordering::AcqRel);

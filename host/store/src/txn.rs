@@ -19,7 +19,7 @@ use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
     TransactionalTree,
 };
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// A write set over the store. Nothing is visible to others until [`Txn::commit`]; dropping it
@@ -29,9 +29,12 @@ pub struct Txn {
     writes: Vec<Write>,
     /// Position of each id's entry in `writes`; `writes` keeps the order for change events.
     by_id: HashMap<String, usize>,
-    /// The version of each committed object as this transaction first read it. Filled by
-    /// reads, which take `&self`; a transaction is used by one task at a time.
+    /// The version of each committed object as this transaction first read it (0: it read
+    /// that there was none). Filled by reads, which take `&self`; a transaction is used by one
+    /// task at a time.
     seen: RefCell<HashMap<String, u64>>,
+    /// The store's change count before this transaction's first query, if it ran one.
+    queried_at: Cell<Option<u64>>,
     /// The largest encoded object this transaction may write, if it is capped.
     max_object_bytes: Option<usize>,
 }
@@ -228,6 +231,7 @@ impl Txn {
             writes: Vec::new(),
             by_id: HashMap::new(),
             seen: RefCell::default(),
+            queried_at: Cell::default(),
             max_object_bytes: None,
         }
     }
@@ -319,6 +323,10 @@ impl Txn {
     /// Finds objects of a type, including this write set's uncommitted changes.
     pub fn query(&self, type_name: &str, query: &Query) -> Result<Page> {
         types::validate_type_name(type_name)?;
+        // Taken before reading, so a change that lands during the scan counts as after it.
+        if self.queried_at.get().is_none() {
+            self.queried_at.set(Some(self.store.changed()));
+        }
         if let Some(page) = self.sorted_by_index(type_name, query)? {
             return Ok(page);
         }
@@ -452,13 +460,33 @@ impl Txn {
     }
 
     /// The current object with secrets: this transaction's version if it wrote one. A
-    /// committed object's version is remembered as read.
+    /// committed object's version, or its absence, is remembered as read.
     fn load(&self, id: &str) -> Result<Option<Object>> {
         let object = self.peek(id)?;
-        if let Some(object) = &object {
-            self.saw(object);
+        match &object {
+            Some(object) => self.saw(object),
+            None if !self.by_id.contains_key(id) => {
+                self.seen.borrow_mut().entry(id.to_owned()).or_insert(0);
+            }
+            None => {}
         }
         Ok(object)
+    }
+
+    /// Whether everything this write set was computed from is still as it was read: each
+    /// object it read (or found missing) is unchanged, and, if it ran a query, no object of
+    /// any type changed since (a query may have matched one created later). While this
+    /// holds, writes computed earlier are as good as writes computed now.
+    pub fn reads_current(&self) -> Result<bool> {
+        if (self.queried_at.get()).is_some_and(|at| at != self.store.changed()) {
+            return Ok(false);
+        }
+        for (id, &version) in self.seen.borrow().iter() {
+            if self.store.version(id)?.unwrap_or(0) != version {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Like [`Txn::load`], without remembering the read.

@@ -1,0 +1,143 @@
+//! A subscriber sees a topic's messages one at a time: each callback acts on what the ones
+//! before it wrote, although the dispatcher invokes later messages' callbacks ahead of their
+//! turn (it keeps such a result only if nothing the callback read changed since).
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use switchyard_dispatch::{Brokers, Dispatcher, Incoming, Outcome, Retention};
+use switchyard_runtime::{Effects, Limits, Message, NativeCallback, Runtime};
+use switchyard_store::{Query, Store};
+
+/// For payload `n`, finds the topic's latest `Link` with a query and stores
+/// `Link {topic, n, prev}`, `prev` being that link's `n`.
+struct Chain;
+
+impl NativeCallback for Chain {
+    fn handle(&self, message: &Message, effects: &mut Effects) -> Result<(), String> {
+        let n: u64 = parse(&message.payload)?;
+        let latest = Query::from_json(&json!({
+            "filters": {"topic": message.topic},
+            "sort": "n", "order": "desc", "limit": 1
+        }))
+        .map_err(|e| e.to_string())?;
+        let page = (effects.writes.query("Link", &latest)).map_err(|e| e.to_string())?;
+        let prev = page
+            .result
+            .first()
+            .map_or(Value::Null, |link| link["n"].clone());
+        let link = json!({"topic": message.topic, "n": n, "prev": prev});
+        effects
+            .writes
+            .create("Link", link)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `set <id> <n>` sets the `count` of object `<id>`; `copy <id> <n>` stores `Copy {n, count}`
+/// with the object's count as it reads it, without writing the object itself.
+struct Copier;
+
+impl NativeCallback for Copier {
+    fn handle(&self, message: &Message, effects: &mut Effects) -> Result<(), String> {
+        let text = String::from_utf8(message.payload.clone()).map_err(|e| e.to_string())?;
+        let words: Vec<&str> = text.split(' ').collect();
+        let writes = &mut effects.writes;
+        let result = match words[..] {
+            ["set", id, n] => writes.update(id, json!({"count": parse(n.as_bytes())?})),
+            ["copy", id, n] => {
+                let object = writes.get(id).map_err(|e| e.to_string())?;
+                let count = object.map_or(Value::Null, |o| o["count"].clone());
+                writes.create("Copy", json!({"n": parse(n.as_bytes())?, "count": count}))
+            }
+            _ => return Err(format!("unknown command {text:?}")),
+        };
+        result.map(drop).map_err(|e| e.to_string())
+    }
+}
+
+fn parse(payload: &[u8]) -> Result<u64, String> {
+    let text = std::str::from_utf8(payload).map_err(|e| e.to_string())?;
+    text.parse()
+        .map_err(|e| format!("{text:?} is not a count: {e}"))
+}
+
+/// A dispatcher with `callback` registered under `name` and subscribed to `#` on one client.
+fn dispatcher(
+    store: &Store,
+    name: &str,
+    callback: Arc<dyn NativeCallback>,
+) -> (Dispatcher, String) {
+    let runtime = Runtime::new(store.clone(), Limits::default()).unwrap();
+    runtime.register_native(name, callback);
+    let brokers = Brokers::new(store.clone());
+    let dispatcher =
+        Dispatcher::new(store.clone(), runtime, brokers, Retention::default()).unwrap();
+    let client = (store.create("MQTTClient", json!({"mainBrokerURL": "embedded"}))).unwrap();
+    let client = client["id"].as_str().unwrap().to_owned();
+    let subscriber = json!({"topic": "#", "callback": name, "clients": [client]});
+    store.create("MessageSubscriber", subscriber).unwrap();
+    (dispatcher, client)
+}
+
+/// Dispatches every payload on `topic` at once, in order, and waits for all of them.
+async fn dispatch_all(dispatcher: &Dispatcher, client: &str, topic: &str, payloads: &[String]) {
+    let runs: Vec<_> = (payloads.iter())
+        .map(|payload| {
+            dispatcher.dispatch(Incoming {
+                client_id: client.into(),
+                topic: topic.into(),
+                payload: payload.as_bytes().to_vec(),
+                ..Incoming::default()
+            })
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.await, Outcome::Done);
+    }
+}
+
+/// The objects of a type by their `n`.
+fn all(store: &Store, type_name: &str) -> Vec<Value> {
+    let query = Query::from_json(&json!({"sort": "n"})).unwrap();
+    let page = store.query(type_name, &query).unwrap();
+    page.result.into_iter().map(Value::Object).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_finds_what_the_one_before_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (dispatcher, client) = dispatcher(&store, "chain", Arc::new(Chain));
+    let payloads: Vec<String> = (1..=200).map(|n| n.to_string()).collect();
+    dispatch_all(&dispatcher, &client, "chain/a", &payloads).await;
+
+    let links = all(&store, "Link");
+    assert_eq!(links.len(), 200);
+    for link in links {
+        let n = link["n"].as_u64().unwrap();
+        let expected = if n == 1 { Value::Null } else { json!(n - 1) };
+        assert_eq!(
+            link["prev"], expected,
+            "link {n} follows the one before it: {link}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_reads_what_the_one_before_it_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (dispatcher, client) = dispatcher(&store, "copier", Arc::new(Copier));
+    let counter = store.create("Counter", json!({"count": 0})).unwrap();
+    let id = counter["id"].as_str().unwrap();
+    let payloads: Vec<String> = (1..=100)
+        .flat_map(|n| [format!("set {id} {n}"), format!("copy {id} {n}")])
+        .collect();
+    dispatch_all(&dispatcher, &client, "copy/a", &payloads).await;
+
+    let copies: Vec<u64> = (all(&store, "Copy").iter())
+        .map(|copy| copy["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(copies, (1..=100).collect::<Vec<u64>>());
+}
