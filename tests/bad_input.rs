@@ -228,3 +228,25 @@ async fn client_routes_refuse_unknown_clients_and_bad_bodies() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_disabled_client_answers_conflict_and_says_it_is_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (status, body) = server
+        .post(
+            "/api/objects/MQTTClient",
+            json!({"name": "idle", "mainBrokerURL": "embedded"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (route, request) in [
+        ("publish", json!({"topic": "a/b", "message": "m"})),
+        ("subscribe", json!({"topic": "a/b"})),
+        ("unsubscribe", json!({"topic": "a/b"})),
+    ] {
+        let (status, body) = (server.post(&format!("/api/clients/idle/{route}"), request)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{route}: {body}");
+        assert!(message(&body).contains("disabled"), "{route}: {body}");
+    }
+}

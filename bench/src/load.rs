@@ -3,9 +3,10 @@
 //! alone, Node-RED, Switchyard) forwarded them. A Rust client, so the generator is not the
 //! limit (a Python client tops out near 2,300 QoS 1 msg/s here).
 //!
-//! `switchyard-bench --load HOST:PORT IN OUT MESSAGES RATE` prints one JSON line: throughput
-//! with the publisher going as fast as the broker takes (QoS 1, 100 in flight), and p50/p99
-//! latency from publish to receipt at a fixed RATE.
+//! `switchyard-bench --load HOST:PORT IN OUT MESSAGES RATE [SECONDS]` prints one JSON line:
+//! throughput with the publisher going as fast as the broker takes (QoS 1, 100 in flight), and
+//! p50/p99 latency from publish to receipt at a fixed RATE for SECONDS (default 5; a soak runs
+//! it for minutes).
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
@@ -63,10 +64,15 @@ async fn client(
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let [addr, input, output, messages, rate] = args else {
-        anyhow::bail!("usage: --load HOST:PORT IN OUT MESSAGES RATE");
+    let (addr, input, output, messages, rate, seconds) = match args {
+        [addr, input, output, messages, rate] => (addr, input, output, messages, rate, "5"),
+        [addr, input, output, messages, rate, seconds] => {
+            (addr, input, output, messages, rate, seconds.as_str())
+        }
+        _ => anyhow::bail!("usage: --load HOST:PORT IN OUT MESSAGES RATE [SECONDS]"),
     };
-    let (messages, rate): (usize, f64) = (messages.parse()?, rate.parse()?);
+    let (messages, rate, seconds): (usize, f64, f64) =
+        (messages.parse()?, rate.parse()?, seconds.parse()?);
     let (_receiver, mut received) = client("bench-load-out", addr, Some(output)).await?;
     let (publisher, _) = client("bench-load-in", addr, None).await?;
     let epoch = Instant::now();
@@ -123,7 +129,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     while received.try_recv().is_ok() {}
 
     // Latency at a fixed rate, paced per millisecond.
-    let total = (rate * 5.0) as usize;
+    let total = (rate * seconds) as usize;
     let mut latencies = Vec::with_capacity(total);
     let (paced, mut sent) = (Instant::now(), 0);
     let mut tick = tokio::time::interval(Duration::from_millis(1));

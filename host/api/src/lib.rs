@@ -16,6 +16,8 @@
 //! | `POST /api/clients/{id}/subscribe`, `/unsubscribe` | 200 `{"subscribed": true}`, `{"unsubscribed": true}` |
 //! | `POST /api/failed/{id}/replay` | 200 `{"replayed": true}`; 422 if the callback failed again |
 //! | `POST /api/failed/replay[?subscriber=ID]` | 200 `{"replayed": n, "failed": m}` |
+//! | `GET /api/logs[?plugin&subscriber&limit&follow]` | 200 `{"result": [line...]}`, or server-sent events |
+//! | `GET /metrics` (token unless public) | 200 Prometheus text |
 
 mod auth;
 mod clients;
@@ -23,11 +25,14 @@ mod error;
 mod extract;
 mod failed;
 mod indexes;
+mod logs;
+mod metrics;
 mod objects;
 mod plugins;
 
 pub use auth::Auth;
 pub use error::ApiError;
+pub use metrics::RenderMetrics;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +43,7 @@ use serde_json::{Value, json};
 use switchyard_dispatch::{Brokers, Dispatcher};
 use switchyard_runtime::Runtime;
 use switchyard_store::Store;
+use tokio_util::sync::CancellationToken;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -68,6 +74,9 @@ pub struct AppState {
     dispatcher: Dispatcher,
     auth: Auth,
     limits: BodyLimits,
+    /// Cancelled when the server shuts down, which ends the streams it serves.
+    closing: CancellationToken,
+    metrics: Option<metrics::Exposed>,
 }
 
 impl AppState {
@@ -81,7 +90,22 @@ impl AppState {
             dispatcher,
             auth,
             limits: BodyLimits::default(),
+            closing: CancellationToken::new(),
+            metrics: None,
         }
+    }
+
+    /// Serves `/metrics` from `render`; `public` serves it without the token (for scrapers
+    /// that cannot send one).
+    pub fn with_metrics(self, render: RenderMetrics, public: bool) -> AppState {
+        let metrics = Some(metrics::Exposed { render, public });
+        AppState { metrics, ..self }
+    }
+
+    /// Cancel it when the server starts shutting down: open event streams then end, so a
+    /// graceful shutdown does not wait for their clients to leave.
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
     }
 
     pub fn with_limits(self, limits: BodyLimits) -> AppState {
@@ -91,7 +115,8 @@ impl AppState {
 
 /// The API's routes, ready for `axum::serve`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let public_metrics = state.metrics.as_ref().map(|m| m.public);
+    let mut router = Router::new()
         .route(
             "/api/plugins/{name}",
             put(plugins::upload)
@@ -119,6 +144,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/failed/{id}/replay", post(failed::replay))
         .route("/api/failed/replay", post(failed::replay_all))
         .route("/api/indexes", get(indexes::list))
+        .route("/api/logs", get(logs::logs));
+    if public_metrics == Some(false) {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
+    router = router
         .route(
             "/api/indexes/{type}/{property}",
             put(indexes::create).delete(indexes::remove),
@@ -127,8 +157,12 @@ pub fn router(state: AppState) -> Router {
             state.auth.clone(),
             auth::require_bearer,
         ))
-        // Added after the auth layer, so it is the one route without it.
-        .route("/health", get(health))
+        // Added after the auth layer, so these go without it.
+        .route("/health", get(health));
+    if public_metrics == Some(true) {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.json))

@@ -41,6 +41,8 @@ pub enum ClientError {
     Invalid(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("client `{0}` is disabled: set its `isEnabled` to true to connect it, then try again")]
+    Disabled(String),
     #[error("{0}")]
     Broker(String),
 }
@@ -74,8 +76,17 @@ impl Brokers {
             .ok_or_else(|| ClientError::NotFound(client.to_owned()))
     }
 
-    fn outbound(&self, client: &str) -> Result<(Client, Arc<dyn Outbound>), ClientError> {
+    /// Resolves a client that is enabled, so has a connection to use (or is making one).
+    fn enabled(&self, client: &str) -> Result<Client, ClientError> {
         let client = self.resolve(client)?;
+        if !client.enabled {
+            return Err(ClientError::Disabled(client.id));
+        }
+        Ok(client)
+    }
+
+    fn outbound(&self, client: &str) -> Result<(Client, Arc<dyn Outbound>), ClientError> {
+        let client = self.enabled(client)?;
         let outbound = self.outbound_of(&client)?;
         Ok((client, outbound))
     }
@@ -96,7 +107,7 @@ impl Brokers {
         topic: &str,
         payload: Vec<u8>,
     ) -> Result<(), ClientError> {
-        let client = self.resolve(client)?;
+        let client = self.enabled(client)?;
         client.check_topic(topic).map_err(ClientError::Invalid)?;
         (client.check_size(topic, payload.len())).map_err(ClientError::TooLarge)?;
         self.send(&client, topic, payload).await
@@ -111,7 +122,9 @@ impl Brokers {
         payload: Vec<u8>,
     ) -> Result<(), ClientError> {
         let outbound = self.outbound_of(client)?;
-        (outbound.publish(&client.id, topic, payload).await).map_err(broker_error)
+        (outbound.publish(&client.id, topic, payload).await).map_err(broker_error)?;
+        metrics::counter!("switchyard_publishes_total", "client" => client.id.clone()).increment(1);
+        Ok(())
     }
 
     pub async fn subscribe(&self, client: &str, topic: &str) -> Result<(), ClientError> {

@@ -117,7 +117,12 @@ async fn work<D: Delivery>(
     // positions) while the callbacks of later messages go on.
     let mut in_flight: VecDeque<(JoinHandle<Option<D>>, usize)> = VecDeque::new();
     let mut bytes = 0;
+    let received =
+        metrics::counter!("switchyard_messages_received_total", "client" => client.clone());
+    // Received and not yet settled: queued here, or dispatched and in the window.
+    let depth = metrics::gauge!("switchyard_queue_depth", "client" => client.clone());
     loop {
+        depth.set((deliveries.len() + in_flight.len()) as f64);
         let room = in_flight.len() < WINDOW_MESSAGES && bytes < WINDOW_BYTES;
         let oldest = async {
             match in_flight.front_mut() {
@@ -131,6 +136,7 @@ async fn work<D: Delivery>(
             done = oldest => done,
             delivery = deliveries.recv(), if room => {
                 let Some(delivery) = delivery else { return };
+                received.increment(1);
                 let incoming = delivery.incoming();
                 let size = incoming.payload.len();
                 // Called here, in arrival order: that is what keeps the order per lane.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard_runtime::{Effects, InvokeError, Message, Runtime, SubscriptionChange};
+use switchyard_runtime::{Effects, InvokeFailure, Message, Runtime, SubscriptionChange};
 use switchyard_store::{Filter, Object, Op, Query, Store};
 
 pub use crate::failures::Retention;
@@ -25,7 +25,7 @@ pub use crate::failures::Retention;
 const CONFLICT_TRIES: usize = 8;
 
 /// What an invocation left, or why it failed.
-type Invoked = Result<Effects, InvokeError>;
+type Invoked = Result<Effects, InvokeFailure>;
 
 const SUBSCRIBER_TYPE: &str = "MessageSubscriber";
 
@@ -246,8 +246,8 @@ impl Dispatcher {
     /// One attempt of one subscriber's callback: invoke, commit, send. A commit that lost a
     /// race with another writer runs the callback again on the latest data. `settles` is a
     /// `FailedMessage` to delete in the same commit (a replay). `early` is an invocation run
-    /// ahead of the message's turn: kept if nothing it read changed since (or it ended on a
-    /// limit), run again otherwise.
+    /// ahead of the message's turn, its result or its failure: kept if nothing it read changed
+    /// since, run again otherwise.
     async fn attempt(
         &self,
         subscriber: &Subscriber,
@@ -259,10 +259,10 @@ impl Dispatcher {
         loop {
             let invoked = match early.take() {
                 Some(Ok(effects)) if effects.writes.reads_current().unwrap_or(false) => Ok(effects),
-                Some(Err(error)) if error.is_limit() => Err(error),
+                Some(Err(failure)) if failure.reads_current().unwrap_or(false) => Err(failure),
                 _ => self.invoke(subscriber, incoming).await,
             };
-            let mut effects = invoked.map_err(|e| e.to_string())?;
+            let mut effects = invoked.map_err(|failure| failure.error.to_string())?;
             if let Some(id) = settles {
                 (effects.writes.delete(id)).map_err(|e| format!("settling {id}: {e}"))?;
             }
@@ -289,7 +289,7 @@ impl Dispatcher {
             timestamp_ms: incoming.received_at_ms,
         };
         (self.inner.runtime)
-            .invoke(&subscriber.callback, message)
+            .invoke_keeping_reads(&subscriber.callback, message)
             .await
     }
 

@@ -237,7 +237,7 @@ impl<B: Broker> Manager<B> {
     /// Writes a status the manager decides (not a connection's), unless it is already stored:
     /// every write comes back as a change, which must not cause another write.
     fn set_status(&self, id: &str, object: &Object, connected: bool, error: Option<String>) {
-        let fields = status_fields(connected, error.as_deref());
+        let fields = status_fields(id, connected, error.as_deref());
         let stored = |key: &str| object.get(key).cloned().unwrap_or_default();
         if fields.iter().all(|(key, value)| &stored(key) == value) {
             return;
@@ -283,8 +283,10 @@ impl<B: Broker> Outbound for Manager<B> {
     }
 }
 
-/// The status properties as the store takes them.
-fn status_fields(connected: bool, error: Option<&str>) -> Object {
+/// The status properties as the store takes them; also shown in `/metrics`.
+fn status_fields(id: &str, connected: bool, error: Option<&str>) -> Object {
+    let gauge = metrics::gauge!("switchyard_client_connected", "client" => id.to_owned());
+    gauge.set(if connected { 1.0 } else { 0.0 });
     let mut fields = Object::new();
     fields.insert("isConnected".into(), connected.into());
     fields.insert("lastError".into(), error.into());
@@ -313,7 +315,7 @@ impl Status {
         if self.reported.as_ref() == Some(&status) {
             return;
         }
-        let fields = status_fields(status.0, status.1.as_deref());
+        let fields = status_fields(&self.id, status.0, status.1.as_deref());
         if let Err(e) = self.store.set_status(&self.id, fields) {
             tracing::warn!(client = %self.id, "could not record the connection status: {e}");
         }

@@ -35,7 +35,8 @@ impl NativeCallback for Chain {
 }
 
 /// `set <id> <n>` sets the `count` of object `<id>`; `copy <id> <n>` stores `Copy {n, count}`
-/// with the object's count as it reads it, without writing the object itself.
+/// with the object's count as it reads it, without writing the object itself; `need <id> <n>`
+/// fails unless the object's count is `n`.
 struct Copier;
 
 impl NativeCallback for Copier {
@@ -49,6 +50,14 @@ impl NativeCallback for Copier {
                 let object = writes.get(id).map_err(|e| e.to_string())?;
                 let count = object.map_or(Value::Null, |o| o["count"].clone());
                 writes.create("Copy", json!({"n": parse(n.as_bytes())?, "count": count}))
+            }
+            ["need", id, n] => {
+                let object = writes.get(id).map_err(|e| e.to_string())?;
+                let count = object.map_or(Value::Null, |o| o["count"].clone());
+                return match count == json!(parse(n.as_bytes())?) {
+                    true => Ok(()),
+                    false => Err(format!("count is {count}, not {n}")),
+                };
             }
             _ => return Err(format!("unknown command {text:?}")),
         };
@@ -124,20 +133,35 @@ async fn each_message_finds_what_the_one_before_it_created() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_message_reads_what_the_one_before_it_updated() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+/// Runs `set <id> n` then `<then> <id> n` for n in 1..=100 on one topic through the copier,
+/// over a counter starting at 0; returns the store.
+async fn set_then(then: &str, dir: &std::path::Path) -> Store {
+    let store = Store::open(dir).unwrap();
     let (dispatcher, client) = dispatcher(&store, "copier", Arc::new(Copier));
     let counter = store.create("Counter", json!({"count": 0})).unwrap();
     let id = counter["id"].as_str().unwrap();
     let payloads: Vec<String> = (1..=100)
-        .flat_map(|n| [format!("set {id} {n}"), format!("copy {id} {n}")])
+        .flat_map(|n| [format!("set {id} {n}"), format!("{then} {id} {n}")])
         .collect();
-    dispatch_all(&dispatcher, &client, "copy/a", &payloads).await;
+    dispatch_all(&dispatcher, &client, "copier/a", &payloads).await;
+    store
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_reads_what_the_one_before_it_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = set_then("copy", dir.path()).await;
     let copies: Vec<u64> = (all(&store, "Copy").iter())
         .map(|copy| copy["count"].as_u64().unwrap())
         .collect();
     assert_eq!(copies, (1..=100).collect::<Vec<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_ahead_of_its_turn_stands_only_if_what_it_read_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each `need` holds only once the `set` before it is done; `dispatch_all` checks that
+    // every message ends `Done`.
+    let store = set_then("need", dir.path()).await;
+    assert!(all(&store, "FailedMessage").is_empty());
 }

@@ -20,6 +20,8 @@ pub struct Client {
     pub id: String,
     pub type_name: String,
     pub name: Option<String>,
+    /// Its `isEnabled`: a disabled client has no connection to send through.
+    pub enabled: bool,
 }
 
 impl Client {
@@ -30,6 +32,7 @@ impl Client {
             id: text("id")?,
             type_name,
             name: text("name"),
+            enabled: object.get("isEnabled").and_then(Value::as_bool) == Some(true),
         })
     }
 

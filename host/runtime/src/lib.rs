@@ -15,15 +15,19 @@ pub mod clients;
 mod componentize;
 mod engine;
 mod imports;
+mod journal;
 mod legacy;
 mod limits;
 mod log;
+mod metrics;
 mod native;
 mod output;
 mod plugins;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
+pub use journal::{Journal, LogFilter, LogLine};
+
 pub use limits::{Limits, PluginLimits};
 pub use native::NativeCallback;
 pub use plugins::{LEGACY_WORLD, PluginError, PluginInfo, SettingsPatch, WORLD};
@@ -94,12 +98,29 @@ pub enum InvokeError {
     TimeoutBlocked(u64),
 }
 
-impl InvokeError {
-    /// Whether the plugin ended on one of its limits (time, memory, payload size) or was not
-    /// there, rather than on something it computed: running it again on the same message is
-    /// expected to end the same way, whatever the stored data.
-    pub fn is_limit(&self) -> bool {
-        !matches!(self, InvokeError::Handler(_) | InvokeError::Trap(_))
+/// A failed invocation, with the write set it had built when it ended (discarded, and kept only
+/// for its reads), if it got to run.
+pub struct InvokeFailure {
+    pub error: InvokeError,
+    pub writes: Option<switchyard_store::Txn>,
+}
+
+impl InvokeFailure {
+    /// Whether nothing the invocation read has changed since, so running it again now would
+    /// see the same data (one that never ran read nothing).
+    pub fn reads_current(&self) -> switchyard_store::Result<bool> {
+        self.writes
+            .as_ref()
+            .map_or(Ok(true), |writes| writes.reads_current())
+    }
+}
+
+impl From<InvokeError> for InvokeFailure {
+    fn from(error: InvokeError) -> InvokeFailure {
+        InvokeFailure {
+            error,
+            writes: None,
+        }
     }
 }
 
@@ -118,6 +139,8 @@ struct Inner {
     /// One permit per instance the pool can hold: invocations beyond it wait here instead of
     /// failing to instantiate.
     admission: Semaphore,
+    /// Recent plugin log lines, for `GET /api/logs`.
+    journal: Arc<Journal>,
     /// Callbacks registered in Rust, by name; they take precedence over plugins.
     natives: RwLock<HashMap<String, Arc<dyn NativeCallback>>>,
 }
@@ -141,6 +164,7 @@ impl Runtime {
                 registry,
                 store,
                 admission: Semaphore::new(limits.max_instances as usize),
+                journal: Arc::new(Journal::new(limits.log_lines)),
                 limits,
                 natives: RwLock::default(),
             }),
@@ -176,7 +200,14 @@ impl Runtime {
 
     /// Removes a plugin; returns whether it existed.
     pub fn remove(&self, name: &str) -> Result<bool, PluginError> {
-        self.inner.registry.remove(name)
+        let removed = self.inner.registry.remove(name)?;
+        self.inner.journal.forget(name);
+        Ok(removed)
+    }
+
+    /// The plugins' recent log lines and their live feed.
+    pub fn journal(&self) -> &Journal {
+        &self.inner.journal
     }
 
     /// Registers a callback written in Rust under `name`: subscribers whose `callback` is
@@ -188,6 +219,16 @@ impl Runtime {
 
     /// Runs `plugin` on one message in a fresh instance, once an instance slot is free.
     pub async fn invoke(&self, plugin: &str, message: Message) -> Result<Effects, InvokeError> {
+        (self.invoke_keeping_reads(plugin, message).await).map_err(|failure| failure.error)
+    }
+
+    /// Like [`Runtime::invoke`], but a failure keeps what the invocation read, so a caller that
+    /// ran it ahead of time can tell whether the failure still stands.
+    pub async fn invoke_keeping_reads(
+        &self,
+        plugin: &str,
+        message: Message,
+    ) -> Result<Effects, InvokeFailure> {
         let inner = &self.inner;
         let native = inner
             .natives
@@ -203,7 +244,10 @@ impl Runtime {
             };
             return match native.handle(&message, &mut effects) {
                 Ok(()) => Ok(effects),
-                Err(reason) => Err(InvokeError::Handler(reason)),
+                Err(reason) => Err(InvokeFailure {
+                    error: InvokeError::Handler(reason),
+                    writes: Some(effects.writes),
+                }),
             };
         }
         let loaded = (inner.registry.get(plugin))
@@ -213,12 +257,15 @@ impl Runtime {
             return Err(InvokeError::PayloadTooLarge {
                 size: message.payload.len(),
                 limit: limits.payload_bytes,
-            });
+            }
+            .into());
         }
         let _slot = inner.admission.acquire().await.expect("never closed");
+        let started = Instant::now();
         let tag = Tag {
             plugin: Arc::from(plugin),
             subscriber: message.subscriber_id.clone(),
+            journal: inner.journal.clone(),
         };
         let origin = message.client_id.clone();
         let sandbox = Sandbox::new(
@@ -247,23 +294,33 @@ impl Runtime {
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
         let sandbox = store.into_data();
         log::stdio(&tag, &sandbox.stdout, &sandbox.stderr);
-        match outcome {
-            Err(_elapsed) => Err(InvokeError::TimeoutBlocked(limits.timeout_ms)),
-            Ok(Ok(Ok(()))) => Ok(Effects {
-                writes: sandbox.writes,
-                publishes: sandbox.publishes,
-                subscriptions: sandbox.subscriptions,
-            }),
-            Ok(Ok(Err(reason))) => Err(InvokeError::Handler(reason)),
-            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                Err(InvokeError::Timeout(limits.timeout_ms))
+        let hit_memory_limit = sandbox.hit_memory_limit();
+        let error = match outcome {
+            Ok(Ok(Ok(()))) => {
+                let effects = Effects {
+                    writes: sandbox.writes,
+                    publishes: sandbox.publishes,
+                    subscriptions: sandbox.subscriptions,
+                };
+                loaded.metrics.record(None, started.elapsed());
+                return Ok(effects);
             }
-            Ok(Err(e)) if sandbox.hit_memory_limit() => Err(InvokeError::OutOfMemory {
+            Err(_elapsed) => InvokeError::TimeoutBlocked(limits.timeout_ms),
+            Ok(Ok(Err(reason))) => InvokeError::Handler(reason),
+            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                InvokeError::Timeout(limits.timeout_ms)
+            }
+            Ok(Err(e)) if hit_memory_limit => InvokeError::OutOfMemory {
                 limit_mb: limits.memory_mb,
                 trap: trap_reason(&e),
-            }),
-            Ok(Err(e)) => Err(InvokeError::Trap(trap_reason(&e))),
-        }
+            },
+            Ok(Err(e)) => InvokeError::Trap(trap_reason(&e)),
+        };
+        loaded.metrics.record(Some(&error), started.elapsed());
+        Err(InvokeFailure {
+            error,
+            writes: Some(sandbox.writes),
+        })
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Limits {
     pub max_instances: u32,
     /// The most memory any plugin may be given, in MiB (the pool's slot size).
     pub max_memory_mb: usize,
+    /// Log lines kept per plugin for reading back (`GET /api/logs`); 0 keeps none.
+    pub log_lines: usize,
 }
 
 impl Default for Limits {
@@ -88,6 +90,7 @@ impl Default for Limits {
             plugin: PluginLimits::default(),
             max_instances: 256,
             max_memory_mb: 256,
+            log_lines: 1000,
         }
     }
 }

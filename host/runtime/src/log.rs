@@ -1,14 +1,20 @@
-//! Plugin output in the server log: `log` calls and captured stdout/stderr, each line tagged
-//! with the plugin and the subscriber it ran for.
+//! Plugin output in the server log and the plugin's journal: `log` calls and captured
+//! stdout/stderr, each line tagged with the plugin and the subscriber it ran for.
 
 use crate::bindings::logging::Level;
 use crate::imports::TRUNCATED;
 use crate::output::CappedOutput;
 use crate::sandbox::Tag;
 
-/// Writes one plugin log line at its level.
+/// Writes one line of a `log` call at its level.
 pub(crate) fn line(tag: &Tag, level: Level, message: &str) {
+    write(tag, level, "log", message);
+}
+
+fn write(tag: &Tag, level: Level, stream: &'static str, message: &str) {
     let (plugin, subscriber) = (&*tag.plugin, tag.subscriber.as_str());
+    tag.journal
+        .push(plugin, subscriber, name(level), stream, message);
     match level {
         Level::Trace => tracing::trace!(target: "plugin", plugin, subscriber, "{message}"),
         Level::Debug => tracing::debug!(target: "plugin", plugin, subscriber, "{message}"),
@@ -21,16 +27,30 @@ pub(crate) fn line(tag: &Tag, level: Level, message: &str) {
 /// Logs what the guest printed, one log line per printed line: stdout at info, stderr at warn,
 /// each followed by a marker if some of it was dropped over the log limit.
 pub(crate) fn stdio(tag: &Tag, stdout: &CappedOutput, stderr: &CappedOutput) {
-    for (output, level) in [(stdout, Level::Info), (stderr, Level::Warn)] {
+    for (output, level, stream) in [
+        (stdout, Level::Info, "stdout"),
+        (stderr, Level::Warn, "stderr"),
+    ] {
         let (bytes, dropped) = output.contents();
         for text in String::from_utf8_lossy(&bytes)
             .lines()
             .filter(|l| !l.is_empty())
         {
-            line(tag, level, text);
+            write(tag, level, stream, text);
         }
         if dropped > 0 {
-            line(tag, level, &format!("… {dropped} more bytes {TRUNCATED}"));
+            let marker = format!("… {dropped} more bytes {TRUNCATED}");
+            write(tag, level, stream, &marker);
         }
+    }
+}
+
+fn name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
     }
 }

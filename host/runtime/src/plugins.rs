@@ -3,6 +3,7 @@
 
 use crate::capabilities::Capabilities;
 use crate::limits::{Limits, PluginLimits, merge_overrides};
+use crate::metrics::PluginMetrics;
 use crate::sandbox::{Sandbox, Settings};
 use crate::{bindings, legacy};
 use serde_json::{Map, Value};
@@ -89,6 +90,7 @@ pub(crate) struct Loaded {
     pub info: PluginInfo,
     pub pre: Pre,
     pub settings: Arc<Settings>,
+    pub metrics: PluginMetrics,
 }
 
 /// A pre-instantiated plugin of either world.
@@ -118,6 +120,7 @@ impl Loaded {
             limits: info.limits.clone(),
         });
         Ok(Loaded {
+            metrics: PluginMetrics::new(&info.name),
             info,
             pre,
             settings,
@@ -203,6 +206,7 @@ impl Registry {
         bytes: &[u8],
     ) -> Result<PluginInfo, PluginError> {
         validate_name(name)?;
+        let started = std::time::Instant::now();
         let (component_bytes, kind) = to_component(bytes)?;
         let component = Component::new(engine, &component_bytes)
             .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
@@ -232,6 +236,13 @@ impl Registry {
         batch.insert(key("aot", name), artifact);
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
+        tracing::info!(
+            plugin = name,
+            kind,
+            bytes = bytes.len(),
+            "compiled and stored in {:.0?}",
+            started.elapsed()
+        );
         Ok(self.swap_in(loaded))
     }
 

@@ -23,6 +23,8 @@ const CLOCK_RESOLUTION: Duration = Duration::from_millis(1);
 pub(crate) struct Tag {
     pub plugin: Arc<str>,
     pub subscriber: String,
+    /// Where its lines are kept for people to read, besides the server log.
+    pub journal: Arc<crate::journal::Journal>,
 }
 
 /// A plugin's settings as every invocation of it needs them.

@@ -36,6 +36,12 @@ pub struct Config {
     /// How many callbacks may run at once; more wait their turn.
     #[arg(long, env = "SWITCHYARD_PLUGIN_INSTANCES", default_value_t = 256)]
     pub plugin_instances: u32,
+    /// Serve `/metrics` without the token (for scrapers that cannot send one).
+    #[arg(long, env = "SWITCHYARD_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+    /// Log lines kept per plugin for `GET /api/logs` and the admin UI.
+    #[arg(long, env = "SWITCHYARD_LOG_LINES", default_value_t = 1000)]
+    pub log_lines: usize,
     /// How many FailedMessage records are kept; past it the oldest are dropped.
     #[arg(long, env = "SWITCHYARD_FAILED_MAX_COUNT", default_value_t = 10_000)]
     pub failed_max_count: usize,
@@ -74,6 +80,7 @@ impl Config {
             },
             max_instances: self.plugin_instances,
             max_memory_mb: self.plugin_max_memory_mb.max(self.plugin_memory_mb),
+            log_lines: self.log_lines,
         }
     }
 }

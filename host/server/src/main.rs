@@ -3,6 +3,7 @@
 //! REST/admin API until interrupted.
 
 mod config;
+mod metrics;
 mod serve;
 mod token;
 

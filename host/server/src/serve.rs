@@ -1,6 +1,7 @@
 //! Wires the parts together and runs them until Ctrl-C or SIGTERM.
 
 use crate::config::Config;
+use crate::metrics;
 use crate::token::{self, Token};
 use anyhow::Context;
 use std::io::Write;
@@ -15,6 +16,7 @@ use switchyard_store::Store;
 use tokio::task::JoinHandle;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let render_metrics = metrics::install().context("installing the metrics recorder")?;
     let store = Store::open(&config.data)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
     let (token_hash, token) = token::load(&store, config.token.as_deref())?;
@@ -59,10 +61,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
-    let state = AppState::new(dispatcher, Auth::from_hash(token_hash));
+    let state = AppState::new(dispatcher, Auth::from_hash(token_hash))
+        .with_metrics(render_metrics, config.metrics_public);
     banner(&config, &listener, &token)?;
+    let closing = state.closing();
     axum::serve(listener, switchyard_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            closing.cancel();
+        })
         .await
         .context("serving the HTTP API")?;
 

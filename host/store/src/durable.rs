@@ -66,7 +66,9 @@ fn run(db: sled::Db, mut queue: mpsc::Receiver<Waiter>) {
             batch.push(next);
         }
         // The waiters report a failure; each of them must then not acknowledge.
+        let started = std::time::Instant::now();
         let result = db.flush().map(drop).map_err(|e| e.to_string());
+        metrics::histogram!("switchyard_store_flush_seconds").record(started.elapsed());
         for waiter in batch.drain(..) {
             // A waiter that gave up (its task was cancelled) needs no answer.
             let _ = waiter.send(result.clone());

@@ -181,6 +181,7 @@ pub(crate) fn commit_together(store: &Store, txns: Vec<Txn>) -> Result<Vec<Resul
                 .collect()
         })
         .collect();
+    let started = std::time::Instant::now();
     let applied = (store.inner.objects)
         .transaction(|tx| {
             (txns.iter().zip(&indexed))
@@ -188,6 +189,7 @@ pub(crate) fn commit_together(store: &Store, txns: Vec<Txn>) -> Result<Vec<Resul
                 .collect::<ConflictableTransactionResult<Vec<_>, Error>>()
         })
         .map_err(transaction_error)?;
+    metrics::histogram!("switchyard_store_commit_seconds").record(started.elapsed());
     Ok((txns.into_iter().zip(applied))
         .map(|(txn, applied)| {
             applied?;

@@ -55,6 +55,7 @@ impl TestApp {
                 },
                 max_instances: 8,
                 max_memory_mb: 64,
+                ..Limits::default()
             },
         )
         .unwrap();
