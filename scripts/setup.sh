@@ -2,8 +2,8 @@
 # Installs what building and testing Switchyard needs, idempotently: protoc (the Pulsar client
 # generates its protocol types with it), the wasm32-wasip2 Rust target for plugins, Mosquitto
 # for the external-broker tests, tansu (a Kafka-protocol broker) for the Kafka tests,
-# pulsar-lite (a Pulsar-protocol broker) and the Python Pulsar client for the Pulsar tests, and
-# the npm packages of the AssemblyScript SDK and plugins.
+# pulsar-lite (a Pulsar-protocol broker) and the Python Pulsar client for the Pulsar tests,
+# schemathesis for the API fuzz test, and the npm packages of the AssemblyScript SDK and plugins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ bash scripts/install-protoc.sh
 bash scripts/install-mosquitto.sh
 bash scripts/install-kafka.sh
 bash scripts/install-pulsar.sh
+bash scripts/install-schemathesis.sh
 if [ -f scripts/install-node-deps.sh ]; then
     bash scripts/install-node-deps.sh
 fi

@@ -4,29 +4,46 @@
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::{Checked, JsonBody};
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Path, State};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 /// A message to publish: the payload as text in `message`, or as bytes in `payload_base64`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PublishBody {
+    /// A topic name (no wildcards) the client's broker takes.
     topic: String,
+    /// The payload as text.
     message: Option<String>,
+    /// The payload as base64, for bytes that are not text.
     payload_base64: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TopicBody {
+    /// A topic filter, wildcards allowed.
     topic: String,
 }
 
 /// `POST /api/clients/{id}/publish`: 200 `{"published": true}` once the client has taken the
 /// message for sending.
+#[utoipa::path(post, path = "/api/clients/{id}/publish", tag = "clients", params(("id" = String, Path, description = "The client's id or `name`")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "`{published: true}`: the client took the message", body = Value),
+        (status = 413, description = "Larger than the client's broker takes", body = ErrorMessage),
+        (status = 400, description = "Malformed body", body = ErrorMessage),
+        (status = 404, description = "No such client", body = ErrorMessage),
+        (status = 409, description = "The client is disabled", body = ErrorMessage),
+        (status = 422, description = "A topic its broker cannot take", body = ErrorMessage),
+        (status = 502, description = "The broker failed", body = ErrorMessage),
+    ))]
 pub(crate) async fn publish(
     State(state): State<AppState>,
     Checked(Path(client)): Checked<Path<String>>,
@@ -51,6 +68,16 @@ pub(crate) async fn publish(
 }
 
 /// `POST /api/clients/{id}/subscribe`.
+#[utoipa::path(post, path = "/api/clients/{id}/subscribe", tag = "clients", params(("id" = String, Path, description = "The client's id or `name`")),
+    request_body = TopicBody,
+    responses(
+        (status = 200, description = "`{subscribed: true}`", body = Value),
+        (status = 400, description = "Malformed body", body = ErrorMessage),
+        (status = 404, description = "No such client", body = ErrorMessage),
+        (status = 409, description = "The client is disabled", body = ErrorMessage),
+        (status = 422, description = "A topic its broker cannot take", body = ErrorMessage),
+        (status = 502, description = "The broker failed", body = ErrorMessage),
+    ))]
 pub(crate) async fn subscribe(
     State(state): State<AppState>,
     Checked(Path(client)): Checked<Path<String>>,
@@ -62,6 +89,16 @@ pub(crate) async fn subscribe(
 }
 
 /// `POST /api/clients/{id}/unsubscribe`.
+#[utoipa::path(post, path = "/api/clients/{id}/unsubscribe", tag = "clients", params(("id" = String, Path, description = "The client's id or `name`")),
+    request_body = TopicBody,
+    responses(
+        (status = 200, description = "`{unsubscribed: true}`", body = Value),
+        (status = 400, description = "Malformed body", body = ErrorMessage),
+        (status = 404, description = "No such client", body = ErrorMessage),
+        (status = 409, description = "The client is disabled", body = ErrorMessage),
+        (status = 422, description = "A topic its broker cannot take", body = ErrorMessage),
+        (status = 502, description = "The broker failed", body = ErrorMessage),
+    ))]
 pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
     Checked(Path(client)): Checked<Path<String>>,

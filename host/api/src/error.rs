@@ -1,6 +1,7 @@
 //! The API's one error shape, `{"error": "<message>"}`, and how every failure below the API
 //! (store, runtime, brokers, axum's own extractors) maps onto an HTTP status.
 
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -85,11 +86,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response();
+        let body = ErrorMessage {
+            error: self.message,
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

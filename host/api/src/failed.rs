@@ -4,6 +4,7 @@
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::Checked;
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
@@ -12,6 +13,13 @@ use switchyard_dispatch::ReplayError;
 
 /// `POST /api/failed/{id}/replay`: 200 once the callback succeeded and the record is gone;
 /// 422 (record kept, one more attempt counted) when it failed again.
+#[utoipa::path(post, path = "/api/failed/{id}/replay", tag = "failed",
+    params(("id" = String, Path, description = "The `FailedMessage`'s id")),
+    responses(
+        (status = 200, description = "`{id, replayed: true}`: the callback succeeded, the record is gone", body = Value),
+        (status = 404, description = "No such `FailedMessage`", body = ErrorMessage),
+        (status = 422, description = "The callback failed again (the record stays)", body = ErrorMessage),
+    ))]
 pub(crate) async fn replay(
     State(state): State<AppState>,
     Checked(Path(id)): Checked<Path<String>>,
@@ -28,6 +36,12 @@ pub(crate) struct Which {
 
 /// `POST /api/failed/replay[?subscriber=ID]`: replays every record (of one subscriber),
 /// oldest first.
+#[utoipa::path(post, path = "/api/failed/replay", tag = "failed",
+    params(("subscriber" = Option<String>, Query, description = "Only this subscriber's records")),
+    responses(
+        (status = 200, description = "`{replayed: n, failed: m}`", body = Value),
+        (status = 400, description = "A bad query parameter", body = ErrorMessage),
+    ))]
 pub(crate) async fn replay_all(
     State(state): State<AppState>,
     Checked(Query(which)): Checked<Query<Which>>,

@@ -4,6 +4,7 @@
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::Checked;
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,6 +12,8 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 /// `GET /api/indexes`: every declared index.
+#[utoipa::path(get, path = "/api/indexes", tag = "indexes",
+    responses((status = 200, description = "`{result: [{type, property}...], total}`", body = Value)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
     let indexes = state.store.indexes();
     let result: Vec<Value> = (indexes.iter())
@@ -21,6 +24,13 @@ pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
 
 /// `PUT /api/indexes/{type}/{property}`: declares the index and indexes what is stored (201
 /// with how many objects), or 200 if it exists.
+#[utoipa::path(put, path = "/api/indexes/{type}/{property}", tag = "indexes", params(("type" = String, Path, description = "The object type"), ("property" = String, Path, description = "The property")),
+    responses(
+        (status = 201, description = "Declared; `{type, property, indexed: n}`", body = Value),
+        (status = 200, description = "It existed", body = Value),
+        (status = 400, description = "A bad type name", body = ErrorMessage),
+        (status = 422, description = "A property that cannot be indexed (a secret)", body = ErrorMessage),
+    ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Checked(Path((type_name, property))): Checked<Path<(String, String)>>,
@@ -41,6 +51,11 @@ pub(crate) async fn create(
 }
 
 /// `DELETE /api/indexes/{type}/{property}`: 204, or 404 if there is no such index.
+#[utoipa::path(delete, path = "/api/indexes/{type}/{property}", tag = "indexes", params(("type" = String, Path, description = "The object type"), ("property" = String, Path, description = "The property")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such index", body = ErrorMessage),
+    ))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     Checked(Path((type_name, property))): Checked<Path<(String, String)>>,

@@ -18,6 +18,7 @@
 //! | `POST /api/failed/replay[?subscriber=ID]` | 200 `{"replayed": n, "failed": m}` |
 //! | `GET /api/logs[?plugin&subscriber&limit&follow]` | 200 `{"result": [line...]}`, or server-sent events |
 //! | `GET /metrics` (token unless public) | 200 Prometheus text |
+//! | `GET /api/openapi.json`, `GET /api/docs` (no token) | the OpenAPI document; Swagger UI |
 
 mod auth;
 mod clients;
@@ -28,6 +29,7 @@ mod indexes;
 mod logs;
 mod metrics;
 mod objects;
+mod openapi;
 mod plugins;
 
 pub use auth::Auth;
@@ -37,7 +39,6 @@ pub use metrics::RenderMetrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::{get, post, put};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
 use switchyard_dispatch::{Brokers, Dispatcher};
@@ -46,6 +47,10 @@ use switchyard_store::Store;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// The largest request bodies the API reads, in bytes; larger ones get 413.
 #[derive(Debug, Clone, Copy)]
@@ -113,56 +118,46 @@ impl AppState {
     }
 }
 
-/// The API's routes, ready for `axum::serve`.
+/// The API's routes, ready for `axum::serve`, with its OpenAPI document and Swagger UI.
 pub fn router(state: AppState) -> Router {
     let public_metrics = state.metrics.as_ref().map(|m| m.public);
-    let mut router = Router::new()
-        .route(
-            "/api/plugins/{name}",
-            put(plugins::upload)
-                .layer(DefaultBodyLimit::max(state.limits.plugin))
-                .get(plugins::info)
-                .patch(plugins::configure)
-                .delete(plugins::remove),
-        )
-        .route("/api/plugins", get(plugins::list))
-        .route(
-            "/api/objects/{type}",
-            post(objects::create).get(objects::list),
-        )
-        .route("/api/objects/{type}/query", post(objects::query))
-        .route(
-            "/api/objects/{type}/{id}",
-            get(objects::read)
-                .patch(objects::merge)
-                .put(objects::replace)
-                .delete(objects::delete),
-        )
-        .route("/api/clients/{id}/publish", post(clients::publish))
-        .route("/api/clients/{id}/subscribe", post(clients::subscribe))
-        .route("/api/clients/{id}/unsubscribe", post(clients::unsubscribe))
-        .route("/api/failed/{id}/replay", post(failed::replay))
-        .route("/api/failed/replay", post(failed::replay_all))
-        .route("/api/indexes", get(indexes::list))
-        .route("/api/logs", get(logs::logs));
+    let upload_limit = DefaultBodyLimit::max(state.limits.plugin);
+    let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(plugins::upload).layer(upload_limit))
+        .routes(routes!(plugins::info, plugins::configure, plugins::remove))
+        .routes(routes!(plugins::list))
+        .routes(routes!(objects::create, objects::list))
+        .routes(routes!(objects::query))
+        .routes(routes!(
+            objects::read,
+            objects::merge,
+            objects::replace,
+            objects::delete
+        ))
+        .routes(routes!(clients::publish))
+        .routes(routes!(clients::subscribe))
+        .routes(routes!(clients::unsubscribe))
+        .routes(routes!(failed::replay))
+        .routes(routes!(failed::replay_all))
+        .routes(routes!(indexes::list))
+        .routes(routes!(indexes::create, indexes::remove))
+        .routes(routes!(logs::logs));
     if public_metrics == Some(false) {
-        router = router.route("/metrics", get(metrics::metrics));
+        api = api.routes(routes!(metrics::metrics));
     }
-    router = router
-        .route(
-            "/api/indexes/{type}/{property}",
-            put(indexes::create).delete(indexes::remove),
-        )
+    api = api
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_bearer,
         ))
         // Added after the auth layer, so these go without it.
-        .route("/health", get(health));
+        .routes(routes!(health));
     if public_metrics == Some(true) {
-        router = router.route("/metrics", get(metrics::metrics));
+        api = api.routes(routes!(metrics::metrics));
     }
+    let (router, document) = api.split_for_parts();
     router
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.json))
@@ -175,6 +170,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(get, path = "/health", tag = "operate", security(()),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Value)))]
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }

@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::Checked;
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -34,6 +35,17 @@ pub(crate) struct Params {
 /// `GET /api/logs[?plugin=P][&subscriber=S][&limit=N][&follow=true]`: 200
 /// `{"result": [line...], "total": n}`, or an event stream of `log` events (data: one line)
 /// and `lagged` events (data: `{"missed": n}`, when the follower fell behind).
+#[utoipa::path(get, path = "/api/logs", tag = "operate",
+    params(
+        ("plugin" = Option<String>, Query, description = "Only this plugin's lines"),
+        ("subscriber" = Option<String>, Query, description = "Only lines of invocations for this subscriber"),
+        ("limit" = Option<usize>, Query, description = "The latest this many lines (default 100, at most 10,000)"),
+        ("follow" = Option<bool>, Query, description = "Stream as server-sent events: these lines, then each new one"),
+    ),
+    responses(
+        (status = 200, description = "`{result: [{seq, timeMs, plugin, subscriber, level, stream, message}...], total}`, or `text/event-stream` when following", body = Value),
+        (status = 400, description = "A bad query parameter", body = ErrorMessage),
+    ))]
 pub(crate) async fn logs(
     State(state): State<AppState>,
     Checked(Query(params)): Checked<Query<Params>>,

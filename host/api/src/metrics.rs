@@ -17,6 +17,8 @@ pub(crate) struct Exposed {
     pub public: bool,
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operate",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let text = state
         .metrics

@@ -12,6 +12,7 @@
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::{Checked, IfMatch, JsonBody};
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -20,6 +21,13 @@ use serde_json::Value;
 use switchyard_store::{Error as StoreError, Object, Page, Result as StoreResult, Txn};
 
 /// `POST /api/objects/{Type}`: 201 with the new object and its `Location`, once it is on disk.
+#[utoipa::path(post, path = "/api/objects/{type}", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`")),
+    request_body(content = Value, description = "The object's properties"),
+    responses(
+        (status = 201, description = "The new object, with `id` and `version`", body = Value),
+        (status = 400, description = "Malformed body or type name", body = ErrorMessage),
+        (status = 422, description = "An invalid property", body = ErrorMessage),
+    ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Checked(Path(type_name)): Checked<Path<String>>,
@@ -36,6 +44,17 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/objects/{Type}?prop=value&_sort=&_order=&_limit=&_offset=`.
+#[utoipa::path(get, path = "/api/objects/{type}", tag = "objects",
+    params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`"),
+        ("_sort" = Option<String>, Query, description = "Property to sort by"),
+        ("_order" = Option<String>, Query, description = "`asc` or `desc`"),
+        ("_limit" = Option<usize>, Query, description = "Page size"),
+        ("_offset" = Option<usize>, Query, description = "Objects to skip"),
+    ),
+    responses(
+        (status = 200, description = "`{result: [object...], total}`; other query parameters are equality filters", body = Value),
+        (status = 400, description = "A bad query parameter", body = ErrorMessage),
+    ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Checked(Path(type_name)): Checked<Path<String>>,
@@ -50,6 +69,12 @@ pub(crate) async fn list(
 }
 
 /// `POST /api/objects/{Type}/query` with `{filters, sort, order, limit, offset}`.
+#[utoipa::path(post, path = "/api/objects/{type}/query", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`")),
+    request_body(content = Value, description = "`{filters: [{column, operator, value}], sort, order, limit, offset}`"),
+    responses(
+        (status = 200, description = "`{result: [object...], total}`", body = Value),
+        (status = 400, description = "A malformed query", body = ErrorMessage),
+    ))]
 pub(crate) async fn query(
     State(state): State<AppState>,
     Checked(Path(type_name)): Checked<Path<String>>,
@@ -73,6 +98,11 @@ fn counted(
 }
 
 /// `GET /api/objects/{Type}/{id}`, with the version as `ETag`.
+#[utoipa::path(get, path = "/api/objects/{type}/{id}", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`"), ("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "The object; its version as `ETag`", body = Value),
+        (status = 404, description = "No such object of that type", body = ErrorMessage),
+    ))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
@@ -84,6 +114,15 @@ pub(crate) async fn read(
 }
 
 /// `PATCH /api/objects/{Type}/{id}`: merges the body (`null` removes a property).
+#[utoipa::path(patch, path = "/api/objects/{type}/{id}", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`"), ("id" = String, Path, description = "The object's id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: write only that version (409 otherwise)")),
+    request_body(content = Value, description = "Properties to merge; `null` removes one"),
+    responses(
+        (status = 200, description = "The object after the merge", body = Value),
+        (status = 400, description = "Malformed body", body = ErrorMessage),
+        (status = 404, description = "No such object of that type", body = ErrorMessage),
+        (status = 409, description = "The object is not at the `If-Match` version", body = ErrorMessage),
+        (status = 422, description = "An invalid property", body = ErrorMessage),
+    ))]
 pub(crate) async fn merge(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
@@ -99,6 +138,15 @@ pub(crate) async fn merge(
 }
 
 /// `PUT /api/objects/{Type}/{id}`: replaces every user property with the body.
+#[utoipa::path(put, path = "/api/objects/{type}/{id}", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`"), ("id" = String, Path, description = "The object's id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: write only that version (409 otherwise)")),
+    request_body(content = Value, description = "Every user property of the object"),
+    responses(
+        (status = 200, description = "The object after the replace", body = Value),
+        (status = 400, description = "Malformed body", body = ErrorMessage),
+        (status = 404, description = "No such object of that type", body = ErrorMessage),
+        (status = 409, description = "The object is not at the `If-Match` version", body = ErrorMessage),
+        (status = 422, description = "An invalid property", body = ErrorMessage),
+    ))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
@@ -114,6 +162,12 @@ pub(crate) async fn replace(
 }
 
 /// `DELETE /api/objects/{Type}/{id}`: 204.
+#[utoipa::path(delete, path = "/api/objects/{type}/{id}", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`"), ("id" = String, Path, description = "The object's id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: write only that version (409 otherwise)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such object of that type", body = ErrorMessage),
+        (status = 409, description = "The object is not at the `If-Match` version", body = ErrorMessage),
+    ))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,

@@ -4,6 +4,7 @@
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::{Checked, JsonBody, UploadBody};
+use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -19,6 +20,18 @@ pub(crate) struct PluginList {
 }
 
 /// `PUT /api/plugins/{name}`: 201 with `Location` for a new plugin, 200 when it replaced one.
+#[utoipa::path(put, path = "/api/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "The plugin's name: 1-64 of `A-Z a-z 0-9 - _ .`")),
+    request_body(
+        content((Vec<u8> = "application/wasm"), (Vec<u8> = "application/octet-stream")),
+        description = "A component of the `switchyard:plugin` world, or a core module to wrap"
+    ),
+    responses(
+        (status = 201, description = "Installed; the plugin's info", body = Value),
+        (status = 200, description = "Replaced a plugin of that name; its info", body = Value),
+        (status = 400, description = "Invalid name", body = ErrorMessage),
+        (status = 413, description = "Over the upload limit", body = ErrorMessage),
+        (status = 422, description = "Not a plugin of our world", body = ErrorMessage),
+    ))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
@@ -40,6 +53,8 @@ pub(crate) async fn upload(
 }
 
 /// `GET /api/plugins`: every plugin, by name.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
+    responses((status = 200, description = "`{result: [info...], total}`", body = Value)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Json<PluginList> {
     let mut result = state.runtime.list();
     result.sort_by(|a, b| a.name.cmp(&b.name));
@@ -50,6 +65,11 @@ pub(crate) async fn list(State(state): State<AppState>) -> Json<PluginList> {
 }
 
 /// `GET /api/plugins/{name}`.
+#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "The plugin's name: 1-64 of `A-Z a-z 0-9 - _ .`")),
+    responses(
+        (status = 200, description = "Size, sha256, world, kind, capabilities and limits", body = Value),
+        (status = 404, description = "No such plugin", body = ErrorMessage),
+    ))]
 pub(crate) async fn info(
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
@@ -63,6 +83,14 @@ pub(crate) async fn info(
 
 /// `PATCH /api/plugins/{name}` with `{"capabilities": {...}, "limits": {...}}`: 200 info.
 /// Capabilities are replaced whole; limits are merged, `null` going back to the default.
+#[utoipa::path(patch, path = "/api/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "The plugin's name: 1-64 of `A-Z a-z 0-9 - _ .`")),
+    request_body(content = Value, description = "`{\"capabilities\": {...}, \"limits\": {...}}`"),
+    responses(
+        (status = 200, description = "The plugin's info", body = Value),
+        (status = 400, description = "Malformed body", body = ErrorMessage),
+        (status = 404, description = "No such plugin", body = ErrorMessage),
+        (status = 422, description = "Invalid capabilities or limits", body = ErrorMessage),
+    ))]
 pub(crate) async fn configure(
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
@@ -72,6 +100,11 @@ pub(crate) async fn configure(
 }
 
 /// `DELETE /api/plugins/{name}`: 204.
+#[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "The plugin's name: 1-64 of `A-Z a-z 0-9 - _ .`")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such plugin", body = ErrorMessage),
+    ))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,

@@ -1,7 +1,7 @@
 //! A router over a fresh database, and requests that read back status, headers and JSON.
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
 use switchyard_api::{AppState, Auth, BodyLimits, router};
@@ -62,21 +62,30 @@ impl TestApp {
         let brokers = Brokers::new(store.clone());
         let dispatcher =
             Dispatcher::new(store.clone(), runtime, brokers, Retention::default()).unwrap();
-        let state = AppState::new(dispatcher, Auth::from_token(TOKEN)).with_limits(limits);
+        let metrics = std::sync::Arc::new(|| "# TYPE switchyard_test counter\n".to_owned());
+        let state = AppState::new(dispatcher, Auth::from_token(TOKEN))
+            .with_limits(limits)
+            .with_metrics(metrics, false);
         TestApp {
             router: router(state),
             _dir: dir,
         }
     }
 
-    /// Sends a request as is.
-    pub async fn call(&self, request: Request<Body>) -> Reply {
+    /// Sends a request as is; returns the status, headers and body bytes.
+    pub async fn raw(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
+        (status, headers, bytes)
+    }
+
+    /// Sends a request as is.
+    pub async fn call(&self, request: Request<Body>) -> Reply {
+        let (status, headers, bytes) = self.raw(request).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {

@@ -8,4 +8,5 @@ mod clients;
 mod common;
 mod indexes;
 mod objects;
+mod openapi;
 mod plugins;
