@@ -1,5 +1,5 @@
-//! Operating a running server: Prometheus metrics at `/metrics` after real traffic, and the
-//! plugins' log lines at `/api/logs`, read back and followed live.
+//! Operating a running server: Prometheus metrics at `/metrics` after real traffic, the
+//! plugins' log lines at `/api/logs`, read back and followed live, and the `switchyard` CLI.
 
 mod support;
 
@@ -139,6 +139,15 @@ async fn metrics_count_what_the_traffic_did() {
                 "timed",
                 delta("switchyard_invocation_seconds_count", &by_plugin),
             ),
+            // Gauges, as they are now.
+            (
+                "connected",
+                sample(after, "switchyard_client_connected", &by_client),
+            ),
+            (
+                "queue depth",
+                sample(after, "switchyard_queue_depth", &by_client),
+            ),
         ]
     };
     let expected = vec![
@@ -148,6 +157,8 @@ async fn metrics_count_what_the_traffic_did() {
         ("timeout", 0.0),
         ("published", 6.0),
         ("timed", 5.0),
+        ("connected", 1.0),
+        ("queue depth", 0.0),
     ];
     // Polled until every series shows its count: one that overshoots never matches.
     let mut last = Vec::new();
@@ -164,11 +175,6 @@ async fn metrics_count_what_the_traffic_did() {
     .await;
     let after = settled.unwrap_or_else(|_| panic!("moved {last:?}, expected {expected:?}"));
     assert!(sample(&after, "switchyard_store_commit_seconds_count", &[]) >= 1.0);
-    assert_eq!(
-        sample(&after, "switchyard_client_connected", &by_client),
-        1.0
-    );
-    assert_eq!(sample(&after, "switchyard_queue_depth", &by_client), 0.0);
 
     let (status, _) = get_metrics(&server, None).await;
     assert_eq!(
@@ -236,4 +242,61 @@ async fn plugin_log_lines_are_kept_and_followed() {
     let (status, body) = server.get("/api/logs?limit=100000").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+}
+
+/// Runs the `switchyard` binary against `server`; returns its exit code, stdout and stderr.
+async fn cli(server: &Server, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("SWITCHYARD_URL", format!("http://{}", server.http))
+        .env("SWITCHYARD_TOKEN", &server.token)
+        .output()
+        .await
+        .expect("running switchyard");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let code = output.status.code().expect("an exit code");
+    (code, text(&output.stdout), text(&output.stderr))
+}
+
+#[tokio::test]
+async fn the_cli_deploys_lists_and_removes_plugins_with_exit_codes_scripts_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let wasm = plugin("forwarder");
+    let wasm = wasm.to_str().unwrap();
+
+    let (code, out, err) = cli(&server, &["plugin", "deploy", "fwd", wasm]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("deployed fwd ("), "{out}");
+    let (code, out, _) = cli(&server, &["plugin", "list"]).await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "a header row: {out}");
+    assert!(
+        lines[1].starts_with("fwd ") && lines[1].contains("component"),
+        "{out}"
+    );
+    let (_, out, _) = cli(&server, &["plugin", "list", "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON with --json");
+    assert_eq!(listed["result"][0]["name"], "fwd");
+
+    let not_wasm = dir.path().join("notes.txt");
+    std::fs::write(&not_wasm, "not a plugin").unwrap();
+    let (code, _, err) = cli(
+        &server,
+        &["plugin", "deploy", "bad", not_wasm.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 1, "the server refused it: {err}");
+    assert!(err.contains("422") && err.contains("WebAssembly"), "{err}");
+
+    let (code, out, _) = cli(&server, &["plugin", "rm", "fwd"]).await;
+    assert_eq!((code, out.as_str()), (0, "removed fwd\n"));
+    let (code, _, err) = cli(&server, &["plugin", "rm", "fwd"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no plugin named `fwd`"), "{err}");
+
+    let gone = ["plugin", "list", "--url", "http://127.0.0.1:1"];
+    let (code, _, err) = cli(&server, &gone).await;
+    assert_eq!(code, 3, "unreachable: {err}");
 }

@@ -2,6 +2,7 @@
 //! plugins, starts the embedded MQTT broker, connects the enabled clients and serves the
 //! REST/admin API until interrupted.
 
+mod cli;
 mod config;
 mod metrics;
 mod serve;
@@ -24,6 +25,13 @@ struct Cli {
 enum Command {
     /// Start the server.
     Serve(config::Config),
+    /// Manage the plugins of a running server.
+    Plugin {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::plugin::PluginCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +46,14 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(config) => tokio::runtime::Runtime::new()?.block_on(serve::serve(config)),
+        Command::Plugin { remote, command } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            if let Err(error) = runtime.block_on(cli::plugin::run(&remote, command)) {
+                eprintln!("error: {error}");
+                std::process::exit(error.exit_code());
+            }
+            Ok(())
+        }
     }
 }
 
