@@ -300,3 +300,32 @@ async fn the_cli_deploys_lists_and_removes_plugins_with_exit_codes_scripts_can_u
     let (code, _, err) = cli(&server, &gone).await;
     assert_eq!(code, 3, "unreachable: {err}");
 }
+
+#[tokio::test]
+async fn the_cli_lists_enables_and_disables_clients_and_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let client = json!({"name": "site", "mainBrokerURL": "embedded"});
+    let id = server.create("MQTTClient", client).await["id"].clone();
+
+    let (code, out, err) = cli(&server, &["client", "enable", "site"]).await;
+    assert_eq!((code, out.as_str()), (0, "enabled site\n"), "{err}");
+    server.wait_connected(id.as_str().unwrap()).await;
+    let (code, out, _) = cli(&server, &["client", "list"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.lines().any(|l| l.contains("site") && l.contains("yes")),
+        "{out}"
+    );
+    let (code, out, err) = cli(&server, &["publish", "site", "cli/t", "hello"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, _, _) = cli(&server, &["client", "disable", "site"]).await;
+    assert_eq!(code, 0);
+    let (code, _, err) = cli(&server, &["publish", "site", "cli/t", "hello"]).await;
+    assert_eq!(code, 1, "a disabled client refuses: {err}");
+    assert!(err.contains("409") && err.contains("disabled"), "{err}");
+    let (code, _, err) = cli(&server, &["client", "enable", "nobody"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no client with id or name `nobody`"), "{err}");
+}

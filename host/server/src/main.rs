@@ -32,6 +32,21 @@ enum Command {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,
     },
+    /// List, enable and disable the broker clients of a running server.
+    Client {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::client::ClientCommand,
+    },
+    /// Publish MESSAGE to TOPIC through CLIENT (an id or a name) of a running server.
+    Publish {
+        #[command(flatten)]
+        remote: cli::Remote,
+        client: String,
+        topic: String,
+        message: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,15 +61,26 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(config) => tokio::runtime::Runtime::new()?.block_on(serve::serve(config)),
-        Command::Plugin { remote, command } => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            if let Err(error) = runtime.block_on(cli::plugin::run(&remote, command)) {
-                eprintln!("error: {error}");
-                std::process::exit(error.exit_code());
-            }
-            Ok(())
-        }
+        Command::Plugin { remote, command } => remote_call(cli::plugin::run(&remote, command)),
+        Command::Client { remote, command } => remote_call(cli::client::run(&remote, command)),
+        Command::Publish {
+            remote,
+            client,
+            topic,
+            message,
+        } => remote_call(cli::client::publish(&remote, &client, &topic, &message)),
     }
+}
+
+/// Runs a command against a server; a failure exits with the code scripts rely on.
+fn remote_call(
+    command: impl std::future::Future<Output = Result<(), cli::CliError>>,
+) -> anyhow::Result<()> {
+    if let Err(error) = tokio::runtime::Runtime::new()?.block_on(command) {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+    Ok(())
 }
 
 /// glibc gives threads that allocate at the same time arenas of their own, up to eight per

@@ -4,6 +4,7 @@
 //! with `--json`. Exit codes: 0 done, 1 the server refused (its error is printed), 2 a usage
 //! error (clap's), 3 the server could not be reached.
 
+pub mod client;
 pub mod plugin;
 
 use anyhow::Context;
