@@ -14,11 +14,11 @@ use switchyard_runtime::PluginError;
 /// Statuses: 400 for a request that cannot be read (malformed JSON, a body of the wrong
 /// shape, bad query parameters, bad base64, an invalid plugin name); 401 for a missing or wrong
 /// token; 404 for an unknown object, plugin, client or route; 409 for a write that raced with
-/// another one, or a publish or subscription through a disabled client; 413 for a body over its limit; 415 for a JSON route called without
-/// `Content-Type: application/json`; 422 for content that was read but is not acceptable (an
-/// invalid property, a bad topic filter, uploaded bytes that are not a plugin of our world);
-/// 502 when the broker behind a client failed; 500 for storage failures, whose details go to
-/// the server log only.
+/// another one, or a publish or subscription through a disabled client; 413 for a body over
+/// its limit; 415 for a JSON route called without `Content-Type: application/json`; 422 for
+/// content that was read but is not acceptable (an invalid property, a bad topic filter,
+/// uploaded bytes that are not a plugin of our world); 502 when the broker behind a client
+/// failed; 500 for storage failures, whose details go to the server log only.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,

@@ -192,10 +192,14 @@ impl Dispatcher {
                     // turn waits for both, so failures are recorded in order too.
                     let (_turn, early) = match turn {
                         Some(mut turn) => {
-                            turn.start().await;
-                            let early = this.invoke(&subscriber, &incoming).await;
+                            // Ahead of its turn the callback runs now and its result is checked
+                            // when the turn comes; in its turn it runs as usual, unchecked.
+                            let early = match turn.start().await {
+                                true => Some(this.invoke(&subscriber, &incoming).await),
+                                false => None,
+                            };
                             turn.wait().await;
-                            (Some(turn), Some(early))
+                            (Some(turn), early)
                         }
                         None => (None, None),
                     };

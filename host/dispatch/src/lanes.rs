@@ -74,9 +74,15 @@ impl Lanes {
 }
 
 impl Turn {
-    /// Resolves once fewer than [`DEPTH`] earlier turns of the lane are still running.
-    pub(crate) async fn start(&mut self) {
+    /// Resolves once fewer than [`DEPTH`] earlier turns of the lane are still running; says
+    /// whether one still is, so the turn starts ahead of its place.
+    pub(crate) async fn start(&mut self) -> bool {
         ended(&mut self.ahead).await;
+        // Nothing is ever sent: `has_changed` errs once the turn before has ended.
+        if (self.before.as_ref()).is_some_and(|before| before.has_changed().is_err()) {
+            self.before = None;
+        }
+        self.before.is_some()
     }
 
     /// Resolves once every earlier turn in the lane has ended (finished or been dropped).
@@ -138,20 +144,35 @@ mod tests {
         let lanes = Arc::new(Lanes::default());
         let turns: Vec<Turn> = (0..DEPTH + 1).map(|_| lanes.enter("a".into())).collect();
         let mut turns = turns.into_iter();
-        let first = turns.next().unwrap();
+        let mut first = turns.next().unwrap();
         let mut last = turns.next_back().unwrap();
         let mut second = turns.next().unwrap();
         let early = Duration::from_millis(50);
-        assert!(tokio::time::timeout(early, second.start()).await.is_ok());
-        assert!(
-            tokio::time::timeout(early, last.start()).await.is_err(),
+        assert_eq!(start(&mut first).await, Some(false), "first: in its turn");
+        assert_eq!(start(&mut second).await, Some(true), "second: ahead of it");
+        assert_eq!(
+            start(&mut last).await,
+            None,
             "{DEPTH} turns are ahead of the last one"
         );
         drop(first);
-        tokio::time::timeout(Duration::from_secs(5), last.start())
-            .await
-            .expect("the first turn ended, so the last one may start");
+        let started = tokio::time::timeout(Duration::from_secs(5), last.start()).await;
+        assert_eq!(
+            started.ok(),
+            Some(true),
+            "the first ended, so the last starts, early"
+        );
         assert!(tokio::time::timeout(early, last.wait()).await.is_err());
+        drop(second);
+        drop(turns);
+        assert_eq!(start(&mut last).await, Some(false), "now in its turn");
+    }
+
+    /// Whether the turn starts ahead of its place, `None` if it cannot start within 50 ms.
+    async fn start(turn: &mut Turn) -> Option<bool> {
+        tokio::time::timeout(Duration::from_millis(50), turn.start())
+            .await
+            .ok()
     }
 
     #[tokio::test]

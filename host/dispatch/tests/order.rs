@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use switchyard_dispatch::{Brokers, Dispatcher, Incoming, Outcome, Retention};
 use switchyard_runtime::{Effects, Limits, Message, NativeCallback, Runtime};
 use switchyard_store::{Query, Store};
@@ -164,4 +165,37 @@ async fn a_failure_ahead_of_its_turn_stands_only_if_what_it_read_is_unchanged() 
     // every message ends `Done`.
     let store = set_then("need", dir.path()).await;
     assert!(all(&store, "FailedMessage").is_empty());
+}
+
+/// Runs a `find`, then writes elsewhere in the store itself, as another lane's callback would
+/// meanwhile; counts its invocations.
+struct Busy {
+    store: Store,
+    invocations: AtomicUsize,
+}
+
+impl NativeCallback for Busy {
+    fn handle(&self, _: &Message, effects: &mut Effects) -> Result<(), String> {
+        self.invocations.fetch_add(1, Ordering::SeqCst);
+        (effects.writes.query("Link", &Query::default())).map_err(|e| e.to_string())?;
+        (self.store.create("Elsewhere", json!({}))).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_in_its_own_turn_runs_once_however_busy_the_store_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let busy = Arc::new(Busy {
+        store: store.clone(),
+        invocations: AtomicUsize::new(0),
+    });
+    let (dispatcher, client) = dispatcher(&store, "busy", busy.clone());
+    // One at a time: each message has the lane to itself, so none is invoked ahead of its turn
+    // and none is checked (its own write elsewhere would make a `find` look stale).
+    for n in 0..20 {
+        dispatch_all(&dispatcher, &client, "busy/a", &[n.to_string()]).await;
+    }
+    assert_eq!(busy.invocations.load(Ordering::SeqCst), 20);
 }

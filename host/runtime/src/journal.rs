@@ -86,7 +86,10 @@ impl Journal {
             stream,
             message: message.to_owned(),
         });
-        let ring = rings.entry(plugin.to_owned()).or_default();
+        let ring = match rings.get_mut(plugin) {
+            Some(ring) => ring,
+            None => rings.entry(plugin.to_owned()).or_default(),
+        };
         if ring.len() == self.capacity {
             ring.pop_front();
         }

@@ -27,7 +27,6 @@ mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
 pub use journal::{Journal, LogFilter, LogLine};
-
 pub use limits::{Limits, PluginLimits};
 pub use native::NativeCallback;
 pub use plugins::{LEGACY_WORLD, PluginError, PluginInfo, SettingsPatch, WORLD};

@@ -80,10 +80,9 @@ async fn set_enabled(remote: &Remote, reference: &str, enabled: bool) -> Result<
     let clients = all(remote).await?;
     let found = (clients.iter()).find(|c| c["id"] == reference || c["name"] == reference);
     let Some(client) = found else {
-        return Err(CliError::Refused {
-            status: reqwest::StatusCode::NOT_FOUND,
-            message: format!("no client with id or name `{reference}`"),
-        });
+        return Err(CliError::Failed(format!(
+            "no client with id or name `{reference}`"
+        )));
     };
     let (kind, id) = (client["type"].as_str(), client["id"].as_str());
     let path = format!(

@@ -1,8 +1,8 @@
 //! The `switchyard` subcommands beside `serve`: a client of a running server's REST API.
 //! `--url` names the server (default `http://127.0.0.1:8080`, or `SWITCHYARD_URL`) and the
 //! token comes from `SWITCHYARD_TOKEN`. Output is a plain table for people, or the API's JSON
-//! with `--json`. Exit codes: 0 done, 1 the server refused (its error is printed), 2 a usage
-//! error (clap's), 3 the server could not be reached.
+//! with `--json`. Exit codes: 0 done, 1 the server refused or the command could not be done
+//! (the reason is printed), 2 a usage error (clap's), 3 the server could not be reached.
 
 pub mod client;
 pub mod plugin;
@@ -35,6 +35,10 @@ pub struct Remote {
 pub enum CliError {
     #[error("{status}: {message}")]
     Refused { status: StatusCode, message: String },
+    /// What the command was asked to do cannot be done (a file that cannot be read, a client
+    /// that does not exist), before or without the server refusing anything.
+    #[error("{0}")]
+    Failed(String),
     #[error("cannot reach the server: {0:#}")]
     Unreachable(anyhow::Error),
 }
@@ -42,7 +46,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Refused { .. } => 1,
+            CliError::Refused { .. } | CliError::Failed(_) => 1,
             CliError::Unreachable(_) => 3,
         }
     }

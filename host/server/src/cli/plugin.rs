@@ -37,10 +37,8 @@ pub async fn run(remote: &Remote, command: PluginCommand) -> Result<(), CliError
             });
         }
         PluginCommand::Deploy { name, file } => {
-            let bytes = std::fs::read(&file).map_err(|e| CliError::Refused {
-                status: reqwest::StatusCode::BAD_REQUEST,
-                message: format!("cannot read {}: {e}", file.display()),
-            })?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", file.display())))?;
             let path = format!("/api/plugins/{name}");
             let body = Some(("application/wasm", bytes));
             let answer = remote.call(Method::PUT, &path, body).await?;
