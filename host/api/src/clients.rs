@@ -116,7 +116,7 @@ fn check_filter(topic: &str) -> Result<()> {
 }
 
 /// A topic to publish to names one topic: brokers refuse empty names and wildcards.
-fn check_topic_name(topic: &str) -> Result<()> {
+pub(crate) fn check_topic_name(topic: &str) -> Result<()> {
     switchyard_topic::validate_name(topic)
         .map_err(|error| ApiError::unprocessable(format!("invalid `topic` `{topic}`: {error}")))
 }

@@ -19,6 +19,9 @@
 //! | `GET /api/logs[?plugin&subscriber&limit&follow]` | 200 `{"result": [line...]}`, or server-sent events |
 //! | `GET /metrics` (token unless public) | 200 Prometheus text |
 //! | `GET /api/openapi.json`, `GET /api/docs` (no token) | the OpenAPI document; Swagger UI |
+//!
+//! The admin UI ([`ui`]) is served beside it under `/ui/` (`/` leads there), signed in with
+//! the same token.
 
 mod auth;
 mod clients;
@@ -31,6 +34,7 @@ mod metrics;
 mod objects;
 mod openapi;
 mod plugins;
+mod ui;
 
 pub use auth::Auth;
 pub use error::ApiError;
@@ -157,6 +161,7 @@ pub fn router(state: AppState) -> Router {
     }
     let (router, document) = api.split_for_parts();
     router
+        .merge(ui::router(&state))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -181,7 +181,7 @@ pub(crate) async fn delete(
 /// the write is on disk. With `If-Match` the write applies only to that version (409 if the
 /// object moved on); without it, a write that races with another one is retried on the
 /// latest version, so concurrent merges of different properties all land.
-async fn write<T>(
+pub(crate) async fn write<T>(
     state: &AppState,
     type_name: &str,
     id: &str,

@@ -32,12 +32,45 @@ enum Command {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,
     },
-    /// List, enable and disable the broker clients of a running server.
+    /// Manage the broker clients of a running server.
     Client {
         #[command(flatten)]
         remote: cli::Remote,
         #[command(subcommand)]
         command: cli::client::ClientCommand,
+    },
+    /// Manage the subscribers of a running server.
+    Subscriber {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::subscriber::SubscriberCommand,
+    },
+    /// Read the objects of a running server.
+    Objects {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::objects::ObjectsCommand,
+    },
+    /// List and replay the failed messages of a running server.
+    Failed {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::failed::FailedCommand,
+    },
+    /// Print what plugins logged and printed.
+    Logs {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(flatten)]
+        args: cli::logs::LogsArgs,
+    },
+    /// Check a server's token and save it with its URL for the other commands.
+    Login {
+        #[command(flatten)]
+        remote: cli::Remote,
     },
     /// Publish MESSAGE to TOPIC through CLIENT (an id or a name) of a running server.
     Publish {
@@ -63,6 +96,13 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(config) => tokio::runtime::Runtime::new()?.block_on(serve::serve(config)),
         Command::Plugin { remote, command } => remote_call(cli::plugin::run(&remote, command)),
         Command::Client { remote, command } => remote_call(cli::client::run(&remote, command)),
+        Command::Subscriber { remote, command } => {
+            remote_call(cli::subscriber::run(&remote, command))
+        }
+        Command::Objects { remote, command } => remote_call(cli::objects::run(&remote, command)),
+        Command::Failed { remote, command } => remote_call(cli::failed::run(&remote, command)),
+        Command::Logs { remote, args } => remote_call(cli::logs::run(&remote, args)),
+        Command::Login { remote } => remote_call(cli::login::login(&remote)),
         Command::Publish {
             remote,
             client,

@@ -86,7 +86,10 @@ fn banner(config: &Config, http: &tokio::net::TcpListener, token: &Token) -> any
     let http = http.local_addr()?;
     println!("Switchyard {}", env!("CARGO_PKG_VERSION"));
     println!("  data:      {}", config.data.display());
-    println!("  REST API:  http://{http}/api   (health: http://{http}/health)");
+    println!("  admin UI:  http://{http}/   (sign in with the token)");
+    println!(
+        "  REST API:  http://{http}/api   (health: http://{http}/health, docs: http://{http}/api/docs)"
+    );
     match config.mqtt.0 {
         Some(addr) => println!("  MQTT:      mqtt://{addr} (embedded broker)"),
         None => println!("  MQTT:      embedded broker off"),

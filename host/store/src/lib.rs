@@ -213,6 +213,30 @@ impl Store {
         Ok(sizes)
     }
 
+    /// The names of the types that have objects, in byte order. Reads one key per type.
+    pub fn types(&self) -> Result<Vec<String>> {
+        let mut types = Vec::new();
+        let mut from = b"t/".to_vec();
+        while let Some((key, _)) = self
+            .inner
+            .objects
+            .range(from.clone()..)
+            .next()
+            .transpose()?
+        {
+            let Some(rest) = key.strip_prefix(b"t/") else {
+                break;
+            };
+            let Some(end) = rest.iter().position(|&b| b == b'/') else {
+                break;
+            };
+            types.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            // `0` follows `/`: the first key past every key of this type.
+            from = [&key[..2 + end], b"0"].concat();
+        }
+        Ok(types)
+    }
+
     /// Sets host-maintained read-only properties (`isConnected`, `lastError`) without the
     /// checks that keep users from writing them. Does nothing if the object is gone.
     pub fn set_status(&self, id: &str, fields: Object) -> Result<()> {

@@ -14,6 +14,8 @@ pub const TOKEN: &str = "s3cret-test-token";
 
 pub struct TestApp {
     router: Router,
+    /// The database behind the router, to check what the API never shows.
+    pub store: Store,
     _dir: tempfile::TempDir,
 }
 
@@ -68,6 +70,7 @@ impl TestApp {
             .with_metrics(metrics, false);
         TestApp {
             router: router(state),
+            store,
             _dir: dir,
         }
     }

@@ -10,3 +10,4 @@ mod indexes;
 mod objects;
 mod openapi;
 mod plugins;
+mod ui;

@@ -1,20 +1,43 @@
-//! `switchyard client list|enable|disable` and `switchyard publish`.
+//! `switchyard client list|add|enable|disable|rm` and `switchyard publish`.
 
-use super::{CliError, Remote, table};
+use super::{CliError, Remote, cell, settings_map, table};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 /// The client object types, as the API names them.
 const CLIENT_TYPES: [&str; 3] = ["MQTTClient", "KafkaClient", "PulsarClient"];
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Kind {
+    Mqtt,
+    Kafka,
+    Pulsar,
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum ClientCommand {
     /// List every broker client with its connection status.
     List,
+    /// Add client NAME for BROKER: an MQTT URL (or `embedded`), or Kafka `host:port` /
+    /// Pulsar URL servers, comma-separated.
+    Add {
+        name: String,
+        broker: String,
+        #[arg(long = "type", value_enum, default_value = "mqtt")]
+        kind: Kind,
+        /// Connect it now.
+        #[arg(long)]
+        enable: bool,
+        /// Another property, as KEY=VALUE (VALUE is JSON, or else text); may repeat.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
     /// Enable client ID (an id or a name): it connects and stays connected.
     Enable { id: String },
     /// Disable client ID: it disconnects.
     Disable { id: String },
+    /// Delete client ID.
+    Rm { id: String },
 }
 
 pub async fn run(remote: &Remote, command: ClientCommand) -> Result<(), CliError> {
@@ -25,24 +48,19 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> Result<(), CliError
             remote.print(&answer, |_| {
                 let rows = (clients.iter())
                     .map(|client| {
-                        let text = |k: &str| client[k].as_str().unwrap_or_default().to_owned();
-                        let flag =
-                            |k: &str| if client[k] == true { "yes" } else { "no" }.to_owned();
-                        let url = ["mainBrokerURL", "bootstrapServers", "serviceUrl"]
-                            .iter()
-                            .find_map(|k| client[*k].as_str())
-                            .unwrap_or_default()
-                            .to_owned();
-                        let fields = ["id", "type", "name"].map(text);
-                        let [id, kind, name] = fields;
+                        let flag = |k: &str| if client[k] == true { "yes" } else { "no" }.into();
+                        let broker = match &client["mainBrokerURL"] {
+                            Value::Null => list_cell(&client["servers"]),
+                            url => url.as_str().unwrap_or_default().to_owned(),
+                        };
                         vec![
-                            id,
-                            kind,
-                            name,
-                            url,
+                            cell(client, "id"),
+                            cell(client, "type"),
+                            cell(client, "name"),
+                            broker,
                             flag("isEnabled"),
                             flag("isConnected"),
-                            text("lastError"),
+                            cell(client, "lastError"),
                         ]
                     })
                     .collect();
@@ -58,40 +76,86 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> Result<(), CliError
                 table(&header, rows)
             });
         }
+        ClientCommand::Add {
+            name,
+            broker,
+            kind,
+            enable,
+            settings,
+        } => {
+            let mut properties = settings_map(&settings)?;
+            properties.insert("name".into(), name.clone().into());
+            properties.insert("isEnabled".into(), enable.into());
+            let servers = || broker.split(',').map(|s| Value::from(s.trim())).collect();
+            let type_name = match kind {
+                Kind::Mqtt => {
+                    properties.insert("mainBrokerURL".into(), broker.clone().into());
+                    "MQTTClient"
+                }
+                Kind::Kafka => {
+                    properties.insert("servers".into(), Value::Array(servers()));
+                    "KafkaClient"
+                }
+                Kind::Pulsar => {
+                    properties.insert("servers".into(), Value::Array(servers()));
+                    "PulsarClient"
+                }
+            };
+            let path = format!("/api/objects/{type_name}");
+            let client = remote
+                .call_json(Method::POST, &path, &Value::Object(properties))
+                .await?;
+            remote.print(&client, |client| {
+                format!("added {type_name} {name} ({})\n", cell(client, "id"))
+            });
+        }
         ClientCommand::Enable { id } => set_enabled(remote, &id, true).await?,
         ClientCommand::Disable { id } => set_enabled(remote, &id, false).await?,
+        ClientCommand::Rm { id } => {
+            let path = object_path(&find(remote, &id).await?);
+            remote.call(Method::DELETE, &path, None).await?;
+            remote.print(&Value::Null, |_| format!("removed {id}\n"));
+        }
     }
     Ok(())
 }
 
+fn list_cell(value: &Value) -> String {
+    let items = value.as_array().into_iter().flatten();
+    let texts: Vec<&str> = items.filter_map(Value::as_str).collect();
+    texts.join(",")
+}
+
 /// Every client object, of every client type.
-async fn all(remote: &Remote) -> Result<Vec<Value>, CliError> {
+pub async fn all(remote: &Remote) -> Result<Vec<Value>, CliError> {
     let mut clients = Vec::new();
     for type_name in CLIENT_TYPES {
-        let path = format!("/api/objects/{type_name}");
-        let page = remote.call(Method::GET, &path, None).await?;
-        clients.extend(page["result"].as_array().cloned().unwrap_or_default());
+        clients.extend(remote.list(type_name, "").await?);
     }
     Ok(clients)
 }
 
+/// The client whose id or name is `reference`.
+pub async fn find(remote: &Remote, reference: &str) -> Result<Value, CliError> {
+    let clients = all(remote).await?;
+    let found = (clients.into_iter()).find(|c| c["id"] == reference || c["name"] == reference);
+    found.ok_or_else(|| CliError::Failed(format!("no client with id or name `{reference}`")))
+}
+
+/// `/api/objects/{type}/{id}` of an object the API returned.
+pub fn object_path(object: &Value) -> String {
+    format!(
+        "/api/objects/{}/{}",
+        cell(object, "type"),
+        cell(object, "id")
+    )
+}
+
 /// Finds the client by id or name, and sets its `isEnabled`.
 async fn set_enabled(remote: &Remote, reference: &str, enabled: bool) -> Result<(), CliError> {
-    let clients = all(remote).await?;
-    let found = (clients.iter()).find(|c| c["id"] == reference || c["name"] == reference);
-    let Some(client) = found else {
-        return Err(CliError::Failed(format!(
-            "no client with id or name `{reference}`"
-        )));
-    };
-    let (kind, id) = (client["type"].as_str(), client["id"].as_str());
-    let path = format!(
-        "/api/objects/{}/{}",
-        kind.unwrap_or_default(),
-        id.unwrap_or_default()
-    );
-    let body = json!({"isEnabled": enabled}).to_string().into_bytes();
-    let answer = (remote.call(Method::PATCH, &path, Some(("application/json", body)))).await?;
+    let path = object_path(&find(remote, reference).await?);
+    let body = json!({"isEnabled": enabled});
+    let answer = remote.call_json(Method::PATCH, &path, &body).await?;
     let done = if enabled { "enabled" } else { "disabled" };
     remote.print(&answer, |_| format!("{done} {reference}\n"));
     Ok(())
@@ -105,12 +169,8 @@ pub async fn publish(
     message: &str,
 ) -> Result<(), CliError> {
     let path = format!("/api/clients/{client}/publish");
-    let body = json!({"topic": topic, "message": message})
-        .to_string()
-        .into_bytes();
-    let answer = remote
-        .call(Method::POST, &path, Some(("application/json", body)))
-        .await?;
+    let body = json!({"topic": topic, "message": message});
+    let answer = remote.call_json(Method::POST, &path, &body).await?;
     remote.print(&answer, |_: &Value| {
         format!("published to {topic} through {client}\n")
     });

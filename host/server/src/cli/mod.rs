@@ -1,27 +1,29 @@
 //! The `switchyard` subcommands beside `serve`: a client of a running server's REST API.
-//! `--url` names the server (default `http://127.0.0.1:8080`, or `SWITCHYARD_URL`) and the
-//! token comes from `SWITCHYARD_TOKEN`. Output is a plain table for people, or the API's JSON
+//! `--url` names the server (or `SWITCHYARD_URL`) and the token comes from `SWITCHYARD_TOKEN`;
+//! either left out comes from the file `switchyard login` wrote ([`login`]), and the URL then
+//! defaults to `http://127.0.0.1:8080`. Output is a plain table for people, or the API's JSON
 //! with `--json`. Exit codes: 0 done, 1 the server refused or the command could not be done
 //! (the reason is printed), 2 a usage error (clap's), 3 the server could not be reached.
 
 pub mod client;
+pub mod failed;
+pub mod login;
+pub mod logs;
+pub mod objects;
 pub mod plugin;
+mod scaffold;
+pub mod subscriber;
 
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Where the server is and how to talk to it; shared by every subcommand.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Remote {
-    /// The server's base URL.
-    #[arg(
-        long,
-        env = "SWITCHYARD_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub url: String,
+    /// The server's base URL [default: from `switchyard login`, else http://127.0.0.1:8080].
+    #[arg(long, env = "SWITCHYARD_URL", global = true)]
+    pub url: Option<String>,
     /// The API token.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
@@ -53,16 +55,27 @@ impl CliError {
 }
 
 impl Remote {
-    /// Sends a request with the token; returns the JSON answer (`Null` for an empty one).
-    pub async fn call(
+    /// The server's base URL and the token: as given, else as saved by `switchyard login`.
+    fn endpoint(&self) -> Result<(String, Option<String>), CliError> {
+        let saved = login::Saved::load()?;
+        let url = (self.url.clone())
+            .or_else(|| saved.as_ref().map(|saved| saved.url.clone()))
+            .unwrap_or_else(|| login::DEFAULT_URL.to_owned());
+        let token = (self.token.clone()).or_else(|| saved.map(|saved| saved.token));
+        Ok((url.trim_end_matches('/').to_owned(), token))
+    }
+
+    /// Sends a request with the token; returns the response once its status is a success.
+    pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<(&str, Vec<u8>)>,
-    ) -> Result<Value, CliError> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+    ) -> Result<reqwest::Response, CliError> {
+        let (base, token) = self.endpoint()?;
+        let url = format!("{base}{path}");
         let mut request = reqwest::Client::new().request(method, &url);
-        if let Some(token) = &self.token {
+        if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         if let Some((content_type, bytes)) = body {
@@ -72,15 +85,45 @@ impl Remote {
             .with_context(|| format!("sending to {url}"))
             .map_err(CliError::Unreachable)?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let message = value["error"].as_str().map_or(text.clone(), str::to_owned);
+        Err(CliError::Refused { status, message })
+    }
+
+    /// Sends a request with the token; returns the JSON answer (`Null` for an empty one).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Value, CliError> {
+        let response = self.send(method, path, body).await?;
         let text = (response.text().await)
             .context("reading the answer")
             .map_err(CliError::Unreachable)?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let message = value["error"].as_str().map_or(text.clone(), str::to_owned);
-            return Err(CliError::Refused { status, message });
-        }
-        Ok(value)
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends `body` as JSON.
+    pub async fn call_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, CliError> {
+        let body = Some(("application/json", body.to_string().into_bytes()));
+        self.call(method, path, body).await
+    }
+
+    /// The objects of a type matching `query` (a query string, may be empty).
+    pub async fn list(&self, type_name: &str, query: &str) -> Result<Vec<Value>, CliError> {
+        let path = format!("/api/objects/{type_name}?{query}");
+        let page = self.call(Method::GET, &path, None).await?;
+        Ok(page["result"].as_array().cloned().unwrap_or_default())
     }
 
     /// Prints an answer: as JSON, or with `table` for people.
@@ -112,4 +155,26 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
         out += &line(row);
     }
     out
+}
+
+/// A property as a table cell: text as itself, `null` or missing as nothing, else JSON.
+pub fn cell(value: &Value, key: &str) -> String {
+    match &value[key] {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `KEY=VALUE` settings as properties: VALUE as JSON when it parses, else as text.
+pub fn settings_map(settings: &[String]) -> Result<Map<String, Value>, CliError> {
+    let mut properties = Map::new();
+    for setting in settings {
+        let (key, value) = setting
+            .split_once('=')
+            .ok_or_else(|| CliError::Failed(format!("`--set {setting}` is not KEY=VALUE")))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
+        properties.insert(key.to_owned(), value);
+    }
+    Ok(properties)
 }

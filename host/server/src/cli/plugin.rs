@@ -1,12 +1,24 @@
-//! `switchyard plugin list|deploy|rm`.
+//! `switchyard plugin new|build|list|deploy|rm`.
 
+use super::scaffold::{self, Lang};
 use super::{CliError, Remote, table};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PluginCommand {
+    /// Create a plugin project NAME (a folder of that name) that builds out of the box.
+    New {
+        name: PathBuf,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+    },
+    /// Build the plugin project in DIR and print the `.wasm` it made.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// List the installed plugins.
     List,
     /// Upload a `.wasm` as plugin NAME (replacing one of that name).
@@ -17,6 +29,16 @@ pub enum PluginCommand {
 
 pub async fn run(remote: &Remote, command: PluginCommand) -> Result<(), CliError> {
     match command {
+        PluginCommand::New { name, lang } => {
+            let next = scaffold::new(&name, lang)?;
+            remote.print(&json!({"created": name}), |_| next);
+        }
+        PluginCommand::Build { dir } => {
+            let wasm = tokio::task::spawn_blocking(move || scaffold::build(&dir))
+                .await
+                .map_err(|e| CliError::Failed(format!("the build stopped: {e}")))??;
+            remote.print(&json!({"wasm": wasm}), |_| format!("{}\n", wasm.display()));
+        }
         PluginCommand::List => {
             let answer = remote.call(Method::GET, "/api/plugins", None).await?;
             remote.print(&answer, |answer| {

@@ -214,3 +214,22 @@ fn failed_writes_are_not_announced() {
     assert!(!store.delete("nope").unwrap());
     assert!(changes.try_recv().is_err());
 }
+
+#[test]
+fn types_lists_each_type_with_objects_once() {
+    let (_dir, store) = open();
+    assert!(store.types().unwrap().is_empty());
+    // `A0` and `Ab` sort between `A`'s keys and `B`'s; each type is read once however many
+    // objects it has.
+    for type_name in ["B", "A", "Ab", "A", "A0", "A"] {
+        store.create(type_name, json!({})).unwrap();
+    }
+    assert_eq!(store.types().unwrap(), ["A", "A0", "Ab", "B"]);
+    let only_b = store.query("B", &Default::default()).unwrap().result;
+    store.delete(id(&only_b[0])).unwrap();
+    assert_eq!(
+        store.types().unwrap(),
+        ["A", "A0", "Ab"],
+        "a type with no objects left"
+    );
+}

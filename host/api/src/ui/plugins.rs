@@ -1,0 +1,107 @@
+//! Plugins: what is installed (size, sha256, kind), uploading one from a file picker and
+//! deleting one. An upload is checked and compiled exactly as `PUT /api/plugins/{name}` does.
+
+use super::view::{self, Outcome};
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::{Multipart, Path, State};
+use axum::response::Response;
+use maud::{Markup, html};
+
+/// `GET /ui/plugins`.
+pub(crate) async fn show(State(state): State<AppState>) -> Response {
+    render(&state, None)
+}
+
+/// `POST /ui/plugins`: a multipart form with `name` and `file`.
+pub(crate) async fn upload(State(state): State<AppState>, form: Multipart) -> Response {
+    let outcome = install(&state, form).await;
+    render(&state, Some(outcome))
+}
+
+/// `POST /ui/plugins/{name}/delete`.
+pub(crate) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    let outcome = match state.runtime.remove(&name) {
+        Ok(true) => Ok(format!("Deleted plugin `{name}`.")),
+        Ok(false) => Err(ApiError::not_found(format!("no plugin named `{name}`"))),
+        Err(error) => Err(error.into()),
+    };
+    render(&state, Some(outcome))
+}
+
+async fn install(state: &AppState, mut form: Multipart) -> Outcome {
+    let (mut name, mut bytes) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(multipart)? {
+        match field.name() {
+            Some("name") => name = Some(field.text().await.map_err(multipart)?),
+            Some("file") => bytes = Some(field.bytes().await.map_err(multipart)?),
+            _ => {}
+        }
+    }
+    let name = name.map(|name| name.trim().to_owned());
+    let name = name
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| ApiError::bad_request("give the plugin a name"))?;
+    let bytes = bytes
+        .filter(|bytes| !bytes.is_empty())
+        .ok_or_else(|| ApiError::bad_request("choose a .wasm file to upload"))?;
+    let runtime = state.runtime.clone();
+    let installing = name.clone();
+    // Compiling takes CPU for a while; keep it off the async workers, as the API does.
+    let info = tokio::task::spawn_blocking(move || runtime.install(&installing, &bytes))
+        .await
+        .map_err(|error| ApiError::internal("installing the plugin failed", error))??;
+    Ok(format!(
+        "Installed plugin `{name}` ({} bytes, {}).",
+        info.size, info.kind
+    ))
+}
+
+fn multipart(error: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(
+        error.status(),
+        format!("the upload failed: {}", error.body_text()),
+    )
+}
+
+fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
+    view::page("Plugins", outcome, Ok(body(state)))
+}
+
+fn body(state: &AppState) -> Markup {
+    let mut plugins = state.runtime.list();
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    html! {
+        @if plugins.is_empty() {
+            p { "No plugins yet." }
+        } @else {
+            table {
+                thead { tr { th { "Name" } th { "Kind" } th { "Size" } th { "sha256" } th { "Uploaded" } th {} } }
+                tbody {
+                    @for plugin in &plugins {
+                        tr data-plugin=(plugin.name) {
+                            td { (plugin.name) }
+                            td { (plugin.kind) }
+                            td { (plugin.size) " bytes" }
+                            td { code title=(plugin.sha256) { (plugin.sha256.get(..12).unwrap_or(&plugin.sha256)) "…" } }
+                            td { (plugin.uploaded) }
+                            td.actions {
+                                form method="post" action=(format!("/ui/plugins/{}/delete", plugin.name))
+                                    hx-confirm=(format!("Delete plugin {}?", plugin.name)) {
+                                    button.danger { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Upload a plugin" }
+        form method="post" action="/ui/plugins" enctype="multipart/form-data" {
+            label { "Name" input name="name" required pattern="[A-Za-z0-9._-]{1,64}"; }
+            label { "Component (.wasm)" input type="file" name="file" accept=".wasm,application/wasm" required; }
+            p.hint { "A component of the switchyard:plugin world, or a core module to wrap. Replaces a plugin of the same name." }
+            button { "Upload" }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The frame every page shares (navigation, the report of the last action) and the pieces
+//! several pages draw: object tables and JSON values.
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+use switchyard_store::Object;
+
+/// What an action did: shown above the page it re-renders.
+pub(crate) type Outcome = Result<String, ApiError>;
+
+const SECTIONS: [(&str, &str); 7] = [
+    ("Clients", "/ui/clients"),
+    ("Subscribers", "/ui/subscribers"),
+    ("Plugins", "/ui/plugins"),
+    ("Objects", "/ui/objects"),
+    ("Failed messages", "/ui/failed"),
+    ("Logs", "/ui/logs"),
+    ("Publish", "/ui/publish"),
+];
+
+/// A whole page. Its status is the failed action's, else 500 if the page could not be read,
+/// else 200; htmx is told to swap error pages in too (`htmx-config`), so the report shows.
+pub(crate) fn page(
+    title: &str,
+    outcome: Option<Outcome>,
+    body: Result<Markup, ApiError>,
+) -> Response {
+    let mut status = StatusCode::OK;
+    let report = outcome.map(|outcome| match outcome {
+        Ok(done) => html! { p.done role="status" { (done) } },
+        Err(error) => {
+            status = error.status();
+            html! { p.failed role="alert" { (error.message()) } }
+        }
+    });
+    let body = body.unwrap_or_else(|error| {
+        status = error.status();
+        html! { p.failed role="alert" { (error.message()) } }
+    });
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=r#"{"responseHandling":[{"code":".*","swap":true}]}"#;
+                title { (title) " · Switchyard" }
+                link rel="stylesheet" href="/ui/assets/style.css";
+                script src="/ui/assets/htmx.min.js" {}
+            }
+            body hx-boost="true" {
+                nav {
+                    strong { "Switchyard" }
+                    @for (name, href) in SECTIONS {
+                        a href=(href) aria-current=[(name == title).then_some("page")] { (name) }
+                    }
+                    form method="post" action="/ui/logout" hx-boost="false" { button { "Sign out" } }
+                }
+                main {
+                    h1 { (title) }
+                    @if let Some(report) = report { (report) }
+                    (body)
+                }
+            }
+        }
+    };
+    (status, markup).into_response()
+}
+
+/// A value as one table cell: text as itself, anything else as compact JSON.
+pub(crate) fn cell(value: Option<&Value>) -> Markup {
+    match value {
+        None | Some(Value::Null) => html! {},
+        Some(Value::String(text)) => html! { (text) },
+        Some(other) => html! { code { (other) } },
+    }
+}
+
+/// The properties to show as columns for `objects`: `id` first, then the others in the order
+/// they first appear, up to `max`.
+pub(crate) fn columns(objects: &[Object], max: usize) -> Vec<String> {
+    let mut columns = vec!["id".to_owned()];
+    for object in objects {
+        for key in object.keys() {
+            if columns.len() < max && !columns.contains(key) && key != "type" {
+                columns.push(key.clone());
+            }
+        }
+    }
+    columns
+}
+
+/// A string property of `object`, or "".
+pub(crate) fn text<'a>(object: &'a Object, key: &str) -> &'a str {
+    object.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The id of a stored object (every stored object has one).
+pub(crate) fn id(object: &Object) -> &str {
+    text(object, "id")
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
