@@ -138,6 +138,11 @@ fn form(state: &AppState, editing: Option<&Object>, clients: &[Object]) -> Marku
     let value = |key: &str| editing.map_or("", |subscriber| view::text(subscriber, key));
     let linked = editing.map(linked).unwrap_or_default();
     let mut plugins: Vec<String> = state.runtime.list().into_iter().map(|p| p.name).collect();
+    // A subscriber may name a plugin not (or no longer) installed: saving keeps it.
+    let callback = value("callback");
+    if !callback.is_empty() && !plugins.iter().any(|plugin| plugin == callback) {
+        plugins.push(callback.to_owned());
+    }
     plugins.sort();
     let action = match editing {
         Some(subscriber) => format!("/ui/subscribers/{}", view::id(subscriber)),
@@ -150,8 +155,9 @@ fn form(state: &AppState, editing: Option<&Object>, clients: &[Object]) -> Marku
             label { "Topic filter" input name="topic" value=(value("topic")) required placeholder="sensors/+/temperature"; }
             label { "Callback (plugin)"
                 select name="callback" required {
-                    @for plugin in &plugins { option selected[plugin == value("callback")] { (plugin) } }
+                    @for plugin in &plugins { option selected[plugin == callback] { (plugin) } }
                 }
+                @if plugins.is_empty() { p.hint { "No plugins yet: upload one on the Plugins page first." } }
             }
             fieldset {
                 legend { "Clients" }
