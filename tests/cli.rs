@@ -128,6 +128,26 @@ async fn the_cli_manages_clients_and_subscribers_and_reads_objects_failures_and_
     let clients = cli_json(&server, &["client", "list"]).await;
     let id = clients["result"][0]["id"].as_str().unwrap().to_owned();
     server.wait_connected(&id).await;
+    let kafka = [
+        "client",
+        "add",
+        "feed",
+        "127.0.0.1:1, 127.0.0.1:2",
+        "--type",
+        "kafka",
+    ];
+    let (code, out, err) = cli(&server, &kafka).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("added KafkaClient feed ("), "{out}");
+    let (_, out, _) = cli(&server, &["client", "list"]).await;
+    let row = out.lines().find(|l| l.contains("feed")).expect(&out);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[1..],
+        ["KafkaClient", "feed", "127.0.0.1:1,127.0.0.1:2", "no", "no"]
+    );
+    let (code, out, _) = cli(&server, &["client", "rm", "feed"]).await;
+    assert_eq!((code, out.as_str()), (0, "removed feed\n"));
     let bad = ["client", "add", "bad", "nowhere"];
     let (code, _, err) = cli(&server, &bad).await;
     assert_eq!(code, 1, "an invalid broker URL is refused: {err}");

@@ -63,6 +63,17 @@ def add_client(page: Page) -> None:
     expect(page.locator("tr[data-client='ui-client'] td.status")).to_have_text("connected", timeout=SOON)
 
 
+def add_and_delete_a_client(page: Page) -> None:
+    page.get_by_label("Type").select_option("PulsarClient")
+    page.get_by_label("Properties (JSON)").fill('{"name": "spare", "servers": ["pulsar://127.0.0.1:1"]}')
+    page.get_by_role("button", name="Add").click()
+    row = page.locator("tr[data-client='spare']")
+    expect(row).to_contain_text("PulsarClient")
+    row.get_by_role("button", name="Delete").click()  # the confirmation is accepted
+    expect(page.get_by_role("status")).to_contain_text("Deleted")
+    expect(page.locator("tr[data-client='spare']")).to_have_count(0)
+
+
 def add_subscriber(page: Page) -> None:
     go(page, "Subscribers")
     form = page.locator("form.subscriber")
@@ -205,6 +216,7 @@ def main() -> None:
         sign_in(page)
         upload_plugins(page)
         add_client(page)
+        add_and_delete_a_client(page)
         add_subscriber(page)
         wait_live(page)
         publish(page, "ui/readings", "ok 21")
