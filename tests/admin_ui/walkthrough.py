@@ -212,6 +212,16 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.on("dialog", lambda dialog: dialog.accept())
+        # Script errors, markup the browser rejects and anything the content security policy
+        # blocked fail the run. (Error statuses are logged too; the walk-through causes some.)
+        problems = []
+        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+        page.on(
+            "console",
+            lambda message: message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and problems.append(f"console: {message.text}"),
+        )
         page.set_default_timeout(10_000)
         sign_in(page)
         upload_plugins(page)
@@ -229,6 +239,7 @@ def main() -> None:
         expect(page.locator("tr[data-client='ui-client'] td.status")).to_have_text("connected")
         page.screenshot(path=os.path.join(SHOTS, "admin-ui.png"))
         browser.close()
+    assert not problems, "\n".join(problems)
     print("admin UI walk-through passed")
 
 

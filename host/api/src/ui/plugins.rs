@@ -98,7 +98,7 @@ fn body(state: &AppState) -> Markup {
         }
         h2 { "Upload a plugin" }
         form method="post" action="/ui/plugins" enctype="multipart/form-data" {
-            label { "Name" input name="name" required pattern="[A-Za-z0-9._-]{1,64}"; }
+            label { "Name" input name="name" required pattern=r"[A-Za-z0-9._\-]{1,64}"; }
             label { "Component (.wasm)" input type="file" name="file" accept=".wasm,application/wasm" required; }
             p.hint { "A component of the switchyard:plugin world, or a core module to wrap. Replaces a plugin of the same name." }
             button { "Upload" }

@@ -67,9 +67,15 @@ async fn pages_need_a_session_from_the_api_token() {
         "{cookie}"
     );
 
-    let (status, html) = page(&app, "/ui/clients").await;
+    let request = Request::get("/ui/clients").header(header::COOKIE, session());
+    let (status, headers, html) = app.raw(request.body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<h1>Clients</h1>"), "{html}");
+    assert!(String::from_utf8_lossy(&html).contains("<h1>Clients</h1>"));
+    // Only the UI's own scripts run, and no other site may frame it.
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
     let asset = Request::get("/ui/assets/htmx.min.js")
         .body(Body::empty())
         .unwrap();
