@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_store::{Object, Order};
 
-/// Objects per page unless the browser asks for another size.
+/// Objects per page.
 const PAGE: usize = 25;
 /// Properties shown as columns; the editor shows them all.
 const MAX_COLUMNS: usize = 8;
