@@ -19,6 +19,8 @@ async fn a_user_runs_a_plugin_end_to_end_from_the_admin_ui() {
     let server = Server::start(dir.path()).await;
     let screenshots = root().join("target/admin-ui");
     std::fs::create_dir_all(&screenshots).unwrap();
+    // A screenshot left by an earlier run must not pass for this run's.
+    let _ = std::fs::remove_file(screenshots.join("admin-ui.png"));
     let walkthrough = tokio::process::Command::new("python3")
         .arg(root().join("tests/admin_ui/walkthrough.py"))
         .env("PYTHONPATH", root().join(".tools/playwright"))

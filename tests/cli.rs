@@ -166,13 +166,16 @@ async fn the_cli_manages_clients_and_subscribers_and_reads_objects_failures_and_
     assert_eq!(cells[1..], ["readings", "cli/#", "chaos", "site"], "{out}");
 
     // The broker takes the subscription a moment later: probe until a message comes through.
-    let records =
-        |topic: &str| ["objects", "list", "ChaosRecord", "--filter", topic].map(String::from);
+    let probes = [
+        "objects",
+        "list",
+        "ChaosRecord",
+        "--filter",
+        "topic=cli/probe",
+    ];
     eventually("the subscriber to be live", WAIT, || async {
         cli(&server, &["publish", "site", "cli/probe", "ok 0"]).await;
-        let args = records("topic=cli/probe");
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let found = cli_json(&server, &args).await;
+        let found = cli_json(&server, &probes).await;
         (!found["result"].as_array().unwrap().is_empty()).then_some(())
     })
     .await;
@@ -367,4 +370,9 @@ async fn plugin_new_makes_projects_that_build_deploy_and_run() {
     let (code, _, err) = cli(&server, &["plugin", "new", "9lives"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("starting with a letter"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, _, err) = cli(&server, &["plugin", "build", empty.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "nothing to build: {err}");
+    assert!(err.contains("not a plugin project"), "{err}");
 }

@@ -247,6 +247,7 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn id_of(object: &Object) -> &str {
+/// The id of a stored object (every stored object has one).
+pub(crate) fn id_of(object: &Object) -> &str {
     object.get("id").and_then(Value::as_str).unwrap_or_default()
 }

@@ -6,6 +6,7 @@ use crate::error::{ApiError, Result};
 use crate::extract::{Checked, JsonBody, UploadBody};
 use crate::openapi::ErrorMessage;
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -38,12 +39,8 @@ pub(crate) async fn upload(
     UploadBody(bytes): UploadBody,
 ) -> Result<impl IntoResponse> {
     let replaced = state.runtime.info(&name).is_some();
-    let runtime = state.runtime.clone();
     let location = format!("/api/plugins/{name}");
-    // Validation and compilation take CPU for a while; keep them off the async workers.
-    let info = tokio::task::spawn_blocking(move || runtime.install(&name, &bytes))
-        .await
-        .map_err(|error| ApiError::internal("installing the plugin failed", error))??;
+    let info = install(&state, name, bytes).await?;
     let status = if replaced {
         StatusCode::OK
     } else {
@@ -56,8 +53,7 @@ pub(crate) async fn upload(
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, description = "`{result: [info...], total}`", body = Value)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Json<PluginList> {
-    let mut result = state.runtime.list();
-    result.sort_by(|a, b| a.name.cmp(&b.name));
+    let result = by_name(&state);
     Json(PluginList {
         total: result.len(),
         result,
@@ -109,10 +105,33 @@ pub(crate) async fn remove(
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<StatusCode> {
-    if state.runtime.remove(&name)? {
-        Ok(StatusCode::NO_CONTENT)
+    delete(&state, &name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every plugin, sorted by name.
+pub(crate) fn by_name(state: &AppState) -> Vec<PluginInfo> {
+    let mut plugins = state.runtime.list();
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    plugins
+}
+
+/// Validates, compiles, stores and loads plugin `name` (for the API and the admin UI).
+pub(crate) async fn install(state: &AppState, name: String, bytes: Bytes) -> Result<PluginInfo> {
+    let runtime = state.runtime.clone();
+    // Validation and compilation take CPU for a while; keep them off the async workers.
+    let installed = tokio::task::spawn_blocking(move || runtime.install(&name, &bytes));
+    Ok(installed
+        .await
+        .map_err(|error| ApiError::internal("installing the plugin failed", error))??)
+}
+
+/// Deletes plugin `name`; 404 if there is none.
+pub(crate) fn delete(state: &AppState, name: &str) -> Result<()> {
+    if state.runtime.remove(name)? {
+        Ok(())
     } else {
-        Err(no_such(&name))
+        Err(no_such(name))
     }
 }
 

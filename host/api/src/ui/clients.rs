@@ -6,6 +6,7 @@ use super::objects::{create_from_json, remove, update};
 use super::view::{self, Outcome, cell};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::objects::id_of;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -122,7 +123,7 @@ fn clients_table(state: &AppState) -> Result<Markup, ApiError> {
 }
 
 fn row(client: &Object) -> Markup {
-    let id = view::id(client);
+    let id = id_of(client);
     let enabled = client.get("isEnabled") == Some(&Value::Bool(true));
     let connected = client.get("isConnected") == Some(&Value::Bool(true));
     let broker = client.get("mainBrokerURL").or(client.get("servers"));

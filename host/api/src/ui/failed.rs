@@ -4,6 +4,7 @@
 use super::view::{self, Outcome, cell};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::objects::id_of;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -60,7 +61,7 @@ fn body(state: &AppState) -> Result<Markup, ApiError> {
                 thead { tr { th { "Last failed" } th { "Subscriber" } th { "Callback" } th { "Topic" } th { "Error" } th { "Attempts" } th {} } }
                 tbody {
                     @for record in &page.result {
-                        @let id = view::id(record);
+                        @let id = id_of(record);
                         tr {
                             td { a href=(format!("/ui/objects/{id}")) { (view::text(record, "lastFailedAt")) } }
                             td { (view::text(record, "subscriber")) }

@@ -19,8 +19,7 @@ pub(crate) struct Filter {
 
 /// `GET /ui/logs?plugin=&subscriber=`.
 pub(crate) async fn show(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    let mut plugins: Vec<String> = state.runtime.list().into_iter().map(|p| p.name).collect();
-    plugins.sort();
+    let plugins = super::plugins::names(&state);
     let query: Vec<String> = [
         ("plugin", &filter.plugin),
         ("subscriber", &filter.subscriber),

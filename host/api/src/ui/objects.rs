@@ -5,7 +5,7 @@
 use super::view::{self, Outcome, cell, columns};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::objects::write;
+use crate::objects::{id_of, write};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -59,7 +59,7 @@ pub(crate) async fn browse(
 pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewObject>) -> Response {
     let outcome = create_from_json(&state, &new.type_name, &new.properties)
         .await
-        .map(|object| format!("Created {} `{}`.", new.type_name, view::id(&object)));
+        .map(|object| format!("Created {} `{}`.", new.type_name, id_of(&object)));
     let browse = Browse {
         type_name: new.type_name,
         ..Browse::default()
@@ -248,7 +248,7 @@ fn browser(state: &AppState, browse: &Browse) -> Result<Markup, ApiError> {
                         tr {
                             @for column in &columns {
                                 @if column == "id" {
-                                    td { a href=(format!("/ui/objects/{}", view::id(object))) { (view::id(object)) } }
+                                    td { a href=(format!("/ui/objects/{}", id_of(object))) { (id_of(object)) } }
                                 } @else {
                                     td { (cell(object.get(column))) }
                                 }

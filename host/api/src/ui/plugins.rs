@@ -21,11 +21,8 @@ pub(crate) async fn upload(State(state): State<AppState>, form: Multipart) -> Re
 
 /// `POST /ui/plugins/{name}/delete`.
 pub(crate) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let outcome = match state.runtime.remove(&name) {
-        Ok(true) => Ok(format!("Deleted plugin `{name}`.")),
-        Ok(false) => Err(ApiError::not_found(format!("no plugin named `{name}`"))),
-        Err(error) => Err(error.into()),
-    };
+    let outcome =
+        crate::plugins::delete(&state, &name).map(|()| format!("Deleted plugin `{name}`."));
     render(&state, Some(outcome))
 }
 
@@ -45,12 +42,7 @@ async fn install(state: &AppState, mut form: Multipart) -> Outcome {
     let bytes = bytes
         .filter(|bytes| !bytes.is_empty())
         .ok_or_else(|| ApiError::bad_request("choose a .wasm file to upload"))?;
-    let runtime = state.runtime.clone();
-    let installing = name.clone();
-    // Compiling takes CPU for a while; keep it off the async workers, as the API does.
-    let info = tokio::task::spawn_blocking(move || runtime.install(&installing, &bytes))
-        .await
-        .map_err(|error| ApiError::internal("installing the plugin failed", error))??;
+    let info = crate::plugins::install(state, name.clone(), bytes).await?;
     Ok(format!(
         "Installed plugin `{name}` ({} bytes, {}).",
         info.size, info.kind
@@ -64,13 +56,18 @@ fn multipart(error: axum::extract::multipart::MultipartError) -> ApiError {
     )
 }
 
+/// The installed plugins' names, sorted.
+pub(crate) fn names(state: &AppState) -> Vec<String> {
+    let plugins = crate::plugins::by_name(state).into_iter();
+    plugins.map(|plugin| plugin.name).collect()
+}
+
 fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
     view::page("Plugins", outcome, Ok(body(state)))
 }
 
 fn body(state: &AppState) -> Markup {
-    let mut plugins = state.runtime.list();
-    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    let plugins = crate::plugins::by_name(state);
     html! {
         @if plugins.is_empty() {
             p { "No plugins yet." }

@@ -5,6 +5,7 @@ use super::view::{self, Outcome};
 use crate::AppState;
 use crate::clients::check_topic_name;
 use crate::error::ApiError;
+use crate::objects::id_of;
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
@@ -47,7 +48,7 @@ fn body(state: &AppState, last: Option<&Message>) -> Result<Markup, ApiError> {
             label { "Client"
                 select name="client" required {
                     @for client in &clients {
-                        @let id = view::id(client);
+                        @let id = id_of(client);
                         option value=(id) selected[last.is_some_and(|m| m.client == id)] { (view::text(client, "name")) " (" (view::text(client, "type")) ")" }
                     }
                 }

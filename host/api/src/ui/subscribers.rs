@@ -6,6 +6,7 @@ use super::objects::{insert, remove, update};
 use super::view::{self, Outcome, cell};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::objects::id_of;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -34,7 +35,7 @@ pub(crate) async fn create(State(state): State<AppState>, Form(fields): Fields) 
     properties.retain(|_, value| !value.is_null());
     let outcome = insert(&state, TYPE, Value::Object(properties))
         .await
-        .map(|subscriber| format!("Added subscriber `{}`.", view::id(&subscriber)));
+        .map(|subscriber| format!("Added subscriber `{}`.", id_of(&subscriber)));
     render(&state, Some(outcome), None)
 }
 
@@ -89,7 +90,7 @@ fn body(state: &AppState, editing: Option<&str>) -> Result<Markup, ApiError> {
     let client_name = |id: &str| {
         clients
             .iter()
-            .find(|client| view::id(client) == id)
+            .find(|client| id_of(client) == id)
             .map_or(id.to_owned(), |client| {
                 view::text(client, "name").to_owned()
             })
@@ -111,7 +112,7 @@ fn body(state: &AppState, editing: Option<&str>) -> Result<Markup, ApiError> {
                 thead { tr { th { "Name" } th { "Topic" } th { "Callback" } th { "Clients" } th {} } }
                 tbody {
                     @for subscriber in &subscribers {
-                        @let id = view::id(subscriber);
+                        @let id = id_of(subscriber);
                         tr {
                             td { (cell(subscriber.get("name"))) }
                             td { code { (view::text(subscriber, "topic")) } }
@@ -137,7 +138,7 @@ fn body(state: &AppState, editing: Option<&str>) -> Result<Markup, ApiError> {
 fn form(state: &AppState, editing: Option<&Object>, clients: &[Object]) -> Markup {
     let value = |key: &str| editing.map_or("", |subscriber| view::text(subscriber, key));
     let linked = editing.map(linked).unwrap_or_default();
-    let mut plugins: Vec<String> = state.runtime.list().into_iter().map(|p| p.name).collect();
+    let mut plugins = super::plugins::names(state);
     // A subscriber may name a plugin not (or no longer) installed: saving keeps it.
     let callback = value("callback");
     if !callback.is_empty() && !plugins.iter().any(|plugin| plugin == callback) {
@@ -145,7 +146,7 @@ fn form(state: &AppState, editing: Option<&Object>, clients: &[Object]) -> Marku
     }
     plugins.sort();
     let action = match editing {
-        Some(subscriber) => format!("/ui/subscribers/{}", view::id(subscriber)),
+        Some(subscriber) => format!("/ui/subscribers/{}", id_of(subscriber)),
         None => "/ui/subscribers".to_owned(),
     };
     html! {
@@ -162,7 +163,7 @@ fn form(state: &AppState, editing: Option<&Object>, clients: &[Object]) -> Marku
             fieldset {
                 legend { "Clients" }
                 @for client in clients {
-                    @let id = view::id(client);
+                    @let id = id_of(client);
                     label.inline {
                         input type="checkbox" name="clients" value=(id) checked[linked.contains(&id)];
                         (view::text(client, "name")) " (" (view::text(client, "type")) ")"

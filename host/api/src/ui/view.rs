@@ -98,11 +98,6 @@ pub(crate) fn text<'a>(object: &'a Object, key: &str) -> &'a str {
     object.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The id of a stored object (every stored object has one).
-pub(crate) fn id(object: &Object) -> &str {
-    text(object, "id")
-}
-
 /// Percent-encodes a query-string value.
 pub(crate) fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()

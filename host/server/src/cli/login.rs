@@ -58,11 +58,8 @@ pub async fn login(remote: &Remote) -> Result<(), CliError> {
             read_token(&url).map_err(|e| CliError::Failed(format!("cannot read the token: {e}")))?
         }
     };
-    let checking = Remote {
-        url: Some(url.clone()),
-        token: Some(token.trim().to_owned()),
-        json: remote.json,
-    };
+    let token = token.trim().to_owned();
+    let checking = Remote::new(url.clone(), token.clone(), remote.json);
     // Any route behind the token tells whether it is accepted.
     checking.call(Method::GET, "/api/plugins", None).await?;
     let path = path().ok_or_else(|| {
@@ -70,7 +67,7 @@ pub async fn login(remote: &Remote) -> Result<(), CliError> {
     })?;
     let saved = Saved {
         url: url.clone(),
-        token: token.trim().to_owned(),
+        token,
     };
     write_private(
         &path,

@@ -17,6 +17,7 @@ pub mod subscriber;
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// Where the server is and how to talk to it; shared by every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -30,6 +31,17 @@ pub struct Remote {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The URL and token in effect, worked out (and the saved login read) on the first call.
+    #[arg(skip)]
+    endpoint: OnceLock<Endpoint>,
+}
+
+/// Where requests go, with what token, over one HTTP client (and its connections).
+#[derive(Debug, Clone)]
+struct Endpoint {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
 }
 
 /// Why a command failed, and the exit code that tells scripts which way.
@@ -55,14 +67,31 @@ impl CliError {
 }
 
 impl Remote {
+    /// A remote for `url` with `token`, as if they were given on the command line.
+    pub fn new(url: String, token: String, json: bool) -> Remote {
+        Remote {
+            url: Some(url),
+            token: Some(token),
+            json,
+            endpoint: OnceLock::new(),
+        }
+    }
+
     /// The server's base URL and the token: as given, else as saved by `switchyard login`.
-    fn endpoint(&self) -> Result<(String, Option<String>), CliError> {
+    fn endpoint(&self) -> Result<&Endpoint, CliError> {
+        if let Some(endpoint) = self.endpoint.get() {
+            return Ok(endpoint);
+        }
         let saved = login::Saved::load()?;
         let url = (self.url.clone())
             .or_else(|| saved.as_ref().map(|saved| saved.url.clone()))
             .unwrap_or_else(|| login::DEFAULT_URL.to_owned());
         let token = (self.token.clone()).or_else(|| saved.map(|saved| saved.token));
-        Ok((url.trim_end_matches('/').to_owned(), token))
+        Ok(self.endpoint.get_or_init(|| Endpoint {
+            base: url.trim_end_matches('/').to_owned(),
+            token,
+            client: reqwest::Client::new(),
+        }))
     }
 
     /// Sends a request with the token; returns the response once its status is a success.
@@ -72,10 +101,10 @@ impl Remote {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<reqwest::Response, CliError> {
-        let (base, token) = self.endpoint()?;
-        let url = format!("{base}{path}");
-        let mut request = reqwest::Client::new().request(method, &url);
-        if let Some(token) = token {
+        let endpoint = self.endpoint()?;
+        let url = format!("{}{path}", endpoint.base);
+        let mut request = endpoint.client.request(method, &url);
+        if let Some(token) = &endpoint.token {
             request = request.bearer_auth(token);
         }
         if let Some((content_type, bytes)) = body {
