@@ -6,7 +6,7 @@
 //! failed message and live log lines, and checks no page shows the client's password. Its
 //! last screenshot is the README's (`target/admin-ui/admin-ui.png`).
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::Value;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! are built from source with npm, uploaded as the single core-module file the build makes
 //! (the server turns it into a component), and driven through the embedded broker.
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -1,7 +1,7 @@
 //! Bad input through the real server: every route refuses it with a JSON error whose status
 //! and message name the problem, and nothing already stored is lost.
 
-mod support;
+use switchyard_test_support as support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

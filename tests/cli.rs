@@ -2,7 +2,7 @@
 //! subcommand's table or `--json`, and the exit codes (0 done, 1 refused or failed, 3 server
 //! unreachable). `plugin new` projects are built for real, with cargo and npm.
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::{Value, json};
 use std::time::Duration;

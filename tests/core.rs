@@ -2,7 +2,7 @@
 //! REST, clients and subscribers created over REST, messages published by real MQTT clients to
 //! the embedded broker and to an external Mosquitto.
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::{Value, json};
 use std::time::Duration;

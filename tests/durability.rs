@@ -2,7 +2,7 @@
 //! slower callbacks cannot keep up with, and concurrent writers. Every test runs real
 //! processes (the `switchyard` binary, Mosquitto) and counts what a user would count.
 
-mod support;
+use switchyard_test_support as support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! and over REST, consumer groups, and offsets committed only after the callbacks' writes are
 //! durable (SIGKILL mid-stream loses nothing).
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::{Value, json};
 use std::time::Duration;

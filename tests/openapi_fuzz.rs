@@ -4,7 +4,7 @@
 //! examples per operation. `/api/logs` is left out: with `follow=true` it streams until the
 //! client leaves, which a fuzzer reads as a hang (`tests/operate.rs` covers it).
 
-mod support;
+use switchyard_test_support as support;
 
 use support::Server;
 use support::plugins::root;

@@ -1,7 +1,7 @@
 //! Operating a running server: Prometheus metrics at `/metrics` after real traffic, the
 //! plugins' log lines at `/api/logs`, read back and followed live. (The CLI is `tests/cli.rs`.)
 
-mod support;
+use switchyard_test_support as support;
 
 use reqwest::StatusCode;
 use serde_json::json;

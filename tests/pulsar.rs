@@ -7,7 +7,7 @@
 //! Shared subscription split across two servers, SIGKILL mid-stream losing nothing, status that
 //! follows the broker and the object, and interop with the official Python client.
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +16,7 @@ use std::time::Duration;
 use support::plugins::plugin;
 use support::pulsar;
 use support::{Options, Server, eventually};
-use switchyard_dispatch::{BoxFuture, Inbound, Incoming, Outcome};
+use switchyard_broker::{BoxFuture, BrokerKind, Clients, Inbound, Incoming, Outcome};
 
 /// A topic name no other test uses.
 fn topic(prefix: &str) -> String {
@@ -156,12 +156,18 @@ impl Inbound for Dispatcher {
         *self.dispatched.lock().unwrap().entry(payload).or_default() += 1;
         let outcome = match self.store_works {
             true => Outcome::Done,
-            false => Outcome::Retry("the disk is full".into()),
+            false => Outcome::Retry(
+                switchyard_store::Error::Storage {
+                    doing: "committing",
+                    source: Arc::new(std::io::Error::other("the disk is full")),
+                }
+                .into(),
+            ),
         };
         Box::pin(std::future::ready(outcome))
     }
 
-    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn durable(&self) -> BoxFuture<'_, Result<(), switchyard_store::Error>> {
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -172,8 +178,8 @@ async fn connection(
     url: &str,
     topic: &str,
     store_works: bool,
-) -> (Arc<switchyard_pulsar::Pulsar>, Arc<Dispatcher>) {
-    let store = switchyard_store::Store::open(dir).unwrap();
+) -> (Arc<dyn Clients>, Arc<Dispatcher>) {
+    let store = switchyard_store::Store::open(dir, switchyard::client_kinds()).unwrap();
     let client = json!({"servers": [url], "subscription": "nack", "isEnabled": true});
     store.create("PulsarClient", client).unwrap();
     let dispatcher = Arc::new(Dispatcher {
@@ -181,7 +187,7 @@ async fn connection(
         store_works,
         dispatched: Mutex::default(),
     });
-    let manager = Arc::new(switchyard_pulsar::manager(store, dispatcher.clone()));
+    let manager = switchyard_pulsar::Pulsar.start(store, dispatcher.clone());
     tokio::spawn(manager.clone().run());
     (manager, dispatcher)
 }

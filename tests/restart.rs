@@ -1,7 +1,7 @@
 //! Everything survives a restart: plugins (loaded from their cached compiled artifact, not
 //! recompiled), clients (enabled ones reconnect), subscribers, objects and the generated token.
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::json;
 use support::plugins::plugin;

@@ -2,7 +2,7 @@
 //! and recorded, nothing it wrote is kept, and the next message is handled normally. Uses the
 //! `chaos` fixture plugin, whose payload selects what it does.
 
-mod support;
+use switchyard_test_support as support;
 
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -2,15 +2,16 @@
 //! plugin, call its handler, drop the instance, timed one invocation at a time.
 
 use std::time::{Duration, Instant};
-use switchyard_runtime::{Limits, Message, Runtime};
-use switchyard_store::Store;
+use switchyard_runtime::Message;
+use switchyard_test_support::plugins;
 
 /// The p50 and p99 of `count` invocations of an empty handler.
 pub async fn overhead(count: usize) -> anyhow::Result<(Duration, Duration)> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
-    let runtime = Runtime::new(store, Limits::default())?;
-    runtime.install("noop", &std::fs::read(crate::plugins::plugin("noop"))?)?;
+    let switchyard = switchyard::Builder::new(dir.path()).build()?;
+    let plugins = switchyard.dispatcher.callbacks().plugins();
+    plugins.install("noop", &std::fs::read(plugins::plugin("noop"))?)?;
+    let noop = plugins.get("noop").expect("just installed");
     let message = Message {
         topic: "bench".into(),
         payload: b"{}".to_vec(),
@@ -19,7 +20,12 @@ pub async fn overhead(count: usize) -> anyhow::Result<(Duration, Duration)> {
     let mut times = Vec::with_capacity(count);
     for i in 0..count + 1000 {
         let start = Instant::now();
-        runtime.invoke("noop", message.clone()).await?;
+        let writes = switchyard.store.begin();
+        (plugins
+            .runtime()
+            .invoke(&noop.plugin, message.clone(), writes)
+            .await)
+            .map_err(|failure| failure.error)?;
         // The first thousand warm the pool's slots and caches.
         if i >= 1000 {
             times.push(start.elapsed());

@@ -19,8 +19,7 @@
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
 //! `scripts/install-kafka.sh`).
 
-#[path = "../../tests/support/plugins.rs"]
-mod plugins;
+use switchyard_test_support::plugins;
 
 mod invoke;
 mod load;

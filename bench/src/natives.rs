@@ -3,12 +3,13 @@
 //! acknowledgement) without the sandbox.
 
 use serde_json::{Value, json};
-use switchyard_runtime::clients::{self, Client};
-use switchyard_runtime::{Effects, Message, NativeCallback, Publish};
+use switchyard_broker::Client;
+use switchyard_dispatch::NativeCallback;
+use switchyard_runtime::{Effects, Message, Publish};
 
 /// The client the message came in on, resolved as a plugin's publish resolves it.
 fn client(effects: &Effects, message: &Message) -> Result<Client, String> {
-    (clients::resolve(&effects.writes, &message.client_id).map_err(|e| e.to_string())?)
+    (switchyard_broker::resolve(&effects.writes, &message.client_id).map_err(|e| e.to_string())?)
         .ok_or_else(|| format!("no client `{}`", message.client_id))
 }
 

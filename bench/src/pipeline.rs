@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use switchyard_dispatch::{BoxFuture, Brokers, Dispatcher, Inbound, Incoming, Outcome, Retention};
+use switchyard::Builder;
+use switchyard_broker::{BoxFuture, BrokerKind, Inbound, Incoming, Outcome};
+use switchyard_dispatch::{Dispatcher, NativeCallback};
 use switchyard_mqtt::EmbeddedBroker;
-use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
+use switchyard_test_support::plugins;
 use tokio::sync::mpsc;
 
 /// Messages the throughput run keeps in flight: what a client's window holds.
@@ -114,7 +116,7 @@ impl Inbound for Timed {
         })
     }
 
-    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn durable(&self) -> BoxFuture<'_, Result<(), switchyard_store::Error>> {
         Box::pin(async move {
             let result = self.dispatcher.durable().await;
             let now = self.epoch.elapsed();
@@ -126,79 +128,70 @@ impl Inbound for Timed {
     }
 }
 
-/// A running source: its broker, the client manager and a way to send.
+/// A running source: its broker and a way to send.
 enum Feed {
     Mqtt {
         device: rumqttc::AsyncClient,
         qos: rumqttc::QoS,
-        manager: Arc<switchyard_mqtt::Mqtt>,
         _broker: EmbeddedBroker,
     },
     Kafka {
         producer: FutureProducer,
-        manager: Arc<switchyard_kafka::Kafka>,
         _broker: Tansu,
     },
 }
 
 impl Feed {
-    /// Starts the broker and the client manager of `source`, with a client of its type that
-    /// sends to `inbound`; returns the feed and the client's id.
-    async fn start(
-        source: Source,
-        store: &Store,
-        brokers: &Brokers,
-        inbound: Arc<dyn Inbound>,
-    ) -> anyhow::Result<(Feed, String)> {
-        let (feed, client) = match source {
+    /// Starts the broker of `source`; returns the feed and the broker kind that connects to it.
+    async fn start(source: Source) -> anyhow::Result<(Feed, Box<dyn BrokerKind>)> {
+        Ok(match source {
             Source::Mqtt { qos } => {
                 let addr = ([127, 0, 0, 1], free_port()).into();
                 let broker = EmbeddedBroker::start(addr, None)?;
-                let client = store.create(
-                    "MQTTClient",
-                    json!({"mainBrokerURL": "embedded", "qos": qos}),
-                )?;
-                let embedded = Some(broker.tcp_addr());
-                let manager = Arc::new(switchyard_mqtt::manager(store.clone(), inbound, embedded));
-                brokers.register("MQTTClient", manager.clone());
-                tokio::spawn(manager.clone().run());
+                let kind = switchyard_mqtt::Mqtt {
+                    embedded: Some(broker.tcp_addr()),
+                };
                 let mut options =
                     rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());
                 options.set_keep_alive(Duration::from_secs(30));
                 let (device, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);
                 eventloop.network_options.set_tcp_nodelay(true);
                 tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-                let qos = rumqttc::qos(qos)?;
                 let feed = Feed::Mqtt {
                     device,
-                    qos,
-                    manager,
+                    qos: rumqttc::qos(qos)?,
                     _broker: broker,
                 };
-                (feed, client)
+                (feed, Box::new(kind))
             }
             Source::Kafka => {
                 let broker = Tansu::start()?;
-                let client = store.create(
-                    "KafkaClient",
-                    json!({"servers": [broker.addr], "groupId": "bench"}),
-                )?;
-                let manager = Arc::new(switchyard_kafka::manager(store.clone(), inbound));
-                brokers.register("KafkaClient", manager.clone());
-                tokio::spawn(manager.clone().run());
                 let producer = rdkafka::ClientConfig::new()
                     .set("bootstrap.servers", &broker.addr)
                     .set("linger.ms", "0")
                     .create()?;
                 let feed = Feed::Kafka {
                     producer,
-                    manager,
                     _broker: broker,
                 };
-                (feed, client)
+                (feed, Box::new(switchyard_kafka::Kafka))
             }
+        })
+    }
+
+    /// Creates the client object of this feed's broker; returns its id.
+    fn client(&self, store: &Store, qos: u8) -> anyhow::Result<String> {
+        let client = match self {
+            Feed::Mqtt { .. } => store.create(
+                switchyard_mqtt::MQTT_CLIENT,
+                json!({"mainBrokerURL": "embedded", "qos": qos}),
+            )?,
+            Feed::Kafka { _broker, .. } => store.create(
+                switchyard_kafka::KAFKA_CLIENT,
+                json!({"servers": [_broker.addr], "groupId": "bench"}),
+            )?,
         };
-        Ok((feed, client["id"].as_str().unwrap_or_default().to_owned()))
+        Ok(switchyard_model::id_of(&client).to_owned())
     }
 
     /// Sends a reading of `sensor`: on MQTT to the sensor's own topic, as a fleet of devices
@@ -214,13 +207,6 @@ impl Feed {
                 let sent = producer.send(record, Duration::from_secs(10)).await;
                 sent.map(drop).map_err(|(e, _)| e.into())
             }
-        }
-    }
-
-    async fn shutdown(&self) {
-        match self {
-            Feed::Mqtt { manager, .. } => manager.shutdown().await,
-            Feed::Kafka { manager, .. } => manager.shutdown().await,
         }
     }
 }
@@ -240,7 +226,7 @@ struct Tansu {
 
 impl Tansu {
     fn start() -> anyhow::Result<Tansu> {
-        let binary = crate::plugins::root().join(".tools/bin/tansu");
+        let binary = plugins::root().join(".tools/bin/tansu");
         anyhow::ensure!(binary.exists(), "run scripts/install-kafka.sh first");
         let addr = format!("127.0.0.1:{}", free_port());
         let url = format!("tcp://{addr}");
@@ -308,33 +294,37 @@ fn rss_mib(field: &str) -> u64 {
 /// throughput.
 pub async fn measure(case: Case) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
-    let runtime = Runtime::new(store.clone(), Limits::default())?;
-    let (plugin, native): (_, Arc<dyn switchyard_runtime::NativeCallback>) = match case.work {
+    let (plugin, native): (_, Arc<dyn NativeCallback>) = match case.work {
         Work::Recorder => ("recorder", Arc::new(natives::Recorder)),
         Work::Forwarder => ("forwarder", Arc::new(natives::Forwarder)),
     };
-    match case.wasm {
-        true => drop(runtime.install(plugin, &std::fs::read(crate::plugins::plugin(plugin))?)?),
-        false => runtime.register_native(plugin, native),
+    let (feed, kind) = Feed::start(case.source).await?;
+    let mut builder = Builder::new(dir.path()).brokers(vec![kind]);
+    if !case.wasm {
+        builder = builder.native(plugin, native);
     }
-    let brokers = Brokers::new(store.clone());
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        runtime,
-        brokers.clone(),
-        Retention::default(),
-    )?;
     let (done, mut completions) = mpsc::unbounded_channel();
     let epoch = Instant::now();
-    let timed = Timed {
-        dispatcher,
-        filter: case.source.filter(),
-        epoch,
-        pending: Default::default(),
-        done,
+    let switchyard = builder.build_with(|dispatcher| {
+        Arc::new(Timed {
+            dispatcher: dispatcher.clone(),
+            filter: case.source.filter(),
+            epoch,
+            pending: Default::default(),
+            done,
+        })
+    })?;
+    let store = &switchyard.store;
+    if case.wasm {
+        let plugins = switchyard.dispatcher.callbacks().plugins();
+        plugins.install(plugin, &std::fs::read(plugins::plugin(plugin))?)?;
+    }
+    let qos = match case.source {
+        Source::Mqtt { qos } => qos,
+        Source::Kafka => 0,
     };
-    let (feed, client) = Feed::start(case.source, &store, &brokers, Arc::new(timed)).await?;
+    let client = feed.client(store, qos)?;
+    let running = switchyard.start();
     for _ in 0..case.subscribers {
         let subscriber = json!({"topic": case.source.filter(), "callback": plugin,
                                 "clients": [client], "threshold": 1e9, "forwardTo": "bench/out"});
@@ -436,6 +426,6 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
         peak_rss_mib: rss_mib("VmHWM:"),
         rss_mib_every_30s: rss,
     };
-    feed.shutdown().await;
+    running.stop().await?;
     Ok(measured)
 }

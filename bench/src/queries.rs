@@ -28,7 +28,7 @@ pub fn scaling() -> anyhow::Result<()> {
          | top 10 by `value` scanned | indexed |\n|---|---|---|---|---|---|---|"
     );
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path())?;
+    let store = Store::open(dir.path(), Default::default())?;
     let mut stored = 0;
     for size in [10_000, 100_000, 1_000_000] {
         while stored < size {

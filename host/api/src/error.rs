@@ -6,8 +6,9 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use switchyard_dispatch::ClientError;
-use switchyard_runtime::PluginError;
+use switchyard_broker::ClientError;
+use switchyard_model::Report;
+use switchyard_plugins::PluginError;
 
 /// An error answer: a status and a message that says what is wrong.
 ///
@@ -63,8 +64,8 @@ impl ApiError {
 
     /// A failure the client cannot fix. The details may name files or internal state, so they
     /// go to the log and the client gets a pointer there.
-    pub(crate) fn internal(what: &str, error: impl std::fmt::Display) -> ApiError {
-        tracing::error!(%error, "{what}");
+    pub(crate) fn internal(what: &str, error: impl std::error::Error + 'static) -> ApiError {
+        tracing::error!(error = %Report(&error), "{what}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{what}; see the server log"),
@@ -118,7 +119,9 @@ impl From<switchyard_store::Error> for ApiError {
             Error::BadQuery(message) => ApiError::bad_request(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
             Error::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message),
-            Error::Storage(_) | Error::Corrupt(_) => ApiError::internal("storage error", error),
+            Error::Storage { .. } | Error::Corrupt(_) | Error::Closing => {
+                ApiError::internal("storage error", error)
+            }
         }
     }
 }

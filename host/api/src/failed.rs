@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_dispatch::ReplayError;
+use switchyard_model::Report;
 
 /// `POST /api/failed/{id}/replay`: 200 once the callback succeeded and the record is gone;
 /// 422 (record kept, one more attempt counted) when it failed again.
@@ -56,7 +57,7 @@ impl From<ReplayError> for ApiError {
         match error {
             ReplayError::NotFound(_) => ApiError::not_found(error.to_string()),
             ReplayError::Unusable(..) | ReplayError::Failed(_) => {
-                ApiError::unprocessable(error.to_string())
+                ApiError::unprocessable(Report(&error).to_string())
             }
             ReplayError::Storage(e) => e.into(),
         }

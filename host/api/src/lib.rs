@@ -45,8 +45,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
-use switchyard_dispatch::{Brokers, Dispatcher};
-use switchyard_runtime::Runtime;
+use switchyard_broker::Brokers;
+use switchyard_dispatch::Dispatcher;
+use switchyard_plugins::Plugins;
 use switchyard_store::Store;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -78,7 +79,7 @@ impl Default for BodyLimits {
 #[derive(Clone)]
 pub struct AppState {
     store: Store,
-    runtime: Runtime,
+    plugins: Plugins,
     brokers: Brokers,
     dispatcher: Dispatcher,
     auth: Auth,
@@ -89,12 +90,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state with the default [`BodyLimits`], over the dispatcher's store, runtime and
+    /// The state with the default [`BodyLimits`], over the dispatcher's store, plugins and
     /// brokers.
     pub fn new(dispatcher: Dispatcher, auth: Auth) -> AppState {
         AppState {
             store: dispatcher.store().clone(),
-            runtime: dispatcher.runtime().clone(),
+            plugins: dispatcher.callbacks().plugins().clone(),
             brokers: dispatcher.brokers().clone(),
             dispatcher,
             auth,

@@ -60,7 +60,7 @@ pub(crate) async fn logs(
         plugin: params.plugin,
         subscriber: params.subscriber,
     };
-    let journal = state.runtime.journal();
+    let journal = state.plugins.runtime().journal();
     // Following starts before the recent lines are read, so no line falls in between.
     let feed = params.follow.then(|| journal.follow());
     let recent = journal.recent(&filter, limit);

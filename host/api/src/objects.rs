@@ -2,7 +2,7 @@
 //!
 //! Every route names the type, and an id of another type answers 404 just like an unknown id,
 //! so `/api/objects/Order/{id}` can never read or change a `MQTTClient`. Store calls run on the
-//! request task: sled serves them from its page cache, so they do not hold up the executor the
+//! request task: the engine serves them from its page cache, so they do not hold up the executor the
 //! way the CPU-heavy plugin compilation would. A write answers only once it is on disk
 //! ([`switchyard_store::Store::sync`], shared with concurrent writers).
 //!

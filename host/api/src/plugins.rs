@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
-use switchyard_runtime::{PluginInfo, SettingsPatch};
+use switchyard_plugins::{PluginInfo, SettingsPatch};
 
 /// The list envelope, the same shape as an object listing.
 #[derive(Serialize)]
@@ -38,7 +38,7 @@ pub(crate) async fn upload(
     Checked(Path(name)): Checked<Path<String>>,
     UploadBody(bytes): UploadBody,
 ) -> Result<impl IntoResponse> {
-    let replaced = state.runtime.info(&name).is_some();
+    let replaced = state.plugins.info(&name).is_some();
     let location = format!("/api/plugins/{name}");
     let info = install(&state, name, bytes).await?;
     let status = if replaced {
@@ -71,7 +71,7 @@ pub(crate) async fn info(
     Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Json<PluginInfo>> {
     state
-        .runtime
+        .plugins
         .info(&name)
         .map(Json)
         .ok_or_else(|| no_such(&name))
@@ -92,7 +92,7 @@ pub(crate) async fn configure(
     Checked(Path(name)): Checked<Path<String>>,
     JsonBody(patch): JsonBody<SettingsPatch>,
 ) -> Result<Json<PluginInfo>> {
-    Ok(Json(state.runtime.configure(&name, patch)?))
+    Ok(Json(state.plugins.configure(&name, patch)?))
 }
 
 /// `DELETE /api/plugins/{name}`: 204.
@@ -111,16 +111,16 @@ pub(crate) async fn remove(
 
 /// Every plugin, sorted by name.
 pub(crate) fn by_name(state: &AppState) -> Vec<PluginInfo> {
-    let mut plugins = state.runtime.list();
+    let mut plugins = state.plugins.list();
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
     plugins
 }
 
 /// Validates, compiles, stores and loads plugin `name` (for the API and the admin UI).
 pub(crate) async fn install(state: &AppState, name: String, bytes: Bytes) -> Result<PluginInfo> {
-    let runtime = state.runtime.clone();
+    let plugins = state.plugins.clone();
     // Validation and compilation take CPU for a while; keep them off the async workers.
-    let installed = tokio::task::spawn_blocking(move || runtime.install(&name, &bytes));
+    let installed = tokio::task::spawn_blocking(move || plugins.install(&name, &bytes));
     Ok(installed
         .await
         .map_err(|error| ApiError::internal("installing the plugin failed", error))??)
@@ -128,7 +128,7 @@ pub(crate) async fn install(state: &AppState, name: String, bytes: Bytes) -> Res
 
 /// Deletes plugin `name`; 404 if there is none.
 pub(crate) fn delete(state: &AppState, name: &str) -> Result<()> {
-    if state.runtime.remove(name)? {
+    if state.plugins.remove(name)? {
         Ok(())
     } else {
         Err(no_such(name))

@@ -7,16 +7,18 @@
 //!
 //! [`Txn::reads_current`]: switchyard_store::Txn::reads_current
 
-use crate::failures::{Failures, Policy, Queued, now_ms};
+use crate::callbacks::Callbacks;
+use crate::failures::{Failures, Queued, now_ms};
 use crate::lanes::Lanes;
 use crate::record::Failure;
-use crate::{BoxFuture, Brokers, Inbound, Incoming, Outcome};
-use serde_json::Value;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use switchyard_runtime::{Effects, InvokeFailure, Message, Runtime, SubscriptionChange};
-use switchyard_store::{Filter, Object, Op, Query, Store};
+use switchyard_broker::{BoxFuture, Brokers, Inbound, Incoming, Outcome, Unsettled};
+use switchyard_model::{FAILED_MESSAGE, MESSAGE_SUBSCRIBER, Report, Subscriber};
+use switchyard_runtime::{Effects, InvokeError, InvokeFailure, Message, SubscriptionChange};
+use switchyard_store::{Filter, Op, Query, Store};
 
 pub use crate::failures::Retention;
 
@@ -27,8 +29,6 @@ const CONFLICT_TRIES: usize = 8;
 /// What an invocation left, or why it failed.
 type Invoked = Result<Effects, InvokeFailure>;
 
-const SUBSCRIBER_TYPE: &str = "MessageSubscriber";
-
 /// Runs the callbacks for incoming messages. Cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -37,7 +37,7 @@ pub struct Dispatcher {
 
 struct Inner {
     store: Store,
-    runtime: Runtime,
+    callbacks: Callbacks,
     brokers: Brokers,
     failures: Failures,
     lanes: Arc<Lanes>,
@@ -50,30 +50,26 @@ struct Inner {
 struct Routes {
     /// The store's subscriber generation these were read at.
     generation: u64,
-    by_client: HashMap<String, Arc<[Arc<Subscriber>]>>,
+    by_client: HashMap<String, Arc<[Route]>>,
 }
 
-/// The parts of a `MessageSubscriber` the dispatcher needs.
-struct Subscriber {
-    id: String,
-    topic: String,
-    callback: String,
-    policy: Policy,
-    /// Whether its callbacks run one at a time per topic (the default), or as they come.
-    ordered: bool,
+/// A subscriber as one client's messages are matched against it.
+struct Route {
+    subscriber: Arc<Subscriber>,
+    /// Its topic filter as this client's broker writes topics (see
+    /// [`switchyard_model::ClientKind::route_filter`]).
+    filter: String,
 }
 
-impl Subscriber {
-    fn of(object: &Object) -> Option<Subscriber> {
-        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
-        Some(Subscriber {
-            id: text("id")?,
-            topic: text("topic")?,
-            callback: text("callback")?,
-            policy: Policy::of(object),
-            ordered: object.get("ordered").and_then(Value::as_bool) != Some(false),
-        })
-    }
+/// Why one attempt of a callback failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    #[error("committing the callback's writes failed")]
+    Commit(#[source] switchyard_store::Error),
+    #[error("settling FailedMessage {0} failed")]
+    Settle(String, #[source] switchyard_store::Error),
 }
 
 /// Why a replay did not happen or did not succeed.
@@ -83,8 +79,8 @@ pub enum ReplayError {
     NotFound(String),
     #[error("FailedMessage `{0}` cannot be replayed: {1}")]
     Unusable(String, String),
-    #[error("the callback failed again: {0}")]
-    Failed(String),
+    #[error("the callback failed again")]
+    Failed(#[source] CallbackError),
     #[error(transparent)]
     Storage(#[from] switchyard_store::Error),
 }
@@ -92,36 +88,36 @@ pub enum ReplayError {
 impl Dispatcher {
     pub fn new(
         store: Store,
-        runtime: Runtime,
+        callbacks: Callbacks,
         brokers: Brokers,
         retention: Retention,
-    ) -> switchyard_store::Result<Dispatcher> {
-        let failures = Failures::open(&store, retention)?;
-        Ok(Dispatcher {
+    ) -> Dispatcher {
+        let failures = Failures::new(&store, retention);
+        Dispatcher {
             inner: Arc::new(Inner {
                 store,
-                runtime,
+                callbacks,
                 brokers,
                 failures,
                 lanes: Arc::default(),
                 routes: Mutex::default(),
             }),
-        })
+        }
     }
 
-    /// The subscribers linked to a client, as they are now: read from the store after any
+    /// The routes of a client's messages, as they are now: read from the store after any
     /// subscriber changed, from memory otherwise.
-    fn subscribers(&self, client_id: &str) -> switchyard_store::Result<Arc<[Arc<Subscriber>]>> {
+    fn routes(&self, client_id: &str) -> switchyard_store::Result<Arc<[Route]>> {
         let store = &self.inner.store;
-        let generation = store.generation(SUBSCRIBER_TYPE);
+        let generation = store.generation(MESSAGE_SUBSCRIBER);
         {
-            let mut routes = self.inner.routes.lock().expect("routes lock");
+            let mut routes = self.inner.routes.lock();
             if routes.generation != generation {
                 routes.by_client.clear();
                 routes.generation = generation;
             }
-            if let Some(subscribers) = routes.by_client.get(client_id) {
-                return Ok(subscribers.clone());
+            if let Some(found) = routes.by_client.get(client_id) {
+                return Ok(found.clone());
             }
         }
         let query = Query {
@@ -132,26 +128,34 @@ impl Dispatcher {
             }],
             ..Query::default()
         };
-        let page = store.query(SUBSCRIBER_TYPE, &query)?;
-        let subscribers: Arc<[Arc<Subscriber>]> = (page.result.iter())
+        let page = store.query(MESSAGE_SUBSCRIBER, &query)?;
+        let client = store.get(client_id)?;
+        let kind = (client.as_ref()).and_then(|c| store.kinds().of(switchyard_model::type_of(c)));
+        let found: Arc<[Route]> = (page.result.iter())
             .filter_map(Subscriber::of)
-            .map(Arc::new)
+            .map(|subscriber| Route {
+                filter: kind.map_or_else(
+                    || subscriber.topic.clone(),
+                    |kind| kind.route_filter(&subscriber.topic),
+                ),
+                subscriber: Arc::new(subscriber),
+            })
             .collect();
         // Kept only if no subscriber changed while reading: otherwise the next message reads
         // again.
-        let mut routes = self.inner.routes.lock().expect("routes lock");
+        let mut routes = self.inner.routes.lock();
         if routes.generation == generation {
-            (routes.by_client).insert(client_id.to_owned(), subscribers.clone());
+            (routes.by_client).insert(client_id.to_owned(), found.clone());
         }
-        Ok(subscribers)
+        Ok(found)
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub fn runtime(&self) -> &Runtime {
-        &self.inner.runtime
+    pub fn callbacks(&self) -> &Callbacks {
+        &self.inner.callbacks
     }
 
     pub fn brokers(&self) -> &Brokers {
@@ -160,9 +164,7 @@ impl Dispatcher {
 
     fn subscriber(&self, id: &str) -> switchyard_store::Result<Option<Subscriber>> {
         let object = self.inner.store.get(id)?;
-        Ok(object
-            .filter(|o| o.get("type").and_then(Value::as_str) == Some(SUBSCRIBER_TYPE))
-            .and_then(|o| Subscriber::of(&o)))
+        Ok(object.and_then(|o| Subscriber::of(&o)))
     }
 
     /// Starts every matching subscriber's callback on the message, each in a task of its own,
@@ -171,18 +173,15 @@ impl Dispatcher {
     /// it left (or the record of its failure) is committed. It is durable after the next
     /// [`Store::sync`]; acknowledge only then.
     pub fn dispatch(&self, incoming: Incoming) -> BoxFuture<'static, Outcome> {
-        let subscribers = match self.subscribers(&incoming.client_id) {
-            Ok(subscribers) => subscribers,
-            Err(e) => {
-                let outcome = Outcome::Retry(format!("cannot read the subscribers: {e}"));
-                return Box::pin(std::future::ready(outcome));
-            }
+        let routes = match self.routes(&incoming.client_id) {
+            Ok(routes) => routes,
+            Err(e) => return Box::pin(std::future::ready(Outcome::Retry(e.into()))),
         };
         let incoming = Arc::new(incoming);
-        let runs: Vec<_> = (subscribers.iter())
-            .filter(|s| switchyard_topic::matches(&s.topic, &incoming.topic))
-            .map(|subscriber| {
-                let subscriber = subscriber.clone();
+        let runs: Vec<_> = (routes.iter())
+            .filter(|route| switchyard_topic::matches(&route.filter, &incoming.topic))
+            .map(|route| {
+                let subscriber = route.subscriber.clone();
                 let lane = incoming.lane.as_deref().unwrap_or(&incoming.topic);
                 let lane = format!("{}\0{lane}", subscriber.id);
                 let turn = subscriber.ordered.then(|| self.inner.lanes.enter(lane));
@@ -213,8 +212,8 @@ impl Dispatcher {
                 match run.await {
                     Ok(Ok(false)) => {}
                     Ok(Ok(true)) => failed += 1,
-                    Ok(Err(reason)) => return Outcome::Retry(reason),
-                    Err(panic) => return Outcome::Retry(format!("a dispatch panicked: {panic}")),
+                    Ok(Err(e)) => return Outcome::Retry(e.into()),
+                    Err(stopped) => return Outcome::Retry(Unsettled::Stopped(stopped.to_string())),
                 }
             }
             match failed {
@@ -231,10 +230,11 @@ impl Dispatcher {
         subscriber: &Subscriber,
         incoming: &Incoming,
         early: Option<Invoked>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, switchyard_store::Error> {
         let Err(error) = self.attempt(subscriber, incoming, None, early).await else {
             return Ok(false);
         };
+        let error = Report(&error).to_string();
         tracing::warn!(
             subscriber = %subscriber.id,
             plugin = %subscriber.callback,
@@ -242,8 +242,7 @@ impl Dispatcher {
             "callback failed: {error}"
         );
         let failure = Failure::first(&subscriber.id, &subscriber.callback, incoming, error);
-        (self.inner.failures.keep(failure, &subscriber.policy))
-            .map_err(|e| format!("cannot keep a failed callback's message: {e}"))?;
+        self.inner.failures.keep(failure, subscriber)?;
         Ok(true)
     }
 
@@ -258,7 +257,7 @@ impl Dispatcher {
         incoming: &Incoming,
         settles: Option<&str>,
         mut early: Option<Invoked>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CallbackError> {
         let mut tries = 0;
         loop {
             let invoked = match early.take() {
@@ -266,16 +265,16 @@ impl Dispatcher {
                 Some(Err(failure)) if failure.reads_current().unwrap_or(false) => Err(failure),
                 _ => self.invoke(subscriber, incoming).await,
             };
-            let mut effects = invoked.map_err(|failure| failure.error.to_string())?;
+            let mut effects = invoked.map_err(|failure| failure.error)?;
             if let Some(id) = settles {
-                (effects.writes.delete(id)).map_err(|e| format!("settling {id}: {e}"))?;
+                (effects.writes.delete(id)).map_err(|e| CallbackError::Settle(id.to_owned(), e))?;
             }
             match self.apply(effects).await {
                 Err(switchyard_store::Error::Conflict(reason)) if tries + 1 < CONFLICT_TRIES => {
                     tracing::debug!(subscriber = %subscriber.id, "running again: {reason}");
                     tries += 1;
                 }
-                Err(e) => return Err(format!("committing the callback's writes failed: {e}")),
+                Err(e) => return Err(CallbackError::Commit(e)),
                 Ok(()) => return Ok(()),
             }
         }
@@ -292,8 +291,9 @@ impl Dispatcher {
             headers: incoming.headers.clone(),
             timestamp_ms: incoming.received_at_ms,
         };
-        (self.inner.runtime)
-            .invoke_keeping_reads(&subscriber.callback, message)
+        let writes = self.inner.store.begin();
+        (self.inner.callbacks)
+            .invoke(&subscriber.callback, message, writes)
             .await
     }
 
@@ -332,7 +332,7 @@ impl Dispatcher {
             let next = match failures.next() {
                 Ok(next) => next,
                 Err(e) => {
-                    tracing::error!("cannot read the retry queue: {e}");
+                    tracing::error!("cannot read the retry queue: {}", Report(&e));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -350,7 +350,7 @@ impl Dispatcher {
                 continue;
             }
             if let Err(e) = self.retry(queued).await {
-                tracing::error!("cannot update the retry queue: {e}");
+                tracing::error!("cannot update the retry queue: {}", Report(&e));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -370,6 +370,7 @@ impl Dispatcher {
             {
                 Ok(()) => None,
                 Err(error) => {
+                    let error = Report(&error).to_string();
                     tracing::warn!(
                         subscriber = %subscriber.id,
                         plugin = %subscriber.callback,
@@ -377,7 +378,7 @@ impl Dispatcher {
                         "callback failed again: {error}"
                     );
                     failure.again(error);
-                    Some(subscriber.policy)
+                    Some(subscriber)
                 }
             },
         };
@@ -391,10 +392,11 @@ impl Dispatcher {
     pub async fn replay(&self, failed_id: &str) -> Result<(), ReplayError> {
         let store = &self.inner.store;
         let object = (store.get(failed_id)?)
-            .filter(|o| o.get("type").and_then(Value::as_str) == Some("FailedMessage"))
+            .filter(|o| switchyard_model::type_of(o) == FAILED_MESSAGE)
             .ok_or_else(|| ReplayError::NotFound(failed_id.to_owned()))?;
         let unusable = |why: String| ReplayError::Unusable(failed_id.to_owned(), why);
-        let mut failure = Failure::from_json(&Value::Object(object)).map_err(unusable)?;
+        let mut failure =
+            Failure::from_json(&serde_json::Value::Object(object)).map_err(unusable)?;
         let subscriber = (self.subscriber(&failure.subscriber)?).ok_or_else(|| {
             unusable(format!(
                 "its subscriber `{}` no longer exists",
@@ -405,7 +407,7 @@ impl Dispatcher {
             .attempt(&subscriber, &failure.message, Some(failed_id), None)
             .await;
         if let Err(error) = &result {
-            failure.again(error.clone());
+            failure.again(Report(error).to_string());
             let record = failure.to_json();
             store.write(|txn| txn.update(failed_id, record.clone()))?;
         }
@@ -429,13 +431,10 @@ impl Dispatcher {
                 .collect(),
             ..Query::default()
         };
-        let page = self.inner.store.query("FailedMessage", &query)?;
+        let page = self.inner.store.query(FAILED_MESSAGE, &query)?;
         let (mut replayed, mut failed) = (0, 0);
         for object in page.result {
-            let Some(id) = object.get("id").and_then(Value::as_str) else {
-                continue;
-            };
-            match self.replay(id).await {
+            match self.replay(switchyard_model::id_of(&object)).await {
                 Ok(()) => replayed += 1,
                 Err(ReplayError::Storage(e)) => return Err(ReplayError::Storage(e)),
                 Err(_) => failed += 1,
@@ -447,11 +446,17 @@ impl Dispatcher {
 
 impl Inbound for Dispatcher {
     fn filters_for(&self, client_id: &str) -> Vec<String> {
-        let subscribers = self.subscribers(client_id).unwrap_or_else(|e| {
-            tracing::error!(client = client_id, "cannot read subscribers: {e}");
+        let routes = self.routes(client_id).unwrap_or_else(|e| {
+            tracing::error!(
+                client = client_id,
+                "cannot read subscribers: {}",
+                Report(&e)
+            );
             Arc::from([])
         });
-        let mut filters: Vec<String> = subscribers.iter().map(|s| s.topic.clone()).collect();
+        let mut filters: Vec<String> = (routes.iter())
+            .map(|route| route.subscriber.topic.clone())
+            .collect();
         filters.sort();
         filters.dedup();
         filters
@@ -461,7 +466,7 @@ impl Inbound for Dispatcher {
         Dispatcher::dispatch(&self, message)
     }
 
-    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.inner.store.sync().await.map_err(|e| e.to_string()) })
+    fn durable(&self) -> BoxFuture<'_, Result<(), switchyard_store::Error>> {
+        Box::pin(self.inner.store.sync())
     }
 }

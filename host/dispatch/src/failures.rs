@@ -4,20 +4,17 @@
 //! The first failure of a callback is written here (and made durable with the rest of the
 //! message's outcome) before the message is acknowledged; from then on the retry worker owns
 //! it, and the messages behind it on its client go on. A process crash loses nothing: the
-//! queue is a sled tree in the same database and is picked up again at start.
+//! queue is the store's `retries` queue and is picked up again at start.
 
 use crate::record::Failure;
-use serde_json::Value;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use switchyard_store::{Object, Result, Store};
+use switchyard_model::{FAILED_MESSAGE, Subscriber};
+use switchyard_store::{Queue, Result, Store};
 use tokio::sync::Notify;
 
-const QUEUE_TREE: &str = "retries";
-const FAILED_TYPE: &str = "FailedMessage";
-/// Defaults of a subscriber's `maxAttempts` and `retryDelayMs`.
-pub(crate) const DEFAULT_ATTEMPTS: u32 = 3;
-pub(crate) const DEFAULT_DELAY: Duration = Duration::from_secs(1);
+/// The store queue of retries.
+const RETRIES: &str = "retries";
 /// The backoff doubles per attempt up to this.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 
@@ -38,40 +35,22 @@ impl Default for Retention {
     }
 }
 
-/// How a subscriber wants its failures retried.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Policy {
-    pub max_attempts: u32,
-    pub delay: Duration,
+/// The wait before the attempt after `attempts` failed ones of `subscriber`'s callback.
+fn backoff(subscriber: &Subscriber, attempts: u32) -> Duration {
+    let factor = 1u32 << attempts.saturating_sub(1).min(20);
+    subscriber.retry_delay.saturating_mul(factor).min(MAX_DELAY)
 }
 
-impl Policy {
-    /// Reads `maxAttempts` and `retryDelayMs` (validated by the store) from a subscriber.
-    pub fn of(subscriber: &Object) -> Policy {
-        let number = |key: &str| subscriber.get(key).and_then(Value::as_u64);
-        Policy {
-            max_attempts: number("maxAttempts").map_or(DEFAULT_ATTEMPTS, |n| n.max(1) as u32),
-            delay: number("retryDelayMs").map_or(DEFAULT_DELAY, Duration::from_millis),
-        }
-    }
-
-    /// The wait before the attempt after `attempts` failed ones.
-    fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 1u32 << attempts.saturating_sub(1).min(20);
-        self.delay.saturating_mul(factor).min(MAX_DELAY)
-    }
-}
-
-/// A queued retry: its queue key and what failed.
+/// A queued retry: its queue entry and what failed.
 pub(crate) struct Queued {
-    key: sled::IVec,
+    entry: switchyard_store::Queued,
     pub due_ms: u64,
     pub failure: Failure,
 }
 
 pub(crate) struct Failures {
     store: Store,
-    queue: sled::Tree,
+    queue: Queue,
     /// Wakes the retry worker when something is queued.
     pub wake: Notify,
     retention: Retention,
@@ -82,56 +61,54 @@ pub(crate) struct Failures {
 }
 
 impl Failures {
-    pub fn open(store: &Store, retention: Retention) -> Result<Failures> {
-        Ok(Failures {
+    pub fn new(store: &Store, retention: Retention) -> Failures {
+        Failures {
             store: store.clone(),
-            queue: store.tree(QUEUE_TREE)?,
+            queue: store.queue(RETRIES),
             wake: Notify::new(),
             retention,
             kept: Mutex::new(None),
-        })
+        }
     }
 
-    /// Keeps a failure: in the retry queue while the policy allows more attempts, otherwise
-    /// as a `FailedMessage`. Durable with the next [`Store::sync`].
-    pub fn keep(&self, failure: Failure, policy: &Policy) -> Result<()> {
-        if failure.attempts >= policy.max_attempts {
+    /// Keeps a failure: in the retry queue while its subscriber allows more attempts,
+    /// otherwise as a `FailedMessage`. Durable with the next [`Store::sync`].
+    pub fn keep(&self, failure: Failure, subscriber: &Subscriber) -> Result<()> {
+        if failure.attempts >= subscriber.max_attempts {
             return self.give_up(&failure);
         }
-        let due = now_ms() + policy.backoff(failure.attempts).as_millis() as u64;
-        self.queue.insert(queue_key(due), encode(&failure))?;
+        let due = now_ms() + backoff(subscriber, failure.attempts).as_millis() as u64;
+        self.queue.push(due, &encode(&failure))?;
         self.wake.notify_one();
         Ok(())
     }
 
     /// Moves a queued retry on: kept again (rescheduled or recorded), or done with.
-    pub fn settle(&self, queued: Queued, again: Option<&Policy>) -> Result<()> {
-        if let Some(policy) = again {
-            self.keep(queued.failure, policy)?;
+    pub fn settle(&self, queued: Queued, again: Option<&Subscriber>) -> Result<()> {
+        if let Some(subscriber) = again {
+            self.keep(queued.failure, subscriber)?;
         }
-        self.queue.remove(queued.key)?;
-        Ok(())
+        self.queue.remove(&queued.entry)
     }
 
     /// The retry due first, if any.
     pub fn next(&self) -> Result<Option<Queued>> {
-        let Some((key, value)) = self.queue.first()? else {
+        let Some(entry) = self.queue.first()? else {
             return Ok(None);
         };
-        let due_ms = u64::from_be_bytes(key[..8].try_into().unwrap_or_default());
-        let failure = serde_json::from_slice(&value)
+        let failure = serde_json::from_slice(&entry.record)
             .map_err(|e| e.to_string())
             .and_then(|json| Failure::from_json(&json));
         match failure {
             Ok(failure) => Ok(Some(Queued {
-                key,
-                due_ms,
+                due_ms: entry.due_ms,
+                entry,
                 failure,
             })),
             Err(e) => {
                 // Not ours to read (a future format?): set aside, never spin on it.
                 tracing::error!("dropping an unreadable retry record: {e}");
-                self.queue.remove(key)?;
+                self.queue.remove(&entry)?;
                 Ok(None)
             }
         }
@@ -139,8 +116,8 @@ impl Failures {
 
     /// Records a `FailedMessage`, then keeps the records within the retention limits.
     pub fn give_up(&self, failure: &Failure) -> Result<()> {
-        let object = self.store.create(FAILED_TYPE, failure.to_json())?;
-        let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
+        let object = self.store.create(FAILED_MESSAGE, failure.to_json())?;
+        let id = switchyard_model::id_of(&object);
         tracing::warn!(
             subscriber = %failure.subscriber,
             plugin = %failure.callback,
@@ -153,17 +130,17 @@ impl Failures {
     }
 
     fn trim(&self, added: u64) -> Result<()> {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.kept.lock();
         let (count, bytes) = match *kept {
             Some((count, bytes)) => (count + 1, bytes + added),
-            None => totals(&self.store.sizes(FAILED_TYPE)?),
+            None => totals(&self.store.sizes(FAILED_MESSAGE)?),
         };
         let limits = self.retention;
         if count <= limits.max_count && bytes <= limits.max_bytes {
             *kept = Some((count, bytes));
             return Ok(());
         }
-        let sizes = self.store.sizes(FAILED_TYPE)?;
+        let sizes = self.store.sizes(FAILED_MESSAGE)?;
         let (mut count, mut bytes) = totals(&sizes);
         let mut dropped = Vec::new();
         for (id, size) in sizes {
@@ -199,11 +176,6 @@ fn totals(sizes: &[(String, usize)]) -> (usize, u64) {
         sizes.len(),
         sizes.iter().map(|(_, size)| *size as u64).sum(),
     )
-}
-
-/// Due time first, so the tree's order is the order to retry in; a v7 UUID keeps keys unique.
-fn queue_key(due_ms: u64) -> Vec<u8> {
-    [&due_ms.to_be_bytes()[..], uuid::Uuid::now_v7().as_bytes()].concat()
 }
 
 fn encode(failure: &Failure) -> Vec<u8> {

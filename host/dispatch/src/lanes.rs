@@ -8,8 +8,9 @@
 //! only if nothing it read changed by then (otherwise it runs it again in turn). That keeps the
 //! result of one message at a time while a single busy topic uses more than one core.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// How many turns of one lane may run at once. Bounds what a lane holds of the instance pool
@@ -50,7 +51,7 @@ impl Lanes {
     /// Takes the next place in lane `key`, now, so places follow the order of the calls.
     pub(crate) fn enter(self: &Arc<Self>, key: String) -> Turn {
         let (end, ended) = watch::channel(());
-        let mut map = self.map.lock().expect("lane map");
+        let mut map = self.map.lock();
         let lane = map.entry(key.clone()).or_default();
         lane.taken += 1;
         let before = lane.latest.back().cloned();
@@ -69,7 +70,7 @@ impl Lanes {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.map.lock().expect("lane map").len()
+        self.map.lock().len()
     }
 }
 
@@ -103,7 +104,7 @@ async fn ended(turn: &mut Option<Ended>) {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let mut map = self.lanes.map.lock().expect("lane map");
+        let mut map = self.lanes.map.lock();
         if let Some(lane) = map.get_mut(&self.key) {
             lane.taken -= 1;
             if lane.taken == 0 {
@@ -129,13 +130,13 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 turn.wait().await;
                 tokio::time::sleep(Duration::from_millis(pause)).await;
-                order.lock().unwrap().push(n);
+                order.lock().push(n);
             }));
         }
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), [3, 1, 2, 4]);
+        assert_eq!(*order.lock(), [3, 1, 2, 4]);
         assert_eq!(lanes.len(), 0, "finished lanes are removed");
     }
 

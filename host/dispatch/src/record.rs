@@ -6,10 +6,10 @@
 //! (`payload`, `key`, `value`), otherwise base64 (`payloadBase64`, `keyBase64`,
 //! `valueBase64`).
 
-use crate::Incoming;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
+use switchyard_broker::Incoming;
 
 /// One subscriber's failure on one message.
 #[derive(Debug, Clone)]

@@ -3,10 +3,12 @@
 //! turn (it keeps such a result only if nothing the callback read changed since).
 
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use switchyard_dispatch::{Brokers, Dispatcher, Incoming, Outcome, Retention};
-use switchyard_runtime::{Effects, Limits, Message, NativeCallback, Runtime};
+use std::sync::{Arc, OnceLock};
+use switchyard::Switchyard;
+use switchyard_broker::{Incoming, Outcome};
+use switchyard_dispatch::{Dispatcher, NativeCallback};
+use switchyard_runtime::{Effects, Message};
 use switchyard_store::{Query, Store};
 
 /// For payload `n`, finds the topic's latest `Link` with a query and stores
@@ -72,22 +74,22 @@ fn parse(payload: &[u8]) -> Result<u64, String> {
         .map_err(|e| format!("{text:?} is not a count: {e}"))
 }
 
-/// A dispatcher with `callback` registered under `name` and subscribed to `#` on one client.
-fn dispatcher(
-    store: &Store,
+/// A Switchyard in `dir` with `callback` registered under `name` and subscribed to `#` on one
+/// client; returns it and the client's id.
+fn switchyard(
+    dir: &std::path::Path,
     name: &str,
     callback: Arc<dyn NativeCallback>,
-) -> (Dispatcher, String) {
-    let runtime = Runtime::new(store.clone(), Limits::default()).unwrap();
-    runtime.register_native(name, callback);
-    let brokers = Brokers::new(store.clone());
-    let dispatcher =
-        Dispatcher::new(store.clone(), runtime, brokers, Retention::default()).unwrap();
+) -> (Switchyard, String) {
+    let switchyard = (switchyard::Builder::new(dir).native(name, callback))
+        .build()
+        .unwrap();
+    let store = &switchyard.store;
     let client = (store.create("MQTTClient", json!({"mainBrokerURL": "embedded"}))).unwrap();
     let client = client["id"].as_str().unwrap().to_owned();
     let subscriber = json!({"topic": "#", "callback": name, "clients": [client]});
     store.create("MessageSubscriber", subscriber).unwrap();
-    (dispatcher, client)
+    (switchyard, client)
 }
 
 /// Dispatches every payload on `topic` at once, in order, and waits for all of them.
@@ -103,7 +105,8 @@ async fn dispatch_all(dispatcher: &Dispatcher, client: &str, topic: &str, payloa
         })
         .collect();
     for run in runs {
-        assert_eq!(run.await, Outcome::Done);
+        let outcome = run.await;
+        assert!(matches!(outcome, Outcome::Done), "{outcome:?}");
     }
 }
 
@@ -117,12 +120,11 @@ fn all(store: &Store, type_name: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_message_finds_what_the_one_before_it_created() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let (dispatcher, client) = dispatcher(&store, "chain", Arc::new(Chain));
+    let (switchyard, client) = switchyard(dir.path(), "chain", Arc::new(Chain));
     let payloads: Vec<String> = (1..=200).map(|n| n.to_string()).collect();
-    dispatch_all(&dispatcher, &client, "chain/a", &payloads).await;
+    dispatch_all(&switchyard.dispatcher, &client, "chain/a", &payloads).await;
 
-    let links = all(&store, "Link");
+    let links = all(&switchyard.store, "Link");
     assert_eq!(links.len(), 200);
     for link in links {
         let n = link["n"].as_u64().unwrap();
@@ -137,14 +139,14 @@ async fn each_message_finds_what_the_one_before_it_created() {
 /// Runs `set <id> n` then `<then> <id> n` for n in 1..=100 on one topic through the copier,
 /// over a counter starting at 0; returns the store.
 async fn set_then(then: &str, dir: &std::path::Path) -> Store {
-    let store = Store::open(dir).unwrap();
-    let (dispatcher, client) = dispatcher(&store, "copier", Arc::new(Copier));
+    let (switchyard, client) = switchyard(dir, "copier", Arc::new(Copier));
+    let store = switchyard.store;
     let counter = store.create("Counter", json!({"count": 0})).unwrap();
     let id = counter["id"].as_str().unwrap();
     let payloads: Vec<String> = (1..=100)
         .flat_map(|n| [format!("set {id} {n}"), format!("{then} {id} {n}")])
         .collect();
-    dispatch_all(&dispatcher, &client, "copier/a", &payloads).await;
+    dispatch_all(&switchyard.dispatcher, &client, "copier/a", &payloads).await;
     store
 }
 
@@ -170,7 +172,7 @@ async fn a_failure_ahead_of_its_turn_stands_only_if_what_it_read_is_unchanged() 
 /// Runs a `find`, then writes elsewhere in the store itself, as another lane's callback would
 /// meanwhile; counts its invocations.
 struct Busy {
-    store: Store,
+    store: OnceLock<Store>,
     invocations: AtomicUsize,
 }
 
@@ -178,7 +180,8 @@ impl NativeCallback for Busy {
     fn handle(&self, _: &Message, effects: &mut Effects) -> Result<(), String> {
         self.invocations.fetch_add(1, Ordering::SeqCst);
         (effects.writes.query("Link", &Query::default())).map_err(|e| e.to_string())?;
-        (self.store.create("Elsewhere", json!({}))).map_err(|e| e.to_string())?;
+        let store = self.store.get().ok_or("no store yet")?;
+        (store.create("Elsewhere", json!({}))).map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -186,16 +189,17 @@ impl NativeCallback for Busy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_in_its_own_turn_runs_once_however_busy_the_store_is() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
     let busy = Arc::new(Busy {
-        store: store.clone(),
+        store: OnceLock::new(),
         invocations: AtomicUsize::new(0),
     });
-    let (dispatcher, client) = dispatcher(&store, "busy", busy.clone());
+    let (switchyard, client) = switchyard(dir.path(), "busy", busy.clone());
+    let dispatcher = &switchyard.dispatcher;
+    busy.store.set(switchyard.store.clone()).ok();
     // One at a time: each message has the lane to itself, so none is invoked ahead of its turn
     // and none is checked (its own write elsewhere would make a `find` look stale).
     for n in 0..20 {
-        dispatch_all(&dispatcher, &client, "busy/a", &[n.to_string()]).await;
+        dispatch_all(dispatcher, &client, "busy/a", &[n.to_string()]).await;
     }
     assert_eq!(busy.invocations.load(Ordering::SeqCst), 20);
 }

@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use switchyard_dispatch::{Brokers, Dispatcher, Incoming, Outcome, Retention};
-use switchyard_runtime::{Effects, Limits, Message, NativeCallback, Runtime};
+use switchyard_broker::{Incoming, Outcome};
+use switchyard_dispatch::{Dispatcher, NativeCallback};
+use switchyard_runtime::{Effects, Message};
 use switchyard_store::{Query, Store};
 
 /// Stores the topic of every message it gets.
@@ -43,38 +44,40 @@ async fn dispatch(dispatcher: &Dispatcher, client: &str, topic: &str) -> Outcome
 #[tokio::test]
 async fn subscriber_changes_apply_to_the_next_message() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let runtime = Runtime::new(store.clone(), Limits::default()).unwrap();
-    runtime.register_native("recorder", Arc::new(Recorder));
-    let brokers = Brokers::new(store.clone());
-    let dispatcher =
-        Dispatcher::new(store.clone(), runtime, brokers, Retention::default()).unwrap();
+    let switchyard = switchyard::Builder::new(dir.path())
+        .native("recorder", Arc::new(Recorder))
+        .build()
+        .unwrap();
+    let (store, dispatcher) = (&switchyard.store, &switchyard.dispatcher);
     let client = store
         .create("MQTTClient", json!({"mainBrokerURL": "embedded"}))
         .unwrap();
     let client = client["id"].as_str().unwrap().to_owned();
 
-    assert_eq!(dispatch(&dispatcher, &client, "a/1").await, Outcome::Done);
-    assert!(seen(&store).is_empty(), "no subscriber yet");
+    assert!(matches!(
+        dispatch(dispatcher, &client, "a/1").await,
+        Outcome::Done
+    ));
+    assert!(seen(store).is_empty(), "no subscriber yet");
 
     let subscriber = json!({"topic": "a/+", "callback": "recorder", "clients": [client]});
     let subscriber = store.create("MessageSubscriber", subscriber).unwrap();
     let id = subscriber["id"].as_str().unwrap().to_owned();
-    dispatch(&dispatcher, &client, "a/1").await;
-    assert_eq!(seen(&store), ["a/1"]);
+    dispatch(dispatcher, &client, "a/1").await;
+    assert_eq!(seen(store), ["a/1"]);
 
     store.update(&id, json!({"topic": "b/#"})).unwrap();
-    dispatch(&dispatcher, &client, "a/2").await;
-    dispatch(&dispatcher, &client, "b/2").await;
-    assert_eq!(seen(&store), ["a/1", "b/2"]);
+    dispatch(dispatcher, &client, "a/2").await;
+    dispatch(dispatcher, &client, "b/2").await;
+    assert_eq!(seen(store), ["a/1", "b/2"]);
 
     store.update(&id, json!({"clients": []})).unwrap();
-    dispatch(&dispatcher, &client, "b/3").await;
+    dispatch(dispatcher, &client, "b/3").await;
     store.update(&id, json!({"clients": [client]})).unwrap();
-    dispatch(&dispatcher, &client, "b/4").await;
+    dispatch(dispatcher, &client, "b/4").await;
     store.delete(&id).unwrap();
-    dispatch(&dispatcher, &client, "b/5").await;
-    let topics = seen(&store);
+    dispatch(dispatcher, &client, "b/5").await;
+    let topics = seen(store);
     assert_eq!(
         topics,
         ["a/1", "b/2", "b/4"],

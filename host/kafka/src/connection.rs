@@ -3,17 +3,16 @@
 //! durable, a producer for publishes, and a health task that keeps `isConnected` and
 //! `lastError` true to what the brokers answer.
 
+use parking_lot::Mutex;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use switchyard_dispatch::{
-    BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Tasks, Topics,
-};
+use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Tasks, Topics};
 use switchyard_store::Store;
 use tokio::sync::watch;
 
@@ -87,7 +86,7 @@ impl Connection {
 
     /// Changes the followed topics, unless the connection has stopped.
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        let shared = (self.live.lock().expect("live lock").as_ref()).map(|l| l.shared.clone());
+        let shared = (self.live.lock().as_ref()).map(|l| l.shared.clone());
         if let Some(shared) = shared {
             shared.change_topics(change);
         }
@@ -96,19 +95,19 @@ impl Connection {
 
 impl Shared {
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        change(&mut self.topics.lock().expect("topics lock"));
+        change(&mut self.topics.lock());
         self.resubscribe();
     }
 
     /// Subscribes the consumer to exactly the current topics (librdkafka replaces the set).
     fn resubscribe(&self) {
         // Held until subscribed, so concurrent changes subscribe in the order they were made.
-        let topics = self.topics.lock().expect("topics lock");
+        let topics = self.topics.lock();
         let wanted = topics.all();
         let mut names = BTreeSet::new();
         let mut problems = Vec::new();
         for filter in &wanted {
-            match switchyard_topic::kafka::subscription(filter) {
+            match crate::topic::subscription(filter) {
                 Ok(name) => drop(names.insert(name)),
                 Err(e) => problems.push(format!("cannot follow topic filter `{filter}`: {}", e.0)),
             }
@@ -126,19 +125,15 @@ impl Shared {
         for problem in &problems {
             tracing::warn!(client = %self.id, "{problem}");
         }
-        *self.problem.lock().expect("problem lock") =
-            (!problems.is_empty()).then(|| problems.join("; "));
+        *self.problem.lock() = (!problems.is_empty()).then(|| problems.join("; "));
     }
 
     fn report(&self, connected: bool, error: Option<String>) {
-        self.status
-            .lock()
-            .expect("status lock")
-            .report(connected, error);
+        self.status.lock().report(connected, error);
     }
 
     fn problem(&self) -> Option<String> {
-        self.problem.lock().expect("problem lock").clone()
+        self.problem.lock().clone()
     }
 }
 
@@ -266,7 +261,7 @@ impl Delivery for KafkaDelivery {
     }
 }
 
-impl switchyard_dispatch::Connection for Connection {
+impl switchyard_broker::Connection for Connection {
     type Settings = Settings;
 
     fn settings(&self) -> &Settings {
@@ -277,7 +272,7 @@ impl switchyard_dispatch::Connection for Connection {
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.tasks.stop().await;
-            let Some(live) = self.live.lock().expect("live lock").take() else {
+            let Some(live) = self.live.lock().take() else {
                 return;
             };
             live.shared.consumer.unsubscribe();
@@ -297,8 +292,7 @@ impl switchyard_dispatch::Connection for Connection {
         topic: &'a str,
         payload: Vec<u8>,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        let producer =
-            (self.live.lock().expect("live lock").as_ref()).map(|live| live.producer.clone());
+        let producer = (self.live.lock().as_ref()).map(|live| live.producer.clone());
         Box::pin(async move {
             let producer =
                 producer.ok_or_else(|| anyhow::anyhow!("the Kafka client is stopping"))?;

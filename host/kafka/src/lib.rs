@@ -1,40 +1,45 @@
 //! Kafka for Switchyard: the connections of `KafkaClient` objects, through librdkafka.
 //!
-//! A [`KafkaBroker`] plugs Kafka into the shared connection manager
-//! ([`switchyard_dispatch::Manager`]): enabling a client starts a consumer in its `groupId`
-//! for its subscribers' topics and a producer for publishes; disabling, editing or deleting it
+//! [`Kafka`] is the broker kind: what `KafkaClient` objects look like ([`KafkaKind`]), and a
+//! [`KafkaBroker`] that plugs Kafka into the shared connection manager
+//! ([`switchyard_broker::Manager`]): enabling a client starts a consumer in its `groupId` for
+//! its subscribers' topics and a producer for publishes; disabling, editing or deleting it
 //! stops or restarts them. Every message goes through the broker-neutral
-//! [`Consumer`](switchyard_dispatch::Consumer), and its offset is stored for commit only once
+//! [`Consumer`](switchyard_broker::Consumer), and its offset is stored for commit only once
 //! every callback has finished with it and what they wrote is on disk, in order, so a crash
 //! redelivers instead of losing.
 
 mod connection;
+mod kind;
 mod settings;
+pub mod topic;
 
 pub use connection::Connection;
+pub use kind::{KAFKA_CLIENT, KafkaKind};
 pub use settings::Settings;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use switchyard_dispatch::{Broker, Inbound, Manager, Wanted};
+use switchyard_broker::{Broker, BrokerKind, Clients, Inbound, Manager, Wanted};
+use switchyard_model::ClientKind;
 use switchyard_store::{Object, Store};
 
-/// The connections of all `KafkaClient` objects.
-pub type Kafka = Manager<KafkaBroker>;
+/// Kafka as a broker kind.
+pub struct Kafka;
+
+impl BrokerKind for Kafka {
+    fn client_kind(&self) -> Arc<dyn ClientKind> {
+        Arc::new(KafkaKind)
+    }
+
+    fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
+        Arc::new(Manager::new(store.clone(), inbound, KafkaBroker { store }))
+    }
+}
 
 /// `KafkaClient` connections through rdkafka.
 pub struct KafkaBroker {
     store: Store,
-}
-
-impl KafkaBroker {
-    /// The client type this broker kind serves.
-    pub const CLIENT_TYPE: &'static str = "KafkaClient";
-}
-
-/// The manager for `KafkaClient` objects.
-pub fn manager(store: Store, inbound: Arc<dyn Inbound>) -> Kafka {
-    Manager::new(store.clone(), inbound, KafkaBroker { store })
 }
 
 impl Broker for KafkaBroker {
@@ -42,7 +47,7 @@ impl Broker for KafkaBroker {
     type Connection = Connection;
 
     fn client_type(&self) -> &'static str {
-        Self::CLIENT_TYPE
+        KAFKA_CLIENT
     }
 
     fn wanted(&self, _id: &str, object: &Object) -> Wanted<Settings> {

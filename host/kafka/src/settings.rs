@@ -2,7 +2,7 @@
 
 use rdkafka::ClientConfig;
 use serde_json::Value;
-use switchyard_dispatch::Wanted;
+use switchyard_broker::Wanted;
 use switchyard_store::Object;
 
 /// librdkafka's default session timeout makes a group join take ~25 s; a shorter one with a

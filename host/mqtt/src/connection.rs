@@ -10,31 +10,29 @@
 //! A QoS 0 publish that finds the consumer's queue full is dropped, counted and logged instead,
 //! as QoS 0 allows.
 
+use parking_lot::Mutex;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{
     AsyncClient, ClientError, ConnectReturnCode, ConnectionError, Disconnect, Event, EventLoop,
     Outgoing, Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
 };
-use switchyard_dispatch::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
+use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
 use switchyard_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::backlog::{Backlog, Held};
-use crate::settings::{MAX_PACKET, REQUEST_CAPACITY, Settings};
+use crate::settings::{MAX_PACKET, PUBLISH_OVERHEAD, REQUEST_CAPACITY, Settings};
 use crate::{Error, Result};
 
 /// Received messages waiting for the worker.
 const WORKER_QUEUE: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Bytes of a PUBLISH packet besides topic and payload, at most: fixed header with the
-/// longest length encoding, topic length, packet id.
-const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
 /// How long a clean disconnect may take before the socket is just dropped.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -93,7 +91,7 @@ impl Connection {
     /// finishes, but nothing else is dispatched.
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
-        let task = self.task.lock().expect("task lock").take();
+        let task = self.task.lock().take();
         if let Some(Err(e)) = match task {
             Some(task) => Some(task.await),
             None => None,
@@ -157,7 +155,7 @@ impl Link {
 
     async fn change_topics(&self, change: impl FnOnce(&mut Topics)) -> Result<()> {
         let (added, removed) = {
-            let mut topics = self.topics.lock().expect("topics lock");
+            let mut topics = self.topics.lock();
             let before = topics.all();
             change(&mut topics);
             let after = topics.all();
@@ -359,7 +357,7 @@ impl Driver {
         self.link.connected.store(true, Ordering::SeqCst);
         self.report(true, None);
         // Queued ahead of everything users send, straight into the event loop: nothing to wait for.
-        let filters = self.link.topics.lock().expect("topics lock").all();
+        let filters = self.link.topics.lock().all();
         if !filters.is_empty() {
             let filters = filters
                 .into_iter()

@@ -1,22 +1,46 @@
-//! MQTT for Switchyard: the embedded broker ([`EmbeddedBroker`]) and the connections of
-//! `MQTTClient` objects ([`Mqtt`], the shared connection manager over [`MqttBroker`]), which
-//! follow the store: enabling a client connects it, disabling or deleting it disconnects it,
-//! and subscriber changes (un)subscribe topics live. Received messages go to an
-//! [`Inbound`](switchyard_dispatch::Inbound) and are acknowledged once their outcome is
-//! durable; [`Mqtt`] is the [`Outbound`](switchyard_dispatch::Outbound) for `MQTTClient`s.
+//! MQTT for Switchyard: the embedded broker ([`EmbeddedBroker`]) and the `MQTTClient` kind
+//! ([`Mqtt`]): what its objects look like ([`MqttKind`]) and their connections
+//! ([`MqttClients`], the shared connection manager over [`MqttBroker`]), which follow the
+//! store: enabling a client connects it, disabling or deleting it disconnects it, and
+//! subscriber changes (un)subscribe topics live. Received messages go to an
+//! [`Inbound`](switchyard_broker::Inbound) and are acknowledged once their outcome is durable.
 
 mod backlog;
 mod broker;
 mod connection;
 mod endpoint;
+mod kind;
 mod manager;
 mod settings;
 
 pub use broker::EmbeddedBroker;
-pub use manager::{Mqtt, MqttBroker, manager};
+pub use kind::{MQTT_CLIENT, MqttKind};
+pub use manager::{MqttBroker, MqttClients};
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use switchyard_broker::{BrokerKind, Clients, Inbound, Manager};
+use switchyard_model::ClientKind;
+use switchyard_store::Store;
+
+/// MQTT as a broker kind: `MQTTClient` objects, connected through rumqttc to external brokers
+/// or to the embedded one.
+pub struct Mqtt {
+    /// Where the embedded broker listens, for `embedded` URLs; `None` when it is off.
+    pub embedded: Option<SocketAddr>,
+}
+
+impl BrokerKind for Mqtt {
+    fn client_kind(&self) -> Arc<dyn ClientKind> {
+        Arc::new(MqttKind)
+    }
+
+    fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
+        let broker = MqttBroker::new(store.clone(), self.embedded);
+        Arc::new(Manager::new(store, inbound, broker))
+    }
+}
 
 /// What went wrong in the MQTT part of the host.
 #[derive(Debug, thiserror::Error)]

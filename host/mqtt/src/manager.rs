@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchyard_dispatch::{BoxFuture, Broker, Inbound, Manager, Wanted};
+use switchyard_broker::{BoxFuture, Broker, Inbound, Manager, Wanted};
 use switchyard_store::{Object, Store};
 
 use crate::connection::Connection;
@@ -16,7 +16,7 @@ use crate::{Error, Result};
 /// kept in memory for the life of that connection (re-subscribed after a reconnect) and are
 /// gone once the client is disabled, reconfigured or the server restarts; subscribers' topics
 /// are always restored.
-pub type Mqtt = Manager<MqttBroker>;
+pub type MqttClients = Manager<MqttBroker>;
 
 /// `MQTTClient` connections through rumqttc.
 pub struct MqttBroker {
@@ -26,18 +26,10 @@ pub struct MqttBroker {
 }
 
 impl MqttBroker {
-    /// The client type this broker kind serves.
-    pub const CLIENT_TYPE: &'static str = "MQTTClient";
-
     /// `embedded` is the embedded broker's address, or `None` when it is off.
     pub fn new(store: Store, embedded: Option<SocketAddr>) -> MqttBroker {
         MqttBroker { store, embedded }
     }
-}
-
-/// The manager for `MQTTClient` objects.
-pub fn manager(store: Store, inbound: Arc<dyn Inbound>, embedded: Option<SocketAddr>) -> Mqtt {
-    Manager::new(store.clone(), inbound, MqttBroker::new(store, embedded))
 }
 
 impl Broker for MqttBroker {
@@ -45,7 +37,7 @@ impl Broker for MqttBroker {
     type Connection = Connection;
 
     fn client_type(&self) -> &'static str {
-        Self::CLIENT_TYPE
+        crate::MQTT_CLIENT
     }
 
     fn wanted(&self, id: &str, object: &Object) -> Wanted<Settings> {
@@ -74,7 +66,7 @@ fn mqtt_filter(topic: &str) -> Result<String> {
     Ok(switchyard_topic::to_mqtt(topic))
 }
 
-impl switchyard_dispatch::Connection for Connection {
+impl switchyard_broker::Connection for Connection {
     type Settings = Settings;
 
     fn settings(&self) -> &Settings {

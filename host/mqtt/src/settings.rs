@@ -11,13 +11,16 @@ use switchyard_store::Object;
 use crate::endpoint::Endpoint;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
-/// Largest message in either direction; matches the embedded broker's limit.
-pub(crate) const MAX_PACKET: usize = switchyard_runtime::clients::MQTT_MAX_PACKET;
+/// Largest packet in either direction, for Switchyard's clients and its embedded broker.
+pub(crate) const MAX_PACKET: usize = 10 << 20;
+/// Bytes of a PUBLISH packet besides topic and payload, at most: fixed header with the
+/// longest length encoding, topic length, packet id.
+pub(crate) const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
 /// Requests (publishes, acks, subscriptions) waiting for the event loop. flume allocates as the
 /// queue fills, so a generous bound costs nothing while idle.
 pub(crate) const REQUEST_CAPACITY: usize = 1024;
 
-type Wanted = switchyard_dispatch::Wanted<Settings>;
+type Wanted = switchyard_broker::Wanted<Settings>;
 
 /// The connection-relevant properties of an enabled client.
 #[derive(Clone, PartialEq)]

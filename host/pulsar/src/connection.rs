@@ -7,11 +7,13 @@
 //! Whatever goes wrong (the broker is down, refuses the subscription, or the consumer's stream
 //! ends), the connection reports it and starts over after a backoff, so it recovers by itself.
 
+use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::topic::{Subscription, short_name};
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use futures::future::OptionFuture;
@@ -22,11 +24,8 @@ use pulsar::{
     Authentication, ConnectionRetryOptions, ConsumerOptions, OperationRetryOptions, Pulsar,
     TokioExecutor, consumer::InitialPosition,
 };
-use switchyard_dispatch::{
-    BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Tasks, Topics,
-};
+use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Tasks, Topics};
 use switchyard_store::Store;
-use switchyard_topic::pulsar::{Subscription, short_name};
 use tokio::sync::{mpsc, watch};
 
 use crate::settings::Settings;
@@ -120,7 +119,7 @@ impl Connection {
 impl Shared {
     /// Changes the followed topics; the consumer starts over only if what it follows changed.
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        let mut topics = self.topics.lock().expect("topics lock");
+        let mut topics = self.topics.lock();
         let before = topics.all();
         change(&mut topics);
         if topics.all() != before {
@@ -129,15 +128,15 @@ impl Shared {
     }
 
     fn report(&self, connected: bool, error: Option<String>) {
-        (self.status.lock().expect("status lock")).report(connected, error);
+        (self.status.lock()).report(connected, error);
     }
 
     fn problem(&self) -> Option<String> {
-        self.problem.lock().expect("problem lock").clone()
+        self.problem.lock().clone()
     }
 
     fn client(&self) -> Option<Client> {
-        self.client.lock().expect("client lock").clone()
+        self.client.lock().clone()
     }
 
     /// Connects to the first server that answers.
@@ -176,12 +175,12 @@ impl Shared {
     /// listing their namespaces (a namespace the broker does not list is reported as a
     /// problem, and the other topics are followed), and whether any filter is a wildcard.
     async fn wanted_topics(&self, client: &Client) -> (BTreeSet<String>, bool) {
-        let filters = self.topics.lock().expect("topics lock").all();
+        let filters = self.topics.lock().all();
         let mut topics = BTreeSet::new();
         let mut wildcards = false;
         let mut problems = Vec::new();
         for filter in &filters {
-            match switchyard_topic::pulsar::subscription(filter) {
+            match crate::topic::subscription(filter) {
                 Ok(Subscription::Topic(name)) => {
                     topics.insert(name);
                 }
@@ -196,7 +195,7 @@ impl Shared {
             }
         }
         let problem = (!problems.is_empty()).then(|| problems.join("; "));
-        let mut reported = self.problem.lock().expect("problem lock");
+        let mut reported = self.problem.lock();
         if problem.is_some() && *reported != problem {
             tracing::warn!(client = %self.id, "{}", problem.as_deref().unwrap_or_default());
         }
@@ -244,7 +243,7 @@ async fn list(client: &Client, namespace: &str) -> anyhow::Result<Vec<String>> {
         .with_context(|| format!("listing the topics of `{namespace}`"))?;
     Ok(listed
         .into_iter()
-        .filter(|topic| switchyard_topic::pulsar::in_namespace(topic, namespace))
+        .filter(|topic| crate::topic::in_namespace(topic, namespace))
         .collect())
 }
 
@@ -270,7 +269,7 @@ async fn run(
                 continue;
             }
         };
-        *shared.client.lock().expect("client lock") = Some(client.clone());
+        *shared.client.lock() = Some(client.clone());
         loop {
             topics_changed.borrow_and_update();
             let (topics, wildcards) = shared.wanted_topics(&client).await;
@@ -332,7 +331,7 @@ async fn run(
             }
         }
     }
-    *shared.client.lock().expect("client lock") = None;
+    *shared.client.lock() = None;
     deliveries.stop();
 }
 
@@ -526,7 +525,7 @@ impl Delivery for PulsarDelivery {
     }
 }
 
-impl switchyard_dispatch::Connection for Connection {
+impl switchyard_broker::Connection for Connection {
     type Settings = Settings;
 
     fn settings(&self) -> &Settings {
@@ -556,8 +555,7 @@ impl switchyard_dispatch::Connection for Connection {
         Box::pin(async move {
             let client = (self.shared.client())
                 .ok_or_else(|| anyhow::anyhow!("the Pulsar client is not connected"))?;
-            let full =
-                switchyard_topic::pulsar::full_name(topic).map_err(|e| anyhow::anyhow!(e))?;
+            let full = crate::topic::full_name(topic).map_err(|e| anyhow::anyhow!(e))?;
             let sent = async { client.send(full, payload).await?.await };
             sent.await
                 .map(drop)

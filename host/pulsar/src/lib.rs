@@ -2,41 +2,46 @@
 //! crate (patched to read payload frames without the optional checksum; see
 //! `vendor/pulsar/SWITCHYARD.md`).
 //!
-//! A [`PulsarBroker`] plugs Pulsar into the shared connection manager
-//! ([`switchyard_dispatch::Manager`]): enabling a client subscribes its `subscription` (of its
+//! [`Pulsar`] is the broker kind: what `PulsarClient` objects look like ([`PulsarKind`]), and
+//! a [`PulsarBroker`] that plugs Pulsar into the shared connection manager
+//! ([`switchyard_broker::Manager`]): enabling a client subscribes its `subscription` (of its
 //! `subscriptionType`) to its subscribers' topics and publishes through the same connection;
 //! disabling, editing or deleting it closes or restarts that. Every message goes through the
-//! broker-neutral [`Consumer`](switchyard_dispatch::Consumer) and is acknowledged once every
+//! broker-neutral [`Consumer`](switchyard_broker::Consumer) and is acknowledged once every
 //! callback has finished with it and what they wrote is on disk; a message Switchyard could
 //! not settle is negatively acknowledged, so the broker delivers it again.
 
 mod connection;
+mod kind;
 mod settings;
+pub mod topic;
 
 pub use connection::Connection;
+pub use kind::{PULSAR_CLIENT, PulsarKind};
 pub use settings::Settings;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use switchyard_dispatch::{Broker, Inbound, Manager, Wanted};
+use switchyard_broker::{Broker, BrokerKind, Clients, Inbound, Manager, Wanted};
+use switchyard_model::ClientKind;
 use switchyard_store::{Object, Store};
 
-/// The connections of all `PulsarClient` objects.
-pub type Pulsar = Manager<PulsarBroker>;
+/// Pulsar as a broker kind.
+pub struct Pulsar;
+
+impl BrokerKind for Pulsar {
+    fn client_kind(&self) -> Arc<dyn ClientKind> {
+        Arc::new(PulsarKind)
+    }
+
+    fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
+        Arc::new(Manager::new(store.clone(), inbound, PulsarBroker { store }))
+    }
+}
 
 /// `PulsarClient` connections through the `pulsar` crate.
 pub struct PulsarBroker {
     store: Store,
-}
-
-impl PulsarBroker {
-    /// The client type this broker kind serves.
-    pub const CLIENT_TYPE: &'static str = "PulsarClient";
-}
-
-/// The manager for `PulsarClient` objects.
-pub fn manager(store: Store, inbound: Arc<dyn Inbound>) -> Pulsar {
-    Manager::new(store.clone(), inbound, PulsarBroker { store })
 }
 
 impl Broker for PulsarBroker {
@@ -44,7 +49,7 @@ impl Broker for PulsarBroker {
     type Connection = Connection;
 
     fn client_type(&self) -> &'static str {
-        Self::CLIENT_TYPE
+        PULSAR_CLIENT
     }
 
     fn wanted(&self, _id: &str, object: &Object) -> Wanted<Settings> {

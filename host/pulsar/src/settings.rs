@@ -2,7 +2,7 @@
 
 use pulsar::SubType;
 use serde_json::Value;
-use switchyard_dispatch::Wanted;
+use switchyard_broker::Wanted;
 use switchyard_store::Object;
 
 /// The connection-relevant properties of an enabled `PulsarClient`.

@@ -9,7 +9,7 @@
 //! `denied` error for the guest and a warning in the server log.
 
 use serde::{Deserialize, Serialize};
-use switchyard_store::is_builtin;
+use switchyard_model::Kinds;
 
 /// Grants every user type in `read` or `write`; built-in types must be named.
 pub const ALL_USER_TYPES: &str = "*";
@@ -64,8 +64,8 @@ pub(crate) struct ClientName<'a> {
 
 impl Capabilities {
     /// Checks what an operator asked for, naming the first thing that cannot be granted.
-    pub fn validate(&self) -> Result<(), String> {
-        if let Some(builtin) = self.write.iter().find(|t| is_builtin(t)) {
+    pub fn validate(&self, kinds: &Kinds) -> Result<(), String> {
+        if let Some(builtin) = self.write.iter().find(|t| kinds.is_builtin(t)) {
             return Err(format!(
                 "`{builtin}` is a built-in type: plugins can never create, change or delete it"
             ));
@@ -91,8 +91,8 @@ impl Capabilities {
         Ok(())
     }
 
-    pub(crate) fn may_read(&self, type_name: &str) -> Result<(), String> {
-        if granted(&self.read, type_name) {
+    pub(crate) fn may_read(&self, kinds: &Kinds, type_name: &str) -> Result<(), String> {
+        if granted(kinds, &self.read, type_name) {
             return Ok(());
         }
         Err(format!(
@@ -100,13 +100,13 @@ impl Capabilities {
         ))
     }
 
-    pub(crate) fn may_write(&self, type_name: &str) -> Result<(), String> {
-        if is_builtin(type_name) {
+    pub(crate) fn may_write(&self, kinds: &Kinds, type_name: &str) -> Result<(), String> {
+        if kinds.is_builtin(type_name) {
             return Err(format!(
                 "{type_name} is a built-in type; plugins cannot create, change or delete it"
             ));
         }
-        if granted(&self.write, type_name) {
+        if granted(kinds, &self.write, type_name) {
             return Ok(());
         }
         Err(format!(
@@ -173,9 +173,9 @@ impl ClientName<'_> {
     }
 }
 
-fn granted(list: &[String], type_name: &str) -> bool {
+fn granted(kinds: &Kinds, list: &[String], type_name: &str) -> bool {
     list.iter().any(|t| t == type_name)
-        || (!is_builtin(type_name) && list.iter().any(|t| t == ALL_USER_TYPES))
+        || (!kinds.is_builtin(type_name) && list.iter().any(|t| t == ALL_USER_TYPES))
 }
 
 #[cfg(test)]
@@ -193,15 +193,15 @@ mod tests {
     #[test]
     fn defaults_keep_plugins_to_user_types_and_their_own_client() {
         let caps = Capabilities::default();
-        assert!(caps.may_read("Reading").is_ok());
-        assert!(caps.may_write("Reading").is_ok());
+        assert!(caps.may_read(&Kinds::default(), "Reading").is_ok());
+        assert!(caps.may_write(&Kinds::default(), "Reading").is_ok());
         assert!(
-            caps.may_read("MQTTClient")
+            caps.may_read(&Kinds::default(), "FailedMessage")
                 .unwrap_err()
                 .contains("may not read")
         );
         assert!(
-            caps.may_write("MessageSubscriber")
+            caps.may_write(&Kinds::default(), "MessageSubscriber")
                 .unwrap_err()
                 .contains("built-in")
         );
@@ -213,16 +213,16 @@ mod tests {
     #[test]
     fn grants_name_clients_by_id_or_name_and_limit_topics() {
         let caps: Capabilities = serde_json::from_value(json!({
-            "read": ["Reading", "MQTTClient"],
+            "read": ["Reading", "FailedMessage"],
             "write": [],
             "publish": [{"client": "alerts", "topics": ["alerts/#"]}],
             "subscribe": false
         }))
         .unwrap();
-        caps.validate().unwrap();
-        assert!(caps.may_read("MQTTClient").is_ok());
-        assert!(caps.may_read("Other").is_err());
-        assert!(caps.may_write("Reading").is_err());
+        caps.validate(&Kinds::default()).unwrap();
+        assert!(caps.may_read(&Kinds::default(), "FailedMessage").is_ok());
+        assert!(caps.may_read(&Kinds::default(), "Other").is_err());
+        assert!(caps.may_write(&Kinds::default(), "Reading").is_err());
         assert!(
             caps.may_publish(&client("c9", "alerts"), "alerts/t1", "c1")
                 .is_ok()
@@ -241,10 +241,14 @@ mod tests {
     #[test]
     fn built_in_types_cannot_be_granted_for_writing() {
         let caps = Capabilities {
-            write: vec!["MQTTClient".into()],
+            write: vec!["FailedMessage".into()],
             ..Capabilities::default()
         };
-        assert!(caps.validate().unwrap_err().contains("built-in"));
+        assert!(
+            caps.validate(&Kinds::default())
+                .unwrap_err()
+                .contains("built-in")
+        );
         let unknown = serde_json::from_value::<Capabilities>(json!({"admin": true}));
         assert!(
             unknown

@@ -8,16 +8,13 @@
 use crate::bindings::types::Error;
 use crate::bindings::{logging, messaging, objects, types};
 use crate::capabilities::ClientName;
-use crate::clients::Client;
 use crate::sandbox::{Sandbox, spend};
 use crate::{Publish, SubscriptionChange};
 use serde_json::{Value, json};
+use switchyard_broker::Client;
 use switchyard_store::{Error as StoreError, Object, Query};
 
 type HostResult<T> = wasmtime::Result<Result<T, Error>>;
-
-/// Marks where a plugin's log output was cut off.
-pub(crate) const TRUNCATED: &str = "[truncated: the plugin's log limit for this invocation]";
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
@@ -25,7 +22,7 @@ impl From<StoreError> for Error {
             StoreError::NotFound(m) => Error::NotFound(m),
             StoreError::Invalid(m) | StoreError::BadQuery(m) => Error::Invalid(m),
             StoreError::TooLarge(m) => Error::LimitExceeded(m),
-            other => Error::Other(other.to_string()),
+            other => Error::Other(switchyard_model::Report(&other).to_string()),
         }
     }
 }
@@ -61,11 +58,13 @@ impl Sandbox {
     }
 
     fn readable(&self, type_name: &str) -> Result<(), Error> {
-        (self.settings.capabilities.may_read(type_name)).map_err(|why| self.denied(why))
+        let kinds = self.writes.kinds();
+        (self.settings.capabilities.may_read(kinds, type_name)).map_err(|why| self.denied(why))
     }
 
     fn writable(&self, type_name: &str) -> Result<(), Error> {
-        (self.settings.capabilities.may_write(type_name)).map_err(|why| self.denied(why))
+        let kinds = self.writes.kinds();
+        (self.settings.capabilities.may_write(kinds, type_name)).map_err(|why| self.denied(why))
     }
 
     /// The type of an existing object the guest names by id.
@@ -77,7 +76,7 @@ impl Sandbox {
 
     /// Finds a client object by id or `name`, so publishes can be checked before they queue.
     fn client(&self, reference: &str) -> Result<Client, Error> {
-        (crate::clients::resolve(&self.writes, reference)?)
+        (switchyard_broker::resolve(&self.writes, reference)?)
             .ok_or_else(|| Error::NotFound(format!("no client with id or name `{reference}`")))
     }
 
@@ -255,25 +254,9 @@ impl messaging::Host for Sandbox {
 
 impl logging::Host for Sandbox {
     fn log(&mut self, level: logging::Level, message: String) -> wasmtime::Result<()> {
-        if !self.charge() || self.budget.log_truncated {
-            return Ok(());
+        if self.charge() {
+            crate::log::budgeted(&self.tag, level, &message, &mut self.budget);
         }
-        if message.len() <= self.budget.log_bytes {
-            self.budget.log_bytes -= message.len();
-            crate::log::line(&self.tag, level, &message);
-            return Ok(());
-        }
-        let mut cut = self.budget.log_bytes;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.budget.log_bytes = 0;
-        self.budget.log_truncated = true;
-        crate::log::line(
-            &self.tag,
-            level,
-            &format!("{}… {TRUNCATED}", &message[..cut]),
-        );
         Ok(())
     }
 }

@@ -2,10 +2,11 @@
 //! fixed size, and a live feed of new lines for followers (`GET /api/logs`, the admin UI, the
 //! CLI's `logs --follow`). The server log keeps its own copy of every line, as before.
 
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Lines a follower may fall behind before it is told it missed some.
@@ -75,7 +76,7 @@ impl Journal {
         let time_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut rings = self.rings.lock().expect("journal lock");
+        let mut rings = self.rings.lock();
         // Numbered under the lock, so the rings and the feed keep the same order.
         let line = Arc::new(LogLine {
             seq: self.next.fetch_add(1, Ordering::Relaxed),
@@ -100,7 +101,7 @@ impl Journal {
 
     /// The latest `limit` lines that match, oldest first.
     pub fn recent(&self, filter: &LogFilter, limit: usize) -> Vec<Arc<LogLine>> {
-        let rings = self.rings.lock().expect("journal lock");
+        let rings = self.rings.lock();
         let mut lines: Vec<Arc<LogLine>> = (rings.iter())
             .filter(|(plugin, _)| filter.plugin.as_ref().is_none_or(|p| p == *plugin))
             .flat_map(|(_, ring)| ring.iter().filter(|line| filter.matches(line)).cloned())
@@ -116,7 +117,7 @@ impl Journal {
 
     /// Drops the lines of a deleted plugin.
     pub(crate) fn forget(&self, plugin: &str) {
-        self.rings.lock().expect("journal lock").remove(plugin);
+        self.rings.lock().remove(plugin);
     }
 }
 

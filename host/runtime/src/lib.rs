@@ -1,18 +1,18 @@
-//! The WebAssembly runtime: turns uploaded bytes into plugins of the `switchyard:plugin`
-//! world and runs them, one fresh sandbox per message.
+//! The sandbox: runs a compiled plugin of the `switchyard:plugin` world on one message, in a
+//! fresh instance.
 //!
-//! Plugins are compiled once (the artifact is cached in sled) and pre-instantiated; each
-//! invocation waits for a slot (a semaphore sized to the instance pool), then gets a new
-//! instance, a WASI context with no files, network or environment, its own write set over the
-//! object store, its plugin's capabilities and budgets, and a wall-time deadline that holds
-//! both in guest code (epoch interruption) and in blocking host or WASI calls (the invocation
-//! is dropped). What the guest writes and publishes is handed back as [`Effects`] for the
-//! caller to commit, so a failed or trapped invocation leaves no trace.
+//! Each invocation waits for a slot (a semaphore sized to the instance pool), then gets a new
+//! instance, a WASI context with no files, network or environment, the write set it was handed
+//! over the object store, its plugin's capabilities and budgets, and a wall-time deadline that
+//! holds both in guest code (epoch interruption) and in blocking host or WASI calls (the
+//! invocation is dropped). What the guest writes and publishes is handed back as [`Effects`]
+//! for the caller to commit, so a failed or trapped invocation leaves no trace.
+//!
+//! Which plugins exist, how uploads become components and where compiled code is cached is the
+//! plugin registry's business (`switchyard-plugins`); this crate compiles and runs.
 
 mod bindings;
 mod capabilities;
-pub mod clients;
-mod componentize;
 mod engine;
 mod imports;
 mod journal;
@@ -20,25 +20,27 @@ mod legacy;
 mod limits;
 mod log;
 mod metrics;
-mod native;
 mod output;
-mod plugins;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
 pub use journal::{Journal, LogFilter, LogLine};
-pub use limits::{Limits, PluginLimits};
-pub use native::NativeCallback;
-pub use plugins::{LEGACY_WORLD, PluginError, PluginInfo, SettingsPatch, WORLD};
+pub use limits::{Limits, PluginLimits, SettingsError, merge_overrides};
 
-use plugins::{Pre, Registry};
-use sandbox::{Sandbox, Tag};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use metrics::PluginMetrics;
+use sandbox::{Sandbox, Settings, Tag};
+use std::sync::Arc;
 use std::time::Instant;
+use switchyard_broker::Client;
+use switchyard_store::Txn;
 use tokio::sync::Semaphore;
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Trap, UpdateDeadline};
+
+/// The world plugins implement, as shown by the API.
+pub const WORLD: &str = "switchyard:plugin/plugin@0.2.0";
+/// The earlier world, whose plugins still load and run.
+pub const LEGACY_WORLD: &str = "switchyard:plugin/plugin@0.1.0";
 
 /// One message handed to a plugin.
 #[derive(Debug, Clone, Default)]
@@ -54,9 +56,9 @@ pub struct Message {
 
 /// A publish a plugin asked for; sent by the dispatcher after the invocation commits. The
 /// client is resolved and the topic and size checked when it is asked for, once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Publish {
-    pub client: clients::Client,
+    pub client: Client,
     pub topic: String,
     pub payload: Vec<u8>,
 }
@@ -70,9 +72,20 @@ pub enum SubscriptionChange {
 
 /// What a successful invocation leaves behind: its uncommitted writes and queued effects.
 pub struct Effects {
-    pub writes: switchyard_store::Txn,
+    pub writes: Txn,
     pub publishes: Vec<Publish>,
     pub subscriptions: Vec<SubscriptionChange>,
+}
+
+impl Effects {
+    /// Nothing done yet, over the write set `writes`.
+    pub fn new(writes: Txn) -> Effects {
+        Effects {
+            writes,
+            publishes: Vec::new(),
+            subscriptions: Vec::new(),
+        }
+    }
 }
 
 /// Why an invocation failed. Its writes and publishes are discarded.
@@ -95,13 +108,15 @@ pub enum InvokeError {
     Timeout(u64),
     #[error("plugin ran out of time ({0} ms) while blocked in a host or WASI call")]
     TimeoutBlocked(u64),
+    #[error("the callback panicked: {0}")]
+    Panicked(String),
 }
 
 /// A failed invocation, with the write set it had built when it ended (discarded, and kept only
 /// for its reads), if it got to run.
 pub struct InvokeFailure {
     pub error: InvokeError,
-    pub writes: Option<switchyard_store::Txn>,
+    pub writes: Option<Txn>,
 }
 
 impl InvokeFailure {
@@ -123,7 +138,70 @@ impl From<InvokeError> for InvokeFailure {
     }
 }
 
-/// The runtime. Cheap to clone; clones share the engine and the loaded plugins.
+/// Why bytes could not be made into runnable code.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("not a component of the {WORLD} world: {0}")]
+    WrongWorld(String),
+    #[error("compiling the plugin failed: {0}")]
+    Compile(String),
+}
+
+/// A component compiled and checked against a world: instantiation is pre-resolved, so a
+/// message pays only for a fresh instance.
+#[derive(Clone)]
+pub struct Code(Pre);
+
+/// A pre-instantiated component of either world.
+#[derive(Clone)]
+enum Pre {
+    Current(bindings::PluginPre<Sandbox>),
+    Legacy(legacy::PluginPre<Sandbox>),
+}
+
+impl Code {
+    /// The WIT world the component implements.
+    pub fn world(&self) -> &'static str {
+        match self.0 {
+            Pre::Current(_) => WORLD,
+            Pre::Legacy(_) => LEGACY_WORLD,
+        }
+    }
+}
+
+/// Freshly compiled code and the artifact to cache it as.
+pub struct Compiled {
+    pub code: Code,
+    pub artifact: Vec<u8>,
+}
+
+/// A plugin ready to run: its code and the settings every invocation of it gets.
+pub struct Plugin {
+    name: Arc<str>,
+    code: Code,
+    settings: Arc<Settings>,
+    metrics: PluginMetrics,
+}
+
+impl Plugin {
+    pub fn new(name: &str, code: Code, capabilities: Capabilities, limits: PluginLimits) -> Plugin {
+        Plugin {
+            name: Arc::from(name),
+            code,
+            settings: Arc::new(Settings {
+                capabilities,
+                limits,
+            }),
+            metrics: PluginMetrics::new(name),
+        }
+    }
+
+    pub fn code(&self) -> &Code {
+        &self.code
+    }
+}
+
+/// The sandbox runtime. Cheap to clone; clones share the engine and the instance pool.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -132,21 +210,17 @@ pub struct Runtime {
 struct Inner {
     engine: Engine,
     linker: Linker<Sandbox>,
-    registry: Registry,
-    store: switchyard_store::Store,
     limits: Limits,
     /// One permit per instance the pool can hold: invocations beyond it wait here instead of
     /// failing to instantiate.
     admission: Semaphore,
     /// Recent plugin log lines, for `GET /api/logs`.
     journal: Arc<Journal>,
-    /// Callbacks registered in Rust, by name; they take precedence over plugins.
-    natives: RwLock<HashMap<String, Arc<dyn NativeCallback>>>,
 }
 
 impl Runtime {
-    /// Creates the engine and loads every stored plugin (from its cached compiled artifact).
-    pub fn new(store: switchyard_store::Store, limits: Limits) -> anyhow::Result<Runtime> {
+    /// Creates the engine, its instance pool and the linker of both worlds' imports.
+    pub fn new(limits: Limits) -> anyhow::Result<Runtime> {
         let engine = engine::build(&limits)?;
         engine::start_ticker(&engine);
         let mut linker = Linker::new(&engine);
@@ -154,34 +228,15 @@ impl Runtime {
         type Host = wasmtime::component::HasSelf<Sandbox>;
         bindings::Plugin::add_to_linker::<_, Host>(&mut linker, |s| s)?;
         legacy::Plugin::add_to_linker::<_, Host>(&mut linker, |s| s)?;
-        let registry = Registry::open(&store)?;
-        registry.load_all(&engine, &linker, &limits)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                registry,
-                store,
                 admission: Semaphore::new(limits.max_instances as usize),
                 journal: Arc::new(Journal::new(limits.log_lines)),
                 limits,
-                natives: RwLock::default(),
             }),
         })
-    }
-
-    /// Validates, compiles and stores a plugin, replacing any plugin of that name for all later
-    /// messages. CPU-heavy: call from a blocking task.
-    pub fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, PluginError> {
-        let inner = &self.inner;
-        (inner.registry).install(&inner.engine, &inner.linker, &inner.limits, name, bytes)
-    }
-
-    /// Changes a plugin's capabilities or limits; later invocations use them.
-    pub fn configure(&self, name: &str, patch: SettingsPatch) -> Result<PluginInfo, PluginError> {
-        self.inner
-            .registry
-            .configure(&self.inner.limits, name, patch)
     }
 
     /// The server-wide limits: every plugin's defaults and the instance pool.
@@ -189,69 +244,67 @@ impl Runtime {
         &self.inner.limits
     }
 
-    pub fn list(&self) -> Vec<PluginInfo> {
-        self.inner.registry.list()
-    }
-
-    pub fn info(&self, name: &str) -> Option<PluginInfo> {
-        self.inner.registry.get(name).map(|l| l.info.clone())
-    }
-
-    /// Removes a plugin; returns whether it existed.
-    pub fn remove(&self, name: &str) -> Result<bool, PluginError> {
-        let removed = self.inner.registry.remove(name)?;
-        self.inner.journal.forget(name);
-        Ok(removed)
-    }
-
     /// The plugins' recent log lines and their live feed.
     pub fn journal(&self) -> &Journal {
         &self.inner.journal
     }
 
-    /// Registers a callback written in Rust under `name`: subscribers whose `callback` is
-    /// `name` run it instead of a plugin.
-    pub fn register_native(&self, name: &str, callback: Arc<dyn NativeCallback>) {
-        let mut natives = self.inner.natives.write().expect("natives lock");
-        natives.insert(name.to_owned(), callback);
+    /// Compiles a component and checks it against the worlds. CPU-heavy: call from a
+    /// blocking task.
+    pub fn compile(&self, component: &[u8]) -> Result<Compiled, CompileError> {
+        let component = Component::new(&self.inner.engine, component)
+            .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
+        let code = self.prepare(&component)?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| CompileError::Compile(format!("{e:#}")))?;
+        Ok(Compiled { code, artifact })
     }
 
-    /// Runs `plugin` on one message in a fresh instance, once an instance slot is free.
-    pub async fn invoke(&self, plugin: &str, message: Message) -> Result<Effects, InvokeError> {
-        (self.invoke_keeping_reads(plugin, message).await).map_err(|failure| failure.error)
+    /// Code from an artifact that [`Runtime::compile`] made; an error if it was made by an
+    /// engine of another version or configuration (compile again then).
+    ///
+    /// # Safety
+    ///
+    /// `artifact` must come from [`Compiled::artifact`], unaltered: wasmtime checks its header
+    /// but trusts the machine code in it.
+    pub unsafe fn load(&self, artifact: &[u8]) -> Result<Code, CompileError> {
+        // SAFETY: the caller vouches that the artifact is one `compile` produced.
+        let component = unsafe { Component::deserialize(&self.inner.engine, artifact) }
+            .map_err(|e| CompileError::Compile(format!("{e:#}")))?;
+        self.prepare(&component)
     }
 
-    /// Like [`Runtime::invoke`], but a failure keeps what the invocation read, so a caller that
-    /// ran it ahead of time can tell whether the failure still stands.
-    pub async fn invoke_keeping_reads(
+    /// Resolves imports and checks exports once, so every message only instantiates. A
+    /// component that does not export the current handler may still be a 0.1.0 plugin.
+    fn prepare(&self, component: &Component) -> Result<Code, CompileError> {
+        let pre = (self.inner.linker.instantiate_pre(component))
+            .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
+        match bindings::PluginPre::new(pre.clone()) {
+            Ok(current) => Ok(Code(Pre::Current(current))),
+            Err(error) => match legacy::PluginPre::new(pre) {
+                Ok(old) => Ok(Code(Pre::Legacy(old))),
+                Err(_) => Err(CompileError::WrongWorld(format!("{error:#}"))),
+            },
+        }
+    }
+
+    /// Forgets the log lines of a plugin that is gone.
+    pub fn forget(&self, plugin: &str) {
+        self.inner.journal.forget(plugin);
+    }
+
+    /// Runs `plugin` on one message in a fresh instance, once an instance slot is free, with
+    /// `writes` as its view of the store. A failure keeps what the invocation read, so a
+    /// caller that ran it ahead of time can tell whether the failure still stands.
+    pub async fn invoke(
         &self,
-        plugin: &str,
+        plugin: &Plugin,
         message: Message,
+        writes: Txn,
     ) -> Result<Effects, InvokeFailure> {
         let inner = &self.inner;
-        let native = inner
-            .natives
-            .read()
-            .expect("natives lock")
-            .get(plugin)
-            .cloned();
-        if let Some(native) = native {
-            let mut effects = Effects {
-                writes: inner.store.begin(),
-                publishes: Vec::new(),
-                subscriptions: Vec::new(),
-            };
-            return match native.handle(&message, &mut effects) {
-                Ok(()) => Ok(effects),
-                Err(reason) => Err(InvokeFailure {
-                    error: InvokeError::Handler(reason),
-                    writes: Some(effects.writes),
-                }),
-            };
-        }
-        let loaded = (inner.registry.get(plugin))
-            .ok_or_else(|| InvokeError::NoSuchPlugin(plugin.to_owned()))?;
-        let limits = &loaded.settings.limits;
+        let limits = &plugin.settings.limits;
         if message.payload.len() > limits.payload_bytes {
             return Err(InvokeError::PayloadTooLarge {
                 size: message.payload.len(),
@@ -262,17 +315,12 @@ impl Runtime {
         let _slot = inner.admission.acquire().await.expect("never closed");
         let started = Instant::now();
         let tag = Tag {
-            plugin: Arc::from(plugin),
+            plugin: plugin.name.clone(),
             subscriber: message.subscriber_id.clone(),
             journal: inner.journal.clone(),
         };
         let origin = message.client_id.clone();
-        let sandbox = Sandbox::new(
-            tag.clone(),
-            loaded.settings.clone(),
-            origin,
-            inner.store.begin(),
-        );
+        let sandbox = Sandbox::new(tag.clone(), plugin.settings.clone(), origin, writes);
         let mut store = wasmtime::Store::new(&inner.engine, sandbox);
         store.limiter(|s| s.limiter());
         let deadline = Instant::now() + limits.timeout();
@@ -289,7 +337,7 @@ impl Runtime {
 
         // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
         // epochs cannot stop it: the deadline drops the whole call instead.
-        let run = run(&loaded.pre, &mut store, message);
+        let run = run(&plugin.code.0, &mut store, message);
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
         let sandbox = store.into_data();
         log::stdio(&tag, &sandbox.stdout, &sandbox.stderr);
@@ -301,7 +349,7 @@ impl Runtime {
                     publishes: sandbox.publishes,
                     subscriptions: sandbox.subscriptions,
                 };
-                loaded.metrics.record(None, started.elapsed());
+                plugin.metrics.record(None, started.elapsed());
                 return Ok(effects);
             }
             Err(_elapsed) => InvokeError::TimeoutBlocked(limits.timeout_ms),
@@ -315,7 +363,7 @@ impl Runtime {
             },
             Ok(Err(e)) => InvokeError::Trap(trap_reason(&e)),
         };
-        loaded.metrics.record(Some(&error), started.elapsed());
+        plugin.metrics.record(Some(&error), started.elapsed());
         Err(InvokeFailure {
             error,
             writes: Some(sandbox.writes),

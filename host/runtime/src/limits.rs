@@ -140,7 +140,7 @@ impl Limits {
 }
 
 /// Lays a PATCH of limit overrides over the stored ones: a `null` value removes an override.
-pub(crate) fn merge_overrides(stored: &mut Map<String, Value>, patch: &Map<String, Value>) {
+pub fn merge_overrides(stored: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (key, value) in patch {
         if value.is_null() {
             stored.remove(key);

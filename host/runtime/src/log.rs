@@ -2,13 +2,35 @@
 //! stdout/stderr, each line tagged with the plugin and the subscriber it ran for.
 
 use crate::bindings::logging::Level;
-use crate::imports::TRUNCATED;
 use crate::output::CappedOutput;
-use crate::sandbox::Tag;
+use crate::sandbox::{Budget, Tag};
 
-/// Writes one line of a `log` call at its level.
-pub(crate) fn line(tag: &Tag, level: Level, message: &str) {
-    write(tag, level, "log", message);
+/// Marks where a plugin's log output was cut off.
+const TRUNCATED: &str = "[truncated: the plugin's log limit for this invocation]";
+
+/// Writes one line of a `log` call at its level, within what is left of the invocation's log
+/// budget: a line over it is cut there, with a marker, and nothing is logged after that.
+pub(crate) fn budgeted(tag: &Tag, level: Level, message: &str, budget: &mut Budget) {
+    if budget.log_truncated {
+        return;
+    }
+    if message.len() <= budget.log_bytes {
+        budget.log_bytes -= message.len();
+        write(tag, level, "log", message);
+        return;
+    }
+    let mut cut = budget.log_bytes;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    budget.log_bytes = 0;
+    budget.log_truncated = true;
+    write(
+        tag,
+        level,
+        "log",
+        &format!("{}… {TRUNCATED}", &message[..cut]),
+    );
 }
 
 fn write(tag: &Tag, level: Level, stream: &'static str, message: &str) {

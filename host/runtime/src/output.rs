@@ -2,8 +2,9 @@
 //! and dropped. Writes never fail, so a plugin that prints too much (Rust's `println!` panics
 //! on a write error) is cut short in the log, not trapped.
 
+use parking_lot::Mutex;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -38,12 +39,12 @@ impl CappedOutput {
 
     /// What was kept, and how many bytes were dropped past the cap.
     pub(crate) fn contents(&self) -> (Vec<u8>, usize) {
-        let captured = self.inner.lock().expect("output buffer");
+        let captured = self.inner.lock();
         (captured.kept.clone(), captured.dropped)
     }
 
     fn keep(&self, bytes: &[u8]) {
-        let mut captured = self.inner.lock().expect("output buffer");
+        let mut captured = self.inner.lock();
         let room = captured.capacity.saturating_sub(captured.kept.len());
         let taken = bytes.len().min(room);
         captured.kept.extend_from_slice(&bytes[..taken]);

@@ -5,9 +5,13 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
-    /// Directory of the sled database.
+    /// Directory of the data: the embedded database, and the MQTT clients' backlog files.
     #[arg(long, env = "SWITCHYARD_DATA", default_value = "./data")]
     pub data: PathBuf,
+    /// Memory the embedded database may keep, in MiB: its page cache, whatever the number of
+    /// objects.
+    #[arg(long, env = "SWITCHYARD_STORE_CACHE_MB", default_value_t = 64)]
+    pub store_cache_mb: usize,
     /// Address of the REST/admin API.
     #[arg(long, env = "SWITCHYARD_HTTP", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,

@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| {
-                "info,rumqttd=warn,rumqttd::server::broker=off,rumqttc=warn,sled=warn".into()
+                "info,rumqttd=warn,rumqttd::server::broker=off,rumqttc=warn".into()
             }),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))

@@ -1,34 +1,17 @@
-//! Wires the parts together and runs them until Ctrl-C or SIGTERM.
+//! `switchyard serve`: starts the embedded MQTT broker, builds the server through the
+//! composition root, serves the REST/admin API, and runs until Ctrl-C or SIGTERM.
 
 use crate::config::Config;
 use crate::metrics;
 use crate::token::{self, Token};
 use anyhow::Context;
 use std::io::Write;
-use std::sync::Arc;
+use switchyard::{Builder, broker_kinds};
 use switchyard_api::{AppState, Auth};
-use switchyard_dispatch::{Brokers, Dispatcher};
-use switchyard_kafka::KafkaBroker;
-use switchyard_mqtt::{EmbeddedBroker, MqttBroker};
-use switchyard_pulsar::PulsarBroker;
-use switchyard_runtime::Runtime;
-use switchyard_store::Store;
-use tokio::task::JoinHandle;
+use switchyard_mqtt::EmbeddedBroker;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let render_metrics = metrics::install().context("installing the metrics recorder")?;
-    let store = Store::open(&config.data)
-        .with_context(|| format!("opening the database in {}", config.data.display()))?;
-    let (token_hash, token) = token::load(&store, config.token.as_deref())?;
-    let runtime = Runtime::new(store.clone(), config.limits()).context("starting the runtime")?;
-    let brokers = Brokers::new(store.clone());
-    let dispatcher = Dispatcher::new(store.clone(), runtime, brokers.clone(), config.retention())
-        .context("opening the retry queue")?;
-    let retries = tokio::spawn({
-        let dispatcher = dispatcher.clone();
-        async move { dispatcher.run_retries().await }
-    });
-
     let embedded = match config.mqtt.0 {
         Some(addr) => Some(
             EmbeddedBroker::start(addr, config.mqtt_ws.0)
@@ -36,32 +19,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let mqtt = Arc::new(switchyard_mqtt::manager(
-        store.clone(),
-        Arc::new(dispatcher.clone()),
-        embedded.as_ref().map(EmbeddedBroker::tcp_addr),
-    ));
-    brokers.register(MqttBroker::CLIENT_TYPE, mqtt.clone());
-    let kafka = Arc::new(switchyard_kafka::manager(
-        store.clone(),
-        Arc::new(dispatcher.clone()),
-    ));
-    brokers.register(KafkaBroker::CLIENT_TYPE, kafka.clone());
-    let pulsar = Arc::new(switchyard_pulsar::manager(
-        store.clone(),
-        Arc::new(dispatcher.clone()),
-    ));
-    brokers.register(PulsarBroker::CLIENT_TYPE, pulsar.clone());
-    let clients = [
-        tokio::spawn(mqtt.clone().run()),
-        tokio::spawn(kafka.clone().run()),
-        tokio::spawn(pulsar.clone().run()),
-    ];
+    let switchyard = Builder::new(&config.data)
+        .limits(config.limits())
+        .retention(config.retention())
+        .cache_bytes(config.store_cache_mb << 20)
+        .brokers(broker_kinds(
+            embedded.as_ref().map(EmbeddedBroker::tcp_addr),
+        ))
+        .build()?;
+    let (token_hash, token) = token::load(&switchyard.store, config.token.as_deref())?;
+    let running = switchyard.start();
 
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
-    let state = AppState::new(dispatcher, Auth::from_hash(token_hash))
+    let state = AppState::new(switchyard.dispatcher.clone(), Auth::from_hash(token_hash))
         .with_metrics(render_metrics, config.metrics_public);
     banner(&config, &listener, &token)?;
     let closing = state.closing();
@@ -74,11 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("serving the HTTP API")?;
 
     tracing::info!("shutting down");
-    clients.iter().for_each(JoinHandle::abort);
-    retries.abort();
-    tokio::join!(mqtt.shutdown(), kafka.shutdown(), pulsar.shutdown());
-    store.flush()?;
-    Ok(())
+    running.stop().await
 }
 
 /// Tells the user where everything listens and how to authenticate.

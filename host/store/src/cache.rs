@@ -6,9 +6,10 @@
 //! under, and a reader inserts only if no built-in object changed since it started reading,
 //! so a read that raced with a commit never leaves the old version behind.
 
-use crate::{Object, types};
+use crate::Object;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Entries kept, at most; past it the cache starts over, so memory stays bounded whatever the
 /// number of clients and subscribers.
@@ -34,7 +35,7 @@ pub(crate) enum Lookup {
 
 impl Cache {
     pub(crate) fn lookup(&self, id: &str) -> Lookup {
-        let inner = self.inner.lock().expect("object cache");
+        let inner = self.inner.lock();
         match inner.objects.get(id) {
             Some(object) => Lookup::Hit(object.clone()),
             None => Lookup::Miss {
@@ -43,13 +44,10 @@ impl Cache {
         }
     }
 
-    /// Keeps `object`, read after a [`Lookup::Miss`] that saw `changes`, if it is built in
-    /// and nothing built in changed since.
+    /// Keeps the built-in `object`, read after a [`Lookup::Miss`] that saw `changes`, if
+    /// nothing built in changed since.
     pub(crate) fn insert(&self, id: &str, object: &Object, changes: u64) {
-        if types::Builtin::of(crate::record::type_of(object)).is_none() {
-            return;
-        }
-        let mut inner = self.inner.lock().expect("object cache");
+        let mut inner = self.inner.lock();
         if inner.changes != changes {
             return;
         }
@@ -59,9 +57,9 @@ impl Cache {
         (inner.objects).insert(id.to_owned(), Arc::new(object.clone()));
     }
 
-    /// Forgets a built-in object that changed; called after the change is in sled.
+    /// Forgets a built-in object that changed; called after the change is committed.
     pub(crate) fn changed(&self, id: &str) {
-        let mut inner = self.inner.lock().expect("object cache");
+        let mut inner = self.inner.lock();
         inner.changes += 1;
         inner.objects.remove(id);
     }

@@ -1,5 +1,7 @@
 //! The store's error type.
 
+use std::sync::Arc;
+
 /// What went wrong with a store operation. The variants map onto HTTP statuses in the API
 /// and onto the WIT `error` variant for plugins.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -19,12 +21,32 @@ pub enum Error {
     /// The write raced with another one (for example the object was deleted meanwhile).
     #[error("{0}")]
     Conflict(String),
-    /// sled failed.
-    #[error("storage error: {0}")]
-    Storage(#[from] sled::Error),
+    /// The storage engine failed; the source says how.
+    #[error("the storage engine failed while {doing}")]
+    Storage {
+        doing: &'static str,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored record could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The store is shutting down.
+    #[error("the store is closing")]
+    Closing,
+}
+
+impl Error {
+    /// A storage failure while `doing` something, keeping the engine's error as the source.
+    pub(crate) fn storage(
+        doing: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Storage {
+            doing,
+            source: Arc::new(source),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

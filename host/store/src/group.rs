@@ -1,5 +1,5 @@
-//! Group commit of write sets: sled writes (and `sync_file_range`s) its log once per
-//! transaction, whatever its size, so write sets committed at the same time share one.
+//! Group commit of write sets: an engine writes once per transaction, whatever its size, so
+//! write sets committed at the same time share one.
 //!
 //! Leader and followers, without a thread of its own: a write set that finds nobody
 //! committing commits at once, on its own task, together with every set queued so far; sets
@@ -9,10 +9,10 @@
 
 use crate::txn::{self, Txn};
 use crate::{Change, Error, Result};
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-/// Write sets in one sled transaction, at most, so one batch does not hold the rest for long.
+/// Write sets in one transaction, at most, so one batch does not hold the rest for long.
 const BATCH: usize = 256;
 
 /// What a queued write set's owner is told.
@@ -39,7 +39,7 @@ impl Committer {
     pub(crate) async fn commit(&self, txn: Txn) -> Result<Vec<Change>> {
         let (reply, turn) = oneshot::channel();
         let leads = {
-            let mut queue = self.queue.lock().expect("commit queue");
+            let mut queue = self.queue.lock();
             if queue.leading {
                 queue.waiting.push((txn, reply));
                 None
@@ -61,7 +61,7 @@ impl Committer {
         let _hand_over = HandOver(self);
         let store = txn.store().clone();
         let mut followers = {
-            let mut queue = self.queue.lock().expect("commit queue");
+            let mut queue = self.queue.lock();
             let take = queue.waiting.len().min(BATCH - 1);
             let rest = queue.waiting.split_off(take);
             std::mem::replace(&mut queue.waiting, rest)
@@ -83,7 +83,7 @@ impl Committer {
     /// Wakes the first queued write set's owner to lead the next batch, or notes that nobody
     /// leads. An owner that gave up is skipped, and its set not committed.
     fn hand_over(&self) {
-        let mut queue = self.queue.lock().expect("commit queue");
+        let mut queue = self.queue.lock();
         while !queue.waiting.is_empty() {
             let (txn, reply) = queue.waiting.remove(0);
             if reply.send(Turn::Lead(txn)).is_ok() {

@@ -1,4 +1,5 @@
-//! The object store: every client, subscriber and callback-produced object lives here, in sled.
+//! The object store: every client, subscriber and callback-produced object lives here, with
+//! everything else the host keeps (plugins, settings, the retry queue).
 //!
 //! Objects are JSON documents with a generated `id`, a `type`, `createdAt` and `updatedAt`, and
 //! free properties at the top level. Built-in types (`MQTTClient`, `MessageSubscriber`, ...) are
@@ -7,38 +8,45 @@
 //!
 //! A commit is durable only once [`Store::sync`] returns: acknowledgements (a broker ack, an
 //! HTTP 2xx) wait for it, and concurrent waiters share one flush. Write sets committed at the
-//! same time through [`Txn::commit_grouped`] share one sled transaction (group commit).
+//! same time through [`Txn::commit_grouped`] share one transaction (group commit).
+//!
+//! Everything here is the same whatever engine keeps the bytes: the engine sits behind
+//! [`backend::Backend`], and the embedded one ([`embedded`], a redb file under the data
+//! directory) is the default. Beside the objects, a store keeps named key-value [`Space`]s
+//! (plugin uploads, settings) and durable [`Queue`]s (retries).
 
+mod backend;
 mod cache;
 mod durable;
+mod embedded;
 mod error;
 mod group;
-mod index;
 mod props;
 mod query;
+mod queue;
 mod record;
 mod sorted;
+mod space;
 mod txn;
 mod types;
 
 pub use error::{Error, Result};
 pub use query::{Filter, Op, Order, Page, Query};
+pub use queue::{Queue, Queued};
+pub use space::Space;
 pub use txn::Txn;
 pub use types::validate_type_name;
 
-/// Whether `type_name` is one of the types the host itself reads (clients, subscribers,
-/// failed messages), which plugins must not write.
-pub fn is_builtin(type_name: &str) -> bool {
-    types::Builtin::of(type_name).is_some()
-}
+use backend::Backend;
+
+pub use switchyard_model::{Kinds, Object};
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
-
-/// A stored object: its properties, including the reserved `id`, `type`, `createdAt`, `updatedAt`.
-pub type Object = serde_json::Map<String, Value>;
+use types::Schema;
 
 /// What happened to an object; sent to [`Store::subscribe`]rs after each commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,14 +63,14 @@ pub enum ChangeKind {
     Deleted,
 }
 
-/// sled's page cache. Its default (1 GiB) lets a busy store grow the process by hundreds of
-/// MiB; reads of recent objects hit the OS page cache anyway.
-const CACHE_BYTES: u64 = 64 << 20;
+/// The embedded engine's page cache, unless configured: what the store keeps in memory,
+/// whatever the number of objects. Reads of other pages hit the OS page cache.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 /// How many change events a slow subscriber may fall behind before it sees `Lagged`.
 const CHANGE_CAPACITY: usize = 1024;
 
-/// A handle to the database. Cheap to clone; all clones share one sled database.
+/// A handle to the database. Cheap to clone; all clones share one database.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -70,13 +78,12 @@ pub struct Store {
 
 struct Inner {
     dir: std::path::PathBuf,
-    db: sled::Db,
-    objects: sled::Tree,
-    indexes: index::Indexes,
+    backend: Arc<dyn Backend>,
+    schema: Schema,
     changes: broadcast::Sender<Change>,
     /// Committed changes per built-in type, counted as they commit: lets the host keep what
     /// it derives from those objects (routing) and check it is current with one load.
-    generations: [AtomicU64; types::Builtin::COUNT],
+    generations: HashMap<&'static str, AtomicU64>,
     /// Every committed change to any object, counted as it commits: a query's result is
     /// current while this number stays the same.
     changed: AtomicU64,
@@ -90,24 +97,41 @@ struct Inner {
 const WRITE_TRIES: usize = 16;
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &std::path::Path) -> Result<Store> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        let objects = db.open_tree(record::OBJECTS_TREE)?;
-        let indexes = index::Indexes::open(db.open_tree(record::INDEXES_TREE)?)?;
+    /// Opens (or creates) the embedded database in `dir`, with the default page cache, for
+    /// the client kinds in `kinds`.
+    pub fn open(dir: &std::path::Path, kinds: Kinds) -> Result<Store> {
+        Store::open_with_cache(dir, kinds, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the embedded database in `dir`, keeping at most `cache_bytes` of it
+    /// in memory. A data directory of an earlier, sled-based version is imported first.
+    pub fn open_with_cache(
+        dir: &std::path::Path,
+        kinds: Kinds,
+        cache_bytes: usize,
+    ) -> Result<Store> {
+        let backend = Arc::new(embedded::Embedded::open(dir, cache_bytes)?);
+        Store::with_backend(dir, kinds, backend)
+    }
+
+    fn with_backend(
+        dir: &std::path::Path,
+        kinds: Kinds,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Store> {
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
-        let flusher = durable::Flusher::start(db.clone())?;
+        let flusher = durable::Flusher::start(backend.clone())?;
+        let schema = Schema { kinds };
+        let generations = (schema.builtin_names().into_iter())
+            .map(|name| (name, AtomicU64::new(0)))
+            .collect();
         Ok(Store {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
-                db,
-                objects,
-                indexes,
+                backend,
+                schema,
                 changes,
-                generations: Default::default(),
+                generations,
                 changed: AtomicU64::new(0),
                 flusher,
                 committer: Default::default(),
@@ -121,21 +145,35 @@ impl Store {
         &self.inner.dir
     }
 
-    /// A named sled tree beside the objects, for other parts of the host (plugins, settings).
-    pub fn tree(&self, name: &str) -> Result<sled::Tree> {
-        if name == record::OBJECTS_TREE || name == record::INDEXES_TREE {
-            return Err(Error::Invalid(format!(
-                "tree name `{name}` is reserved for the object store"
-            )));
-        }
-        Ok(self.inner.db.open_tree(name)?)
+    /// The client kinds this store knows.
+    pub fn kinds(&self) -> &Kinds {
+        &self.inner.schema.kinds
     }
 
-    /// Writes everything committed so far to disk. sled also flushes on its own every half
-    /// second and when the last handle is dropped; call this before the process exits.
+    /// Whether `type_name` is one of the types the host itself reads (clients, subscribers,
+    /// failed messages), which plugins must not write.
+    pub fn is_builtin(&self, type_name: &str) -> bool {
+        self.inner.schema.builtin(type_name).is_some()
+    }
+
+    pub(crate) fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// A named key-value space beside the objects, for other parts of the host (plugin
+    /// uploads, settings).
+    pub fn space(&self, name: &'static str) -> Space {
+        Space::new(self.inner.backend.clone(), name)
+    }
+
+    /// A named durable queue beside the objects (the retry queue).
+    pub fn queue(&self, name: &'static str) -> Queue {
+        Queue::new(self.inner.backend.clone(), name)
+    }
+
+    /// Writes everything committed so far to disk; call this before the process exits.
     pub fn flush(&self) -> Result<()> {
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner.backend.flush()
     }
 
     /// Resolves once everything committed before the call is on disk. Callers that arrive
@@ -167,7 +205,7 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<Object>> {
         let mut object = self.load(id)?;
         if let Some(object) = &mut object {
-            props::strip_secrets(object);
+            props::strip_secrets(self.schema(), object);
         }
         Ok(object)
     }
@@ -201,59 +239,18 @@ impl Store {
     /// The ids of a type's objects, oldest first, each with its stored size in bytes. Reads
     /// no object's contents, for bookkeeping such as retention limits.
     pub fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>> {
-        let prefix = record::index_prefix(type_name);
-        let mut sizes = Vec::new();
-        for key in self.inner.objects.scan_prefix(&prefix).keys() {
-            let key = key?;
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            if let Some(bytes) = self.inner.objects.get(record::object_key(&id))? {
-                sizes.push((id, bytes.len()));
-            }
-        }
-        Ok(sizes)
+        self.inner.backend.sizes(type_name)
     }
 
     /// The names of the types that have objects, in byte order. Reads one key per type.
     pub fn types(&self) -> Result<Vec<String>> {
-        let mut types = Vec::new();
-        let mut from = b"t/".to_vec();
-        while let Some((key, _)) = self
-            .inner
-            .objects
-            .range(from.clone()..)
-            .next()
-            .transpose()?
-        {
-            let Some(rest) = key.strip_prefix(b"t/") else {
-                break;
-            };
-            let Some(end) = rest.iter().position(|&b| b == b'/') else {
-                break;
-            };
-            types.push(String::from_utf8_lossy(&rest[..end]).into_owned());
-            // `0` follows `/`: the first key past every key of this type.
-            from = [&key[..2 + end], b"0"].concat();
-        }
-        Ok(types)
+        self.inner.backend.types()
     }
 
     /// Sets host-maintained read-only properties (`isConnected`, `lastError`) without the
     /// checks that keep users from writing them. Does nothing if the object is gone.
     pub fn set_status(&self, id: &str, fields: Object) -> Result<()> {
-        let key = record::object_key(id);
-        let type_name = self
-            .inner
-            .objects
-            .transaction(|tx| {
-                let Some(stored) = tx.get(&key)? else {
-                    return Ok(None);
-                };
-                let mut object = txn::aborting(record::decode(&stored))?;
-                props::set_status(&mut object, &fields);
-                tx.insert(key.as_slice(), txn::aborting(record::encode(&object))?)?;
-                Ok(Some(record::type_of(&object).to_owned()))
-            })
-            .map_err(txn::transaction_error)?;
+        let type_name = self.inner.backend.set_status(id, &fields)?;
         if let Some(type_name) = type_name {
             self.notify(Change {
                 kind: ChangeKind::Updated,
@@ -281,16 +278,21 @@ impl Store {
         }
     }
 
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
     /// The committed object with secrets.
     fn load(&self, id: &str) -> Result<Option<Object>> {
         let changes = match self.inner.cache.lookup(id) {
             cache::Lookup::Hit(object) => return Ok(Some((*object).clone())),
             cache::Lookup::Miss { changes } => changes,
         };
-        let object = (self.inner.objects.get(record::object_key(id))?)
-            .map(|bytes| record::decode(&bytes))
-            .transpose()?;
-        if let Some(object) = &object {
+        let object = self.inner.backend.load(id)?;
+        if let Some(object) = object
+            .as_ref()
+            .filter(|o| self.is_builtin(record::type_of(o)))
+        {
             self.inner.cache.insert(id, object, changes);
         }
         Ok(object)
@@ -306,60 +308,30 @@ impl Store {
         }
         // Reads never see a secret, so queries match them as missing; an index keyed by the
         // stored value would answer differently, and tell which objects have one.
-        if types::Builtin::of(type_name).is_some_and(|b| b.is_write_only(property)) {
+        if self.schema().is_secret(type_name, property) {
             return Err(Error::Invalid(format!(
                 "{type_name}.{property} is a secret: it cannot be indexed"
             )));
         }
-        if !self.inner.indexes.declare(type_name, property)? {
-            return Ok(None);
-        }
-        // Declared first: writes that commit from now on keep their entries themselves.
-        let objects = &self.inner.objects;
-        let prefix = record::index_prefix(type_name);
-        let (mut batch, mut indexed) = (sled::Batch::default(), 0);
-        for key in objects.scan_prefix(&prefix).keys() {
-            let key = key?;
-            let id = std::str::from_utf8(&key[prefix.len()..]).unwrap_or_default();
-            let Some(object) = self.load(id)? else {
-                continue;
-            };
-            batch.insert(index::entry(type_name, property, &object, id), &[]);
-            indexed += 1;
-            if indexed % 10_000 == 0 {
-                objects.apply_batch(std::mem::take(&mut batch))?;
-            }
-        }
-        objects.apply_batch(batch)?;
-        Ok(Some(indexed))
+        self.inner.backend.create_index(type_name, property)
     }
 
     /// Removes an index and its entries; returns whether it existed.
     pub fn drop_index(&self, type_name: &str, property: &str) -> Result<bool> {
-        if !self.inner.indexes.forget(type_name, property)? {
-            return Ok(false);
-        }
-        let objects = &self.inner.objects;
-        let mut batch = sled::Batch::default();
-        for key in objects.scan_prefix(index::head(type_name, property)).keys() {
-            batch.remove(key?);
-        }
-        objects.apply_batch(batch)?;
-        Ok(true)
+        self.inner.backend.drop_index(type_name, property)
     }
 
     /// Every declared index, as (type, property).
     pub fn indexes(&self) -> Vec<(String, String)> {
-        self.inner.indexes.all()
+        self.inner.backend.indexes()
     }
 
     /// How many changes to objects of built-in type `type_name` have committed in this
     /// process (0 for user types): a value derived from those objects is current while this
     /// number stays the same. Counted when a commit returns, before its change events go out.
     pub fn generation(&self, type_name: &str) -> u64 {
-        types::Builtin::of(type_name).map_or(0, |builtin| {
-            self.inner.generations[builtin as usize].load(Ordering::Acquire)
-        })
+        (self.inner.generations.get(type_name))
+            .map_or(0, |generation| generation.load(Ordering::Acquire))
     }
 
     /// How many changes to objects of any type have committed in this process.
@@ -378,9 +350,9 @@ impl Store {
 
     fn notify(&self, change: Change) {
         self.inner.changed.fetch_add(1, Ordering::AcqRel);
-        if let Some(builtin) = types::Builtin::of(&change.type_name) {
+        if let Some(generation) = self.inner.generations.get(change.type_name.as_str()) {
             self.inner.cache.changed(&change.id);
-            self.inner.generations[builtin as usize].fetch_add(1, Ordering::AcqRel);
+            generation.fetch_add(1, Ordering::AcqRel);
         }
         // No receivers is normal (nothing watching yet), not an error.
         let _ = self.inner.changes.send(change);

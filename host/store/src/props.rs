@@ -5,7 +5,7 @@
 //! host status) agrees on what users may change.
 
 use crate::record::{new_id, now, type_of};
-use crate::types::{Builtin, validate_type_name};
+use crate::types::{Builtin, Schema, validate_type_name};
 use crate::{Error, Object, Result};
 use serde_json::Value;
 
@@ -26,7 +26,7 @@ fn into_map(input: Value) -> Result<Object> {
 
 /// A new object of `type_name` from user input, with a fresh id and timestamps.
 /// `null` values are left out: null means "no value" here as in a merge.
-pub(crate) fn create(type_name: &str, input: Value) -> Result<Object> {
+pub(crate) fn create(schema: &Schema, type_name: &str, input: Value) -> Result<Object> {
     validate_type_name(type_name)?;
     let input = into_map(input)?;
     if let Some(prop) = RESERVED.iter().find(|prop| input.contains_key(**prop)) {
@@ -34,16 +34,16 @@ pub(crate) fn create(type_name: &str, input: Value) -> Result<Object> {
             "property `{prop}` is reserved and set by the store; leave it out"
         )));
     }
-    let builtin = Builtin::of(type_name);
+    let builtin = schema.builtin(type_name);
     let mut object = Object::new();
     object.insert(ID.into(), new_id().into());
     object.insert(TYPE.into(), type_name.into());
     for (prop, value) in input {
-        if !value.is_null() && !builtin.is_some_and(|b| b.is_read_only(&prop)) {
+        if !value.is_null() && !builtin.as_ref().is_some_and(|b| b.is_read_only(&prop)) {
             object.insert(prop, value);
         }
     }
-    if let Some(builtin) = builtin {
+    if let Some(builtin) = &builtin {
         for (prop, initial) in builtin.read_only() {
             object.insert((*prop).into(), initial.clone());
         }
@@ -57,13 +57,13 @@ pub(crate) fn create(type_name: &str, input: Value) -> Result<Object> {
 }
 
 /// `current` with `patch` merged in; `null` in the patch removes a property.
-pub(crate) fn merge(current: Object, patch: Value) -> Result<Object> {
+pub(crate) fn merge(schema: &Schema, current: Object, patch: Value) -> Result<Object> {
     let patch = into_map(patch)?;
-    let builtin = Builtin::of(type_of(&current));
+    let builtin = schema.builtin(type_of(&current));
     let mut object = current;
     for (prop, value) in patch {
         if is_unchanged_reserved(&object, &prop, &value)?
-            || builtin.is_some_and(|b| b.is_read_only(&prop))
+            || builtin.as_ref().is_some_and(|b| b.is_read_only(&prop))
         {
             continue;
         }
@@ -81,21 +81,21 @@ pub(crate) fn merge(current: Object, patch: Value) -> Result<Object> {
 /// `current` with its user properties replaced by `input`. Reserved and host-maintained
 /// properties stay; secrets stay unless `input` names them (`null` removes one), because
 /// reads never return them and a GET-edit-PUT round trip must not erase them.
-pub(crate) fn replace(current: Object, input: Value) -> Result<Object> {
+pub(crate) fn replace(schema: &Schema, current: Object, input: Value) -> Result<Object> {
     let input = into_map(input)?;
-    let builtin = Builtin::of(type_of(&current));
+    let builtin = schema.builtin(type_of(&current));
     let mut object: Object = current
         .into_iter()
         .filter(|(prop, _)| {
             RESERVED.contains(&prop.as_str())
-                || builtin.is_some_and(|b| {
+                || builtin.as_ref().is_some_and(|b| {
                     b.is_read_only(prop) || (b.is_write_only(prop) && !input.contains_key(prop))
                 })
         })
         .collect();
     for (prop, value) in input {
         if is_unchanged_reserved(&object, &prop, &value)?
-            || builtin.is_some_and(|b| b.is_read_only(&prop))
+            || builtin.as_ref().is_some_and(|b| b.is_read_only(&prop))
             || value.is_null()
         {
             continue;
@@ -118,13 +118,10 @@ pub(crate) fn set_status(current: &mut Object, fields: &Object) {
     current.insert(UPDATED_AT.into(), now().into());
 }
 
-/// Copies the host-maintained properties of `stored` into `object`, so a user write computed
-/// from an older read does not undo a status the host set meanwhile.
+/// Copies the host-maintained properties of `stored` (a client) into `object`, so a user write
+/// computed from an older read does not undo a status the host set meanwhile.
 pub(crate) fn carry_status(object: &mut Object, stored: &Object) {
-    let Some(builtin) = Builtin::of(type_of(object)) else {
-        return;
-    };
-    for (prop, _) in builtin.read_only() {
+    for (prop, _) in &switchyard_model::CLIENT_STATUS {
         match stored.get(*prop) {
             Some(value) => object.insert((*prop).into(), value.clone()),
             None => object.remove(*prop),
@@ -132,14 +129,9 @@ pub(crate) fn carry_status(object: &mut Object, stored: &Object) {
     }
 }
 
-/// Whether objects of this type have host-maintained properties (see [`carry_status`]).
-pub(crate) fn has_status(type_name: &str) -> bool {
-    Builtin::of(type_name).is_some_and(|b| !b.read_only().is_empty())
-}
-
 /// Removes write-only properties (secrets) from an object about to be read.
-pub(crate) fn strip_secrets(object: &mut Object) {
-    if let Some(builtin) = Builtin::of(type_of(object)) {
+pub(crate) fn strip_secrets(schema: &Schema, object: &mut Object) {
+    if let Some(builtin) = schema.builtin(type_of(object)) {
         object.retain(|prop, _| !builtin.is_write_only(prop));
     }
 }

@@ -2,7 +2,7 @@
 //! atomically.
 //!
 //! A transaction keeps an overlay of encoded objects (or deletions) over the database; reads
-//! consult the overlay first. Commit applies the overlay in one sled transaction, so a plugin
+//! consult the overlay first. Commit applies the overlay in one engine transaction, so a plugin
 //! invocation's writes land together or not at all, and then announces the changes.
 //!
 //! Writes are checked optimistically: the transaction remembers the version of every committed
@@ -10,15 +10,10 @@
 //! A writer that computed its change from a stale read gets [`Error::Conflict`] and nothing is
 //! applied, so concurrent writers never silently undo each other's updates.
 
-use crate::record::{self, decode, encode, index_key, index_prefix, object_key, type_of};
-use crate::{
-    Change, ChangeKind, Error, Object, Page, Query, Result, Store, index, props, sorted, types,
-};
+use crate::backend::Write;
+use crate::record::{self, decode, encode, type_of};
+use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, props, sorted, types};
 use serde_json::Value;
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
-    TransactionalTree,
-};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -39,156 +34,28 @@ pub struct Txn {
     max_object_bytes: Option<usize>,
 }
 
-/// The pending state of one object.
-struct Write {
-    id: String,
-    type_name: String,
-    /// Whether the object was committed before this transaction touched it; such objects
-    /// must still exist at commit, or someone deleted them meanwhile.
-    existed: bool,
-    /// For objects that existed: the version this transaction read; the stored object must
-    /// still have it at commit.
-    base: u64,
-    /// The encoded object (secrets included), or `None` once deleted.
-    bytes: Option<Vec<u8>>,
+/// What a committed write did, for the change feed.
+fn change(write: Write) -> Option<Change> {
+    let kind = match (write.existed, write.bytes.is_some()) {
+        (false, true) => ChangeKind::Created,
+        (true, true) => ChangeKind::Updated,
+        (true, false) => ChangeKind::Deleted,
+        (false, false) => return None,
+    };
+    Some(Change {
+        kind,
+        type_name: write.type_name,
+        id: write.id,
+    })
 }
 
-impl Write {
-    fn change(self) -> Option<Change> {
-        let kind = match (self.existed, self.bytes.is_some()) {
-            (false, true) => ChangeKind::Created,
-            (true, true) => ChangeKind::Updated,
-            (true, false) => ChangeKind::Deleted,
-            (false, false) => return None,
-        };
-        Some(Change {
-            kind,
-            type_name: self.type_name,
-            id: self.id,
-        })
-    }
-
-    /// The stored object this write replaces, if it replaces one, after checking that it is
-    /// still the version this write was based on (an `Abort` when it is not).
-    fn check(
-        &self,
-        tx: &TransactionalTree,
-    ) -> ConflictableTransactionResult<Option<Object>, Error> {
-        if !self.existed {
-            return Ok(None);
-        }
-        let Some(stored) = tx.get(object_key(&self.id))? else {
-            return Err(ConflictableTransactionError::Abort(Error::Conflict(
-                format!(
-                    "{} {} was deleted by another writer; nothing was written",
-                    self.type_name, self.id
-                ),
-            )));
-        };
-        let stored = aborting(decode(&stored))?;
-        let current = props::version_of(&stored);
-        if current != self.base {
-            return Err(ConflictableTransactionError::Abort(stale(
-                &self.type_name,
-                &self.id,
-                self.base,
-                current,
-            )));
-        }
-        Ok(Some(stored))
-    }
-
-    /// Applies this write inside the sled transaction, over `stored` (what [`Write::check`]
-    /// found), with the entries of the type's secondary indexes on `indexed` properties.
-    fn apply(
-        &self,
-        tx: &TransactionalTree,
-        indexed: &[String],
-        stored: Option<Object>,
-    ) -> ConflictableTransactionResult<(), Error> {
-        let key = object_key(&self.id);
-        let Some(stored) = stored else {
-            if let Some(bytes) = &self.bytes {
-                tx.insert(key, bytes.as_slice())?;
-                tx.insert(index_key(&self.type_name, &self.id), sled::IVec::default())?;
-                if !indexed.is_empty() {
-                    self.index(tx, indexed, None, Some(&aborting(decode(bytes))?))?;
-                }
-            }
-            return Ok(());
-        };
-        let written = match &self.bytes {
-            Some(bytes) if props::has_status(&self.type_name) => {
-                let mut object = aborting(decode(bytes))?;
-                props::carry_status(&mut object, &stored);
-                tx.insert(key, aborting(encode(&object))?)?;
-                Some(object)
-            }
-            Some(bytes) => {
-                tx.insert(key, bytes.as_slice())?;
-                (!indexed.is_empty())
-                    .then(|| aborting(decode(bytes)))
-                    .transpose()?
-            }
-            None => {
-                tx.remove(key)?;
-                tx.remove(index_key(&self.type_name, &self.id))?;
-                None
-            }
-        };
-        if !indexed.is_empty() {
-            self.index(tx, indexed, Some(&stored), written.as_ref())?;
-        }
-        Ok(())
-    }
-
-    /// Moves this object's index entries from what was stored to what is written.
-    fn index(
-        &self,
-        tx: &TransactionalTree,
-        indexed: &[String],
-        stored: Option<&Object>,
-        written: Option<&Object>,
-    ) -> ConflictableTransactionResult<(), Error> {
-        for property in indexed {
-            let entry = |object: &Object| index::entry(&self.type_name, property, object, &self.id);
-            let old = stored.map(entry);
-            let new = written.map(entry);
-            if old == new {
-                continue;
-            }
-            if let Some(old) = old {
-                tx.remove(old)?;
-            }
-            if let Some(new) = new {
-                tx.insert(new, sled::IVec::default())?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Commits write sets in one sled transaction, in order, each seeing the ones before it:
+/// Commits write sets in one engine transaction, in order, each seeing the ones before it:
 /// what became of each, or the storage error that stopped them all. Announces the changes of
 /// those that committed.
 pub(crate) fn commit_together(store: &Store, txns: Vec<Txn>) -> Result<Vec<Result<Vec<Change>>>> {
-    // Read at commit, so an index declared meanwhile is kept by this commit too.
-    let indexes = &store.inner.indexes;
-    let indexed: Vec<Vec<Vec<String>>> = (txns.iter())
-        .map(|txn| {
-            (txn.writes.iter())
-                .map(|w| indexes.of(&w.type_name))
-                .collect()
-        })
-        .collect();
     let started = std::time::Instant::now();
-    let applied = (store.inner.objects)
-        .transaction(|tx| {
-            (txns.iter().zip(&indexed))
-                .map(|(txn, indexed)| txn.apply_within(tx, indexed))
-                .collect::<ConflictableTransactionResult<Vec<_>, Error>>()
-        })
-        .map_err(transaction_error)?;
+    let sets: Vec<&[Write]> = txns.iter().map(|txn| txn.writes.as_slice()).collect();
+    let applied = store.backend().commit(&sets)?;
     metrics::histogram!("switchyard_store_commit_seconds").record(started.elapsed());
     Ok((txns.into_iter().zip(applied))
         .map(|(txn, applied)| {
@@ -202,24 +69,11 @@ pub(crate) fn commit_together(store: &Store, txns: Vec<Txn>) -> Result<Vec<Resul
         .collect())
 }
 
-/// Lifts a store error into a sled transaction abort.
-pub(crate) fn aborting<T>(result: Result<T>) -> ConflictableTransactionResult<T, Error> {
-    result.map_err(ConflictableTransactionError::Abort)
-}
-
-/// Lowers a sled transaction's outcome back into a store error.
-pub(crate) fn transaction_error(error: TransactionError<Error>) -> Error {
-    match error {
-        TransactionError::Abort(error) => error,
-        TransactionError::Storage(error) => Error::Storage(error),
-    }
-}
-
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("no object with id `{id}`"))
 }
 
-fn stale(type_name: &str, id: &str, read: u64, current: u64) -> Error {
+pub(crate) fn stale(type_name: &str, id: &str, read: u64, current: u64) -> Error {
     Error::Conflict(format!(
         "{type_name} {id} is at version {current}, but this write was based on version {read}; \
          read it again and retry"
@@ -240,6 +94,11 @@ impl Txn {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The client kinds of the store this write set is over.
+    pub fn kinds(&self) -> &switchyard_model::Kinds {
+        self.store.kinds()
     }
 
     /// Caps the size of every object this transaction writes: a larger one is refused with
@@ -264,8 +123,9 @@ impl Txn {
 
     /// Creates an object in this write set; returns it as a reader sees it (no secrets).
     pub fn create(&mut self, type_name: &str, properties: Value) -> Result<Object> {
-        let mut object = props::create(type_name, properties)?;
-        types::check_links(&object, |id| self.peek(id))?;
+        let schema = self.store.schema();
+        let mut object = props::create(schema, type_name, properties)?;
+        schema.check_links(&object, |id| self.peek(id))?;
         let bytes = self.encode_capped(&object)?;
         let id = record::id_of(&object).to_owned();
         self.by_id.insert(id.clone(), self.writes.len());
@@ -275,8 +135,9 @@ impl Txn {
             existed: false,
             base: 0,
             bytes: Some(bytes),
+            keeps_status: false,
         });
-        props::strip_secrets(&mut object);
+        props::strip_secrets(self.store.schema(), &mut object);
         Ok(object)
     }
 
@@ -284,19 +145,21 @@ impl Txn {
     pub fn get(&self, id: &str) -> Result<Option<Object>> {
         let mut object = self.load(id)?;
         if let Some(object) = &mut object {
-            props::strip_secrets(object);
+            props::strip_secrets(self.store.schema(), object);
         }
         Ok(object)
     }
 
     /// Merges `patch` into the object (`null` removes a property).
     pub fn update(&mut self, id: &str, patch: Value) -> Result<Object> {
-        self.rewrite(id, |current| props::merge(current, patch))
+        let schema = self.store.schema().clone();
+        self.rewrite(id, |current| props::merge(&schema, current, patch))
     }
 
     /// Replaces all user properties of the object.
     pub fn replace(&mut self, id: &str, properties: Value) -> Result<Object> {
-        self.rewrite(id, |current| props::replace(current, properties))
+        let schema = self.store.schema().clone();
+        self.rewrite(id, |current| props::replace(&schema, current, properties))
     }
 
     /// Deletes the object; returns whether it existed (as this write set sees it).
@@ -332,36 +195,31 @@ impl Txn {
         if let Some(page) = self.sorted_by_index(type_name, query)? {
             return Ok(page);
         }
-        let objects = &self.store.inner.objects;
-        let plan = self.store.inner.indexes.plan(type_name, &query.filters);
-        let committed: Box<dyn Iterator<Item = Result<Object>>> = match &plan {
-            None => {
-                let prefix = index_prefix(type_name);
-                let keys = objects.scan_prefix(&prefix).keys();
-                Box::new(
-                    keys.filter_map(move |key| self.load_indexed(key, prefix.len()).transpose()),
-                )
-            }
-            // Only the index's candidates; what this transaction wrote comes below.
-            Some((property, ranges)) => {
-                let head = index::head(type_name, property).len();
-                let keys = ranges
-                    .iter()
-                    .flat_map(|range| objects.range(range.clone()).keys());
-                Box::new(keys.filter_map(move |key| self.load_entry(key, head).transpose()))
-            }
-        };
-        // Objects this transaction created; with an index, also those it changed.
-        let written = self
-            .writes
-            .iter()
-            .filter(|write| write.type_name == type_name && (plan.is_some() || !write.existed))
-            .filter_map(|write| write.bytes.as_deref())
-            .map(decode);
+        // What this transaction wrote stands in for what is committed: in place where the
+        // scan meets it, after the scan otherwise (created objects, and changed ones an index
+        // did not offer because their stored value does not match).
+        let met = RefCell::new(vec![false; self.writes.len()]);
+        let committed =
+            (self.store.backend().scan(type_name, &query.filters)?).filter_map(|object| {
+                let object = match object {
+                    Ok(object) => object,
+                    Err(e) => return Some(Err(e)),
+                };
+                match self.by_id.get(record::id_of(&object)) {
+                    None => Some(Ok(object)),
+                    Some(&i) => {
+                        met.borrow_mut()[i] = true;
+                        self.writes[i].bytes.as_deref().map(decode)
+                    }
+                }
+            });
+        let written = (self.writes.iter().enumerate())
+            .filter(|(i, write)| write.type_name == type_name && !met.borrow()[*i])
+            .filter_map(|(_, write)| write.bytes.as_deref().map(decode));
         let page = query.page(committed.chain(written).map(|object| {
             object.map(|mut object| {
                 // Before matching, so a query cannot probe for a secret's value.
-                props::strip_secrets(&mut object);
+                props::strip_secrets(self.store.schema(), &mut object);
                 object
             })
         }))?;
@@ -389,8 +247,8 @@ impl Txn {
         outcomes.pop().expect("one outcome per write set")
     }
 
-    /// Like [`Txn::commit`], but shares one sled transaction with the write sets other tasks
-    /// commit at the same time (group commit): sled writes its log once per transaction, so
+    /// Like [`Txn::commit`], but shares one engine transaction with the write sets other tasks
+    /// commit at the same time (group commit): the engine writes once per transaction, so
     /// under load many write sets cost one write. Each set still lands whole or not at all,
     /// and one that conflicts fails alone.
     pub async fn commit_grouped(self) -> Result<Vec<Change>> {
@@ -403,28 +261,7 @@ impl Txn {
 
     /// The changes this write set makes, once it is committed.
     fn into_changes(self) -> Vec<Change> {
-        self.writes.into_iter().filter_map(Write::change).collect()
-    }
-
-    /// Applies every write inside a sled transaction that may hold other write sets too:
-    /// `Ok(Err(_))`, with nothing of this set applied, if one of its writes conflicts.
-    fn apply_within(
-        &self,
-        tx: &TransactionalTree,
-        indexed: &[Vec<String>],
-    ) -> ConflictableTransactionResult<Result<()>, Error> {
-        // Every check before any write, so a set that fails leaves nothing behind.
-        let mut stored = Vec::with_capacity(self.writes.len());
-        for write in &self.writes {
-            match write.check(tx) {
-                Err(ConflictableTransactionError::Abort(e)) => return Ok(Err(e)),
-                other => stored.push(other?),
-            }
-        }
-        for ((write, indexed), stored) in self.writes.iter().zip(indexed).zip(stored) {
-            write.apply(tx, indexed, stored)?;
-        }
-        Ok(Ok(()))
+        self.writes.into_iter().filter_map(change).collect()
     }
 
     /// A page sorted by an indexed property, with a limit, read in index order; `None` where
@@ -434,26 +271,23 @@ impl Txn {
         let (Some(property), Some(limit)) = (&query.sort, query.limit) else {
             return Ok(None);
         };
-        let inner = &self.store.inner;
-        if !inner.indexes.of(type_name).contains(property)
-            || (query.total && !query.filters.is_empty())
+        if (query.total && !query.filters.is_empty())
             || self.writes.iter().any(|write| write.type_name == type_name)
         {
             return Ok(None);
         }
-        let entries = index::Entries::new(inner.objects.clone(), type_name, property);
-        let head = index::head(type_name, property).len();
-        let load = |key: sled::IVec| self.load_entry(Ok(key), head);
-        let sorted::Sorted::Page(mut page) = sorted::page(&entries, query, limit, load)? else {
+        let backend = self.store.backend();
+        let Some(objects) = backend.sorted(type_name, property, query.order)? else {
+            return Ok(None);
+        };
+        let sorted::Sorted::Page(mut page) =
+            sorted::page(self.store.schema(), objects, property, query, limit)?
+        else {
             return Ok(None);
         };
         if query.total {
-            // No filters: every object of the type matches, and its keys say how many.
-            page.total = inner
-                .objects
-                .scan_prefix(index_prefix(type_name))
-                .keys()
-                .count();
+            // No filters: every object of the type matches.
+            page.total = backend.count(type_name)?;
         }
         for object in &page.result {
             self.saw(object);
@@ -510,30 +344,6 @@ impl Txn {
         }
     }
 
-    /// The committed object a secondary index entry points at, unless this transaction wrote
-    /// it (those are read from its writes) or it is gone.
-    fn load_entry(&self, key: sled::Result<sled::IVec>, head: usize) -> Result<Option<Object>> {
-        let key = key?;
-        let id = index::id_of_entry(head, &key)?;
-        if self.by_id.contains_key(id) {
-            return Ok(None);
-        }
-        self.store.load(id)
-    }
-
-    /// The object an index key points at; `None` if it is gone (deleted here, or concurrently
-    /// between reading the index and the object).
-    fn load_indexed(
-        &self,
-        key: sled::Result<sled::IVec>,
-        prefix_len: usize,
-    ) -> Result<Option<Object>> {
-        let key = key?;
-        let id = std::str::from_utf8(&key[prefix_len..])
-            .map_err(|_| Error::Corrupt(format!("index key {key:?} is not UTF-8")))?;
-        self.peek(id)
-    }
-
     fn rewrite(
         &mut self,
         id: &str,
@@ -541,10 +351,12 @@ impl Txn {
     ) -> Result<Object> {
         let current = self.load(id)?.ok_or_else(|| not_found(id))?;
         let mut object = change(current)?;
-        types::check_links(&object, |id| self.peek(id))?;
+        self.store
+            .schema()
+            .check_links(&object, |id| self.peek(id))?;
         let bytes = self.encode_capped(&object)?;
         self.put(id, type_of(&object), Some(bytes));
-        props::strip_secrets(&mut object);
+        props::strip_secrets(self.store.schema(), &mut object);
         Ok(object)
     }
 
@@ -555,6 +367,7 @@ impl Txn {
         }
         // Every path here loaded the object first, so its version was seen.
         let base = self.seen.borrow().get(id).copied().unwrap_or_default();
+        let keeps_status = self.store.schema().has_status(type_name);
         self.by_id.insert(id.to_owned(), self.writes.len());
         self.writes.push(Write {
             id: id.to_owned(),
@@ -562,6 +375,7 @@ impl Txn {
             existed: true,
             base,
             bytes,
+            keeps_status,
         });
     }
 }

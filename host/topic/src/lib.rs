@@ -20,9 +20,6 @@ impl std::fmt::Display for InvalidFilter {
 
 impl std::error::Error for InvalidFilter {}
 
-pub mod kafka;
-pub mod pulsar;
-
 const SHARE_PREFIX: &str = "$share/";
 
 /// MQTT caps topic strings at 65535 bytes (two-byte length prefix).

@@ -1,6 +1,6 @@
 // The message a handler runs for, as AssemblyScript values, and the text view of its bytes.
 
-/** One message header or property (Kafka, Pulsar, MQTT 5). */
+/** One message header (Kafka) or property (Pulsar); MQTT messages have none. */
 export class Header {
   constructor(
     public readonly name: string,

@@ -15,8 +15,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_store::{Object, Query};
 
-pub(crate) const CLIENT_TYPES: [&str; 3] = ["MQTTClient", "KafkaClient", "PulsarClient"];
-
 #[derive(Deserialize)]
 pub(crate) struct NewClient {
     #[serde(rename = "type")]
@@ -44,7 +42,8 @@ pub(crate) async fn table(State(state): State<AppState>) -> Response {
 
 /// `POST /ui/clients`.
 pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewClient>) -> Response {
-    let outcome = if CLIENT_TYPES.contains(&new.type_name.as_str()) {
+    let kinds = state.store.kinds();
+    let outcome = if kinds.of(&new.type_name).is_some() {
         create_from_json(&state, &new.type_name, &new.properties)
             .await
             .map(|client| format!("Added {} `{}`.", new.type_name, view::text(&client, "name")))
@@ -52,7 +51,7 @@ pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewCli
         Err(ApiError::bad_request(format!(
             "`{}` is not a client type: use one of {}",
             new.type_name,
-            CLIENT_TYPES.join(", ")
+            kinds.type_names().join(", ")
         )))
     };
     render(&state, Some(outcome))
@@ -82,22 +81,36 @@ pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>
 /// Every client, of every type.
 pub(crate) fn all(state: &AppState) -> Result<Vec<Object>, ApiError> {
     let mut clients = Vec::new();
-    for type_name in CLIENT_TYPES {
-        clients.extend(state.store.query(type_name, &Query::default())?.result);
+    for kind in state.store.kinds().iter() {
+        clients.extend(
+            state
+                .store
+                .query(kind.type_name(), &Query::default())?
+                .result,
+        );
     }
     Ok(clients)
 }
 
 fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
+    let kinds = state.store.kinds();
+    let example = kinds.iter().next().map(|kind| kind.example().to_string());
     let body = clients_table(state).map(|table| {
         html! {
             (table)
             h2 { "Add a client" }
             form method="post" action="/ui/clients" {
-                label { "Type" select name="type" { @for t in CLIENT_TYPES { option { (t) } } } }
+                label { "Type" select name="type" {
+                    @for kind in kinds.iter() { option { (kind.type_name()) } }
+                } }
                 label { "Properties (JSON)"
-                    textarea name="properties" rows="5" required
-                        placeholder=r#"{"name": "sensors", "mainBrokerURL": "mqtt://localhost:1883", "isEnabled": true}"# {} }
+                    textarea name="properties" rows="5" required placeholder=[example] {} }
+                p.hint { "For example: "
+                    @for (i, kind) in kinds.iter().enumerate() {
+                        @if i > 0 { "; " }
+                        (kind.type_name()) " " code { (kind.example().to_string()) }
+                    }
+                }
                 p.hint { "Passwords and tokens are stored but never shown again." }
                 button { "Add" }
             }
@@ -108,6 +121,7 @@ fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
 
 fn clients_table(state: &AppState) -> Result<Markup, ApiError> {
     let clients = all(state)?;
+    let kinds = state.store.kinds();
     Ok(html! {
         div #clients hx-get="/ui/clients/table" hx-trigger="every 2s" hx-swap="outerHTML" {
             @if clients.is_empty() {
@@ -115,18 +129,21 @@ fn clients_table(state: &AppState) -> Result<Markup, ApiError> {
             } @else {
                 table {
                     thead { tr { th { "Name" } th { "Type" } th { "Broker" } th { "Enabled" } th { "Status" } th { "Last error" } th {} } }
-                    tbody { @for client in &clients { (row(client)) } }
+                    tbody { @for client in &clients {
+                        (row(client, kinds.of(switchyard_model::type_of(client)).map(|k| k.broker_property())))
+                    } }
                 }
             }
         }
     })
 }
 
-fn row(client: &Object) -> Markup {
+/// One client's row; `broker` is the property that says where its broker is.
+fn row(client: &Object, broker: Option<&str>) -> Markup {
     let id = id_of(client);
     let enabled = client.get("isEnabled") == Some(&Value::Bool(true));
     let connected = client.get("isConnected") == Some(&Value::Bool(true));
-    let broker = client.get("mainBrokerURL").or(client.get("servers"));
+    let broker = broker.and_then(|property| client.get(property));
     html! {
         tr data-client=(view::text(client, "name")) {
             td { (view::text(client, "name")) }

@@ -50,7 +50,9 @@ fn body(state: &AppState) -> Result<Markup, ApiError> {
         total: true,
         ..Query::default()
     };
-    let page = state.store.query("FailedMessage", &query)?;
+    let page = state
+        .store
+        .query(switchyard_model::FAILED_MESSAGE, &query)?;
     Ok(html! {
         @if page.result.is_empty() {
             p { "No failed messages." }

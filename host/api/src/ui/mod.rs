@@ -1,7 +1,7 @@
 //! The admin UI under `/ui/`: pages rendered on the server (maud) and made live with htmx,
 //! which is vendored in `assets/` and embedded in the binary, so there is no build step and
 //! no CDN. It signs in with the API token ([`session`]) and acts through the same store,
-//! runtime, brokers and dispatcher as the REST API, with the same checks and messages. Reads
+//! plugins, brokers and dispatcher as the REST API, with the same checks and messages. Reads
 //! never show secrets: the store leaves them out of every object it returns.
 
 mod clients;

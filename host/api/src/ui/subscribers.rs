@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde_json::{Map, Value};
 use switchyard_store::{Object, Query};
 
-const TYPE: &str = "MessageSubscriber";
+const TYPE: &str = switchyard_model::MESSAGE_SUBSCRIBER;
 
 /// The form's fields as sent: `clients` may repeat, once per ticked client.
 type Fields = Form<Vec<(String, String)>>;

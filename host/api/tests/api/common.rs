@@ -5,8 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;
 use switchyard_api::{AppState, Auth, BodyLimits, router};
-use switchyard_dispatch::{Brokers, Dispatcher, Retention};
-use switchyard_runtime::{Limits, PluginLimits, Runtime};
+use switchyard_runtime::{Limits, PluginLimits};
 use switchyard_store::Store;
 use tower::ServiceExt;
 
@@ -47,10 +46,8 @@ impl TestApp {
 
     pub fn with_limits(limits: BodyLimits) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let runtime = Runtime::new(
-            store.clone(),
-            Limits {
+        let switchyard = switchyard::Builder::new(dir.path())
+            .limits(Limits {
                 plugin: PluginLimits {
                     memory_mb: 16,
                     ..PluginLimits::default()
@@ -58,14 +55,12 @@ impl TestApp {
                 max_instances: 8,
                 max_memory_mb: 64,
                 ..Limits::default()
-            },
-        )
-        .unwrap();
-        let brokers = Brokers::new(store.clone());
-        let dispatcher =
-            Dispatcher::new(store.clone(), runtime, brokers, Retention::default()).unwrap();
+            })
+            .build()
+            .unwrap();
+        let store = switchyard.store.clone();
         let metrics = std::sync::Arc::new(|| "# TYPE switchyard_test counter\n".to_owned());
-        let state = AppState::new(dispatcher, Auth::from_token(TOKEN))
+        let state = AppState::new(switchyard.dispatcher, Auth::from_token(TOKEN))
             .with_limits(limits)
             .with_metrics(metrics, false);
         TestApp {

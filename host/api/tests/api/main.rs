@@ -1,9 +1,8 @@
-//! The REST API against a real store in a temporary directory, a real runtime and the broker
-//! registry, driven through the router without a socket.
+//! The REST API over a real Switchyard put together by the composition root (a store in a
+//! temporary directory, the runtime, the plugins, the brokers), driven through the router
+//! without a socket.
 
 mod auth;
-#[path = "../../../../tests/support/plugins.rs"]
-mod built;
 mod clients;
 mod common;
 mod indexes;

@@ -1,7 +1,6 @@
 //! `/api/plugins/...`: upload, replace, inspect, list, delete, and refused uploads, with real
 //! plugins built from `plugins/`.
 
-use crate::built;
 use crate::common::TestApp;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -10,12 +9,12 @@ use switchyard_api::BodyLimits;
 
 /// The temperature recorder: a component of the switchyard:plugin world.
 fn plugin() -> Vec<u8> {
-    std::fs::read(built::plugin("recorder")).unwrap()
+    std::fs::read(switchyard_test_support::plugins::plugin("recorder")).unwrap()
 }
 
 /// A WASI command: a real component, of another world.
 fn stranger() -> Vec<u8> {
-    std::fs::read(built::plugin("not-a-plugin")).unwrap()
+    std::fs::read(switchyard_test_support::plugins::plugin("not-a-plugin")).unwrap()
 }
 
 async fn upload(app: &TestApp, name: &str, bytes: Vec<u8>) -> crate::common::Reply {

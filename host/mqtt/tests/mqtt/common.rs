@@ -2,27 +2,21 @@
 //! given (the seam to the dispatcher), a device-side MQTT client, and waiting helpers.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
-use switchyard_dispatch::{BoxFuture, Inbound, Incoming, Outcome};
-use switchyard_mqtt::Mqtt;
+use switchyard_broker::{BoxFuture, BrokerKind, Clients, Inbound, Incoming, Outcome};
+use switchyard_model::Kinds;
+use switchyard_mqtt::{Mqtt, MqttKind};
 use switchyard_store::{Object, Query, Store};
+pub use switchyard_test_support::free_port;
 use tokio::sync::{Semaphore, mpsc};
 
 /// How long anything may take before a test gives up.
 pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
 
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -35,7 +29,8 @@ pub struct TestStore {
 
 pub fn store() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("open store");
+    let kinds = Kinds::new(vec![Arc::new(MqttKind)]);
+    let store = Store::open(dir.path(), kinds).expect("open store");
     TestStore { store, _dir: dir }
 }
 
@@ -126,7 +121,7 @@ impl Inbound for Recorder {
         })
     }
 
-    fn durable(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn durable(&self) -> BoxFuture<'_, Result<(), switchyard_store::Error>> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -137,26 +132,16 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    switchyard_test_support::eventually(what, PATIENCE, check).await
 }
 
-/// The manager, running against `store`.
+/// The `MQTTClient` connections, running against `store`.
 pub fn manager(
     store: &Store,
     inbound: Arc<dyn Inbound>,
     embedded: Option<SocketAddr>,
-) -> Arc<Mqtt> {
-    let mqtt = Arc::new(switchyard_mqtt::manager(store.clone(), inbound, embedded));
+) -> Arc<dyn Clients> {
+    let mqtt = Mqtt { embedded }.start(store.clone(), inbound);
     tokio::spawn(mqtt.clone().run());
     mqtt
 }

@@ -4,7 +4,6 @@ use std::net::TcpListener;
 
 use rumqttc::{MqttOptions, QoS, Transport};
 use serde_json::json;
-use switchyard_dispatch::Outbound;
 use switchyard_mqtt::EmbeddedBroker;
 
 use crate::common::*;
@@ -287,29 +286,29 @@ async fn qos1_messages_are_acknowledged_only_after_their_callbacks() {
 
 /// Republishes every message through the client it came on, as a forwarding plugin does.
 struct Forwarder {
-    mqtt: std::sync::OnceLock<std::sync::Weak<switchyard_mqtt::Mqtt>>,
+    mqtt: std::sync::OnceLock<std::sync::Weak<dyn switchyard_broker::Clients>>,
 }
 
-impl switchyard_dispatch::Inbound for Forwarder {
+impl switchyard_broker::Inbound for Forwarder {
     fn filters_for(&self, _client_id: &str) -> Vec<String> {
         vec!["in/#".to_owned()]
     }
 
     fn dispatch(
         self: std::sync::Arc<Self>,
-        message: switchyard_dispatch::Incoming,
-    ) -> switchyard_dispatch::BoxFuture<'static, switchyard_dispatch::Outcome> {
+        message: switchyard_broker::Incoming,
+    ) -> switchyard_broker::BoxFuture<'static, switchyard_broker::Outcome> {
         Box::pin(async move {
             let mqtt = self.mqtt.get().and_then(|m| m.upgrade()).expect("manager");
             let topic = message.topic.replacen("in/", "out/", 1);
             mqtt.publish(&message.client_id, &topic, message.payload)
                 .await
                 .expect("forward");
-            switchyard_dispatch::Outcome::Done
+            switchyard_broker::Outcome::Done
         })
     }
 
-    fn durable(&self) -> switchyard_dispatch::BoxFuture<'_, Result<(), String>> {
+    fn durable(&self) -> switchyard_broker::BoxFuture<'_, Result<(), switchyard_store::Error>> {
         Box::pin(async { Ok(()) })
     }
 }

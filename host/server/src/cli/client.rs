@@ -1,17 +1,16 @@
 //! `switchyard client list|add|enable|disable|rm` and `switchyard publish`.
 
 use super::{CliError, Remote, cell, settings_map, table};
+use clap::builder::PossibleValuesParser;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// The client object types, as the API names them.
-const CLIENT_TYPES: [&str; 3] = ["MQTTClient", "KafkaClient", "PulsarClient"];
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Kind {
-    Mqtt,
-    Kafka,
-    Pulsar,
+/// What users call each broker kind (`mqtt`, `kafka`, ...).
+fn kind_names() -> Vec<&'static str> {
+    switchyard::client_kinds()
+        .iter()
+        .map(|k| k.short_name())
+        .collect()
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -23,8 +22,8 @@ pub enum ClientCommand {
     Add {
         name: String,
         broker: String,
-        #[arg(long = "type", value_enum, default_value = "mqtt")]
-        kind: Kind,
+        #[arg(long = "type", default_value = "mqtt", value_parser = PossibleValuesParser::new(kind_names()))]
+        kind: String,
         /// Connect it now.
         #[arg(long)]
         enable: bool,
@@ -49,9 +48,9 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> Result<(), CliError
                 let rows = (clients.iter())
                     .map(|client| {
                         let flag = |k: &str| if client[k] == true { "yes" } else { "no" }.into();
-                        let broker = match &client["mainBrokerURL"] {
-                            Value::Null => list_cell(&client["servers"]),
-                            url => url.as_str().unwrap_or_default().to_owned(),
+                        let broker = match &client[broker_property(client)] {
+                            Value::String(url) => url.clone(),
+                            servers => list_cell(servers),
                         };
                         vec![
                             cell(client, "id"),
@@ -83,24 +82,13 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> Result<(), CliError
             enable,
             settings,
         } => {
+            let kinds = switchyard::client_kinds();
+            let kind = kinds.named(&kind).expect("clap checked the name");
             let mut properties = settings_map(&settings)?;
             properties.insert("name".into(), name.clone().into());
             properties.insert("isEnabled".into(), enable.into());
-            let servers = || broker.split(',').map(|s| Value::from(s.trim())).collect();
-            let type_name = match kind {
-                Kind::Mqtt => {
-                    properties.insert("mainBrokerURL".into(), broker.clone().into());
-                    "MQTTClient"
-                }
-                Kind::Kafka => {
-                    properties.insert("servers".into(), Value::Array(servers()));
-                    "KafkaClient"
-                }
-                Kind::Pulsar => {
-                    properties.insert("servers".into(), Value::Array(servers()));
-                    "PulsarClient"
-                }
-            };
+            properties.extend(kind.broker_properties(&broker));
+            let type_name = kind.type_name();
             let path = format!("/api/objects/{type_name}");
             let client = remote
                 .call_json(Method::POST, &path, &Value::Object(properties))
@@ -120,6 +108,13 @@ pub async fn run(remote: &Remote, command: ClientCommand) -> Result<(), CliError
     Ok(())
 }
 
+/// The property that says where a client's broker is.
+fn broker_property(client: &Value) -> &'static str {
+    let kinds = switchyard::client_kinds();
+    let kind = client["type"].as_str().and_then(|t| kinds.of(t).cloned());
+    kind.map_or("mainBrokerURL", |kind| kind.broker_property())
+}
+
 fn list_cell(value: &Value) -> String {
     let items = value.as_array().into_iter().flatten();
     let texts: Vec<&str> = items.filter_map(Value::as_str).collect();
@@ -129,8 +124,8 @@ fn list_cell(value: &Value) -> String {
 /// Every client object, of every client type.
 pub async fn all(remote: &Remote) -> Result<Vec<Value>, CliError> {
     let mut clients = Vec::new();
-    for type_name in CLIENT_TYPES {
-        clients.extend(remote.list(type_name, "").await?);
+    for kind in switchyard::client_kinds().iter() {
+        clients.extend(remote.list(kind.type_name(), "").await?);
     }
     Ok(clients)
 }

@@ -27,7 +27,9 @@ pub async fn run(remote: &Remote, command: FailedCommand) -> Result<(), CliError
     match command {
         FailedCommand::List { limit } => {
             let query = format!("_sort=lastFailedAt&_order=desc&_limit={limit}");
-            let failed = remote.list("FailedMessage", &query).await?;
+            let failed = remote
+                .list(switchyard_model::FAILED_MESSAGE, &query)
+                .await?;
             let answer = json!({"result": failed});
             remote.print(&answer, |_| {
                 let columns = [

@@ -5,7 +5,7 @@ use super::{CliError, Remote, cell, settings_map, table};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TYPE: &str = "MessageSubscriber";
+const TYPE: &str = switchyard_model::MESSAGE_SUBSCRIBER;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum SubscriberCommand {

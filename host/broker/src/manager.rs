@@ -1,0 +1,380 @@
+//! One connection manager for every broker kind: it keeps a connection per enabled client
+//! object of its type in step with the store (enabling connects, disabling, editing or
+//! deleting reconnects or disconnects, subscriber changes update the topics live), and sends
+//! through those connections for the dispatcher. A broker crate supplies only a [`Broker`]:
+//! how to read its object's settings and how to open a [`Connection`].
+
+use crate::{BoxFuture, Clients, Inbound, Outbound};
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use switchyard_model::MESSAGE_SUBSCRIBER;
+use switchyard_store::{Object, Query, Store};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What a client object asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wanted<S> {
+    /// Disabled (or gone): no connection.
+    Off,
+    /// Enabled with these settings.
+    On(S),
+    /// Enabled, but its settings cannot be used; the message says why.
+    Invalid(String),
+}
+
+/// A broker kind: MQTT, Kafka, Pulsar.
+pub trait Broker: Send + Sync + 'static {
+    /// What a connection needs from its object; a change to them reconnects.
+    type Settings: Clone + PartialEq + Send + Sync + 'static;
+    type Connection: Connection<Settings = Self::Settings>;
+
+    /// The client object type it serves (`MQTTClient`, `KafkaClient`, ...).
+    fn client_type(&self) -> &'static str;
+    /// Reads what client `id` asks for from its object, read with its secrets.
+    fn wanted(&self, id: &str, object: &Object) -> Wanted<Self::Settings>;
+    /// Opens a connection that connects (and reconnects) in the background, consumes the
+    /// topic `filters` (as users write them) into `inbound`, and reports its status on the
+    /// client object.
+    fn connect(
+        &self,
+        id: &str,
+        settings: Self::Settings,
+        inbound: Arc<dyn Inbound>,
+        filters: BTreeSet<String>,
+    ) -> anyhow::Result<Self::Connection>;
+}
+
+/// One client's live connection.
+pub trait Connection: Send + Sync + 'static {
+    type Settings;
+
+    fn settings(&self) -> &Self::Settings;
+    /// Disconnects cleanly; a callback running now finishes, nothing else is dispatched.
+    fn stop(&self) -> BoxFuture<'_, ()>;
+    /// Consumes exactly these topic filters (as users write them) from now on.
+    fn set_filters(&self, filters: BTreeSet<String>) -> BoxFuture<'_, anyhow::Result<()>>;
+    fn publish<'a>(&'a self, topic: &'a str, payload: Vec<u8>)
+    -> BoxFuture<'a, anyhow::Result<()>>;
+    fn subscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+    fn unsubscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// A client that has no live connection.
+#[derive(Debug, thiserror::Error)]
+#[error("client `{0}` is not connected")]
+pub struct NotConnected(pub String);
+
+/// The connections of every client object of one broker kind.
+pub struct Manager<B: Broker> {
+    store: Store,
+    broker: B,
+    inbound: Arc<dyn Inbound>,
+    connections: Mutex<HashMap<String, Arc<B::Connection>>>,
+    closing: watch::Sender<bool>,
+}
+
+impl<B: Broker> Manager<B> {
+    pub fn new(store: Store, inbound: Arc<dyn Inbound>, broker: B) -> Manager<B> {
+        Manager {
+            store,
+            broker,
+            inbound,
+            connections: Mutex::default(),
+            closing: watch::Sender::new(false),
+        }
+    }
+
+    /// Connects every enabled client, then follows the store's changes until
+    /// [`Manager::shutdown`] (or until the store goes away).
+    pub async fn run(self: Arc<Self>) {
+        // Subscribed before reading, so no change slips between the two.
+        let mut changes = self.store.subscribe();
+        let mut closing = self.closing.subscribe();
+        self.reconcile_all(true).await;
+        let client_type = self.broker.client_type();
+        loop {
+            let change = tokio::select! {
+                biased;
+                _ = closing.wait_for(|closing| *closing) => return,
+                change = changes.recv() => change,
+            };
+            match change {
+                Ok(change) if change.type_name == client_type => self.reconcile(&change.id).await,
+                Ok(change) if change.type_name == MESSAGE_SUBSCRIBER => {
+                    self.refresh_filters().await
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!("missed {missed} store changes; re-reading every {client_type}");
+                    self.reconcile_all(false).await;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Disconnects every client cleanly and stops following the store.
+    pub async fn shutdown(&self) {
+        self.closing.send_replace(true);
+        let connections: Vec<_> = self.lock().drain().map(|(_, c)| c).collect();
+        let mut stopping = JoinSet::new();
+        for connection in connections {
+            stopping.spawn(async move { connection.stop().await });
+        }
+        stopping.join_all().await;
+    }
+
+    /// Brings every client in line with its object. At startup (`reset`) no client is connected
+    /// yet, whatever the stored status says.
+    async fn reconcile_all(&self, reset: bool) {
+        let client_type = self.broker.client_type();
+        let objects = match self.store.query(client_type, &Query::default()) {
+            Ok(page) => page.result,
+            Err(e) => {
+                tracing::error!("cannot read the {client_type} objects: {e}");
+                return;
+            }
+        };
+        let mut ids = HashSet::new();
+        for object in &objects {
+            let Some(id) = object.get("id").and_then(|id| id.as_str()) else {
+                continue;
+            };
+            if reset {
+                self.set_status(id, object, false, None);
+            }
+            ids.insert(id.to_owned());
+        }
+        let gone: Vec<String> = (self.lock().keys())
+            .filter(|id| !ids.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone.iter().chain(&ids) {
+            self.reconcile(id).await;
+        }
+        self.refresh_filters().await;
+    }
+
+    /// Starts, restarts or stops the connection of client `id` to match its object.
+    async fn reconcile(&self, id: &str) {
+        if *self.closing.borrow() {
+            return;
+        }
+        let client_type = self.broker.client_type();
+        let object = match self.store.get_with_secrets(id) {
+            Ok(object) => {
+                object.filter(|o| o.get("type").and_then(|t| t.as_str()) == Some(client_type))
+            }
+            Err(e) => {
+                tracing::error!(client = %id, "cannot read the {client_type}: {e}");
+                return;
+            }
+        };
+        let wanted = match &object {
+            Some(object) => self.broker.wanted(id, object),
+            None => Wanted::Off,
+        };
+        // Status updates (our own) and other properties do not touch the connection.
+        if let Wanted::On(settings) = &wanted
+            && self
+                .lock()
+                .get(id)
+                .is_some_and(|c| c.settings() == settings)
+        {
+            return;
+        }
+        let old = self.lock().remove(id);
+        if let Some(old) = old {
+            old.stop().await;
+        }
+        match (wanted, &object) {
+            (Wanted::On(settings), _) => {
+                let filters = self.filters_for(id);
+                let inbound = self.inbound.clone();
+                let connection = match self.broker.connect(id, settings, inbound, filters) {
+                    Ok(connection) => Arc::new(connection),
+                    Err(e) => {
+                        tracing::error!(client = %id, "cannot start the {client_type}: {e:#}");
+                        if let Some(object) = &object {
+                            self.set_status(id, object, false, Some(format!("{e:#}")));
+                        }
+                        return;
+                    }
+                };
+                let mut connections = self.lock();
+                if *self.closing.borrow() {
+                    drop(connections);
+                    connection.stop().await;
+                } else {
+                    connections.insert(id.to_owned(), connection);
+                }
+            }
+            (Wanted::Invalid(message), Some(object)) => {
+                tracing::warn!(client = %id, "{client_type} not connected: {message}");
+                self.set_status(id, object, false, Some(message));
+            }
+            _ => {}
+        }
+    }
+
+    /// Gives every connection its subscribers' current topic filters.
+    async fn refresh_filters(&self) {
+        let connections: Vec<(String, Arc<B::Connection>)> = (self.lock().iter())
+            .map(|(id, c)| (id.clone(), c.clone()))
+            .collect();
+        for (id, connection) in connections {
+            if let Err(e) = connection.set_filters(self.filters_for(&id)).await {
+                tracing::warn!(client = %id, "cannot update subscriptions: {e:#}");
+            }
+        }
+    }
+
+    fn filters_for(&self, id: &str) -> BTreeSet<String> {
+        self.inbound.filters_for(id).into_iter().collect()
+    }
+
+    /// Writes a status the manager decides (not a connection's), unless it is already stored:
+    /// every write comes back as a change, which must not cause another write.
+    fn set_status(&self, id: &str, object: &Object, connected: bool, error: Option<String>) {
+        let fields = status_fields(id, connected, error.as_deref());
+        let stored = |key: &str| object.get(key).cloned().unwrap_or_default();
+        if fields.iter().all(|(key, value)| &stored(key) == value) {
+            return;
+        }
+        if let Err(e) = self.store.set_status(id, fields) {
+            tracing::warn!(client = %id, "could not record the connection status: {e}");
+        }
+    }
+
+    fn connection(&self, client_id: &str) -> Result<Arc<B::Connection>, NotConnected> {
+        (self.lock().get(client_id).cloned()).ok_or_else(|| NotConnected(client_id.to_owned()))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<B::Connection>>> {
+        self.connections.lock()
+    }
+}
+
+impl<B: Broker> Outbound for Manager<B> {
+    fn publish<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move { self.connection(client_id)?.publish(topic, payload).await })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move { self.connection(client_id)?.subscribe(topic).await })
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        client_id: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move { self.connection(client_id)?.unsubscribe(topic).await })
+    }
+}
+
+impl<B: Broker> Clients for Manager<B> {
+    fn run(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(Manager::run(self))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Manager::shutdown(self))
+    }
+}
+
+/// The status properties as the store takes them; also shown in `/metrics`.
+fn status_fields(id: &str, connected: bool, error: Option<&str>) -> Object {
+    let gauge = metrics::gauge!("switchyard_client_connected", "client" => id.to_owned());
+    gauge.set(if connected { 1.0 } else { 0.0 });
+    let mut fields = Object::new();
+    fields.insert("isConnected".into(), connected.into());
+    fields.insert("lastError".into(), error.into());
+    fields
+}
+
+/// A connection's own status reports on its client object, written only when they change.
+pub struct Status {
+    store: Store,
+    id: String,
+    reported: Option<(bool, Option<String>)>,
+}
+
+impl Status {
+    pub fn new(store: Store, id: &str) -> Status {
+        Status {
+            store,
+            id: id.to_owned(),
+            reported: None,
+        }
+    }
+
+    /// Records `isConnected` and `lastError`, unless that is what was reported last.
+    pub fn report(&mut self, connected: bool, error: Option<String>) {
+        let status = (connected, error);
+        if self.reported.as_ref() == Some(&status) {
+            return;
+        }
+        let fields = status_fields(&self.id, status.0, status.1.as_deref());
+        if let Err(e) = self.store.set_status(&self.id, fields) {
+            tracing::warn!(client = %self.id, "could not record the connection status: {e}");
+        }
+        self.reported = Some(status);
+    }
+}
+
+/// The topic filters one connection follows: its subscribers', plus filters added through
+/// `Outbound::subscribe` for the connection's life, minus subscribers' filters dropped through
+/// `Outbound::unsubscribe` (until subscribed again or the connection restarts).
+#[derive(Debug, Default)]
+pub struct Topics {
+    filters: BTreeSet<String>,
+    extra: BTreeSet<String>,
+    muted: BTreeSet<String>,
+}
+
+impl Topics {
+    pub fn new(filters: BTreeSet<String>) -> Topics {
+        Topics {
+            filters,
+            ..Topics::default()
+        }
+    }
+
+    /// Every filter to follow now.
+    pub fn all(&self) -> BTreeSet<String> {
+        (self.filters.union(&self.extra))
+            .filter(|f| !self.muted.contains(*f))
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the subscribers' filters.
+    pub fn set_filters(&mut self, filters: BTreeSet<String>) {
+        self.filters = filters;
+    }
+
+    pub fn add(&mut self, filter: String) {
+        self.muted.remove(&filter);
+        self.extra.insert(filter);
+    }
+
+    pub fn remove(&mut self, filter: &str) {
+        self.extra.remove(filter);
+        if self.filters.contains(filter) {
+            self.muted.insert(filter.to_owned());
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The callbacks subscribers name: a plugin run in the sandbox, or a callback written in Rust
+//! and registered when the dispatcher is built (programs that embed Switchyard as a library,
+//! and `bench/`, which measures what the sandbox costs by running the same work both ways).
+//!
+//! Natives are fixed when the dispatcher is built, so finding one needs no lock. A callback
+//! that panics fails like one that returns an error (retried, then recorded as a
+//! `FailedMessage` with the panic's message); nothing it held stays locked.
+
+use futures::FutureExt;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use switchyard_plugins::Plugins;
+use switchyard_runtime::{Effects, InvokeError, InvokeFailure, Message};
+use switchyard_store::Txn;
+
+/// A callback written in Rust. It writes through `effects.writes` and queues publishes in
+/// `effects.publishes`, exactly what a plugin's host calls do; an error discards both.
+pub trait NativeCallback: Send + Sync + 'static {
+    fn handle(&self, message: &Message, effects: &mut Effects) -> Result<(), String>;
+}
+
+/// Every callback by name: natives first, then the plugins.
+#[derive(Clone)]
+pub struct Callbacks {
+    plugins: Plugins,
+    natives: Arc<HashMap<String, Arc<dyn NativeCallback>>>,
+}
+
+impl Callbacks {
+    /// The plugins of `plugins`, and the natives by name (which take precedence).
+    pub fn new(plugins: Plugins, natives: HashMap<String, Arc<dyn NativeCallback>>) -> Callbacks {
+        Callbacks {
+            plugins,
+            natives: Arc::new(natives),
+        }
+    }
+
+    pub fn plugins(&self) -> &Plugins {
+        &self.plugins
+    }
+
+    /// Runs callback `name` on one message over the write set `writes`. A failure keeps what
+    /// the invocation read, so a caller that ran it ahead of time can tell whether it still
+    /// stands.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        message: Message,
+        writes: Txn,
+    ) -> Result<Effects, InvokeFailure> {
+        if let Some(native) = self.natives.get(name) {
+            let mut effects = Effects::new(writes);
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                native.handle(&message, &mut effects)
+            }));
+            let error = match handled {
+                Ok(Ok(())) => return Ok(effects),
+                Ok(Err(reason)) => InvokeError::Handler(reason),
+                Err(panic) => InvokeError::Panicked(panic_message(&*panic)),
+            };
+            return Err(InvokeFailure {
+                error,
+                writes: Some(effects.writes),
+            });
+        }
+        let loaded =
+            (self.plugins.get(name)).ok_or_else(|| InvokeError::NoSuchPlugin(name.to_owned()))?;
+        let runtime = self.plugins.runtime();
+        let run = runtime.invoke(&loaded.plugin, message, writes);
+        match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(InvokeError::Panicked(panic_message(&*panic)).into()),
+        }
+    }
+}
+
+/// What a panic said, as far as it said it in text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "a panic without a message".to_owned(),
+    }
+}

@@ -1,0 +1,47 @@
+//! Switchyard's model of itself, below every other crate: the names of the built-in object
+//! types, typed views of the ones the host reads on the message path, the [`ClientKind`]s that
+//! broker crates register (what their client objects look like and which topics and messages
+//! their brokers take), and [`Report`], which shows an error with everything that caused it.
+//!
+//! Built-in types are stored as JSON objects like any other; this crate is where their names
+//! and shapes are written down once, so the store, the dispatcher, the API, the admin UI and
+//! the CLI agree on them.
+
+mod kind;
+mod report;
+pub mod schema;
+mod subscriber;
+
+pub use kind::{ClientKind, Kinds};
+pub use report::Report;
+pub use subscriber::Subscriber;
+
+/// A stored object: its properties, including the reserved `id`, `type`, `createdAt`,
+/// `updatedAt` and `version`.
+pub type Object = serde_json::Map<String, serde_json::Value>;
+
+/// The type of subscriber objects: a topic filter, a callback, the clients it listens on.
+pub const MESSAGE_SUBSCRIBER: &str = "MessageSubscriber";
+/// The type of the records of messages whose callback gave up.
+pub const FAILED_MESSAGE: &str = "FailedMessage";
+
+/// Host-maintained properties of every client object, with their values before connecting.
+pub const CLIENT_STATUS: [(&str, serde_json::Value); 2] = [
+    ("isConnected", serde_json::Value::Bool(false)),
+    ("lastError", serde_json::Value::Null),
+];
+
+/// The `type` of an object (empty if it has none).
+pub fn type_of(object: &Object) -> &str {
+    text(object, "type").unwrap_or_default()
+}
+
+/// The `id` of an object (empty if it has none).
+pub fn id_of(object: &Object) -> &str {
+    text(object, "id").unwrap_or_default()
+}
+
+/// A string property.
+pub fn text<'a>(object: &'a Object, property: &str) -> Option<&'a str> {
+    object.get(property).and_then(serde_json::Value::as_str)
+}

@@ -1,0 +1,349 @@
+//! The plugin registry: uploads checked against our world (core modules turned into
+//! components), compiled by the runtime, stored in the store's `plugins` space with their
+//! capabilities and limit overrides, and swapped in for every later message (hot reload).
+//!
+//! Compiled code is cached in the `artifacts` space under the upload's sha256, so a restart
+//! (or another plugin name with the same bytes) does not compile again; an artifact the engine
+//! cannot load (another wasmtime version or configuration) is compiled again and replaced.
+
+mod componentize;
+
+use parking_lot::RwLock;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchyard_runtime::{
+    Capabilities, Code, CompileError, Limits, Plugin, PluginLimits, Runtime, merge_overrides,
+};
+use switchyard_store::{Space, Store};
+
+pub use switchyard_runtime::{LEGACY_WORLD, WORLD};
+
+/// The store space of uploads and their settings: `meta/<name>` (the [`PluginInfo`] as JSON)
+/// and `wasm/<name>` (the uploaded bytes).
+const PLUGINS: &str = "plugins";
+/// The store space of compiled code, by the upload's sha256.
+const ARTIFACTS: &str = "artifacts";
+
+/// What the API shows about a plugin.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginInfo {
+    pub name: String,
+    /// Size of the uploaded bytes.
+    pub size: usize,
+    /// Hex sha256 of the uploaded bytes.
+    pub sha256: String,
+    /// The WIT world it implements.
+    pub world: String,
+    /// `component`, or `module` for a core module the host turned into a component.
+    pub kind: String,
+    /// RFC 3339 time of the upload.
+    pub uploaded: String,
+    /// What the plugin may touch.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Its limits in effect: the server's defaults with `limitOverrides` laid over them.
+    #[serde(default)]
+    pub limits: PluginLimits,
+    /// The limits set for this plugin, overriding the server's defaults.
+    #[serde(default)]
+    pub limit_overrides: Map<String, Value>,
+}
+
+/// A change to a plugin's settings (`PATCH /api/plugins/{name}`): capabilities are replaced
+/// as a whole; limit overrides are merged, `null` going back to the server's default.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub capabilities: Option<Capabilities>,
+    pub limits: Option<Map<String, Value>>,
+}
+
+/// Why an upload or a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("invalid plugin name `{0}`: use 1-64 characters from a-z, A-Z, 0-9, `-`, `_`, `.`")]
+    InvalidName(String),
+    #[error("not a WebAssembly binary: {0}")]
+    NotWasm(String),
+    #[error("not a component of the {WORLD} world: {0}")]
+    WrongWorld(String),
+    #[error("compiling the plugin failed: {0}")]
+    Compile(String),
+    #[error("{0}")]
+    Settings(String),
+    #[error("no plugin named `{0}`")]
+    NotFound(String),
+    #[error("the plugin store failed")]
+    Storage(#[from] switchyard_store::Error),
+}
+
+impl From<CompileError> for PluginError {
+    fn from(error: CompileError) -> PluginError {
+        match error {
+            CompileError::WrongWorld(message) => PluginError::WrongWorld(message),
+            CompileError::Compile(message) => PluginError::Compile(message),
+        }
+    }
+}
+
+/// A plugin ready to run, with what the API shows about it.
+pub struct Loaded {
+    pub info: PluginInfo,
+    pub plugin: Plugin,
+}
+
+impl Loaded {
+    /// Computes the plugin's settings in effect and keeps them beside its code.
+    fn new(limits: &Limits, mut info: PluginInfo, code: Code) -> Result<Loaded, PluginError> {
+        info.limits = (limits.with_overrides(&info.limit_overrides))
+            .map_err(|e| PluginError::Settings(e.to_string()))?;
+        info.world = code.world().to_owned();
+        let plugin = Plugin::new(
+            &info.name,
+            code,
+            info.capabilities.clone(),
+            info.limits.clone(),
+        );
+        Ok(Loaded { info, plugin })
+    }
+}
+
+/// The stored plugins and the loaded set. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugins {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    store: Store,
+    space: Space,
+    artifacts: Space,
+    loaded: RwLock<HashMap<String, Arc<Loaded>>>,
+}
+
+fn key(kind: &str, name: &str) -> String {
+    format!("{kind}/{name}")
+}
+
+fn validate_name(name: &str) -> Result<(), PluginError> {
+    match switchyard_model::schema::is_plugin_name(name) {
+        true => Ok(()),
+        false => Err(PluginError::InvalidName(name.to_owned())),
+    }
+}
+
+/// Turns uploaded bytes into a component of our world, naming what is wrong otherwise.
+/// Returns the component bytes and the upload's kind.
+fn to_component(bytes: &[u8]) -> Result<(Vec<u8>, &'static str), PluginError> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(PluginError::NotWasm(
+            "the body does not start with the WebAssembly magic bytes `\\0asm`".into(),
+        ));
+    }
+    if wasmparser::Parser::is_component(bytes) {
+        Ok((bytes.to_vec(), "component"))
+    } else if wasmparser::Parser::is_core_wasm(bytes) {
+        let component = componentize::componentize(bytes).map_err(|e| {
+            PluginError::WrongWorld(format!(
+                "it is a core module, and turning it into a component failed: {e}"
+            ))
+        })?;
+        Ok((component, "module"))
+    } else {
+        Err(PluginError::NotWasm(
+            "unknown WebAssembly binary version or layer".into(),
+        ))
+    }
+}
+
+fn meta(info: &PluginInfo) -> Vec<u8> {
+    serde_json::to_vec(info).expect("info serializes")
+}
+
+impl Plugins {
+    /// The registry over `store`, with every stored plugin loaded (from its cached code where
+    /// the engine can use it).
+    pub fn open(store: &Store, runtime: Runtime) -> Result<Plugins, PluginError> {
+        let plugins = Plugins {
+            inner: Arc::new(Inner {
+                runtime,
+                store: store.clone(),
+                space: store.space(PLUGINS),
+                artifacts: store.space(ARTIFACTS),
+                loaded: RwLock::default(),
+            }),
+        };
+        plugins.load_all()?;
+        Ok(plugins)
+    }
+
+    /// The runtime the plugins run in.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// A loaded plugin, to run.
+    pub fn get(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.inner.loaded.read().get(name).cloned()
+    }
+
+    pub fn info(&self, name: &str) -> Option<PluginInfo> {
+        self.get(name).map(|loaded| loaded.info.clone())
+    }
+
+    /// Every plugin, by name.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        let loaded = self.inner.loaded.read();
+        let mut infos: Vec<_> = loaded.values().map(|l| l.info.clone()).collect();
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        infos
+    }
+
+    /// Validates, compiles, stores and swaps in a plugin, replacing any plugin of that name for
+    /// all later messages; a replaced plugin keeps its capabilities and limits. CPU-heavy:
+    /// call from a blocking task.
+    pub fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, PluginError> {
+        validate_name(name)?;
+        let inner = &self.inner;
+        let started = std::time::Instant::now();
+        let (component, kind) = to_component(bytes)?;
+        let compiled = inner.runtime.compile(&component)?;
+        let previous = self.info(name);
+        let info = PluginInfo {
+            name: name.to_owned(),
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+            world: compiled.code.world().to_owned(),
+            kind: kind.to_owned(),
+            uploaded: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            capabilities: (previous.as_ref())
+                .map(|p| p.capabilities.clone())
+                .unwrap_or_default(),
+            limits: PluginLimits::default(),
+            limit_overrides: previous.map(|p| p.limit_overrides).unwrap_or_default(),
+        };
+        let loaded = Loaded::new(inner.runtime.limits(), info, compiled.code)?;
+        inner
+            .artifacts
+            .put(&loaded.info.sha256, &compiled.artifact)?;
+        inner.space.write(&[
+            (&key("meta", name), Some(&meta(&loaded.info))),
+            (&key("wasm", name), Some(bytes)),
+        ])?;
+        tracing::info!(
+            plugin = name,
+            kind,
+            bytes = bytes.len(),
+            "compiled and stored in {:.0?}",
+            started.elapsed()
+        );
+        let info = self.swap_in(loaded);
+        self.forget_unused_artifacts()?;
+        Ok(info)
+    }
+
+    /// Changes a plugin's capabilities or limits for every later invocation.
+    pub fn configure(&self, name: &str, patch: SettingsPatch) -> Result<PluginInfo, PluginError> {
+        let inner = &self.inner;
+        let current = self
+            .get(name)
+            .ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
+        let mut info = current.info.clone();
+        if let Some(capabilities) = patch.capabilities {
+            (capabilities.validate(inner.store.kinds())).map_err(PluginError::Settings)?;
+            info.capabilities = capabilities;
+        }
+        if let Some(overrides) = &patch.limits {
+            merge_overrides(&mut info.limit_overrides, overrides);
+        }
+        let loaded = Loaded::new(inner.runtime.limits(), info, current.plugin.code().clone())?;
+        inner.space.put(&key("meta", name), &meta(&loaded.info))?;
+        Ok(self.swap_in(loaded))
+    }
+
+    fn swap_in(&self, loaded: Loaded) -> PluginInfo {
+        let info = loaded.info.clone();
+        let mut map = self.inner.loaded.write();
+        map.insert(info.name.clone(), Arc::new(loaded));
+        info
+    }
+
+    /// Removes a plugin; returns whether it existed.
+    pub fn remove(&self, name: &str) -> Result<bool, PluginError> {
+        let inner = &self.inner;
+        let existed = inner.space.get(&key("meta", name))?.is_some();
+        inner
+            .space
+            .write(&[(&key("meta", name), None), (&key("wasm", name), None)])?;
+        inner.loaded.write().remove(name);
+        inner.runtime.forget(name);
+        self.forget_unused_artifacts()?;
+        Ok(existed)
+    }
+
+    /// Removes cached code that no stored plugin's upload has any more.
+    fn forget_unused_artifacts(&self) -> Result<(), PluginError> {
+        let inner = &self.inner;
+        let used: Vec<String> = (inner.loaded.read().values())
+            .map(|loaded| loaded.info.sha256.clone())
+            .collect();
+        let unused: Vec<String> = (inner.artifacts.list("")?.into_iter())
+            .map(|(digest, _)| digest)
+            .filter(|digest| !used.contains(digest))
+            .collect();
+        let removals: Vec<(&str, Option<&[u8]>)> = unused
+            .iter()
+            .map(|digest| (digest.as_str(), None))
+            .collect();
+        if !removals.is_empty() {
+            inner.artifacts.write(&removals)?;
+        }
+        Ok(())
+    }
+
+    /// Loads every stored plugin, from its cached code where that can be used, compiling (and
+    /// caching) it otherwise. A plugin that cannot be loaded is logged and left out.
+    fn load_all(&self) -> Result<(), PluginError> {
+        let inner = &self.inner;
+        for (_, meta) in inner.space.list("meta/")? {
+            let info: PluginInfo = match serde_json::from_slice(&meta) {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::error!("cannot read a stored plugin's info: {e}");
+                    continue;
+                }
+            };
+            let name = info.name.clone();
+            let loaded =
+                (self.load(&info)).and_then(|code| Loaded::new(inner.runtime.limits(), info, code));
+            match loaded {
+                Ok(loaded) => drop(self.swap_in(loaded)),
+                Err(e) => tracing::error!(plugin = %name, "cannot load stored plugin: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&self, info: &PluginInfo) -> Result<Code, PluginError> {
+        let inner = &self.inner;
+        if let Some(artifact) = inner.artifacts.get(&info.sha256)? {
+            // SAFETY: the `artifacts` space holds only what `Runtime::compile` produced (see
+            // `install` and below), under the digest of the upload it was compiled from.
+            match unsafe { inner.runtime.load(&artifact) } {
+                Ok(code) => return Ok(code),
+                Err(e) => tracing::info!(plugin = %info.name, "compiling again: {e}"),
+            }
+        }
+        let bytes = (inner.space.get(&key("wasm", &info.name))?).ok_or_else(|| {
+            PluginError::Settings(format!("the upload of `{}` is missing", info.name))
+        })?;
+        let (component, _) = to_component(&bytes)?;
+        let compiled = inner.runtime.compile(&component)?;
+        inner.artifacts.put(&info.sha256, &compiled.artifact)?;
+        Ok(compiled.code)
+    }
+}

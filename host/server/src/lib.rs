@@ -1,0 +1,170 @@
+//! The composition root: the one place where Switchyard's parts are put together. The store
+//! (with the client kinds of every broker), the sandbox runtime and the plugin registry, the
+//! dispatcher with its callbacks, and the broker kinds that follow the store's client objects.
+//! `switchyard serve` builds the server from it, and so do the benchmark and the tests, so they
+//! measure and test what runs.
+//!
+//! A new broker (say NATS) is a crate that implements [`BrokerKind`] and one line in
+//! [`broker_kinds`].
+
+use anyhow::Context;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchyard_broker::{BrokerKind, Brokers, Clients, Inbound};
+use switchyard_dispatch::{Callbacks, Dispatcher, NativeCallback, Retention};
+use switchyard_model::Kinds;
+use switchyard_plugins::Plugins;
+use switchyard_runtime::{Limits, Runtime};
+use switchyard_store::Store;
+use tokio::task::JoinHandle;
+
+/// Every broker kind Switchyard ships with. `embedded` is where the embedded MQTT broker
+/// listens, for clients whose broker is `embedded`.
+pub fn broker_kinds(embedded: Option<SocketAddr>) -> Vec<Box<dyn BrokerKind>> {
+    vec![
+        Box::new(switchyard_mqtt::Mqtt { embedded }),
+        Box::new(switchyard_kafka::Kafka),
+        Box::new(switchyard_pulsar::Pulsar),
+    ]
+}
+
+/// The client kinds of [`broker_kinds`], as the store validates their objects and the CLI and
+/// the admin UI list them.
+pub fn client_kinds() -> Kinds {
+    Kinds::new(broker_kinds(None).iter().map(|b| b.client_kind()).collect())
+}
+
+/// How to put a Switchyard together.
+pub struct Builder {
+    data: PathBuf,
+    cache_bytes: usize,
+    limits: Limits,
+    retention: Retention,
+    brokers: Vec<Box<dyn BrokerKind>>,
+    natives: HashMap<String, Arc<dyn NativeCallback>>,
+}
+
+impl Builder {
+    /// A Switchyard keeping its data in `data`, with the default limits, retention and store
+    /// cache, and every broker kind (without the embedded MQTT broker).
+    pub fn new(data: impl Into<PathBuf>) -> Builder {
+        Builder {
+            data: data.into(),
+            cache_bytes: switchyard_store::DEFAULT_CACHE_BYTES,
+            limits: Limits::default(),
+            retention: Retention::default(),
+            brokers: broker_kinds(None),
+            natives: HashMap::new(),
+        }
+    }
+
+    /// The plugins' default limits and the instance pool.
+    pub fn limits(self, limits: Limits) -> Builder {
+        Builder { limits, ..self }
+    }
+
+    /// How many `FailedMessage` records are kept.
+    pub fn retention(self, retention: Retention) -> Builder {
+        Builder { retention, ..self }
+    }
+
+    /// How much of the store the process keeps in memory.
+    pub fn cache_bytes(self, cache_bytes: usize) -> Builder {
+        Builder {
+            cache_bytes,
+            ..self
+        }
+    }
+
+    /// The broker kinds to run (by default every one of [`broker_kinds`], without the
+    /// embedded MQTT broker).
+    pub fn brokers(self, brokers: Vec<Box<dyn BrokerKind>>) -> Builder {
+        Builder { brokers, ..self }
+    }
+
+    /// Registers a callback written in Rust: subscribers whose `callback` is `name` run it
+    /// instead of a plugin.
+    pub fn native(mut self, name: &str, callback: Arc<dyn NativeCallback>) -> Builder {
+        self.natives.insert(name.to_owned(), callback);
+        self
+    }
+
+    /// Opens the store, loads the plugins and wires the dispatcher and the brokers; nothing
+    /// runs until [`Switchyard::start`].
+    pub fn build(self) -> anyhow::Result<Switchyard> {
+        self.build_with(|dispatcher| Arc::new(dispatcher.clone()))
+    }
+
+    /// Like [`Builder::build`], with the brokers delivering to what `inbound` makes of the
+    /// dispatcher (the benchmark wraps it to time every message).
+    pub fn build_with(
+        self,
+        inbound: impl FnOnce(&Dispatcher) -> Arc<dyn Inbound>,
+    ) -> anyhow::Result<Switchyard> {
+        let kinds = Kinds::new(self.brokers.iter().map(|b| b.client_kind()).collect());
+        let store = Store::open_with_cache(&self.data, kinds, self.cache_bytes)
+            .with_context(|| format!("opening the database in {}", self.data.display()))?;
+        let runtime = Runtime::new(self.limits).context("starting the runtime")?;
+        let plugins = Plugins::open(&store, runtime).context("loading the plugins")?;
+        let callbacks = Callbacks::new(plugins, self.natives);
+        let brokers = Brokers::new(store.clone());
+        let dispatcher = Dispatcher::new(store.clone(), callbacks, brokers.clone(), self.retention);
+        let inbound = inbound(&dispatcher);
+        let clients = (self.brokers.iter())
+            .map(|kind| {
+                let clients = kind.start(store.clone(), inbound.clone());
+                brokers.register(kind.client_kind().type_name(), clients.clone());
+                clients
+            })
+            .collect();
+        Ok(Switchyard {
+            store,
+            dispatcher,
+            clients,
+        })
+    }
+}
+
+/// A Switchyard put together: the store, the dispatcher (with the plugins and brokers behind
+/// it) and the clients of every broker kind.
+pub struct Switchyard {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+    clients: Vec<Arc<dyn Clients>>,
+}
+
+impl Switchyard {
+    /// Connects every enabled client and starts following the store, and starts the retry
+    /// worker; all run until [`Running::stop`].
+    pub fn start(&self) -> Running {
+        let mut tasks: Vec<JoinHandle<()>> = (self.clients.iter())
+            .map(|clients| tokio::spawn(clients.clone().run()))
+            .collect();
+        let dispatcher = self.dispatcher.clone();
+        tasks.push(tokio::spawn(async move { dispatcher.run_retries().await }));
+        Running {
+            tasks,
+            clients: self.clients.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// What [`Switchyard::start`] started.
+pub struct Running {
+    tasks: Vec<JoinHandle<()>>,
+    clients: Vec<Arc<dyn Clients>>,
+    store: Store,
+}
+
+impl Running {
+    /// Disconnects every client cleanly, stops the retry worker and flushes the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.tasks.iter().for_each(JoinHandle::abort);
+        futures::future::join_all(self.clients.iter().map(|clients| clients.shutdown())).await;
+        self.store.flush().context("flushing the store")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! The storage seam: what the store needs from the engine underneath it.
+//!
+//! Everything above this trait (write sets and their version checks, group commit, queries,
+//! validation, the change feed, secrets) is the same for every engine; a backend only keeps
+//! bytes and answers the few questions that depend on how it keeps them: objects by id, a
+//! type's objects (narrowed by its secondary indexes where it has some), atomic batches of write
+//! sets, durability, and the small key-value spaces and queues the host keeps beside the
+//! objects. The embedded engine lives in [`crate::embedded`]; a shared one (PostgreSQL) is the
+//! next implementation, and the conformance suite in `tests/conformance` runs against each.
+
+use crate::{Filter, Object, Order, Queued, Result};
+
+/// Objects read from a backend, one at a time.
+pub(crate) type Objects<'a> = Box<dyn Iterator<Item = Result<Object>> + 'a>;
+
+/// One object's pending state in a write set.
+pub(crate) struct Write {
+    pub id: String,
+    pub type_name: String,
+    /// Whether the object was committed before the write set touched it; such an object must
+    /// still exist at commit, at version `base`.
+    pub existed: bool,
+    /// For an object that existed: the version the write set read.
+    pub base: u64,
+    /// The object as JSON (secrets included), or `None` once deleted.
+    pub bytes: Option<Vec<u8>>,
+    /// Whether the stored object's host-maintained status (a client's `isConnected` and
+    /// `lastError`) is kept over what the write set computed from an older read.
+    pub keeps_status: bool,
+}
+
+/// A storage engine under the store. Reads see what is committed; nothing is durable until
+/// [`Backend::flush`] returns (an engine whose commits are durable by themselves does nothing
+/// there).
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The committed object `id`, secrets included.
+    fn load(&self, id: &str) -> Result<Option<Object>>;
+
+    /// The committed objects of `type_name`: every one in creation order, or, where an index
+    /// narrows `filters`, at least those matching them (each is checked against the whole
+    /// query above).
+    fn scan(&self, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>>;
+
+    /// Every committed object of `type_name` in the order [`crate::Query`] sorts by
+    /// `property`, ties in creation order, if an index of the property gives that order.
+    fn sorted(&self, type_name: &str, property: &str, order: Order) -> Result<Option<Objects<'_>>>;
+
+    /// How many objects of `type_name` are committed.
+    fn count(&self, type_name: &str) -> Result<usize>;
+
+    /// The ids of a type's objects, oldest first, each with its stored size in bytes.
+    fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>>;
+
+    /// The names of the types that have objects, in byte order.
+    fn types(&self) -> Result<Vec<String>>;
+
+    /// Applies write sets in one transaction, in order, each seeing the ones before it. A set
+    /// whose objects are not at the versions it read fails alone (`Ok(Err(Conflict))`), with
+    /// nothing of it applied; `Err` means the engine failed and nothing was applied.
+    fn commit(&self, sets: &[&[Write]]) -> Result<Vec<Result<()>>>;
+
+    /// Sets host-maintained properties of `id` in place, keeping its version; its type, or
+    /// `None` if there is no such object.
+    fn set_status(&self, id: &str, fields: &Object) -> Result<Option<String>>;
+
+    /// Declares an index and indexes what is stored; how many objects, or `None` if it
+    /// existed.
+    fn create_index(&self, type_name: &str, property: &str) -> Result<Option<usize>>;
+
+    /// Removes an index; whether it existed.
+    fn drop_index(&self, type_name: &str, property: &str) -> Result<bool>;
+
+    /// Every declared index, as (type, property).
+    fn indexes(&self) -> Vec<(String, String)>;
+
+    /// Makes everything committed so far durable. Blocks.
+    fn flush(&self) -> Result<()>;
+
+    /// A value of a key-value space.
+    fn space_get(&self, space: &str, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The entries of a space whose keys start with `prefix`, in key order.
+    fn space_list(&self, space: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+
+    /// Sets (`Some`) and removes (`None`) entries of a space atomically, durably.
+    fn space_write(&self, space: &str, entries: &[(&str, Option<&[u8]>)]) -> Result<()>;
+
+    /// Adds a record to a queue, due at `due_ms`; durable with the next flush.
+    fn queue_push(&self, queue: &str, due_ms: u64, record: &[u8]) -> Result<()>;
+
+    /// The entry of a queue due first.
+    fn queue_first(&self, queue: &str) -> Result<Option<Queued>>;
+
+    /// Removes an entry of a queue; durable with the next flush.
+    fn queue_remove(&self, queue: &str, key: &[u8]) -> Result<()>;
+}

@@ -1,0 +1,456 @@
+//! A running `switchyard serve`, started as a user would start it, and the REST calls the
+//! tests make to it.
+
+use crate::{MqttPeer, eventually, free_port};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The `switchyard` binary cargo built beside the test binary running now (tests of the
+/// server crate: cargo builds its binary for them).
+pub fn binary() -> PathBuf {
+    let test = std::env::current_exe().expect("the test binary's path");
+    let dir = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = dir.join("switchyard");
+    assert!(binary.exists(), "{} was not built", binary.display());
+    binary
+}
+
+/// A running `switchyard serve`.
+pub struct Server {
+    child: Child,
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+    pub token: String,
+    pub data: PathBuf,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+/// How to start a server.
+pub struct Options {
+    /// `None`: let the server generate a token and read it from its banner.
+    pub token: Option<String>,
+    pub plugin_timeout_ms: u64,
+    pub http: Option<SocketAddr>,
+    pub mqtt: Option<SocketAddr>,
+    /// More settings, as environment variables.
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            token: Some("test-token".into()),
+            plugin_timeout_ms: 1000,
+            env: Vec::new(),
+            http: None,
+            mqtt: None,
+        }
+    }
+}
+
+impl Server {
+    /// Starts a server with its own data directory under `dir`.
+    pub async fn start(dir: &Path) -> Server {
+        Server::start_with(dir, Options::default()).await
+    }
+
+    pub async fn start_with(dir: &Path, options: Options) -> Server {
+        let http = options
+            .http
+            .unwrap_or_else(|| ([127, 0, 0, 1], free_port()).into());
+        let mqtt = options
+            .mqtt
+            .unwrap_or_else(|| ([127, 0, 0, 1], free_port()).into());
+        let data = dir.join("data");
+        let log = dir.join(format!("server-{}.log", http.port()));
+        let log_file = std::fs::File::create(&log).expect("creating the server log");
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .env("SWITCHYARD_DATA", &data)
+            .env("SWITCHYARD_HTTP", http.to_string())
+            .env("SWITCHYARD_MQTT", mqtt.to_string())
+            .env(
+                "SWITCHYARD_PLUGIN_TIMEOUT_MS",
+                options.plugin_timeout_ms.to_string(),
+            )
+            .env("NO_COLOR", "1")
+            .env_remove("SWITCHYARD_TOKEN")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
+        if let Some(token) = &options.token {
+            command.env("SWITCHYARD_TOKEN", token);
+        }
+        let child = command.spawn().expect("starting switchyard");
+        let mut server = Server {
+            child,
+            http,
+            mqtt,
+            token: options.token.unwrap_or_default(),
+            data,
+            log,
+            client: reqwest::Client::new(),
+        };
+        let health = format!("http://{http}/health");
+        let client = server.client.clone();
+        let last = std::sync::Mutex::new(String::new());
+        let answered = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let request = client.get(&health).timeout(Duration::from_secs(5)).send();
+                match request.await {
+                    Ok(response) if response.status().is_success() => return,
+                    Ok(response) => *last.lock().unwrap() = response.status().to_string(),
+                    Err(e) => *last.lock().unwrap() = format!("{e:?}"),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        if answered.await.is_err() {
+            let last = last.lock().unwrap().clone();
+            let logs = server.logs();
+            let error = logs
+                .lines()
+                .find(|l| l.starts_with("Error"))
+                .unwrap_or("none");
+            panic!(
+                "the server did not answer /health within 60 s; last answer: {last}; error: {error}"
+            );
+        }
+        if server.token.is_empty() {
+            // A first start shows the generated token; later starts do not, and the test
+            // sets the token it kept.
+            server.token = server
+                .logs()
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("auth:      Authorization: Bearer "))
+                .filter(|t| !t.starts_with('<'))
+                .map(str::to_owned)
+                .unwrap_or_default();
+        }
+        server
+    }
+
+    /// Kills the server with SIGKILL, as a crash or a power cut would: no shutdown, no flush.
+    /// Returns once the process is dead (its ports free again).
+    pub fn kill(&self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        // The main thread turns zombie first; the process's files (the database lock) are
+        // released only when its last thread is gone, so wait for that too.
+        let dead = || {
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"));
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
+            zombie && threads <= 1
+        };
+        while !dead() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Options that start a server again on this one's ports, data and token.
+    pub fn same_again(&self) -> Options {
+        Options {
+            token: Some(self.token.clone()),
+            http: Some(self.http),
+            mqtt: Some(self.mqtt),
+            ..Options::default()
+        }
+    }
+
+    /// The server process's resident memory, in MiB.
+    pub fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading the server's /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status");
+        kib / 1024
+    }
+
+    /// Everything the server printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a request with the token; returns the status and the JSON body (or Null).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.http))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Like [`Server::call`], but `None` when the request could not be sent or answered (the
+    /// server is gone).
+    pub async fn try_post(&self, path: &str, body: Value) -> Option<(StatusCode, Value)> {
+        let request = (self.client.post(format!("http://{}{path}", self.http)))
+            .bearer_auth(&self.token)
+            .json(&body);
+        Some(read(request.send().await.ok()?).await)
+    }
+
+    /// Sends a JSON body with the token and extra headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.http))
+            .bearer_auth(&self.token)
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// GETs `path`; returns its `ETag` header and JSON body.
+    pub async fn raw_get(&self, path: &str) -> (Option<String>, Value) {
+        let response = (self.client.get(format!("http://{}{path}", self.http)))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request sent");
+        let etag = (response.headers().get("etag"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (etag, read(response).await.1)
+    }
+
+    /// Sends raw bytes with a content type and an optional token.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.http))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    /// Uploads a `.wasm` file as plugin `name`; panics unless it is accepted.
+    pub async fn upload(&self, name: &str, wasm: &Path) -> Value {
+        let bytes = std::fs::read(wasm).expect("reading the plugin");
+        let path = format!("/api/plugins/{name}");
+        let token = self.token.clone();
+        let (status, body) = self
+            .raw(Method::PUT, &path, "application/wasm", bytes, Some(&token))
+            .await;
+        assert!(status.is_success(), "uploading {name}: {status} {body}");
+        body
+    }
+
+    /// Creates an object; panics unless it is created. Returns it.
+    pub async fn create(&self, type_name: &str, properties: Value) -> Value {
+        let (status, body) = self
+            .post(&format!("/api/objects/{type_name}"), properties)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "creating a {type_name}: {body}"
+        );
+        body
+    }
+
+    /// Creates an enabled MQTTClient for `url` and waits until it is connected. Returns its id.
+    pub async fn connected_client(&self, properties: Value) -> String {
+        let client = self.create("MQTTClient", properties).await;
+        let id = client["id"].as_str().expect("client id").to_owned();
+        self.wait_connected(&id).await;
+        id
+    }
+
+    /// Creates an enabled client of the embedded broker, waits for it to connect, and links a
+    /// subscriber running `callback` on `topic` to it. Returns the subscriber's id.
+    pub async fn subscribe_plugin(&self, callback: &str, topic: &str) -> String {
+        let client = self
+            .connected_client(json!({"mainBrokerURL": "embedded", "isEnabled": true}))
+            .await;
+        let subscriber = self
+            .create(
+                "MessageSubscriber",
+                json!({"topic": topic, "callback": callback, "clients": [client]}),
+            )
+            .await;
+        subscriber["id"].as_str().expect("subscriber id").to_owned()
+    }
+
+    /// Waits until the client object says it is connected.
+    pub async fn wait_connected(&self, id: &str) -> Value {
+        let path = format!("/api/objects/MQTTClient/{id}");
+        eventually("the client to connect", Duration::from_secs(20), || async {
+            let (_, client) = self.get(&path).await;
+            (client["isConnected"] == json!(true)).then_some(client)
+        })
+        .await
+    }
+
+    /// Waits until client `id` of type `type_name` satisfies `check` (`what` names the wait);
+    /// returns the client object.
+    pub async fn client_status(
+        &self,
+        (type_name, id): (&str, &str),
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!("/api/objects/{type_name}/{id}");
+        let what = format!("the {type_name} {what}");
+        eventually(&what, Duration::from_secs(30), || async {
+            let (_, client) = self.get(&path).await;
+            check(&client).then_some(client)
+        })
+        .await
+    }
+
+    /// Creates a subscriber of `topic` running `callback` on `client`, with `extra` settings.
+    pub async fn subscriber(&self, topic: &str, callback: &str, client: &str, extra: Value) {
+        let mut subscriber = json!({"topic": topic, "callback": callback, "clients": [client]});
+        let fields = subscriber.as_object_mut().expect("an object");
+        fields.extend(extra.as_object().expect("extra settings").clone());
+        self.create("MessageSubscriber", subscriber).await;
+    }
+
+    /// How many `ChaosRecord`s (made by the `chaos` plugin) of `topic` there are for each `n`.
+    pub async fn chaos_records(&self, topic: &str) -> std::collections::BTreeMap<u64, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for record in self
+            .list("ChaosRecord", &format!("topic={topic}&_limit=100000"))
+            .await
+        {
+            if let Some(n) = record["n"].as_u64() {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// The `n` of every `ChaosRecord` of `topic`.
+    pub async fn chaos_numbers(&self, topic: &str) -> std::collections::BTreeSet<u64> {
+        self.chaos_records(topic).await.into_keys().collect()
+    }
+
+    /// Lists objects of a type with a query string; returns `result`.
+    pub async fn list(&self, type_name: &str, query: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/api/objects/{type_name}?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "listing {type_name}: {body}");
+        body["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Publishes `payload` to `topic` through `device` every 200 ms until listing
+    /// `type_name?query` finds something: proves a subscription that may still be settling
+    /// is live.
+    pub async fn publish_until_stored(
+        &self,
+        device: &MqttPeer,
+        (topic, payload): (&str, &str),
+        (type_name, query): (&str, &str),
+    ) {
+        let what = format!("a {type_name} matching `{query}` after publishing to {topic}");
+        eventually(&what, Duration::from_secs(20), || async {
+            device.publish(topic, payload).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            (!self.list(type_name, query).await.is_empty()).then_some(())
+        })
+        .await
+    }
+
+    /// Waits until listing `type_name?query` returns exactly `n` objects; returns them.
+    pub async fn wait_for(&self, type_name: &str, query: &str, n: usize) -> Vec<Value> {
+        let what = format!("{n} {type_name} objects matching `{query}`");
+        eventually(&what, Duration::from_secs(20), || async {
+            let found = self.list(type_name, query).await;
+            (found.len() == n).then_some(found)
+        })
+        .await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let logs = self.logs();
+            // Request traces would crowd out what went wrong.
+            let tail: Vec<&str> = (logs.lines().rev())
+                .filter(|l| !l.contains("finished processing request"))
+                .take(40)
+                .collect();
+            eprintln!("--- last lines of the server log ({}):", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
