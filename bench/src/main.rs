@@ -14,7 +14,8 @@
 //! the per-invocation overhead of an empty handler, and how `find` grows with the number of
 //! objects, scanned and through a secondary index (`-- --queries` runs only that).
 //! `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the
-//! resident memory every 30 s.
+//! resident memory every 30 s. Last, the resident memory of storing 2,000,000 objects
+//! (`-- --store-memory` runs only that).
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
 //! `scripts/install-kafka.sh`).
@@ -26,6 +27,7 @@ mod load;
 mod natives;
 mod pipeline;
 mod queries;
+mod storage;
 
 use pipeline::{Case, Measured, Source, Work};
 
@@ -96,6 +98,9 @@ async fn main() -> anyhow::Result<()> {
     if args.first().is_some_and(|a| a == "--queries") {
         return queries::scaling();
     }
+    if args.first().is_some_and(|a| a == "--store-memory") {
+        return storage::memory().await;
+    }
     if let [flag, case] = args.as_slice()
         && flag == "--case"
     {
@@ -144,5 +149,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let (p50, p99) = invoke::overhead(10_000).await?;
     println!("empty handler, instantiate + call + drop: p50 {p50:.1?}, p99 {p99:.1?}");
-    queries::scaling()
+    queries::scaling()?;
+    // In a process of its own, so its resident memory is only the store's.
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .arg("--store-memory")
+        .status()?;
+    anyhow::ensure!(status.success(), "the store memory run failed");
+    Ok(())
 }

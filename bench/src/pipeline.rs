@@ -281,7 +281,7 @@ fn cpu_time() -> Duration {
 }
 
 /// A memory figure of this process from `/proc/self/status` (`VmRSS:`, `VmHWM:`), in MiB.
-fn rss_mib(field: &str) -> u64 {
+pub(crate) fn rss_mib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: u64 = (status.lines())
         .find_map(|l| l.strip_prefix(field))

@@ -132,8 +132,8 @@ fn config(tcp: SocketAddr, ws: Option<SocketAddr>) -> Config {
             // holds QoS 1/2 publishers back rather than dropping it (vendor/rumqttd/SWITCHYARD.md);
             // Switchyard's own clients read continuously, so this bounds the broker's memory per
             // filter more than it holds anyone up.
-            max_segment_size: 8 * 1024 * 1024,
-            max_segment_count: 8,
+            max_segment_size: 4 * 1024 * 1024,
+            max_segment_count: 4,
             ..RouterConfig::default()
         },
         v4: Some(server("mqtt-tcp", tcp)),

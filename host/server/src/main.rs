@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod memory;
 mod metrics;
 mod serve;
 mod token;
@@ -83,7 +84,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
+    memory::limit_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| {
@@ -93,7 +94,10 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     match Cli::parse().command {
-        Command::Serve(config) => tokio::runtime::Runtime::new()?.block_on(serve::serve(config)),
+        Command::Serve(config) => {
+            memory::return_freed();
+            tokio::runtime::Runtime::new()?.block_on(serve::serve(config))
+        }
         Command::Plugin { remote, command } => remote_call(cli::plugin::run(&remote, command)),
         Command::Client { remote, command } => remote_call(cli::client::run(&remote, command)),
         Command::Subscriber { remote, command } => {
@@ -121,20 +125,4 @@ fn remote_call(
         std::process::exit(error.exit_code());
     }
     Ok(())
-}
-
-/// glibc gives threads that allocate at the same time arenas of their own, up to eight per
-/// core, and memory freed in one arena is not reused by another: the runtime's workers and
-/// blocking threads then keep growing resident memory they seldom return. One arena per core
-/// (the runtime runs a worker per core) keeps the heap compact without contention.
-fn limit_malloc_arenas() {
-    #[cfg(target_env = "gnu")]
-    {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let arenas = i32::try_from(cores).unwrap_or(i32::MAX);
-        // SAFETY: called first thing in `main`, before any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
-    }
 }
