@@ -58,9 +58,11 @@ async fn callbacks_consume_pulsar_with_key_and_properties_publish_back_and_ackno
     server
         .subscriber(&orders, "chaos", &client, json!({}))
         .await;
+    // The same topic by the full name Pulsar users write: matched in its short form.
     let forward = json!({"forwardTo": confirmations});
+    let full = format!("persistent://public/default/{orders}");
     server
-        .subscriber(&orders, "forwarder", &client, forward)
+        .subscriber(&full, "forwarder", &client, forward)
         .await;
 
     let producer = pulsar::client(&broker.url).await;

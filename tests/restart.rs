@@ -1,11 +1,12 @@
 //! Everything survives a restart: plugins (loaded from their cached compiled artifact, not
-//! recompiled), clients (enabled ones reconnect), subscribers, objects and the generated token.
+//! recompiled), clients (enabled ones reconnect), subscribers, objects and the generated token;
+//! and so does an upgrade from the versions that kept everything in sled.
 
 use switchyard_test_support as support;
 
 use serde_json::json;
 use support::plugins::plugin;
-use support::{MqttPeer, Options, Server};
+use support::{MqttPeer, Options, Server, copy_dir, fixture};
 
 #[tokio::test]
 async fn state_survives_a_restart_and_enabled_clients_reconnect() {
@@ -93,4 +94,59 @@ async fn state_survives_a_restart_and_enabled_clients_reconnect() {
             ("TemperatureReading", "sensorId=after"),
         )
         .await;
+}
+
+/// The token the fixture's server generated (see `tests/fixtures/README.md`).
+const FIXTURE_TOKEN: &str = "a66b6a51ce9814a759d5364f222a1c0ec6be0d60791a3cef";
+
+#[tokio::test]
+async fn a_data_directory_of_the_sled_based_versions_opens_with_everything_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("sled-data"), &dir.path().join("data"));
+    let options = Options {
+        token: None,
+        ..Options::default()
+    };
+    let mut server = Server::start_with(dir.path(), options).await;
+    server.token = FIXTURE_TOKEN.to_owned();
+
+    let (status, plugins) = server.get("/api/plugins").await;
+    assert_eq!(status, 200, "the old token works: {plugins}");
+    let names: Vec<&str> = (plugins["result"].as_array().unwrap().iter())
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["chaos", "recorder"]);
+    assert_eq!(
+        plugins["result"][1]["limitOverrides"],
+        json!({"timeoutMs": 2000})
+    );
+    let (_, indexes) = server.get("/api/indexes").await;
+    assert_eq!(
+        indexes["result"],
+        json!([{"type": "TemperatureReading", "property": "sensorId"}])
+    );
+    assert_eq!(server.list("TemperatureReading", "").await.len(), 3);
+    let clients = server.list("MQTTClient", "").await;
+    assert_eq!((clients.len(), &clients[0]["name"]), (1, &json!("site")));
+    assert!(clients[0].get("password").is_none());
+    let id = clients[0]["id"].as_str().unwrap();
+    server.wait_connected(id).await;
+
+    // The subscribers route, and the recorder runs, as before the upgrade.
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    let reading = json!({"sensorId": "t9", "value": 19}).to_string();
+    server
+        .publish_until_stored(
+            &device,
+            ("sensors/t9/temperature", &reading),
+            ("TemperatureReading", "sensorId=t9"),
+        )
+        .await;
+    // The retry the old version queued (due an hour after it failed, long past) runs, fails
+    // again, and its subscriber's two attempts are spent: it is recorded.
+    let failed = server.wait_for("FailedMessage", "topic=flaky/1", 1).await;
+    assert_eq!(
+        (&failed[0]["payload"], &failed[0]["attempts"]),
+        (&json!("fail"), &json!(2))
+    );
 }

@@ -1,7 +1,7 @@
 //! What storing objects costs in resident memory: the store's engine keeps a page cache of a
 //! configured size (`--store-cache-mb`, 64 MiB by default), and the process should stay within
 //! it whatever the number of objects. Stores 2,000,000 readings through grouped commits, as
-//! callbacks write them, then reads 200,000 of them back at random, sampling the resident
+//! callbacks write them, then reads 1,000,000 of them back at random, sampling the resident
 //! memory as it goes.
 
 use serde_json::json;
@@ -12,7 +12,7 @@ use switchyard_store::Store;
 const SET: usize = 64;
 const WRITERS: usize = 8;
 const OBJECTS: usize = 2_000_000;
-const READS: usize = 200_000;
+const READS: usize = 1_000_000;
 
 /// Prints the resident memory every 250,000 objects and after the reads, and how much it grew
 /// per million objects stored.
@@ -55,17 +55,29 @@ pub async fn memory() -> anyhow::Result<()> {
         }
     }
     let mut seed = 1u64;
-    for _ in 0..READS {
+    for read in 1..=READS {
         // A small linear congruential generator: reproducible, and no dependency for it.
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let id = &ids[(seed >> 33) as usize % ids.len()];
         anyhow::ensure!(store.get(id)?.is_some(), "a stored reading is missing");
+        if read % 250_000 == 0 {
+            let rss = crate::pipeline::rss_mib("VmRSS:");
+            println!(
+                "| {stored}, then {read} random reads | {rss} MiB | {:.0?} |",
+                start.elapsed()
+            );
+        }
     }
-    let after_reads = crate::pipeline::rss_mib("VmRSS:");
-    println!("| {stored}, after {READS} random reads | {after_reads} MiB | {:.0?} |", start.elapsed());
-    let half = samples.iter().find(|(n, _)| *n >= OBJECTS / 2).map_or(0, |s| s.1);
+    let half = samples
+        .iter()
+        .find(|(n, _)| *n >= OBJECTS / 2)
+        .map_or(0, |s| s.1);
     let last = samples.last().map_or(0, |s| s.1);
     let per_million = (last as f64 - half as f64) / ((OBJECTS / 2) as f64 / 1e6);
-    println!("resident memory per million objects stored (from 1 to 2 million): {per_million:.1} MiB");
+    println!(
+        "resident memory per million objects stored (from 1 to 2 million): {per_million:.1} MiB"
+    );
     Ok(())
 }

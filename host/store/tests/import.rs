@@ -3,10 +3,10 @@
 //! their secrets, the declared index, plugin uploads, settings and the retry queue.
 
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::Arc;
 use switchyard_model::{ClientKind, Kinds, Object};
 use switchyard_store::{Query, Store};
+use switchyard_test_support::{copy_dir, fixture};
 
 /// Just enough of `MQTTClient` for the store to treat the fixture's client as a client.
 struct Mqtt;
@@ -39,18 +39,6 @@ impl ClientKind for Mqtt {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        match entry.file_type().unwrap().is_dir() {
-            true => copy_dir(&entry.path(), &target),
-            false => drop(std::fs::copy(entry.path(), &target).unwrap()),
-        }
-    }
-}
-
 fn names(store: &Store, type_name: &str) -> Vec<String> {
     let page = store.query(type_name, &Query::default()).unwrap();
     let name = |o: &Object| o["name"].as_str().unwrap_or_default().to_owned();
@@ -59,9 +47,8 @@ fn names(store: &Store, type_name: &str) -> Vec<String> {
 
 #[test]
 fn a_sled_data_directory_is_imported_once_with_everything_in_it() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sled-data");
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, dir.path());
+    copy_dir(&fixture("sled-data"), dir.path());
     let kinds = || Kinds::new(vec![Arc::new(Mqtt)]);
     for opening in ["first", "second"] {
         let store = Store::open(dir.path(), kinds()).unwrap();

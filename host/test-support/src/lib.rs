@@ -108,6 +108,24 @@ impl Drop for OwnBroker {
     }
 }
 
+/// A fixture kept in the repository's `tests/fixtures` (see its README).
+pub fn fixture(name: &str) -> PathBuf {
+    plugins::root().join("tests/fixtures").join(name)
+}
+
+/// Copies the folder `from`, with everything in it, to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating the copy's folder");
+    for entry in std::fs::read_dir(from).expect("reading the folder to copy") {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        match entry.file_type().expect("its type").is_dir() {
+            true => copy_dir(&entry.path(), &target),
+            false => drop(std::fs::copy(entry.path(), &target).expect("copying a file")),
+        }
+    }
+}
+
 /// Waits until something listens on `addr`; `what` names it if nothing does within 20 s.
 pub fn wait_listening(addr: &str, what: &str) {
     let start = Instant::now();

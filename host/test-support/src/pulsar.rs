@@ -147,13 +147,21 @@ pub async fn receive(url: &str, topic: &str, subscription: &str, count: usize) -
 /// Runs `script` with the official Python client connected to `url` as `client` (its own log
 /// on stderr) and `args` as `sys.argv[1:]`; returns what it printed, or panics with what it
 /// said.
+///
+/// The script ends with `os._exit` once the client is closed: the client library's C++ side
+/// sometimes aborts while the interpreter tears down ("terminate called without an active
+/// exception", one run in four against pulsar-lite, with or without Switchyard running), after
+/// everything the script did has been done and acknowledged.
 pub fn python(url: &str, script: &str, args: &[&str]) -> String {
     let script = format!(
-        "import sys, logging, pulsar\n\
+        "import sys, os, logging, pulsar\n\
          logging.basicConfig(level=logging.WARNING)\n\
          client = pulsar.Client(sys.argv[1], logger=logging.getLogger('pulsar'))\n\
          {script}\n\
-         client.close()\n"
+         client.close()\n\
+         sys.stdout.flush()\n\
+         sys.stderr.flush()\n\
+         os._exit(0)\n"
     );
     let output = Command::new("python3")
         .arg("-c")

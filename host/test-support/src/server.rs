@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 /// The `switchyard` binary cargo built beside the test binary running now (tests of the
 /// server crate: cargo builds its binary for them).
 pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TMP_BINARY") { return path.into(); }
     let test = std::env::current_exe().expect("the test binary's path");
     let dir = test
         .parent()

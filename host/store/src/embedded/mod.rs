@@ -137,7 +137,7 @@ impl Embedded {
         &self,
         definition: TableDefinition<K, V>,
     ) -> Result<ReadOnlyTable<K, V>> {
-        (self.read()?.open_table(definition)).map_err(failed("opening a table"))
+        open(&self.read()?, definition)
     }
 
     /// A write transaction; it is not durable unless finished with [`Durability::Immediate`]
@@ -162,8 +162,8 @@ impl Embedded {
             .transpose()
     }
 
-    /// The objects whose ids the keys of `keys` end with (after `skip` bytes), read from
-    /// `objects`; ids whose object is gone are skipped.
+    /// The objects whose ids `id_of` finds in the keys of `keys`, read from `objects` (of the
+    /// same read transaction); an id without its object is skipped.
     fn objects_at<'a>(
         objects: ReadOnlyTable<&'static str, &'static [u8]>,
         keys: impl Iterator<Item = Result<Vec<u8>>> + 'a,
@@ -189,6 +189,14 @@ impl Embedded {
     }
 }
 
+/// A table of a read transaction, for reads that must see one snapshot across tables.
+fn open<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    tx: &ReadTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<ReadOnlyTable<K, V>> {
+    tx.open_table(definition).map_err(failed("opening a table"))
+}
+
 fn utf8(bytes: &[u8]) -> Result<&str> {
     std::str::from_utf8(bytes).map_err(|_| Error::Corrupt(format!("key {bytes:?} is not UTF-8")))
 }
@@ -199,16 +207,17 @@ impl Backend for Embedded {
     }
 
     fn scan(&self, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>> {
-        let objects = self.table(OBJECTS)?;
+        let tx = self.read()?;
+        let objects = open(&tx, OBJECTS)?;
         let Some((property, ranges)) = self.indexes.plan(type_name, filters) else {
             let prefix = type_prefix(type_name);
             let skip = prefix.len();
-            let keys = Embedded::keys(&self.table(BY_TYPE)?, prefixed(&prefix))?;
+            let keys = Embedded::keys(&open(&tx, BY_TYPE)?, prefixed(&prefix))?;
             return Ok(Embedded::objects_at(objects, keys, move |key| {
                 utf8(&key[skip..])
             }));
         };
-        let entries = self.table(ENTRIES)?;
+        let entries = open(&tx, ENTRIES)?;
         let head = index::head(type_name, &property).len();
         let mut keys = Vec::new();
         for (start, end) in ranges {
@@ -226,7 +235,8 @@ impl Backend for Embedded {
         if !self.indexes.is_ready(type_name, property) {
             return Ok(None);
         }
-        let (objects, entries) = (self.table(OBJECTS)?, self.table(ENTRIES)?);
+        let tx = self.read()?;
+        let (objects, entries) = (open(&tx, OBJECTS)?, open(&tx, ENTRIES)?);
         sorted::objects(objects, entries, index::head(type_name, property), order)
     }
 
@@ -237,10 +247,11 @@ impl Backend for Embedded {
     }
 
     fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>> {
-        let objects = self.table(OBJECTS)?;
+        let tx = self.read()?;
+        let objects = open(&tx, OBJECTS)?;
         let prefix = type_prefix(type_name);
         let mut sizes = Vec::new();
-        for key in Embedded::keys(&self.table(BY_TYPE)?, prefixed(&prefix))? {
+        for key in Embedded::keys(&open(&tx, BY_TYPE)?, prefixed(&prefix))? {
             let key = key?;
             let id = utf8(&key[prefix.len()..])?;
             if let Some(bytes) = objects.get(id).map_err(failed("reading an object"))? {
