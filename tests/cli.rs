@@ -376,3 +376,84 @@ async fn plugin_new_makes_projects_that_build_deploy_and_run() {
     assert_eq!(code, 1, "nothing to build: {err}");
     assert!(err.contains("not a plugin project"), "{err}");
 }
+
+#[tokio::test]
+async fn the_operator_manages_tenants_and_tokens_and_acts_in_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (code, out, err) = cli(
+        &server,
+        &["tenant", "add", "acme", "plugins=1", "objects=10"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "added tenant \"acme\"\n");
+    let (code, out, _) = cli(&server, &["tenant", "add", "acme"]).await;
+    assert_eq!(code, 1, "{out}");
+
+    let (_, out, _) = cli(&server, &["tenant", "list"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    let acme = lines
+        .iter()
+        .find(|l| l.starts_with("acme"))
+        .expect("acme listed");
+    assert!(acme.contains("0/10") && acme.contains("0/1"), "{out}");
+
+    let token = cli_json(&server, &["token", "add", "acme", "--role", "admin"]).await;
+    let secret = token["token"].as_str().unwrap().to_owned();
+    let listed = cli_json(&server, &["token", "list", "acme"]).await;
+    assert_eq!(listed["result"][0]["id"], token["id"]);
+    assert!(
+        !listed.to_string().contains(&secret),
+        "tokens are never listed"
+    );
+
+    // The operator acts in acme with --tenant; acme's own token without it.
+    let wasm = plugin("recorder");
+    let deploy = [
+        "plugin",
+        "deploy",
+        "rec",
+        wasm.to_str().unwrap(),
+        "--tenant",
+        "acme",
+    ];
+    let (code, out, err) = cli(&server, &deploy).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let mine = command(&server, &["plugin", "list", "--json"])
+        .env("SWITCHYARD_TOKEN", &secret)
+        .output()
+        .await;
+    let (code, out, _) = finished(mine);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["total"], 1);
+    let default = cli_json(&server, &["plugin", "list"]).await;
+    assert_eq!(default["total"], 0, "the default tenant has none");
+    let again = ["plugin", "deploy", "again", deploy[3], "--tenant", "acme"];
+    let (code, _, err) = cli(&server, &again).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("429") && err.contains("plugins quota"),
+        "{err}"
+    );
+
+    let shown = cli_json(
+        &server,
+        &["tenant", "quota", "acme", "plugins=2", "objects=null"],
+    )
+    .await;
+    assert_eq!(shown["usage"]["plugins"], json!({"used": 1, "limit": 2}));
+    assert_eq!(shown["usage"]["objects"]["limit"], Value::Null);
+    let id = token["id"].as_str().unwrap();
+    assert_eq!(cli(&server, &["token", "revoke", "acme", id]).await.0, 0);
+    let (code, _, err) = cli(&server, &["tenant", "rm", "acme"]).await;
+    assert_eq!(code, 1, "it holds a plugin: {err}");
+    assert_eq!(
+        cli(&server, &["tenant", "rm", "acme", "--force"]).await.0,
+        0
+    );
+    let (code, _, err) = cli(&server, &["plugin", "list", "--tenant", "acme"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no tenant named `acme`"), "{err}");
+}

@@ -149,7 +149,7 @@ impl Dispatcher {
 }
 
 impl Inbound for Dispatcher {
-    fn filters_for(&self, _client_id: &str) -> Vec<String> {
+    fn filters_for(&self, _tenant: &str, _client_id: &str) -> Vec<String> {
         vec![self.topic.clone()]
     }
 

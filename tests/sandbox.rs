@@ -511,24 +511,16 @@ async fn deadlines_hold_in_blocking_calls_and_escapes_find_nothing() {
     assert!(rss < 1024, "the server grew to {rss} MiB");
 }
 
-/// Round trip of one reading above the recorder's threshold to its alert, in milliseconds.
-async fn alert_latency(arena: &mut Arena, n: usize) -> f64 {
-    let (topic, payload) = reading(1000 + n, 99.0);
-    let sent = std::time::Instant::now();
-    arena.device.publish(&topic, payload).await;
-    let (alert, _) = arena.device.next(Duration::from_secs(20)).await;
-    assert_eq!(alert, format!("alerts/t{}", 1000 + n));
-    arena.readings += 1;
-    sent.elapsed().as_secs_f64() * 1000.0
-}
-
+/// The recorder's p50, from a reading over its threshold to its alert, in milliseconds.
 async fn p50_latency(arena: &mut Arena, from: usize) -> f64 {
-    let mut samples = Vec::new();
-    for n in from..from + 25 {
-        samples.push(alert_latency(arena, n).await);
-    }
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    let reading = |n| reading(1000 + n, 99.0);
+    let alert = |n| format!("alerts/t{}", 1000 + n);
+    let p50 = arena
+        .device
+        .p50_round_trip_ms((from, 25), reading, alert)
+        .await;
+    arena.readings += 25;
+    p50
 }
 
 #[tokio::test]

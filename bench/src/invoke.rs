@@ -2,6 +2,7 @@
 //! plugin, call its handler, drop the instance, timed one invocation at a time.
 
 use std::time::{Duration, Instant};
+use switchyard_model::DEFAULT_TENANT;
 use switchyard_runtime::Message;
 use switchyard_test_support::plugins;
 
@@ -10,8 +11,12 @@ pub async fn overhead(count: usize) -> anyhow::Result<(Duration, Duration)> {
     let dir = tempfile::tempdir()?;
     let switchyard = switchyard::Builder::new(dir.path()).build()?;
     let plugins = switchyard.dispatcher.callbacks().plugins();
-    plugins.install("noop", &std::fs::read(plugins::plugin("noop"))?)?;
-    let noop = plugins.get("noop").expect("just installed");
+    plugins.install(
+        DEFAULT_TENANT,
+        "noop",
+        &std::fs::read(plugins::plugin("noop"))?,
+    )?;
+    let noop = plugins.get(DEFAULT_TENANT, "noop").expect("just installed");
     let message = Message {
         topic: "bench".into(),
         payload: b"{}".to_vec(),

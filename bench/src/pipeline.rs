@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use switchyard::Builder;
 use switchyard_broker::{BoxFuture, BrokerKind, Inbound, Incoming, Outcome};
 use switchyard_dispatch::{Dispatcher, NativeCallback};
+use switchyard_model::DEFAULT_TENANT;
 use switchyard_mqtt::EmbeddedBroker;
 use switchyard_store::Store;
 use switchyard_test_support::plugins;
@@ -101,7 +102,7 @@ struct Timed {
 }
 
 impl Inbound for Timed {
-    fn filters_for(&self, _client_id: &str) -> Vec<String> {
+    fn filters_for(&self, _tenant: &str, _client_id: &str) -> Vec<String> {
         vec![self.filter.into()]
     }
 
@@ -317,7 +318,11 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
     let store = &switchyard.store;
     if case.wasm {
         let plugins = switchyard.dispatcher.callbacks().plugins();
-        plugins.install(plugin, &std::fs::read(plugins::plugin(plugin))?)?;
+        plugins.install(
+            DEFAULT_TENANT,
+            plugin,
+            &std::fs::read(plugins::plugin(plugin))?,
+        )?;
     }
     let qos = match case.source {
         Source::Mqtt { qos } => qos,

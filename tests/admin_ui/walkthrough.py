@@ -24,7 +24,7 @@ def sign_in(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/ui/login$"))
     page.get_by_label("API token").fill("not-the-token")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("not this server's API token")
+    expect(page.get_by_role("alert")).to_contain_text("neither this server's API token nor a tenant's")
     page.get_by_label("API token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Clients")).to_be_visible()
@@ -199,6 +199,44 @@ def go(page: Page, section: str) -> None:
     expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
 
 
+def tenants(page: Page) -> None:
+    """The operator adds a tenant with quotas and a viewer's token, looks at the tenant, and
+    the tenant's viewer signs in to see only its own, and change nothing."""
+    go(page, "Tenants")
+    page.get_by_label("Name").fill("acme")
+    page.get_by_role("button", name="Add tenant").click()
+    expect(page.get_by_role("status")).to_contain_text("Added tenant `acme`")
+    acme = page.get_by_role("region", name="acme")
+    acme.get_by_label("Quotas").fill("plugins=2 objects=50")
+    acme.get_by_role("button", name="Set quotas").click()
+    expect(page.get_by_role("status")).to_contain_text("Set the quotas of `acme`")
+    acme = page.get_by_role("region", name="acme")
+    expect(acme.get_by_role("row", name=re.compile("^objects"))).to_contain_text("50")
+    acme.get_by_label("Role").select_option("viewer")
+    acme.get_by_role("button", name="Issue token").click()
+    issued = page.get_by_role("status")
+    expect(issued).to_contain_text("New token of `acme`")
+    token = re.search(r"[0-9a-f]{48}", issued.inner_text()).group(0)
+
+    page.get_by_role("navigation").get_by_label("Tenant").select_option("acme")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.get_by_role("heading", name="Clients")).to_be_visible()
+    expect(page.get_by_text("No clients yet.")).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Tenant acme")).to_be_visible()
+    expect(page.get_by_text("No clients yet.")).to_be_visible()
+    expect(page.get_by_role("link", name="Tenants")).to_have_count(0)
+    page.get_by_label("Type").select_option("MQTTClient")
+    page.get_by_label("Properties (JSON)").fill('{"mainBrokerURL": "embedded"}')
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("alert")).to_contain_text("a viewer's")
+    go(page, "Clients")
+    expect(page.get_by_text("No clients yet.")).to_be_visible()
+
+
 def wait_until(page: Page, check) -> None:
     for _ in range(SOON // 250):
         if check():
@@ -238,6 +276,7 @@ def main() -> None:
         page.goto(URL + "/ui/clients")
         expect(page.locator("tr[data-client='ui-client'] td.status")).to_have_text("connected")
         page.screenshot(path=os.path.join(SHOTS, "admin-ui.png"))
+        tenants(page)
         browser.close()
     assert not problems, "\n".join(problems)
     print("admin UI walk-through passed")

@@ -1,12 +1,11 @@
 //! `/api/clients/{id}/publish|subscribe|unsubscribe`: Structr's `sendMessage`, `mqttSubscribe`
 //! and `mqttUnsubscribe` over HTTP. `{id}` is a client object's id or its `name`.
 
-use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::{Checked, JsonBody};
+use crate::extract::{Checked, JsonBody, Scoped};
 use crate::openapi::ErrorMessage;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,7 +44,7 @@ pub(crate) struct TopicBody {
         (status = 502, description = "The broker failed", body = ErrorMessage),
     ))]
 pub(crate) async fn publish(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(client)): Checked<Path<String>>,
     JsonBody(body): JsonBody<PublishBody>,
 ) -> Result<Json<Value>> {
@@ -79,7 +78,7 @@ pub(crate) async fn publish(
         (status = 502, description = "The broker failed", body = ErrorMessage),
     ))]
 pub(crate) async fn subscribe(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(client)): Checked<Path<String>>,
     JsonBody(body): JsonBody<TopicBody>,
 ) -> Result<Json<Value>> {
@@ -100,7 +99,7 @@ pub(crate) async fn subscribe(
         (status = 502, description = "The broker failed", body = ErrorMessage),
     ))]
 pub(crate) async fn unsubscribe(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(client)): Checked<Path<String>>,
     JsonBody(body): JsonBody<TopicBody>,
 ) -> Result<Json<Value>> {

@@ -9,17 +9,21 @@ use axum::response::{IntoResponse, Response};
 use switchyard_broker::ClientError;
 use switchyard_model::Report;
 use switchyard_plugins::PluginError;
+use switchyard_tenants::TenantError;
 
 /// An error answer: a status and a message that says what is wrong.
 ///
 /// Statuses: 400 for a request that cannot be read (malformed JSON, a body of the wrong
 /// shape, bad query parameters, bad base64, an invalid plugin name); 401 for a missing or wrong
-/// token; 404 for an unknown object, plugin, client or route; 409 for a write that raced with
-/// another one, or a publish or subscription through a disabled client; 413 for a body over
-/// its limit; 415 for a JSON route called without `Content-Type: application/json`; 422 for
-/// content that was read but is not acceptable (an invalid property, a bad topic filter,
-/// uploaded bytes that are not a plugin of our world); 502 when the broker behind a client
-/// failed; 500 for storage failures, whose details go to the server log only.
+/// token; 403 for what the token may not do (a viewer's write, a tenant's token on the
+/// operator's routes); 404 for an unknown object, plugin, client, tenant or route (another
+/// tenant's included); 409 for a write that raced with another one, a publish or subscription
+/// through a disabled client, or a tenant that exists (or still holds something); 413 for a
+/// body over its limit; 415 for a JSON route called without `Content-Type: application/json`;
+/// 422 for content that was read but is not acceptable (an invalid property, a bad topic
+/// filter, uploaded bytes that are not a plugin of our world); 429 for a write past one of the
+/// tenant's quotas, naming it; 502 when the broker behind a client failed; 500 for storage
+/// failures, whose details go to the server log only.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -56,6 +60,11 @@ impl ApiError {
 
     pub(crate) fn unprocessable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    /// Past one of the tenant's quotas; the message names it.
+    pub(crate) fn quota(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
     }
 
     pub(crate) fn unauthorized() -> ApiError {
@@ -119,6 +128,7 @@ impl From<switchyard_store::Error> for ApiError {
             Error::BadQuery(message) => ApiError::bad_request(message),
             Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
             Error::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message),
+            Error::Quota(message) => ApiError::quota(message),
             Error::Storage { .. } | Error::Corrupt(_) | Error::Closing => {
                 ApiError::internal("storage error", error)
             }
@@ -135,7 +145,19 @@ impl From<PluginError> for ApiError {
             }
             PluginError::Settings(_) => ApiError::unprocessable(error.to_string()),
             PluginError::NotFound(_) => ApiError::not_found(error.to_string()),
+            PluginError::Quota(message) => ApiError::quota(message),
             PluginError::Storage(_) => ApiError::internal("storing the plugin failed", error),
+        }
+    }
+}
+
+impl From<TenantError> for ApiError {
+    fn from(error: TenantError) -> ApiError {
+        match error {
+            TenantError::Invalid(message) => ApiError::unprocessable(message),
+            TenantError::Exists(_) => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            TenantError::NotFound(_) => ApiError::not_found(error.to_string()),
+            TenantError::Storage(e) => e.into(),
         }
     }
 }

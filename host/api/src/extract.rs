@@ -2,6 +2,7 @@
 //! plain-text ones.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -21,6 +22,20 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         Ok(Checked(E::from_request_parts(parts, state).await?))
+    }
+}
+
+/// The server as the caller's tenant sees it: its store, brokers, plugins, failures and logs,
+/// and nothing of any other tenant's.
+pub(crate) struct Scoped(pub AppState);
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Put there by the authentication middleware, which every scoped route is behind.
+        let caller = (parts.extensions.get::<Caller>()).ok_or_else(ApiError::unauthorized)?;
+        Ok(Scoped(state.scoped(caller)))
     }
 }
 

@@ -1,12 +1,11 @@
 //! `/api/failed/...`: replaying `FailedMessage` records through their subscriber's current
 //! callback. (Listing, reading and deleting them is `/api/objects/FailedMessage`.)
 
-use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::Checked;
+use crate::extract::{Checked, Scoped};
 use crate::openapi::ErrorMessage;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_dispatch::ReplayError;
@@ -22,10 +21,10 @@ use switchyard_model::Report;
         (status = 422, description = "The callback failed again (the record stays)", body = ErrorMessage),
     ))]
 pub(crate) async fn replay(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(id)): Checked<Path<String>>,
 ) -> Result<Json<Value>> {
-    state.dispatcher.replay(&id).await?;
+    state.dispatcher.replay(&state.tenant, &id).await?;
     Ok(Json(json!({ "id": id, "replayed": true })))
 }
 
@@ -44,11 +43,14 @@ pub(crate) struct Which {
         (status = 400, description = "A bad query parameter", body = ErrorMessage),
     ))]
 pub(crate) async fn replay_all(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Query(which)): Checked<Query<Which>>,
 ) -> Result<Json<Value>> {
     let subscriber = which.subscriber.as_deref();
-    let (replayed, failed) = state.dispatcher.replay_all(subscriber).await?;
+    let (replayed, failed) = state
+        .dispatcher
+        .replay_all(&state.tenant, subscriber)
+        .await?;
     Ok(Json(json!({ "replayed": replayed, "failed": failed })))
 }
 

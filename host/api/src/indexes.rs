@@ -1,12 +1,11 @@
 //! `/api/indexes`: secondary indexes on object properties, which make filtered queries
 //! (REST lists, `POST .../query`, a plugin's `find`) scan only the matching objects.
 
-use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::Checked;
+use crate::extract::{Checked, Scoped};
 use crate::openapi::ErrorMessage;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 /// `GET /api/indexes`: every declared index.
 #[utoipa::path(get, path = "/api/indexes", tag = "indexes",
     responses((status = 200, description = "`{result: [{type, property}...], total}`", body = Value)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn list(Scoped(state): Scoped) -> Json<Value> {
     let indexes = state.store.indexes();
     let result: Vec<Value> = (indexes.iter())
         .map(|(type_name, property)| json!({"type": type_name, "property": property}))
@@ -32,7 +31,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
         (status = 422, description = "A property that cannot be indexed (a secret)", body = ErrorMessage),
     ))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path((type_name, property))): Checked<Path<(String, String)>>,
 ) -> Result<impl IntoResponse> {
     let store = state.store.clone();
@@ -57,7 +56,7 @@ pub(crate) async fn create(
         (status = 404, description = "No such index", body = ErrorMessage),
     ))]
 pub(crate) async fn remove(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path((type_name, property))): Checked<Path<(String, String)>>,
 ) -> Result<StatusCode> {
     let store = state.store.clone();

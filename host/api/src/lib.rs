@@ -1,6 +1,7 @@
 //! Switchyard's REST/admin API: objects, plugins and broker clients over HTTP, behind a bearer
 //! token. Every answer is JSON; every error is `{"error": "<message>"}` (see [`ApiError`] for
-//! the statuses).
+//! the statuses). Every route but the tenants' acts in one tenant: the token's, or the one the
+//! operator names in `X-Tenant` ([`auth`]).
 //!
 //! | route | success |
 //! |---|---|
@@ -17,6 +18,10 @@
 //! | `POST /api/failed/{id}/replay` | 200 `{"replayed": true}`; 422 if the callback failed again |
 //! | `POST /api/failed/replay[?subscriber=ID]` | 200 `{"replayed": n, "failed": m}` |
 //! | `GET /api/logs[?plugin&subscriber&limit&follow]` | 200 `{"result": [line...]}`, or server-sent events |
+//! | `POST /api/tenants` `{name, quotas}`, `GET /api/tenants` | 201 the tenant; 200 `{"result", "total"}` |
+//! | `GET/PATCH /api/tenants/{name}`, `DELETE ...[?force=true]` | 200 the tenant with its usage; 204 |
+//! | `POST /api/tenants/{name}/tokens` `{role}`, `GET ...` | 201 `{token, id, ...}`; 200 `{"result", "total"}` |
+//! | `DELETE /api/tenants/{name}/tokens/{id}` | 204 |
 //! | `GET /metrics` (token unless public) | 200 Prometheus text |
 //! | `GET /api/openapi.json`, `GET /api/docs` (no token) | the OpenAPI document; Swagger UI |
 //!
@@ -34,9 +39,10 @@ mod metrics;
 mod objects;
 mod openapi;
 mod plugins;
+mod tenants;
 mod ui;
 
-pub use auth::Auth;
+pub use auth::{Auth, TENANT_HEADER};
 pub use error::ApiError;
 pub use metrics::RenderMetrics;
 
@@ -49,6 +55,7 @@ use switchyard_broker::Brokers;
 use switchyard_dispatch::Dispatcher;
 use switchyard_plugins::Plugins;
 use switchyard_store::Store;
+use switchyard_tenants::{DEFAULT_TENANT, Tenants};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -75,13 +82,19 @@ impl Default for BodyLimits {
     }
 }
 
-/// Everything the handlers use. Cheap to clone: every part is a shared handle.
+/// Everything the handlers use. Cheap to clone: every part is a shared handle. Handlers get
+/// it scoped to the caller's tenant ([`extract::Scoped`]): `store` and `brokers` see only
+/// that tenant, and `tenant` names it for the plugins, the dispatcher and the logs.
 #[derive(Clone)]
 pub struct AppState {
+    tenant: String,
+    /// Whether the caller is the operator (who may switch tenants).
+    operator: bool,
     store: Store,
     plugins: Plugins,
     brokers: Brokers,
     dispatcher: Dispatcher,
+    tenants: Tenants,
     auth: Auth,
     limits: BodyLimits,
     /// Cancelled when the server shuts down, which ends the streams it serves.
@@ -94,9 +107,12 @@ impl AppState {
     /// brokers.
     pub fn new(dispatcher: Dispatcher, auth: Auth) -> AppState {
         AppState {
+            tenant: DEFAULT_TENANT.to_owned(),
+            operator: true,
             store: dispatcher.store().clone(),
             plugins: dispatcher.callbacks().plugins().clone(),
             brokers: dispatcher.brokers().clone(),
+            tenants: dispatcher.tenants().clone(),
             dispatcher,
             auth,
             limits: BodyLimits::default(),
@@ -120,6 +136,24 @@ impl AppState {
 
     pub fn with_limits(self, limits: BodyLimits) -> AppState {
         AppState { limits, ..self }
+    }
+
+    /// The state as `caller` sees it.
+    fn scoped(&self, caller: &auth::Caller) -> AppState {
+        AppState {
+            operator: caller.operator,
+            ..self.scoped_to(&caller.tenant)
+        }
+    }
+
+    /// The state as `tenant` sees it.
+    fn scoped_to(&self, tenant: &str) -> AppState {
+        AppState {
+            tenant: tenant.to_owned(),
+            store: self.store.in_tenant(tenant),
+            brokers: self.brokers.in_tenant(tenant),
+            ..self.clone()
+        }
     }
 }
 
@@ -146,13 +180,17 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(failed::replay_all))
         .routes(routes!(indexes::list))
         .routes(routes!(indexes::create, indexes::remove))
-        .routes(routes!(logs::logs));
+        .routes(routes!(logs::logs))
+        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(tenants::read, tenants::configure, tenants::remove))
+        .routes(routes!(tenants::issue, tenants::tokens))
+        .routes(routes!(tenants::revoke));
     if public_metrics == Some(false) {
         api = api.routes(routes!(metrics::metrics));
     }
     api = api
         .route_layer(middleware::from_fn_with_state(
-            state.auth.clone(),
+            state.clone(),
             auth::require_bearer,
         ))
         // Added after the auth layer, so these go without it.

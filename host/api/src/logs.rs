@@ -2,12 +2,11 @@
 //! is a stream of server-sent events: the recent lines, then each new line as it is logged,
 //! until the client goes away or the server shuts down.
 
-use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::Checked;
+use crate::extract::{Checked, Scoped};
 use crate::openapi::ErrorMessage;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
@@ -47,7 +46,7 @@ pub(crate) struct Params {
         (status = 400, description = "A bad query parameter", body = ErrorMessage),
     ))]
 pub(crate) async fn logs(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Query(params)): Checked<Query<Params>>,
 ) -> Result<Response> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
@@ -57,6 +56,7 @@ pub(crate) async fn logs(
         )));
     }
     let filter = LogFilter {
+        tenant: state.tenant.clone(),
         plugin: params.plugin,
         subscriber: params.subscriber,
     };

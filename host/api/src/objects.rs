@@ -11,10 +11,10 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::{Checked, IfMatch, JsonBody};
+use crate::extract::{Checked, IfMatch, JsonBody, Scoped};
 use crate::openapi::ErrorMessage;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -29,10 +29,11 @@ use switchyard_store::{Error as StoreError, Object, Page, Result as StoreResult,
         (status = 422, description = "An invalid property", body = ErrorMessage),
     ))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(type_name)): Checked<Path<String>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<impl IntoResponse> {
+    crate::tenants::admit(&state, &type_name)?;
     let object = state.store.create(&type_name, json_object(body)?)?;
     state.store.sync().await?;
     let location = format!("/api/objects/{type_name}/{}", id_of(&object));
@@ -56,7 +57,7 @@ pub(crate) async fn create(
         (status = 400, description = "A bad query parameter", body = ErrorMessage),
     ))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(type_name)): Checked<Path<String>>,
     Checked(Query(params)): Checked<Query<Vec<(String, String)>>>,
 ) -> Result<Json<Page>> {
@@ -76,7 +77,7 @@ pub(crate) async fn list(
         (status = 400, description = "A malformed query", body = ErrorMessage),
     ))]
 pub(crate) async fn query(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(type_name)): Checked<Path<String>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Page>> {
@@ -104,7 +105,7 @@ fn counted(
         (status = 404, description = "No such object of that type", body = ErrorMessage),
     ))]
 pub(crate) async fn read(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
 ) -> Result<Versioned> {
     let object = state.store.get(&id)?.filter(|o| is_of(o, &type_name));
@@ -124,7 +125,7 @@ pub(crate) async fn read(
         (status = 422, description = "An invalid property", body = ErrorMessage),
     ))]
 pub(crate) async fn merge(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
     IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<Value>,
@@ -148,7 +149,7 @@ pub(crate) async fn merge(
         (status = 422, description = "An invalid property", body = ErrorMessage),
     ))]
 pub(crate) async fn replace(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
     IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<Value>,
@@ -169,7 +170,7 @@ pub(crate) async fn replace(
         (status = 409, description = "The object is not at the `If-Match` version", body = ErrorMessage),
     ))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
     IfMatch(version): IfMatch,
 ) -> Result<StatusCode> {

@@ -19,7 +19,8 @@ pub(crate) struct ErrorMessage {
         title = "Switchyard",
         description = "Broker clients, subscribers, WebAssembly plugins and stored objects. \
                        Every route but `/health`, `/api/openapi.json` and `/api/docs` needs \
-                       `Authorization: Bearer <token>`."
+                       `Authorization: Bearer <token>`: the operator's (with `X-Tenant: <name>` \
+                       to act in a tenant other than `default`) or a tenant's."
     ),
     modifiers(&BearerToken),
     security(("token" = [])),
@@ -29,6 +30,7 @@ pub(crate) struct ErrorMessage {
         (name = "clients", description = "Publish and subscribe through a broker client"),
         (name = "failed", description = "Replay messages whose callbacks failed"),
         (name = "indexes", description = "Secondary indexes for queries"),
+        (name = "tenants", description = "Tenants, their quotas and tokens (the operator's token only)"),
         (name = "operate", description = "Health, metrics and plugin logs"),
     )
 )]

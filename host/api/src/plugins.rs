@@ -3,11 +3,11 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::extract::{Checked, JsonBody, UploadBody};
+use crate::extract::{Checked, JsonBody, Scoped, UploadBody};
 use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
@@ -34,11 +34,11 @@ pub(crate) struct PluginList {
         (status = 422, description = "Not a plugin of our world", body = ErrorMessage),
     ))]
 pub(crate) async fn upload(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(name)): Checked<Path<String>>,
     UploadBody(bytes): UploadBody,
 ) -> Result<impl IntoResponse> {
-    let replaced = state.plugins.info(&name).is_some();
+    let replaced = state.plugins.info(&state.tenant, &name).is_some();
     let location = format!("/api/plugins/{name}");
     let info = install(&state, name, bytes).await?;
     let status = if replaced {
@@ -52,7 +52,7 @@ pub(crate) async fn upload(
 /// `GET /api/plugins`: every plugin, by name.
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, description = "`{result: [info...], total}`", body = Value)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Json<PluginList> {
+pub(crate) async fn list(Scoped(state): Scoped) -> Json<PluginList> {
     let result = by_name(&state);
     Json(PluginList {
         total: result.len(),
@@ -67,12 +67,12 @@ pub(crate) async fn list(State(state): State<AppState>) -> Json<PluginList> {
         (status = 404, description = "No such plugin", body = ErrorMessage),
     ))]
 pub(crate) async fn info(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Json<PluginInfo>> {
     state
         .plugins
-        .info(&name)
+        .info(&state.tenant, &name)
         .map(Json)
         .ok_or_else(|| no_such(&name))
 }
@@ -88,11 +88,15 @@ pub(crate) async fn info(
         (status = 422, description = "Invalid capabilities or limits", body = ErrorMessage),
     ))]
 pub(crate) async fn configure(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(name)): Checked<Path<String>>,
     JsonBody(patch): JsonBody<SettingsPatch>,
 ) -> Result<Json<PluginInfo>> {
-    Ok(Json(state.plugins.configure(&name, patch)?))
+    Ok(Json(state.plugins.configure(
+        &state.tenant,
+        &name,
+        patch,
+    )?))
 }
 
 /// `DELETE /api/plugins/{name}`: 204.
@@ -102,7 +106,7 @@ pub(crate) async fn configure(
         (status = 404, description = "No such plugin", body = ErrorMessage),
     ))]
 pub(crate) async fn remove(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<StatusCode> {
     delete(&state, &name)?;
@@ -111,16 +115,16 @@ pub(crate) async fn remove(
 
 /// Every plugin, sorted by name.
 pub(crate) fn by_name(state: &AppState) -> Vec<PluginInfo> {
-    let mut plugins = state.plugins.list();
+    let mut plugins = state.plugins.list(&state.tenant);
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
     plugins
 }
 
 /// Validates, compiles, stores and loads plugin `name` (for the API and the admin UI).
 pub(crate) async fn install(state: &AppState, name: String, bytes: Bytes) -> Result<PluginInfo> {
-    let plugins = state.plugins.clone();
+    let (plugins, tenant) = (state.plugins.clone(), state.tenant.clone());
     // Validation and compilation take CPU for a while; keep them off the async workers.
-    let installed = tokio::task::spawn_blocking(move || plugins.install(&name, &bytes));
+    let installed = tokio::task::spawn_blocking(move || plugins.install(&tenant, &name, &bytes));
     Ok(installed
         .await
         .map_err(|error| ApiError::internal("installing the plugin failed", error))??)
@@ -128,7 +132,7 @@ pub(crate) async fn install(state: &AppState, name: String, bytes: Bytes) -> Res
 
 /// Deletes plugin `name`; 404 if there is none.
 pub(crate) fn delete(state: &AppState, name: &str) -> Result<()> {
-    if state.plugins.remove(name)? {
+    if state.plugins.remove(&state.tenant, name)? {
         Ok(())
     } else {
         Err(no_such(name))

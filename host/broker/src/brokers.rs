@@ -64,12 +64,20 @@ impl Brokers {
         }
     }
 
+    /// The same brokers, resolving clients in `tenant`.
+    pub fn in_tenant(&self, tenant: &str) -> Brokers {
+        Brokers {
+            store: self.store.in_tenant(tenant),
+            kinds: self.kinds.clone(),
+        }
+    }
+
     /// Registers the broker kind that serves clients of `type_name`.
     pub fn register(&self, type_name: &str, outbound: Arc<dyn Outbound>) {
         self.kinds.write().insert(type_name.to_owned(), outbound);
     }
 
-    /// Resolves a client by object id or `name`.
+    /// Resolves a client of this tenant by object id or `name`.
     pub fn resolve(&self, client: &str) -> Result<Client, ClientError> {
         let broken = |e: switchyard_store::Error| ClientError::Broker(e.to_string());
         resolve(&self.store.begin(), client)
@@ -124,7 +132,11 @@ impl Brokers {
     ) -> Result<(), ClientError> {
         let outbound = self.outbound_of(client)?;
         (outbound.publish(&client.id, topic, payload).await).map_err(broker_error)?;
-        metrics::counter!("switchyard_publishes_total", "client" => client.id.clone()).increment(1);
+        let labels = [
+            ("tenant", self.store.tenant().to_owned()),
+            ("client", client.id.clone()),
+        ];
+        metrics::counter!("switchyard_publishes_total", &labels).increment(1);
         Ok(())
     }
 

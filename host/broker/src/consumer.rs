@@ -60,14 +60,23 @@ pub struct Consumer<D> {
 }
 
 impl<D: Delivery> Consumer<D> {
-    /// Starts the worker for client `client` with a queue of `capacity` deliveries, and its
-    /// acknowledger with as many settled deliveries waiting for a flush.
-    pub fn start(client: &str, inbound: Arc<dyn Inbound>, capacity: usize) -> Consumer<D> {
+    /// Starts the worker for `tenant`'s client `client` with a queue of `capacity` deliveries,
+    /// and its acknowledger with as many settled deliveries waiting for a flush.
+    pub fn start(
+        tenant: &str,
+        client: &str,
+        inbound: Arc<dyn Inbound>,
+        capacity: usize,
+    ) -> Consumer<D> {
         let (queue, deliveries) = mpsc::channel(capacity);
         let (settled, to_acknowledge) = mpsc::channel(capacity);
         let (stop, stopped) = watch::channel(false);
+        let source = Source {
+            tenant: tenant.to_owned(),
+            client: client.to_owned(),
+        };
         let worker = work(
-            client.to_owned(),
+            source,
             inbound.clone(),
             deliveries,
             settled,
@@ -106,8 +115,24 @@ impl<D> Drop for Consumer<D> {
     }
 }
 
-async fn work<D: Delivery>(
+/// Where a consumer's deliveries come from.
+#[derive(Clone)]
+struct Source {
+    tenant: String,
     client: String,
+}
+
+impl Source {
+    /// A delivery's message, in its client's tenant.
+    fn incoming<D: Delivery>(&self, delivery: &D) -> Incoming {
+        let mut incoming = delivery.incoming();
+        incoming.tenant.clone_from(&self.tenant);
+        incoming
+    }
+}
+
+async fn work<D: Delivery>(
+    source: Source,
     inbound: Arc<dyn Inbound>,
     mut deliveries: mpsc::Receiver<D>,
     settled: mpsc::Sender<D>,
@@ -118,10 +143,13 @@ async fn work<D: Delivery>(
     // positions) while the callbacks of later messages go on.
     let mut in_flight: VecDeque<(JoinHandle<Option<D>>, usize)> = VecDeque::new();
     let mut bytes = 0;
-    let received =
-        metrics::counter!("switchyard_messages_received_total", "client" => client.clone());
+    let labels = [
+        ("tenant", source.tenant.clone()),
+        ("client", source.client.clone()),
+    ];
+    let received = metrics::counter!("switchyard_messages_received_total", &labels);
     // Received and not yet settled: queued here, or dispatched and in the window.
-    let depth = metrics::gauge!("switchyard_queue_depth", "client" => client.clone());
+    let depth = metrics::gauge!("switchyard_queue_depth", &labels);
     loop {
         depth.set((deliveries.len() + in_flight.len()) as f64);
         let room = in_flight.len() < WINDOW_MESSAGES && bytes < WINDOW_BYTES;
@@ -138,11 +166,11 @@ async fn work<D: Delivery>(
             delivery = deliveries.recv(), if room => {
                 let Some(delivery) = delivery else { return };
                 received.increment(1);
-                let incoming = delivery.incoming();
+                let incoming = source.incoming(&delivery);
                 let size = incoming.payload.len();
                 // Called here, in arrival order: that is what keeps the order per lane.
                 let run = inbound.clone().dispatch(incoming);
-                let run = tokio::spawn(settle(client.clone(), inbound.clone(), delivery, run));
+                let run = tokio::spawn(settle(source.clone(), inbound.clone(), delivery, run));
                 in_flight.push_back((run, size));
                 bytes += size;
                 continue;
@@ -159,7 +187,7 @@ async fn work<D: Delivery>(
             // Handed back to the broker.
             Ok(None) => {}
             // Dropped unacknowledged: the broker delivers it again after a reconnect.
-            Err(e) => tracing::error!(client = %client, "dispatch failed: {e}"),
+            Err(e) => tracing::error!(client = %source.client, "dispatch failed: {e}"),
         }
     }
 }
@@ -168,7 +196,7 @@ async fn work<D: Delivery>(
 /// it, waits a backoff (so a failing store is not hammered, whoever redelivers) and hands it
 /// back to the broker, or dispatches it again where the broker cannot take it back.
 async fn settle<D: Delivery>(
-    client: String,
+    source: Source,
     inbound: Arc<dyn Inbound>,
     mut delivery: D,
     mut run: BoxFuture<'static, Outcome>,
@@ -179,6 +207,7 @@ async fn settle<D: Delivery>(
             return Some(delivery);
         };
         let reason = Report(&reason).to_string();
+        let client = &source.client;
         tracing::warn!(client = %client, "message not settled, retrying in {backoff:?}: {reason}");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RETRY_MAX);
@@ -189,7 +218,7 @@ async fn settle<D: Delivery>(
             }
             Err(delivery) => delivery,
         };
-        run = inbound.clone().dispatch(delivery.incoming());
+        run = inbound.clone().dispatch(source.incoming(&delivery));
     }
 }
 

@@ -49,8 +49,10 @@ pub trait Clients: Outbound {
 }
 
 /// A message as a broker crate received it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Incoming {
+    /// The tenant of the client it arrived on (the consumer fills it in).
+    pub tenant: String,
     pub client_id: String,
     pub topic: String,
     pub payload: Vec<u8>,
@@ -60,6 +62,22 @@ pub struct Incoming {
     /// What order is kept within, besides the subscriber: `None` for the topic (MQTT), the
     /// partition for Kafka. Messages of different lanes may run at the same time.
     pub lane: Option<String>,
+}
+
+/// An empty message of the default tenant (the consumer sets the tenant of what it receives).
+impl Default for Incoming {
+    fn default() -> Incoming {
+        Incoming {
+            tenant: switchyard_model::DEFAULT_TENANT.to_owned(),
+            client_id: String::new(),
+            topic: String::new(),
+            payload: Vec::new(),
+            key: None,
+            headers: Vec::new(),
+            received_at_ms: 0,
+            lane: None,
+        }
+    }
 }
 
 /// What became of a dispatched message; brokers acknowledge, commit or negative-acknowledge on
@@ -90,9 +108,9 @@ pub enum Unsettled {
 /// The receiving side as broker crates see it: where messages go and which topics a client
 /// must subscribe to. The dispatcher implements it; broker tests can use a recorder.
 pub trait Inbound: Send + Sync + 'static {
-    /// Topic filters of the subscribers linked to `client_id`, as the user wrote them
-    /// (convert with `switchyard_topic::to_mqtt` before subscribing).
-    fn filters_for(&self, client_id: &str) -> Vec<String>;
+    /// Topic filters of the subscribers linked to `tenant`'s client `client_id`, as the user
+    /// wrote them (convert with `switchyard_topic::to_mqtt` before subscribing).
+    fn filters_for(&self, tenant: &str, client_id: &str) -> Vec<String>;
     /// Starts handling one message and resolves when every callback is done and what it left
     /// is committed, saying what became of the message. The message takes its place in each
     /// subscriber's order when this is called (not when the future is polled), so call it in

@@ -8,7 +8,7 @@ use crate::{BoxFuture, Clients, Inbound, Outbound};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use switchyard_model::MESSAGE_SUBSCRIBER;
+use switchyard_model::{DEFAULT_TENANT, MESSAGE_SUBSCRIBER, Report};
 use switchyard_store::{Object, Query, Store};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -37,9 +37,10 @@ pub trait Broker: Send + Sync + 'static {
     fn wanted(&self, id: &str, object: &Object) -> Wanted<Self::Settings>;
     /// Opens a connection that connects (and reconnects) in the background, consumes the
     /// topic `filters` (as users write them) into `inbound`, and reports its status on the
-    /// client object.
+    /// client object, which `store` (acting in the client's tenant) holds.
     fn connect(
         &self,
+        store: &Store,
         id: &str,
         settings: Self::Settings,
         inbound: Arc<dyn Inbound>,
@@ -67,13 +68,20 @@ pub trait Connection: Send + Sync + 'static {
 #[error("client `{0}` is not connected")]
 pub struct NotConnected(pub String);
 
-/// The connections of every client object of one broker kind.
+/// The connections of every client object of one broker kind, in every tenant.
 pub struct Manager<B: Broker> {
     store: Store,
     broker: B,
     inbound: Arc<dyn Inbound>,
-    connections: Mutex<HashMap<String, Arc<B::Connection>>>,
+    /// By client id (ids are unique across tenants).
+    connections: Mutex<HashMap<String, Live<B::Connection>>>,
     closing: watch::Sender<bool>,
+}
+
+/// A running connection and the tenant of its client.
+struct Live<C> {
+    tenant: Arc<str>,
+    connection: Arc<C>,
 }
 
 impl<B: Broker> Manager<B> {
@@ -102,9 +110,11 @@ impl<B: Broker> Manager<B> {
                 change = changes.recv() => change,
             };
             match change {
-                Ok(change) if change.type_name == client_type => self.reconcile(&change.id).await,
+                Ok(change) if change.type_name == client_type => {
+                    self.reconcile(&change.tenant, &change.id).await
+                }
                 Ok(change) if change.type_name == MESSAGE_SUBSCRIBER => {
-                    self.refresh_filters().await
+                    self.refresh_filters(Some(&change.tenant)).await
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
@@ -119,7 +129,7 @@ impl<B: Broker> Manager<B> {
     /// Disconnects every client cleanly and stops following the store.
     pub async fn shutdown(&self) {
         self.closing.send_replace(true);
-        let connections: Vec<_> = self.lock().drain().map(|(_, c)| c).collect();
+        let connections: Vec<_> = self.lock().drain().map(|(_, l)| l.connection).collect();
         let mut stopping = JoinSet::new();
         for connection in connections {
             stopping.spawn(async move { connection.stop().await });
@@ -131,40 +141,52 @@ impl<B: Broker> Manager<B> {
     /// yet, whatever the stored status says.
     async fn reconcile_all(&self, reset: bool) {
         let client_type = self.broker.client_type();
-        let objects = match self.store.query(client_type, &Query::default()) {
-            Ok(page) => page.result,
+        let mut tenants = match self.store.tenants() {
+            Ok(tenants) => tenants,
             Err(e) => {
-                tracing::error!("cannot read the {client_type} objects: {e}");
+                tracing::error!("cannot list the tenants: {}", Report(&e));
                 return;
             }
         };
-        let mut ids = HashSet::new();
-        for object in &objects {
-            let Some(id) = object.get("id").and_then(|id| id.as_str()) else {
-                continue;
+        if !tenants.iter().any(|t| t == DEFAULT_TENANT) {
+            tenants.push(DEFAULT_TENANT.to_owned());
+        }
+        let mut clients = HashSet::new();
+        for tenant in tenants {
+            let store = self.store.in_tenant(&tenant);
+            let objects = match store.query(client_type, &Query::default()) {
+                Ok(page) => page.result,
+                Err(e) => {
+                    tracing::error!(tenant, "cannot read the {client_type} objects: {e}");
+                    continue;
+                }
             };
-            if reset {
-                self.set_status(id, object, false, None);
+            for object in &objects {
+                let id = switchyard_model::id_of(object);
+                if reset {
+                    self.set_status(&tenant, id, object, false, None);
+                }
+                clients.insert((tenant.clone(), id.to_owned()));
             }
-            ids.insert(id.to_owned());
         }
-        let gone: Vec<String> = (self.lock().keys())
-            .filter(|id| !ids.contains(*id))
-            .cloned()
+        let gone: Vec<(String, String)> = (self.lock().iter())
+            .map(|(id, live)| (live.tenant.to_string(), id.clone()))
+            .filter(|client| !clients.contains(client))
             .collect();
-        for id in gone.iter().chain(&ids) {
-            self.reconcile(id).await;
+        for (tenant, id) in gone.iter().chain(&clients) {
+            self.reconcile(tenant, id).await;
         }
-        self.refresh_filters().await;
+        self.refresh_filters(None).await;
     }
 
-    /// Starts, restarts or stops the connection of client `id` to match its object.
-    async fn reconcile(&self, id: &str) {
+    /// Starts, restarts or stops the connection of `tenant`'s client `id` to match its object.
+    async fn reconcile(&self, tenant: &str, id: &str) {
         if *self.closing.borrow() {
             return;
         }
         let client_type = self.broker.client_type();
-        let object = match self.store.get_with_secrets(id) {
+        let store = self.store.in_tenant(tenant);
+        let object = match store.get_with_secrets(id) {
             Ok(object) => {
                 object.filter(|o| o.get("type").and_then(|t| t.as_str()) == Some(client_type))
             }
@@ -182,24 +204,24 @@ impl<B: Broker> Manager<B> {
             && self
                 .lock()
                 .get(id)
-                .is_some_and(|c| c.settings() == settings)
+                .is_some_and(|live| live.connection.settings() == settings)
         {
             return;
         }
         let old = self.lock().remove(id);
         if let Some(old) = old {
-            old.stop().await;
+            old.connection.stop().await;
         }
         match (wanted, &object) {
             (Wanted::On(settings), _) => {
-                let filters = self.filters_for(id);
+                let filters = self.filters_for(tenant, id);
                 let inbound = self.inbound.clone();
-                let connection = match self.broker.connect(id, settings, inbound, filters) {
+                let connection = match self.broker.connect(&store, id, settings, inbound, filters) {
                     Ok(connection) => Arc::new(connection),
                     Err(e) => {
                         tracing::error!(client = %id, "cannot start the {client_type}: {e:#}");
                         if let Some(object) = &object {
-                            self.set_status(id, object, false, Some(format!("{e:#}")));
+                            self.set_status(tenant, id, object, false, Some(format!("{e:#}")));
                         }
                         return;
                     }
@@ -209,51 +231,65 @@ impl<B: Broker> Manager<B> {
                     drop(connections);
                     connection.stop().await;
                 } else {
-                    connections.insert(id.to_owned(), connection);
+                    let tenant = Arc::from(tenant);
+                    connections.insert(id.to_owned(), Live { tenant, connection });
                 }
             }
             (Wanted::Invalid(message), Some(object)) => {
                 tracing::warn!(client = %id, "{client_type} not connected: {message}");
-                self.set_status(id, object, false, Some(message));
+                self.set_status(tenant, id, object, false, Some(message));
             }
             _ => {}
         }
     }
 
-    /// Gives every connection its subscribers' current topic filters.
-    async fn refresh_filters(&self) {
-        let connections: Vec<(String, Arc<B::Connection>)> = (self.lock().iter())
-            .map(|(id, c)| (id.clone(), c.clone()))
+    /// Gives every connection (of tenant `only`, if given) its subscribers' current topic
+    /// filters.
+    async fn refresh_filters(&self, only: Option<&str>) {
+        let connections: Vec<(Arc<str>, String, Arc<B::Connection>)> = (self.lock().iter())
+            .filter(|(_, live)| only.is_none_or(|tenant| *live.tenant == *tenant))
+            .map(|(id, live)| (live.tenant.clone(), id.clone(), live.connection.clone()))
             .collect();
-        for (id, connection) in connections {
-            if let Err(e) = connection.set_filters(self.filters_for(&id)).await {
+        for (tenant, id, connection) in connections {
+            if let Err(e) = connection.set_filters(self.filters_for(&tenant, &id)).await {
                 tracing::warn!(client = %id, "cannot update subscriptions: {e:#}");
             }
         }
     }
 
-    fn filters_for(&self, id: &str) -> BTreeSet<String> {
-        self.inbound.filters_for(id).into_iter().collect()
+    fn filters_for(&self, tenant: &str, id: &str) -> BTreeSet<String> {
+        self.inbound.filters_for(tenant, id).into_iter().collect()
     }
 
     /// Writes a status the manager decides (not a connection's), unless it is already stored:
     /// every write comes back as a change, which must not cause another write.
-    fn set_status(&self, id: &str, object: &Object, connected: bool, error: Option<String>) {
-        let fields = status_fields(id, connected, error.as_deref());
+    fn set_status(
+        &self,
+        tenant: &str,
+        id: &str,
+        object: &Object,
+        connected: bool,
+        error: Option<String>,
+    ) {
+        let fields = status_fields(tenant, id, connected, error.as_deref());
         let stored = |key: &str| object.get(key).cloned().unwrap_or_default();
         if fields.iter().all(|(key, value)| &stored(key) == value) {
             return;
         }
-        if let Err(e) = self.store.set_status(id, fields) {
+        if let Err(e) = self.store.in_tenant(tenant).set_status(id, fields) {
             tracing::warn!(client = %id, "could not record the connection status: {e}");
         }
     }
 
     fn connection(&self, client_id: &str) -> Result<Arc<B::Connection>, NotConnected> {
-        (self.lock().get(client_id).cloned()).ok_or_else(|| NotConnected(client_id.to_owned()))
+        let live = self
+            .lock()
+            .get(client_id)
+            .map(|live| live.connection.clone());
+        live.ok_or_else(|| NotConnected(client_id.to_owned()))
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<B::Connection>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Live<B::Connection>>> {
         self.connections.lock()
     }
 }
@@ -296,8 +332,9 @@ impl<B: Broker> Clients for Manager<B> {
 }
 
 /// The status properties as the store takes them; also shown in `/metrics`.
-fn status_fields(id: &str, connected: bool, error: Option<&str>) -> Object {
-    let gauge = metrics::gauge!("switchyard_client_connected", "client" => id.to_owned());
+fn status_fields(tenant: &str, id: &str, connected: bool, error: Option<&str>) -> Object {
+    let labels = [("tenant", tenant.to_owned()), ("client", id.to_owned())];
+    let gauge = metrics::gauge!("switchyard_client_connected", &labels);
     gauge.set(if connected { 1.0 } else { 0.0 });
     let mut fields = Object::new();
     fields.insert("isConnected".into(), connected.into());
@@ -327,7 +364,7 @@ impl Status {
         if self.reported.as_ref() == Some(&status) {
             return;
         }
-        let fields = status_fields(&self.id, status.0, status.1.as_deref());
+        let fields = status_fields(self.store.tenant(), &self.id, status.0, status.1.as_deref());
         if let Err(e) = self.store.set_status(&self.id, fields) {
             tracing::warn!(client = %self.id, "could not record the connection status: {e}");
         }

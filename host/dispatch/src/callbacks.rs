@@ -40,11 +40,13 @@ impl Callbacks {
         &self.plugins
     }
 
-    /// Runs callback `name` on one message over the write set `writes`. A failure keeps what
-    /// the invocation read, so a caller that ran it ahead of time can tell whether it still
-    /// stands.
+    /// Runs `tenant`'s callback `name` on one message over the write set `writes`. A failure
+    /// keeps what the invocation read, so a caller that ran it ahead of time can tell whether
+    /// it still stands. Natives serve every tenant: the program that embeds Switchyard
+    /// registered them, not a tenant.
     pub async fn invoke(
         &self,
+        tenant: &str,
         name: &str,
         message: Message,
         writes: Txn,
@@ -64,8 +66,8 @@ impl Callbacks {
                 writes: Some(effects.writes),
             });
         }
-        let loaded =
-            (self.plugins.get(name)).ok_or_else(|| InvokeError::NoSuchPlugin(name.to_owned()))?;
+        let loaded = (self.plugins.get(tenant, name))
+            .ok_or_else(|| InvokeError::NoSuchPlugin(name.to_owned()))?;
         let runtime = self.plugins.runtime();
         let run = runtime.invoke(&loaded.plugin, message, writes);
         match AssertUnwindSafe(run).catch_unwind().await {

@@ -5,20 +5,28 @@
 //! the message. A lane's next callbacks are invoked ahead of their turn and their results kept
 //! only if what they read is unchanged when the turn comes ([`Txn::reads_current`]).
 //!
+//! A message belongs to the tenant of the client it arrived on: its subscribers, callbacks,
+//! writes, publishes and failures are all that tenant's, and its callbacks start at the
+//! tenant's `invocationsPerSecond` ([`Throttle`]).
+//!
 //! [`Txn::reads_current`]: switchyard_store::Txn::reads_current
 
 use crate::callbacks::Callbacks;
 use crate::failures::{Failures, Queued, now_ms};
 use crate::lanes::Lanes;
 use crate::record::Failure;
+use crate::throttle::Throttle;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_broker::{BoxFuture, Brokers, Inbound, Incoming, Outcome, Unsettled};
 use switchyard_model::{FAILED_MESSAGE, MESSAGE_SUBSCRIBER, Report, Subscriber};
-use switchyard_runtime::{Effects, InvokeError, InvokeFailure, Message, SubscriptionChange};
+use switchyard_runtime::{
+    Effects, InvokeError, InvokeFailure, LogSource, Message, SubscriptionChange,
+};
 use switchyard_store::{Filter, Op, Query, Store};
+use switchyard_tenants::Tenants;
 
 pub use crate::failures::Retention;
 
@@ -40,6 +48,8 @@ struct Inner {
     callbacks: Callbacks,
     brokers: Brokers,
     failures: Failures,
+    tenants: Tenants,
+    throttle: Throttle,
     lanes: Arc<Lanes>,
     routes: Mutex<Routes>,
 }
@@ -50,7 +60,8 @@ struct Inner {
 struct Routes {
     /// The store's subscriber generation these were read at.
     generation: u64,
-    by_client: HashMap<String, Arc<[Route]>>,
+    /// By tenant and client id.
+    by_client: HashMap<(String, String), Arc<[Route]>>,
 }
 
 /// A subscriber as one client's messages are matched against it.
@@ -90,6 +101,7 @@ impl Dispatcher {
         store: Store,
         callbacks: Callbacks,
         brokers: Brokers,
+        tenants: Tenants,
         retention: Retention,
     ) -> Dispatcher {
         let failures = Failures::new(&store, retention);
@@ -99,27 +111,30 @@ impl Dispatcher {
                 callbacks,
                 brokers,
                 failures,
+                throttle: Throttle::new(tenants.clone()),
+                tenants,
                 lanes: Arc::default(),
                 routes: Mutex::default(),
             }),
         }
     }
 
-    /// The routes of a client's messages, as they are now: read from the store after any
-    /// subscriber changed, from memory otherwise.
-    fn routes(&self, client_id: &str) -> switchyard_store::Result<Arc<[Route]>> {
-        let store = &self.inner.store;
-        let generation = store.generation(MESSAGE_SUBSCRIBER);
+    /// The routes of `tenant`'s client's messages, as they are now: read from the store after
+    /// any subscriber changed, from memory otherwise.
+    fn routes(&self, tenant: &str, client_id: &str) -> switchyard_store::Result<Arc<[Route]>> {
+        let generation = self.inner.store.generation(MESSAGE_SUBSCRIBER);
+        let key = (tenant.to_owned(), client_id.to_owned());
         {
             let mut routes = self.inner.routes.lock();
             if routes.generation != generation {
                 routes.by_client.clear();
                 routes.generation = generation;
             }
-            if let Some(found) = routes.by_client.get(client_id) {
+            if let Some(found) = routes.by_client.get(&key) {
                 return Ok(found.clone());
             }
         }
+        let store = &self.store_of(tenant);
         let query = Query {
             filters: vec![Filter {
                 column: "clients".into(),
@@ -145,13 +160,18 @@ impl Dispatcher {
         // again.
         let mut routes = self.inner.routes.lock();
         if routes.generation == generation {
-            (routes.by_client).insert(client_id.to_owned(), found.clone());
+            routes.by_client.insert(key, found.clone());
         }
         Ok(found)
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The store as `tenant` sees it.
+    fn store_of(&self, tenant: &str) -> Store {
+        self.inner.store.in_tenant(tenant)
     }
 
     pub fn callbacks(&self) -> &Callbacks {
@@ -162,8 +182,12 @@ impl Dispatcher {
         &self.inner.brokers
     }
 
-    fn subscriber(&self, id: &str) -> switchyard_store::Result<Option<Subscriber>> {
-        let object = self.inner.store.get(id)?;
+    pub fn tenants(&self) -> &Tenants {
+        &self.inner.tenants
+    }
+
+    fn subscriber(&self, tenant: &str, id: &str) -> switchyard_store::Result<Option<Subscriber>> {
+        let object = self.store_of(tenant).get(id)?;
         Ok(object.and_then(|o| Subscriber::of(&o)))
     }
 
@@ -173,7 +197,7 @@ impl Dispatcher {
     /// it left (or the record of its failure) is committed. It is durable after the next
     /// [`Store::sync`]; acknowledge only then.
     pub fn dispatch(&self, incoming: Incoming) -> BoxFuture<'static, Outcome> {
-        let routes = match self.routes(&incoming.client_id) {
+        let routes = match self.routes(&incoming.tenant, &incoming.client_id) {
             Ok(routes) => routes,
             Err(e) => return Box::pin(std::future::ready(Outcome::Retry(e.into()))),
         };
@@ -235,15 +259,32 @@ impl Dispatcher {
             return Ok(false);
         };
         let error = Report(&error).to_string();
-        tracing::warn!(
-            subscriber = %subscriber.id,
-            plugin = %subscriber.callback,
-            topic = %incoming.topic,
-            "callback failed: {error}"
-        );
+        self.failed(subscriber, incoming, 1, &error);
         let failure = Failure::first(&subscriber.id, &subscriber.callback, incoming, error);
         self.inner.failures.keep(failure, subscriber)?;
         Ok(true)
+    }
+
+    /// Says that attempt `attempt` of a callback failed: in the server log, and in the
+    /// tenant's plugin log, where the plugin's owner looks.
+    fn failed(&self, subscriber: &Subscriber, incoming: &Incoming, attempt: u32, error: &str) {
+        tracing::warn!(
+            tenant = %incoming.tenant,
+            subscriber = %subscriber.id,
+            plugin = %subscriber.callback,
+            topic = %incoming.topic,
+            attempt,
+            "callback failed: {error}"
+        );
+        let source = LogSource {
+            tenant: &incoming.tenant,
+            plugin: &subscriber.callback,
+            subscriber: &subscriber.id,
+            topic: &incoming.topic,
+        };
+        let journal = self.inner.callbacks.plugins().runtime().journal();
+        let message = format!("attempt {attempt} failed: {error}");
+        journal.host(&source, "error", &message);
     }
 
     /// One attempt of one subscriber's callback: invoke, commit, send. A commit that lost a
@@ -269,7 +310,7 @@ impl Dispatcher {
             if let Some(id) = settles {
                 (effects.writes.delete(id)).map_err(|e| CallbackError::Settle(id.to_owned(), e))?;
             }
-            match self.apply(effects).await {
+            match self.apply(&incoming.tenant, effects).await {
                 Err(switchyard_store::Error::Conflict(reason)) if tries + 1 < CONFLICT_TRIES => {
                     tracing::debug!(subscriber = %subscriber.id, "running again: {reason}");
                     tries += 1;
@@ -291,16 +332,19 @@ impl Dispatcher {
             headers: incoming.headers.clone(),
             timestamp_ms: incoming.received_at_ms,
         };
-        let writes = self.inner.store.begin();
+        let tenant = &incoming.tenant;
+        self.inner.throttle.admit(tenant).await;
+        let writes = self.store_of(tenant).begin();
         (self.inner.callbacks)
-            .invoke(&subscriber.callback, message, writes)
+            .invoke(tenant, &subscriber.callback, message, writes)
             .await
     }
 
-    /// Commits the callback's writes, then sends its publishes and subscription changes.
-    async fn apply(&self, effects: Effects) -> switchyard_store::Result<()> {
+    /// Commits the callback's writes, then sends its publishes and subscription changes
+    /// through `tenant`'s clients.
+    async fn apply(&self, tenant: &str, effects: Effects) -> switchyard_store::Result<()> {
         effects.writes.commit_grouped().await?;
-        let brokers = &self.inner.brokers;
+        let brokers = &self.inner.brokers.in_tenant(tenant);
         for publish in effects.publishes {
             let (client, topic) = (&publish.client.id, &publish.topic);
             if let Err(e) = brokers.send(&publish.client, topic, publish.payload).await {
@@ -358,7 +402,7 @@ impl Dispatcher {
 
     async fn retry(&self, mut queued: Queued) -> switchyard_store::Result<()> {
         let failure = &mut queued.failure;
-        let again = match self.subscriber(&failure.subscriber)? {
+        let again = match self.subscriber(&failure.message.tenant, &failure.subscriber)? {
             None => {
                 failure.again("its subscriber was deleted; not retried".into());
                 self.inner.failures.give_up(failure)?;
@@ -371,12 +415,7 @@ impl Dispatcher {
                 Ok(()) => None,
                 Err(error) => {
                     let error = Report(&error).to_string();
-                    tracing::warn!(
-                        subscriber = %subscriber.id,
-                        plugin = %subscriber.callback,
-                        attempt = failure.attempts + 1,
-                        "callback failed again: {error}"
-                    );
+                    self.failed(&subscriber, &failure.message, failure.attempts + 1, &error);
                     failure.again(error);
                     Some(subscriber)
                 }
@@ -386,18 +425,19 @@ impl Dispatcher {
         self.inner.store.sync().await
     }
 
-    /// Runs a `FailedMessage` through its subscriber's current callback. On success the
-    /// record is deleted in the same commit as the callback's writes; on failure it stays,
+    /// Runs `tenant`'s `FailedMessage` through its subscriber's current callback. On success
+    /// the record is deleted in the same commit as the callback's writes; on failure it stays,
     /// with the new error and one more attempt.
-    pub async fn replay(&self, failed_id: &str) -> Result<(), ReplayError> {
-        let store = &self.inner.store;
+    pub async fn replay(&self, tenant: &str, failed_id: &str) -> Result<(), ReplayError> {
+        let store = &self.store_of(tenant);
         let object = (store.get(failed_id)?)
             .filter(|o| switchyard_model::type_of(o) == FAILED_MESSAGE)
             .ok_or_else(|| ReplayError::NotFound(failed_id.to_owned()))?;
         let unusable = |why: String| ReplayError::Unusable(failed_id.to_owned(), why);
         let mut failure =
             Failure::from_json(&serde_json::Value::Object(object)).map_err(unusable)?;
-        let subscriber = (self.subscriber(&failure.subscriber)?).ok_or_else(|| {
+        failure.message.tenant = tenant.to_owned();
+        let subscriber = (self.subscriber(tenant, &failure.subscriber)?).ok_or_else(|| {
             unusable(format!(
                 "its subscriber `{}` no longer exists",
                 failure.subscriber
@@ -407,18 +447,22 @@ impl Dispatcher {
             .attempt(&subscriber, &failure.message, Some(failed_id), None)
             .await;
         if let Err(error) = &result {
-            failure.again(Report(error).to_string());
+            let error = Report(error).to_string();
+            self.failed(&subscriber, &failure.message, failure.attempts + 1, &error);
+            failure.again(error);
             let record = failure.to_json();
-            store.write(|txn| txn.update(failed_id, record.clone()))?;
+            // The record is the message: kept whatever the tenant stored.
+            (store.unquoted()).write(|txn| txn.update(failed_id, record.clone()))?;
         }
         store.sync().await?;
         result.map_err(ReplayError::Failed)
     }
 
-    /// Replays every `FailedMessage` (of one subscriber, if given), oldest first. Returns how
-    /// many succeeded and how many failed again.
+    /// Replays every `FailedMessage` of `tenant` (of one subscriber, if given), oldest first.
+    /// Returns how many succeeded and how many failed again.
     pub async fn replay_all(
         &self,
+        tenant: &str,
         subscriber: Option<&str>,
     ) -> Result<(usize, usize), ReplayError> {
         let query = Query {
@@ -431,10 +475,10 @@ impl Dispatcher {
                 .collect(),
             ..Query::default()
         };
-        let page = self.inner.store.query(FAILED_MESSAGE, &query)?;
+        let page = self.store_of(tenant).query(FAILED_MESSAGE, &query)?;
         let (mut replayed, mut failed) = (0, 0);
         for object in page.result {
-            match self.replay(switchyard_model::id_of(&object)).await {
+            match self.replay(tenant, switchyard_model::id_of(&object)).await {
                 Ok(()) => replayed += 1,
                 Err(ReplayError::Storage(e)) => return Err(ReplayError::Storage(e)),
                 Err(_) => failed += 1,
@@ -445,9 +489,10 @@ impl Dispatcher {
 }
 
 impl Inbound for Dispatcher {
-    fn filters_for(&self, client_id: &str) -> Vec<String> {
-        let routes = self.routes(client_id).unwrap_or_else(|e| {
+    fn filters_for(&self, tenant: &str, client_id: &str) -> Vec<String> {
+        let routes = self.routes(tenant, client_id).unwrap_or_else(|e| {
             tracing::error!(
+                tenant,
                 client = client_id,
                 "cannot read subscribers: {}",
                 Report(&e)

@@ -5,9 +5,13 @@
 //! message's outcome) before the message is acknowledged; from then on the retry worker owns
 //! it, and the messages behind it on its client go on. A process crash loses nothing: the
 //! queue is the store's `retries` queue and is picked up again at start.
+//!
+//! One queue serves every tenant (its records name their tenant); `FailedMessage` records are
+//! kept in their tenant, each tenant within the retention limits.
 
 use crate::record::Failure;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchyard_model::{FAILED_MESSAGE, Subscriber};
 use switchyard_store::{Queue, Result, Store};
@@ -18,8 +22,8 @@ const RETRIES: &str = "retries";
 /// The backoff doubles per attempt up to this.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 
-/// How many `FailedMessage` objects are kept, and how many bytes they may take; past either,
-/// the oldest are dropped (and the drop is logged).
+/// How many `FailedMessage` objects each tenant keeps, and how many bytes they may take; past
+/// either, the oldest are dropped (and the drop is logged).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub max_count: usize,
@@ -54,10 +58,10 @@ pub(crate) struct Failures {
     /// Wakes the retry worker when something is queued.
     pub wake: Notify,
     retention: Retention,
-    /// `FailedMessage` count and bytes as last measured plus what was added since; `None`
-    /// until first measured. User deletions make it high, never low, so it only triggers
-    /// a re-measure early.
-    kept: Mutex<Option<(usize, u64)>>,
+    /// By tenant: `FailedMessage` count and bytes as last measured plus what was added since;
+    /// absent until first measured. User deletions make it high, never low, so it only
+    /// triggers a re-measure early.
+    kept: Mutex<HashMap<String, (usize, u64)>>,
 }
 
 impl Failures {
@@ -67,7 +71,7 @@ impl Failures {
             queue: store.queue(RETRIES),
             wake: Notify::new(),
             retention,
-            kept: Mutex::new(None),
+            kept: Mutex::default(),
         }
     }
 
@@ -114,11 +118,15 @@ impl Failures {
         }
     }
 
-    /// Records a `FailedMessage`, then keeps the records within the retention limits.
+    /// Records a `FailedMessage` in its tenant, then keeps the tenant's records within the
+    /// retention limits.
     pub fn give_up(&self, failure: &Failure) -> Result<()> {
-        let object = self.store.create(FAILED_MESSAGE, failure.to_json())?;
+        // Kept whatever the tenant stored: the record is the message.
+        let store = self.store.in_tenant(&failure.message.tenant).unquoted();
+        let object = store.create(FAILED_MESSAGE, failure.to_json())?;
         let id = switchyard_model::id_of(&object);
         tracing::warn!(
+            tenant = %failure.message.tenant,
             subscriber = %failure.subscriber,
             plugin = %failure.callback,
             topic = %failure.message.topic,
@@ -126,21 +134,21 @@ impl Failures {
             "callback gave up; recorded FailedMessage {id}"
         );
         let size = serde_json::to_vec(&object).map_or(0, |b| b.len()) as u64;
-        self.trim(size)
+        self.trim(&store, size)
     }
 
-    fn trim(&self, added: u64) -> Result<()> {
+    fn trim(&self, store: &Store, added: u64) -> Result<()> {
         let mut kept = self.kept.lock();
-        let (count, bytes) = match *kept {
+        let (count, bytes) = match kept.get(store.tenant()) {
             Some((count, bytes)) => (count + 1, bytes + added),
-            None => totals(&self.store.sizes(FAILED_MESSAGE)?),
+            None => totals(&store.sizes(FAILED_MESSAGE)?),
         };
         let limits = self.retention;
         if count <= limits.max_count && bytes <= limits.max_bytes {
-            *kept = Some((count, bytes));
+            kept.insert(store.tenant().to_owned(), (count, bytes));
             return Ok(());
         }
-        let sizes = self.store.sizes(FAILED_MESSAGE)?;
+        let sizes = store.sizes(FAILED_MESSAGE)?;
         let (mut count, mut bytes) = totals(&sizes);
         let mut dropped = Vec::new();
         for (id, size) in sizes {
@@ -152,20 +160,21 @@ impl Failures {
             dropped.push(id);
         }
         if !dropped.is_empty() {
-            self.store.write(|txn| {
+            store.write(|txn| {
                 for id in &dropped {
                     txn.delete(id)?;
                 }
                 Ok(())
             })?;
             tracing::warn!(
+                tenant = store.tenant(),
                 "dropped the {} oldest FailedMessage records to stay within {} records and {} bytes",
                 dropped.len(),
                 limits.max_count,
                 limits.max_bytes
             );
         }
-        *kept = Some((count, bytes));
+        kept.insert(store.tenant().to_owned(), (count, bytes));
         Ok(())
     }
 }
@@ -178,8 +187,11 @@ fn totals(sizes: &[(String, usize)]) -> (usize, u64) {
     )
 }
 
+/// A retry record: the failure and its tenant.
 fn encode(failure: &Failure) -> Vec<u8> {
-    serde_json::to_vec(&failure.to_json()).expect("a JSON value serializes")
+    let mut record = failure.to_json();
+    record["tenant"] = failure.message.tenant.clone().into();
+    serde_json::to_vec(&record).expect("a JSON value serializes")
 }
 
 pub(crate) fn now_ms() -> u64 {

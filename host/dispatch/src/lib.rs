@@ -7,13 +7,14 @@
 //! callback ([`Callbacks`]: a plugin in the sandbox, or a native callback), commits what it
 //! wrote with group commit, sends what it published, and keeps each failure (a durable retry
 //! queue, then a `FailedMessage`), so the consumer can acknowledge the message once that is
-//! on disk.
+//! on disk. Everything about a message happens in the tenant of the client it arrived on.
 
 mod callbacks;
 mod dispatcher;
 mod failures;
 mod lanes;
 mod record;
+mod throttle;
 
 pub use callbacks::{Callbacks, NativeCallback};
 pub use dispatcher::{CallbackError, Dispatcher, ReplayError, Retention};

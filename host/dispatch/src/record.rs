@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 use switchyard_broker::Incoming;
+use switchyard_model::DEFAULT_TENANT;
 
 /// One subscriber's failure on one message.
 #[derive(Debug, Clone)]
@@ -93,6 +94,9 @@ impl Failure {
             Some(_) => return Err("the record's `headers` is not a list".into()),
         };
         let message = Incoming {
+            // Only queued retries name it: a `FailedMessage` is in its tenant already, and
+            // retries queued before tenants were the default tenant's.
+            tenant: text("tenant").unwrap_or_else(|_| DEFAULT_TENANT.to_owned()),
             client_id: text("client")?,
             topic: text("topic")?,
             payload: get_bytes(value, "payload")?.unwrap_or_default(),
@@ -144,6 +148,7 @@ mod tests {
     #[test]
     fn bytes_round_trip_as_text_or_base64() {
         let message = Incoming {
+            tenant: "acme".into(),
             client_id: "c".into(),
             topic: "t/1".into(),
             payload: vec![0xff, 0x00, 0x41],

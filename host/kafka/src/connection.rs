@@ -70,10 +70,10 @@ impl Connection {
             consumer,
             topics: Mutex::new(Topics::new(filters)),
             problem: Mutex::default(),
-            status: Mutex::new(Status::new(store, id)),
+            status: Mutex::new(Status::new(store.clone(), id)),
         });
         shared.resubscribe();
-        let deliveries = Consumer::start(id, inbound, WORKER_QUEUE);
+        let deliveries = Consumer::start(store.tenant(), id, inbound, WORKER_QUEUE);
         let tasks = Tasks::default();
         tasks.spawn(consume(shared.clone(), deliveries, tasks.stopped()));
         tasks.spawn(check_health(shared.clone(), tasks.stopped()));
@@ -232,6 +232,8 @@ impl KafkaDelivery {
                 received_at_ms: now.as_millis() as u64,
                 // Kafka keeps order per partition: so do the callbacks.
                 lane: Some(format!("{}#{}", message.topic(), message.partition())),
+                // The consumer sets the tenant.
+                ..Incoming::default()
             },
             shared: Arc::downgrade(shared),
             partition: message.partition(),

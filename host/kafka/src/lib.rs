@@ -33,14 +33,12 @@ impl BrokerKind for Kafka {
     }
 
     fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
-        Arc::new(Manager::new(store.clone(), inbound, KafkaBroker { store }))
+        Arc::new(Manager::new(store, inbound, KafkaBroker))
     }
 }
 
 /// `KafkaClient` connections through rdkafka.
-pub struct KafkaBroker {
-    store: Store,
-}
+pub struct KafkaBroker;
 
 impl Broker for KafkaBroker {
     type Settings = Settings;
@@ -56,11 +54,12 @@ impl Broker for KafkaBroker {
 
     fn connect(
         &self,
+        store: &Store,
         id: &str,
         settings: Settings,
         inbound: Arc<dyn Inbound>,
         filters: BTreeSet<String>,
     ) -> anyhow::Result<Connection> {
-        Connection::start(id, settings, self.store.clone(), inbound, filters)
+        Connection::start(id, settings, store.clone(), inbound, filters)
     }
 }

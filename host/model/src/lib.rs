@@ -20,6 +20,20 @@ pub use subscriber::Subscriber;
 /// `updatedAt` and `version`.
 pub type Object = serde_json::Map<String, serde_json::Value>;
 
+/// The tenant that holds whatever is not said to be another's: everything an installation had
+/// before tenants, and what the operator does without naming a tenant.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Whether `name` may name a tenant: 1 to 64 of `a-z`, `0-9` and `-`, starting with a letter
+/// (it appears in paths, headers and metric labels).
+pub fn is_tenant_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// The type of subscriber objects: a topic filter, a callback, the clients it listens on.
 pub const MESSAGE_SUBSCRIBER: &str = "MessageSubscriber";
 /// The type of the records of messages whose callback gave up.

@@ -73,7 +73,7 @@ impl Connection {
             link: link.clone(),
             settings: settings.clone(),
             eventloop,
-            consumer: Consumer::start(id, inbound, WORKER_QUEUE),
+            consumer: Consumer::start(store.tenant(), id, inbound, WORKER_QUEUE),
             backlog,
             stop: stop_rx,
             status: Status::new(store, id),

@@ -37,7 +37,7 @@ impl BrokerKind for Mqtt {
     }
 
     fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
-        let broker = MqttBroker::new(store.clone(), self.embedded);
+        let broker = MqttBroker::new(self.embedded);
         Arc::new(Manager::new(store, inbound, broker))
     }
 }

@@ -20,15 +20,14 @@ pub type MqttClients = Manager<MqttBroker>;
 
 /// `MQTTClient` connections through rumqttc.
 pub struct MqttBroker {
-    store: Store,
     /// Where the embedded broker listens, for `embedded` URLs.
     embedded: Option<SocketAddr>,
 }
 
 impl MqttBroker {
     /// `embedded` is the embedded broker's address, or `None` when it is off.
-    pub fn new(store: Store, embedded: Option<SocketAddr>) -> MqttBroker {
-        MqttBroker { store, embedded }
+    pub fn new(embedded: Option<SocketAddr>) -> MqttBroker {
+        MqttBroker { embedded }
     }
 }
 
@@ -46,6 +45,7 @@ impl Broker for MqttBroker {
 
     fn connect(
         &self,
+        store: &Store,
         id: &str,
         settings: Settings,
         inbound: Arc<dyn Inbound>,
@@ -55,8 +55,13 @@ impl Broker for MqttBroker {
             .iter()
             .map(|f| switchyard_topic::to_mqtt(f))
             .collect();
-        let store = self.store.clone();
-        Ok(Connection::start(id, settings, store, inbound, filters)?)
+        Ok(Connection::start(
+            id,
+            settings,
+            store.clone(),
+            inbound,
+            filters,
+        )?)
     }
 }
 

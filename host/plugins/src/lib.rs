@@ -5,6 +5,10 @@
 //! Compiled code is cached in the `artifacts` space under the upload's sha256, so a restart
 //! (or another plugin name with the same bytes) does not compile again; an artifact the engine
 //! cannot load (another wasmtime version or configuration) is compiled again and replaced.
+//!
+//! Plugins belong to a tenant: two tenants may each have a plugin of the same name, and a
+//! tenant's quotas bound how many it installs, how big an upload may be and how much memory
+//! any of them is given.
 
 mod componentize;
 
@@ -17,11 +21,13 @@ use switchyard_runtime::{
     Capabilities, Code, CompileError, Limits, Plugin, PluginLimits, Runtime, merge_overrides,
 };
 use switchyard_store::{Space, Store};
+use switchyard_tenants::{DEFAULT_TENANT, Quota, Tenants};
 
 pub use switchyard_runtime::{LEGACY_WORLD, WORLD};
 
-/// The store space of uploads and their settings: `meta/<name>` (the [`PluginInfo`] as JSON)
-/// and `wasm/<name>` (the uploaded bytes).
+/// The store space of uploads and their settings: `meta/<tenant>/<name>` (the [`PluginInfo`]
+/// as JSON) and `wasm/<tenant>/<name>` (the uploaded bytes). Before tenants the keys had no
+/// tenant; such plugins are moved into the default tenant as they load.
 const PLUGINS: &str = "plugins";
 /// The store space of compiled code, by the upload's sha256.
 const ARTIFACTS: &str = "artifacts";
@@ -76,6 +82,9 @@ pub enum PluginError {
     Settings(String),
     #[error("no plugin named `{0}`")]
     NotFound(String),
+    /// One of the tenant's quotas would be passed.
+    #[error("{0}")]
+    Quota(String),
     #[error("the plugin store failed")]
     Storage(#[from] switchyard_store::Error),
 }
@@ -96,12 +105,23 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Computes the plugin's settings in effect and keeps them beside its code.
-    fn new(limits: &Limits, mut info: PluginInfo, code: Code) -> Result<Loaded, PluginError> {
+    /// Computes the plugin's settings in effect and keeps them beside its code. Memory above
+    /// the tenant's `memoryMb` quota (`ceiling`) is cut down to it.
+    fn new(
+        tenant: &str,
+        limits: &Limits,
+        ceiling: Option<u64>,
+        mut info: PluginInfo,
+        code: Code,
+    ) -> Result<Loaded, PluginError> {
         info.limits = (limits.with_overrides(&info.limit_overrides))
             .map_err(|e| PluginError::Settings(e.to_string()))?;
+        if let Some(ceiling) = ceiling.map(|mb| usize::try_from(mb).unwrap_or(usize::MAX)) {
+            info.limits.memory_mb = info.limits.memory_mb.min(ceiling.max(1));
+        }
         info.world = code.world().to_owned();
         let plugin = Plugin::new(
+            tenant,
             &info.name,
             code,
             info.capabilities.clone(),
@@ -120,13 +140,15 @@ pub struct Plugins {
 struct Inner {
     runtime: Runtime,
     store: Store,
+    tenants: Tenants,
     space: Space,
     artifacts: Space,
-    loaded: RwLock<HashMap<String, Arc<Loaded>>>,
+    /// By tenant, then name.
+    loaded: RwLock<HashMap<String, HashMap<String, Arc<Loaded>>>>,
 }
 
-fn key(kind: &str, name: &str) -> String {
-    format!("{kind}/{name}")
+fn key(kind: &str, tenant: &str, name: &str) -> String {
+    format!("{kind}/{tenant}/{name}")
 }
 
 fn validate_name(name: &str) -> Result<(), PluginError> {
@@ -167,11 +189,12 @@ fn meta(info: &PluginInfo) -> Vec<u8> {
 impl Plugins {
     /// The registry over `store`, with every stored plugin loaded (from its cached code where
     /// the engine can use it).
-    pub fn open(store: &Store, runtime: Runtime) -> Result<Plugins, PluginError> {
+    pub fn open(store: &Store, runtime: Runtime, tenants: Tenants) -> Result<Plugins, PluginError> {
         let plugins = Plugins {
             inner: Arc::new(Inner {
                 runtime,
                 store: store.clone(),
+                tenants,
                 space: store.space(PLUGINS),
                 artifacts: store.space(ARTIFACTS),
                 loaded: RwLock::default(),
@@ -186,33 +209,67 @@ impl Plugins {
         &self.inner.runtime
     }
 
-    /// A loaded plugin, to run.
-    pub fn get(&self, name: &str) -> Option<Arc<Loaded>> {
-        self.inner.loaded.read().get(name).cloned()
+    /// `tenant`'s plugin `name`, loaded, to run.
+    pub fn get(&self, tenant: &str, name: &str) -> Option<Arc<Loaded>> {
+        (self.inner.loaded.read().get(tenant)).and_then(|plugins| plugins.get(name).cloned())
     }
 
-    pub fn info(&self, name: &str) -> Option<PluginInfo> {
-        self.get(name).map(|loaded| loaded.info.clone())
+    pub fn info(&self, tenant: &str, name: &str) -> Option<PluginInfo> {
+        self.get(tenant, name).map(|loaded| loaded.info.clone())
     }
 
-    /// Every plugin, by name.
-    pub fn list(&self) -> Vec<PluginInfo> {
+    /// Every plugin of `tenant`, by name.
+    pub fn list(&self, tenant: &str) -> Vec<PluginInfo> {
         let loaded = self.inner.loaded.read();
-        let mut infos: Vec<_> = loaded.values().map(|l| l.info.clone()).collect();
+        let mut infos: Vec<_> = (loaded.get(tenant).into_iter())
+            .flat_map(|plugins| plugins.values().map(|l| l.info.clone()))
+            .collect();
         infos.sort_by(|a, b| a.name.cmp(&b.name));
         infos
     }
 
-    /// Validates, compiles, stores and swaps in a plugin, replacing any plugin of that name for
-    /// all later messages; a replaced plugin keeps its capabilities and limits. CPU-heavy:
-    /// call from a blocking task.
-    pub fn install(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, PluginError> {
+    /// How many plugins `tenant` has and how many bytes their uploads take.
+    pub fn usage(&self, tenant: &str) -> (u64, u64) {
+        let plugins = self.list(tenant);
+        let bytes = plugins.iter().map(|p| p.size as u64).sum();
+        (plugins.len() as u64, bytes)
+    }
+
+    /// Refuses an upload of `size` bytes as `tenant`'s plugin `name` over its quotas.
+    fn check_quotas(&self, tenant: &str, name: &str, size: usize) -> Result<(), PluginError> {
+        let quotas = self.inner.tenants.quotas(tenant);
+        quotas
+            .check(Quota::PluginBytes, 0, size as u64)
+            .map_err(|_| {
+                PluginError::Quota(format!(
+                    "pluginBytes quota: this tenant's uploads may be up to {} bytes; this one \
+                     has {size}",
+                    quotas.plugin_bytes.unwrap_or_default()
+                ))
+            })?;
+        if self.info(tenant, name).is_none() {
+            let (count, _) = self.usage(tenant);
+            (quotas.check(Quota::Plugins, count, 1)).map_err(PluginError::Quota)?;
+        }
+        Ok(())
+    }
+
+    /// Validates, compiles, stores and swaps in `tenant`'s plugin, replacing any plugin of that
+    /// name for all later messages; a replaced plugin keeps its capabilities and limits.
+    /// CPU-heavy: call from a blocking task.
+    pub fn install(
+        &self,
+        tenant: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<PluginInfo, PluginError> {
         validate_name(name)?;
+        self.check_quotas(tenant, name, bytes.len())?;
         let inner = &self.inner;
         let started = std::time::Instant::now();
         let (component, kind) = to_component(bytes)?;
         let compiled = inner.runtime.compile(&component)?;
-        let previous = self.info(name);
+        let previous = self.info(tenant, name);
         let info = PluginInfo {
             name: name.to_owned(),
             size: bytes.len(),
@@ -226,31 +283,43 @@ impl Plugins {
             limits: PluginLimits::default(),
             limit_overrides: previous.map(|p| p.limit_overrides).unwrap_or_default(),
         };
-        let loaded = Loaded::new(inner.runtime.limits(), info, compiled.code)?;
+        let loaded = self.loaded(tenant, info, compiled.code)?;
         inner
             .artifacts
             .put(&loaded.info.sha256, &compiled.artifact)?;
         inner.space.write(&[
-            (&key("meta", name), Some(&meta(&loaded.info))),
-            (&key("wasm", name), Some(bytes)),
+            (&key("meta", tenant, name), Some(&meta(&loaded.info))),
+            (&key("wasm", tenant, name), Some(bytes)),
         ])?;
         tracing::info!(
+            tenant,
             plugin = name,
             kind,
             bytes = bytes.len(),
             "compiled and stored in {:.0?}",
             started.elapsed()
         );
-        let info = self.swap_in(loaded);
+        let info = self.swap_in(tenant, loaded);
         self.forget_unused_artifacts()?;
         Ok(info)
     }
 
+    /// `tenant`'s plugin with its settings in effect under the tenant's memory ceiling.
+    fn loaded(&self, tenant: &str, info: PluginInfo, code: Code) -> Result<Loaded, PluginError> {
+        let ceiling = self.inner.tenants.quotas(tenant).memory_mb;
+        Loaded::new(tenant, self.inner.runtime.limits(), ceiling, info, code)
+    }
+
     /// Changes a plugin's capabilities or limits for every later invocation.
-    pub fn configure(&self, name: &str, patch: SettingsPatch) -> Result<PluginInfo, PluginError> {
+    pub fn configure(
+        &self,
+        tenant: &str,
+        name: &str,
+        patch: SettingsPatch,
+    ) -> Result<PluginInfo, PluginError> {
         let inner = &self.inner;
         let current = self
-            .get(name)
+            .get(tenant, name)
             .ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
         let mut info = current.info.clone();
         if let Some(capabilities) = patch.capabilities {
@@ -258,38 +327,76 @@ impl Plugins {
             info.capabilities = capabilities;
         }
         if let Some(overrides) = &patch.limits {
+            let asked = overrides.get("memoryMb").and_then(Value::as_u64);
+            let ceiling = inner.tenants.quotas(tenant).memory_mb;
+            if let (Some(asked), Some(ceiling)) = (asked, ceiling)
+                && asked > ceiling
+            {
+                return Err(PluginError::Quota(format!(
+                    "memoryMb quota: this tenant's plugins may be given up to {ceiling} MiB, \
+                     not {asked}"
+                )));
+            }
             merge_overrides(&mut info.limit_overrides, overrides);
         }
-        let loaded = Loaded::new(inner.runtime.limits(), info, current.plugin.code().clone())?;
-        inner.space.put(&key("meta", name), &meta(&loaded.info))?;
-        Ok(self.swap_in(loaded))
+        let loaded = self.loaded(tenant, info, current.plugin.code().clone())?;
+        inner
+            .space
+            .put(&key("meta", tenant, name), &meta(&loaded.info))?;
+        Ok(self.swap_in(tenant, loaded))
     }
 
-    fn swap_in(&self, loaded: Loaded) -> PluginInfo {
+    /// Applies `tenant`'s quotas as they are now to its loaded plugins (a lower `memoryMb`
+    /// ceiling takes effect from their next invocation).
+    pub fn requota(&self, tenant: &str) {
+        let current: Vec<Arc<Loaded>> = (self.inner.loaded.read().get(tenant).into_iter())
+            .flat_map(|plugins| plugins.values().cloned())
+            .collect();
+        for loaded in current {
+            let code = loaded.plugin.code().clone();
+            match self.loaded(tenant, loaded.info.clone(), code) {
+                Ok(loaded) => drop(self.swap_in(tenant, loaded)),
+                Err(e) => tracing::error!(tenant, plugin = %loaded.info.name, "{e}"),
+            }
+        }
+    }
+
+    fn swap_in(&self, tenant: &str, loaded: Loaded) -> PluginInfo {
         let info = loaded.info.clone();
         let mut map = self.inner.loaded.write();
-        map.insert(info.name.clone(), Arc::new(loaded));
+        let plugins = map.entry(tenant.to_owned()).or_default();
+        plugins.insert(info.name.clone(), Arc::new(loaded));
         info
     }
 
-    /// Removes a plugin; returns whether it existed.
-    pub fn remove(&self, name: &str) -> Result<bool, PluginError> {
+    /// Removes `tenant`'s plugin; returns whether it existed.
+    pub fn remove(&self, tenant: &str, name: &str) -> Result<bool, PluginError> {
         let inner = &self.inner;
-        let existed = inner.space.get(&key("meta", name))?.is_some();
-        inner
-            .space
-            .write(&[(&key("meta", name), None), (&key("wasm", name), None)])?;
-        inner.loaded.write().remove(name);
-        inner.runtime.forget(name);
+        let (meta_key, wasm_key) = (key("meta", tenant, name), key("wasm", tenant, name));
+        let existed = inner.space.get(&meta_key)?.is_some();
+        inner.space.write(&[(&meta_key, None), (&wasm_key, None)])?;
+        if let Some(plugins) = inner.loaded.write().get_mut(tenant) {
+            plugins.remove(name);
+        }
+        inner.runtime.forget(tenant, name);
         self.forget_unused_artifacts()?;
         Ok(existed)
+    }
+
+    /// Removes every plugin of `tenant`.
+    pub fn remove_tenant(&self, tenant: &str) -> Result<(), PluginError> {
+        for info in self.list(tenant) {
+            self.remove(tenant, &info.name)?;
+        }
+        self.inner.loaded.write().remove(tenant);
+        Ok(())
     }
 
     /// Removes cached code that no stored plugin's upload has any more.
     fn forget_unused_artifacts(&self) -> Result<(), PluginError> {
         let inner = &self.inner;
         let used: Vec<String> = (inner.loaded.read().values())
-            .map(|loaded| loaded.info.sha256.clone())
+            .flat_map(|plugins| plugins.values().map(|loaded| loaded.info.sha256.clone()))
             .collect();
         let unused: Vec<String> = (inner.artifacts.list("")?.into_iter())
             .map(|(digest, _)| digest)
@@ -308,27 +415,56 @@ impl Plugins {
     /// Loads every stored plugin, from its cached code where that can be used, compiling (and
     /// caching) it otherwise. A plugin that cannot be loaded is logged and left out.
     fn load_all(&self) -> Result<(), PluginError> {
-        let inner = &self.inner;
-        for (_, meta) in inner.space.list("meta/")? {
-            let info: PluginInfo = match serde_json::from_slice(&meta) {
+        self.move_legacy()?;
+        for (key, meta) in self.inner.space.list("meta/")? {
+            let Some((tenant, name)) = key["meta/".len()..].split_once('/') else {
+                continue;
+            };
+            let mut info: PluginInfo = match serde_json::from_slice(&meta) {
                 Ok(info) => info,
                 Err(e) => {
-                    tracing::error!("cannot read a stored plugin's info: {e}");
+                    tracing::error!(
+                        tenant,
+                        plugin = name,
+                        "cannot read a stored plugin's info: {e}"
+                    );
                     continue;
                 }
             };
-            let name = info.name.clone();
+            info.name = name.to_owned();
             let loaded =
-                (self.load(&info)).and_then(|code| Loaded::new(inner.runtime.limits(), info, code));
+                (self.load(tenant, &info)).and_then(|code| self.loaded(tenant, info, code));
             match loaded {
-                Ok(loaded) => drop(self.swap_in(loaded)),
-                Err(e) => tracing::error!(plugin = %name, "cannot load stored plugin: {e}"),
+                Ok(loaded) => drop(self.swap_in(tenant, loaded)),
+                Err(e) => tracing::error!(tenant, plugin = name, "cannot load stored plugin: {e}"),
             }
         }
         Ok(())
     }
 
-    fn load(&self, info: &PluginInfo) -> Result<Code, PluginError> {
+    /// Moves plugins stored before tenants (`meta/<name>`, `wasm/<name>`) into the default
+    /// tenant, each in one write.
+    fn move_legacy(&self) -> Result<(), PluginError> {
+        let space = &self.inner.space;
+        for (old_meta, meta) in space.list("meta/")? {
+            let name = &old_meta["meta/".len()..];
+            if name.contains('/') {
+                continue;
+            }
+            let old_wasm = format!("wasm/{name}");
+            let wasm = space.get(&old_wasm)?;
+            space.write(&[
+                (&key("meta", DEFAULT_TENANT, name), Some(&meta)),
+                (&key("wasm", DEFAULT_TENANT, name), wasm.as_deref()),
+                (&old_meta, None),
+                (&old_wasm, None),
+            ])?;
+            tracing::info!(plugin = name, "moved into the `{DEFAULT_TENANT}` tenant");
+        }
+        Ok(())
+    }
+
+    fn load(&self, tenant: &str, info: &PluginInfo) -> Result<Code, PluginError> {
         let inner = &self.inner;
         if let Some(artifact) = inner.artifacts.get(&info.sha256)? {
             // SAFETY: the `artifacts` space holds only what `Runtime::compile` produced (see
@@ -338,7 +474,7 @@ impl Plugins {
                 Err(e) => tracing::info!(plugin = %info.name, "compiling again: {e}"),
             }
         }
-        let bytes = (inner.space.get(&key("wasm", &info.name))?).ok_or_else(|| {
+        let bytes = (inner.space.get(&key("wasm", tenant, &info.name))?).ok_or_else(|| {
             PluginError::Settings(format!("the upload of `{}` is missing", info.name))
         })?;
         let (component, _) = to_component(&bytes)?;

@@ -12,6 +12,7 @@ use switchyard_runtime::{
     Capabilities, Effects, InvokeError, Limits, Message, PluginLimits, Runtime,
 };
 use switchyard_store::{Query, Store};
+use switchyard_tenants::{DEFAULT_TENANT as D, Quotas, Tenants};
 use switchyard_test_support::plugins;
 
 fn store(dir: &std::path::Path) -> Store {
@@ -20,7 +21,8 @@ fn store(dir: &std::path::Path) -> Store {
 
 /// The registry over `store`, as a restarted server opens it.
 fn reopen(store: &Store, limits: Limits) -> Plugins {
-    Plugins::open(store, Runtime::new(limits).unwrap()).unwrap()
+    let tenants = Tenants::open(store, Quotas::default()).unwrap();
+    Plugins::open(store, Runtime::new(limits).unwrap(), tenants).unwrap()
 }
 
 /// The registry with the test plugins installed.
@@ -29,7 +31,7 @@ fn registry(store: &Store, limits: Limits) -> Plugins {
     for name in ["recorder", "chaos", "hostile", "legacy-v0"] {
         // Cargo names the file after the crate, with `_` for `-`.
         let bytes = std::fs::read(plugins::plugin(&name.replace('-', "_"))).unwrap();
-        registry.install(name, &bytes).unwrap();
+        registry.install(D, name, &bytes).unwrap();
     }
     registry
 }
@@ -41,7 +43,8 @@ async fn invoke(
     plugin: &str,
     message: Message,
 ) -> Result<Effects, InvokeError> {
-    let loaded = (registry.get(plugin)).ok_or_else(|| InvokeError::NoSuchPlugin(plugin.into()))?;
+    let loaded =
+        (registry.get(D, plugin)).ok_or_else(|| InvokeError::NoSuchPlugin(plugin.into()))?;
     let run = registry
         .runtime()
         .invoke(&loaded.plugin, message, store.begin());
@@ -152,26 +155,26 @@ async fn uploads_are_validated_and_survive_a_reload() {
     let store = store(dir.path());
     let registry = registry(&store, Limits::default());
 
-    let not_wasm = registry.install("x", b"hello").unwrap_err();
+    let not_wasm = registry.install(D, "x", b"hello").unwrap_err();
     assert!(matches!(not_wasm, PluginError::NotWasm(_)), "{not_wasm}");
     let command = std::fs::read(plugins::plugin("not-a-plugin")).unwrap();
-    let wrong = registry.install("x", &command).unwrap_err();
+    let wrong = registry.install(D, "x", &command).unwrap_err();
     assert!(matches!(wrong, PluginError::WrongWorld(_)), "{wrong}");
-    let bad_name = registry.install("a/b", &command).unwrap_err();
+    let bad_name = registry.install(D, "a/b", &command).unwrap_err();
     assert!(
         matches!(bad_name, PluginError::InvalidName(_)),
         "{bad_name}"
     );
-    assert!(registry.info("x").is_none());
+    assert!(registry.info(D, "x").is_none());
 
-    let info = registry.info("recorder").unwrap();
+    let info = registry.info(D, "recorder").unwrap();
     drop(registry);
     let reloaded = reopen(&store, Limits::default());
-    assert_eq!(reloaded.info("recorder").unwrap().sha256, info.sha256);
-    let names: Vec<_> = reloaded.list().into_iter().map(|p| p.name).collect();
+    assert_eq!(reloaded.info(D, "recorder").unwrap().sha256, info.sha256);
+    let names: Vec<_> = reloaded.list(D).into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["chaos", "hostile", "legacy-v0", "recorder"]);
-    assert!(reloaded.remove("chaos").unwrap());
-    assert!(!reloaded.remove("chaos").unwrap());
+    assert!(reloaded.remove(D, "chaos").unwrap());
+    assert!(!reloaded.remove(D, "chaos").unwrap());
 }
 
 #[tokio::test]
@@ -179,8 +182,8 @@ async fn plugins_built_against_0_1_0_still_load_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let registry = registry(&store, Limits::default());
-    assert_eq!(registry.info("legacy-v0").unwrap().world, LEGACY_WORLD);
-    assert_eq!(registry.info("recorder").unwrap().world, WORLD);
+    assert_eq!(registry.info(D, "legacy-v0").unwrap().world, LEGACY_WORLD);
+    assert_eq!(registry.info(D, "recorder").unwrap().world, WORLD);
 
     let effects = invoke(&registry, &store, "legacy-v0", message(&store, "hello"))
         .await
@@ -244,22 +247,22 @@ async fn settings_survive_a_reupload_and_a_restart() {
             .as_object()
             .cloned(),
     };
-    let info = registry.configure("recorder", patch).unwrap();
+    let info = registry.configure(D, "recorder", patch).unwrap();
     assert_eq!((info.limits.timeout_ms, info.limits.publishes), (250, 5));
     assert_eq!(info.limits.host_calls, PluginLimits::default().host_calls);
 
     let bytes = std::fs::read(plugins::plugin("recorder")).unwrap();
-    registry.install("recorder", &bytes).unwrap();
+    registry.install(D, "recorder", &bytes).unwrap();
     drop(registry);
     let reloaded = reopen(&store, Limits::default());
-    let info = reloaded.info("recorder").unwrap();
+    let info = reloaded.info(D, "recorder").unwrap();
     assert_eq!(info.capabilities, capabilities);
     assert_eq!(info.limits.timeout_ms, 250);
 
     let refused = |patch: Value| {
         let patch: SettingsPatch = serde_json::from_value(patch).unwrap();
         reloaded
-            .configure("recorder", patch)
+            .configure(D, "recorder", patch)
             .unwrap_err()
             .to_string()
     };
@@ -270,5 +273,96 @@ async fn settings_survive_a_reupload_and_a_restart() {
         error.contains("`memoryMb` must be between 1 and 256"),
         "{error}"
     );
-    assert_eq!(reloaded.info("recorder").unwrap().limits.timeout_ms, 250);
+    assert_eq!(reloaded.info(D, "recorder").unwrap().limits.timeout_ms, 250);
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_own_plugins_within_its_quotas() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let tenants = Tenants::open(&store, Quotas::default()).unwrap();
+    let registry = Plugins::open(
+        &store,
+        Runtime::new(Limits::default()).unwrap(),
+        tenants.clone(),
+    );
+    let registry = registry.unwrap();
+    let recorder = std::fs::read(plugins::plugin("recorder")).unwrap();
+    let chaos = std::fs::read(plugins::plugin("chaos")).unwrap();
+    let quotas = Quotas {
+        plugins: Some(1),
+        plugin_bytes: Some(recorder.len().max(chaos.len()) as u64),
+        memory_mb: Some(32),
+        ..Quotas::default()
+    };
+    tenants.create("acme", quotas).unwrap();
+    registry.install(D, "shared-name", &chaos).unwrap();
+    registry.install("acme", "shared-name", &recorder).unwrap();
+    let (ours, theirs) = (
+        registry.info("acme", "shared-name").unwrap(),
+        registry.info(D, "shared-name").unwrap(),
+    );
+    assert_ne!(
+        ours.sha256, theirs.sha256,
+        "one name, two tenants, two plugins"
+    );
+    assert_eq!(
+        ours.limits.memory_mb, 32,
+        "the default 64 MiB is cut to the tenant's 32"
+    );
+    assert!(registry.get("acme", "shared-name").is_some());
+    assert!(registry.get("nobody", "shared-name").is_none());
+
+    let second = registry.install("acme", "another", &recorder).unwrap_err();
+    assert!(matches!(second, PluginError::Quota(_)), "{second}");
+    assert!(second.to_string().starts_with("plugins quota"), "{second}");
+    let mut big = recorder.clone();
+    big.resize(recorder.len().max(chaos.len()) + 1, 0);
+    let too_big = registry.install("acme", "shared-name", &big).unwrap_err();
+    assert!(
+        too_big.to_string().starts_with("pluginBytes quota"),
+        "{too_big}"
+    );
+    let patch: SettingsPatch = serde_json::from_value(json!({"limits": {"memoryMb": 48}})).unwrap();
+    let greedy = registry
+        .configure("acme", "shared-name", patch)
+        .unwrap_err();
+    assert!(greedy.to_string().starts_with("memoryMb quota"), "{greedy}");
+    registry.install("acme", "shared-name", &chaos).unwrap();
+
+    assert!(registry.remove("acme", "shared-name").unwrap());
+    assert!(
+        registry.info(D, "shared-name").is_some(),
+        "the other tenant's stays"
+    );
+    let reloaded = reopen(&store, Limits::default());
+    assert!(reloaded.list("acme").is_empty());
+    assert_eq!(reloaded.list(D).len(), 1);
+}
+
+#[tokio::test]
+async fn plugins_stored_before_tenants_load_into_the_default_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let bytes = std::fs::read(plugins::plugin("recorder")).unwrap();
+    let installed = registry(&store, Limits::default())
+        .info(D, "recorder")
+        .unwrap();
+    // The keys as a server before tenants wrote them.
+    let space = store.space("plugins");
+    let meta = serde_json::to_vec(&installed).unwrap();
+    space
+        .write(&[
+            ("meta/old-one", Some(&meta)),
+            ("wasm/old-one", Some(&bytes)),
+        ])
+        .unwrap();
+    let reloaded = reopen(&store, Limits::default());
+    assert_eq!(
+        reloaded.info(D, "old-one").unwrap().sha256,
+        installed.sha256
+    );
+    assert!(reloaded.info(D, "recorder").is_some());
+    assert!(space.get("meta/old-one").unwrap().is_none(), "moved");
+    assert!(space.get(&format!("wasm/{D}/old-one")).unwrap().is_some());
 }

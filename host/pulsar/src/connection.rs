@@ -102,9 +102,9 @@ impl Connection {
             topics_changed: watch::Sender::new(()),
             client: Mutex::default(),
             problem: Mutex::default(),
-            status: Mutex::new(Status::new(store, id)),
+            status: Mutex::new(Status::new(store.clone(), id)),
         });
-        let deliveries = Consumer::start(id, inbound, WORKER_QUEUE);
+        let deliveries = Consumer::start(store.tenant(), id, inbound, WORKER_QUEUE);
         let tasks = Tasks::default();
         tasks.spawn(run(shared.clone(), deliveries, tasks.stopped()));
         tasks.spawn(check_health(shared.clone(), tasks.stopped()));
@@ -461,6 +461,8 @@ impl Receiving<'_> {
                 headers,
                 received_at_ms: now.as_millis() as u64,
                 lane,
+                // The consumer sets the tenant.
+                ..Incoming::default()
             },
             settle: Settle {
                 generation: self.generation,

@@ -35,14 +35,12 @@ impl BrokerKind for Pulsar {
     }
 
     fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
-        Arc::new(Manager::new(store.clone(), inbound, PulsarBroker { store }))
+        Arc::new(Manager::new(store, inbound, PulsarBroker))
     }
 }
 
 /// `PulsarClient` connections through the `pulsar` crate.
-pub struct PulsarBroker {
-    store: Store,
-}
+pub struct PulsarBroker;
 
 impl Broker for PulsarBroker {
     type Settings = Settings;
@@ -58,6 +56,7 @@ impl Broker for PulsarBroker {
 
     fn connect(
         &self,
+        store: &Store,
         id: &str,
         settings: Settings,
         inbound: Arc<dyn Inbound>,
@@ -66,7 +65,7 @@ impl Broker for PulsarBroker {
         Ok(Connection::start(
             id,
             settings,
-            self.store.clone(),
+            store.clone(),
             inbound,
             filters,
         ))

@@ -50,10 +50,18 @@ impl Sandbox {
         Ok(f(self))
     }
 
-    /// A refused call: logged for the operator, `denied` for the guest.
+    /// A refused call: logged for the operator and in the plugin's journal, `denied` for the
+    /// guest.
     fn denied(&self, why: String) -> Error {
         let (plugin, subscriber) = (&*self.tag.plugin, self.tag.subscriber.as_str());
-        tracing::warn!(plugin, subscriber, "denied: {why}");
+        tracing::warn!(
+            tenant = &*self.tag.tenant,
+            plugin,
+            subscriber,
+            "denied: {why}"
+        );
+        let line = format!("denied: {why}");
+        self.tag.journal.host(&self.tag.source(), "warn", &line);
         Error::Denied(why)
     }
 

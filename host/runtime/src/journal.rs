@@ -1,6 +1,8 @@
-//! Plugin log lines kept for people to read: the latest lines of each plugin in a ring of a
-//! fixed size, and a live feed of new lines for followers (`GET /api/logs`, the admin UI, the
-//! CLI's `logs --follow`). The server log keeps its own copy of every line, as before.
+//! Plugin log lines kept for people to read: the latest lines of each plugin of each tenant in
+//! a ring of a fixed size, and a live feed of new lines for followers (`GET /api/logs`, the
+//! admin UI, the CLI's `logs --follow`). Beside what plugins log and print, the host adds a
+//! line (stream `host`) for every invocation that failed and every call it denied, so the
+//! reason is where people look. The server log keeps its own copy of every line.
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -20,34 +22,52 @@ pub struct LogLine {
     pub seq: u64,
     /// When it was logged, in milliseconds since the Unix epoch.
     pub time_ms: u64,
+    #[serde(skip)]
+    pub tenant: String,
     pub plugin: String,
     pub subscriber: String,
+    /// The topic of the message the invocation ran for.
+    pub topic: String,
     /// `trace`, `debug`, `info`, `warn` or `error`.
     pub level: &'static str,
-    /// `log` (a log call), `stdout` or `stderr`.
+    /// `log` (a log call), `stdout`, `stderr`, or `host` (the host on the invocation).
     pub stream: &'static str,
     pub message: String,
 }
 
-/// Which lines a reader wants.
+/// Which lines a reader wants: always of one tenant.
 #[derive(Debug, Default, Clone)]
 pub struct LogFilter {
+    pub tenant: String,
     pub plugin: Option<String>,
     pub subscriber: Option<String>,
 }
 
 impl LogFilter {
     pub fn matches(&self, line: &LogLine) -> bool {
-        self.plugin.as_ref().is_none_or(|p| *p == line.plugin)
+        line.tenant == self.tenant
+            && self.plugin.as_ref().is_none_or(|p| *p == line.plugin)
             && (self.subscriber.as_ref()).is_none_or(|s| *s == line.subscriber)
     }
 }
+
+/// The invocation a line is about.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSource<'a> {
+    pub tenant: &'a str,
+    pub plugin: &'a str,
+    pub subscriber: &'a str,
+    pub topic: &'a str,
+}
+
+/// The latest lines of each plugin of each tenant, by (tenant, plugin).
+type Rings = HashMap<(String, String), VecDeque<Arc<LogLine>>>;
 
 /// The rings and the feed. Cheap to share behind an `Arc`.
 pub struct Journal {
     /// Lines kept per plugin.
     capacity: usize,
-    rings: Mutex<HashMap<String, VecDeque<Arc<LogLine>>>>,
+    rings: Mutex<Rings>,
     feed: broadcast::Sender<Arc<LogLine>>,
     next: AtomicU64,
 }
@@ -62,10 +82,15 @@ impl Journal {
         }
     }
 
+    /// Keeps the host's line on an invocation of `source`: why it failed, or what it was
+    /// denied.
+    pub fn host(&self, source: &LogSource, level: &'static str, message: &str) {
+        self.push(source, level, "host", message);
+    }
+
     pub(crate) fn push(
         &self,
-        plugin: &str,
-        subscriber: &str,
+        source: &LogSource,
         level: &'static str,
         stream: &'static str,
         message: &str,
@@ -81,16 +106,16 @@ impl Journal {
         let line = Arc::new(LogLine {
             seq: self.next.fetch_add(1, Ordering::Relaxed),
             time_ms,
-            plugin: plugin.to_owned(),
-            subscriber: subscriber.to_owned(),
+            tenant: source.tenant.to_owned(),
+            plugin: source.plugin.to_owned(),
+            subscriber: source.subscriber.to_owned(),
+            topic: source.topic.to_owned(),
             level,
             stream,
             message: message.to_owned(),
         });
-        let ring = match rings.get_mut(plugin) {
-            Some(ring) => ring,
-            None => rings.entry(plugin.to_owned()).or_default(),
-        };
+        let key = (source.tenant.to_owned(), source.plugin.to_owned());
+        let ring = rings.entry(key).or_default();
         if ring.len() == self.capacity {
             ring.pop_front();
         }
@@ -103,7 +128,9 @@ impl Journal {
     pub fn recent(&self, filter: &LogFilter, limit: usize) -> Vec<Arc<LogLine>> {
         let rings = self.rings.lock();
         let mut lines: Vec<Arc<LogLine>> = (rings.iter())
-            .filter(|(plugin, _)| filter.plugin.as_ref().is_none_or(|p| p == *plugin))
+            .filter(|((tenant, plugin), _)| {
+                *tenant == filter.tenant && filter.plugin.as_ref().is_none_or(|p| p == plugin)
+            })
             .flat_map(|(_, ring)| ring.iter().filter(|line| filter.matches(line)).cloned())
             .collect();
         lines.sort_by_key(|line| line.seq);
@@ -116,8 +143,8 @@ impl Journal {
     }
 
     /// Drops the lines of a deleted plugin.
-    pub(crate) fn forget(&self, plugin: &str) {
-        self.rings.lock().remove(plugin);
+    pub(crate) fn forget(&self, tenant: &str, plugin: &str) {
+        (self.rings.lock()).remove(&(tenant.to_owned(), plugin.to_owned()));
     }
 }
 
@@ -128,27 +155,47 @@ mod tests {
     #[test]
     fn each_plugin_keeps_its_latest_lines_in_order() {
         let journal = Journal::new(2);
-        for (plugin, message) in [("a", "1"), ("b", "2"), ("a", "3"), ("a", "4")] {
-            journal.push(plugin, "s", "info", "log", message);
+        let lines = [
+            ("t", "a", "1"),
+            ("t", "b", "2"),
+            ("t", "a", "3"),
+            ("t", "a", "4"),
+            ("u", "a", "5"),
+        ];
+        for (tenant, plugin, message) in lines {
+            let source = LogSource {
+                tenant,
+                plugin,
+                subscriber: "s",
+                topic: "x",
+            };
+            journal.push(&source, "info", "log", message);
         }
         let text = |lines: Vec<Arc<LogLine>>| -> Vec<String> {
             lines.iter().map(|l| l.message.clone()).collect()
         };
+        let tenant = |tenant: &str| LogFilter {
+            tenant: tenant.into(),
+            ..LogFilter::default()
+        };
+        assert_eq!(text(journal.recent(&tenant("t"), 10)), ["2", "3", "4"]);
+        assert_eq!(text(journal.recent(&tenant("t"), 1)), ["4"]);
         assert_eq!(
-            text(journal.recent(&LogFilter::default(), 10)),
-            ["2", "3", "4"]
+            text(journal.recent(&tenant("u"), 10)),
+            ["5"],
+            "another tenant's own"
         );
-        assert_eq!(text(journal.recent(&LogFilter::default(), 1)), ["4"]);
         let only_a = LogFilter {
             plugin: Some("a".into()),
-            ..LogFilter::default()
+            ..tenant("t")
         };
         assert_eq!(
             text(journal.recent(&only_a, 10)),
             ["3", "4"],
             "a kept its last 2"
         );
-        journal.forget("a");
-        assert_eq!(text(journal.recent(&LogFilter::default(), 10)), ["2"]);
+        journal.forget("t", "a");
+        assert_eq!(text(journal.recent(&tenant("t"), 10)), ["2"]);
+        assert_eq!(text(journal.recent(&tenant("u"), 10)), ["5"]);
     }
 }

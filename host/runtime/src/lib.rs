@@ -11,6 +11,7 @@
 //! Which plugins exist, how uploads become components and where compiled code is cached is the
 //! plugin registry's business (`switchyard-plugins`); this crate compiles and runs.
 
+mod admission;
 mod bindings;
 mod capabilities;
 mod engine;
@@ -24,16 +25,16 @@ mod output;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
-pub use journal::{Journal, LogFilter, LogLine};
+pub use journal::{Journal, LogFilter, LogLine, LogSource};
 pub use limits::{Limits, PluginLimits, SettingsError, merge_overrides};
 
+use admission::Admission;
 use metrics::PluginMetrics;
 use sandbox::{Sandbox, Settings, Tag};
 use std::sync::Arc;
 use std::time::Instant;
 use switchyard_broker::Client;
 use switchyard_store::Txn;
-use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Trap, UpdateDeadline};
 
@@ -177,6 +178,7 @@ pub struct Compiled {
 
 /// A plugin ready to run: its code and the settings every invocation of it gets.
 pub struct Plugin {
+    tenant: Arc<str>,
     name: Arc<str>,
     code: Code,
     settings: Arc<Settings>,
@@ -184,15 +186,23 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    pub fn new(name: &str, code: Code, capabilities: Capabilities, limits: PluginLimits) -> Plugin {
+    /// `tenant`'s plugin `name`.
+    pub fn new(
+        tenant: &str,
+        name: &str,
+        code: Code,
+        capabilities: Capabilities,
+        limits: PluginLimits,
+    ) -> Plugin {
         Plugin {
+            tenant: Arc::from(tenant),
             name: Arc::from(name),
             code,
             settings: Arc::new(Settings {
                 capabilities,
                 limits,
             }),
-            metrics: PluginMetrics::new(name),
+            metrics: PluginMetrics::new(tenant, name),
         }
     }
 
@@ -211,9 +221,9 @@ struct Inner {
     engine: Engine,
     linker: Linker<Sandbox>,
     limits: Limits,
-    /// One permit per instance the pool can hold: invocations beyond it wait here instead of
-    /// failing to instantiate.
-    admission: Semaphore,
+    /// One slot per instance the pool can hold, shared fairly between tenants: invocations
+    /// beyond it wait here instead of failing to instantiate.
+    admission: Arc<Admission>,
     /// Recent plugin log lines, for `GET /api/logs`.
     journal: Arc<Journal>,
 }
@@ -232,7 +242,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                admission: Semaphore::new(limits.max_instances as usize),
+                admission: Admission::new(limits.max_instances as usize),
                 journal: Arc::new(Journal::new(limits.log_lines)),
                 limits,
             }),
@@ -289,9 +299,9 @@ impl Runtime {
         }
     }
 
-    /// Forgets the log lines of a plugin that is gone.
-    pub fn forget(&self, plugin: &str) {
-        self.inner.journal.forget(plugin);
+    /// Forgets the log lines of `tenant`'s plugin that is gone.
+    pub fn forget(&self, tenant: &str, plugin: &str) {
+        self.inner.journal.forget(tenant, plugin);
     }
 
     /// Runs `plugin` on one message in a fresh instance, once an instance slot is free, with
@@ -312,11 +322,13 @@ impl Runtime {
             }
             .into());
         }
-        let _slot = inner.admission.acquire().await.expect("never closed");
+        let _slot = inner.admission.acquire(&plugin.tenant).await;
         let started = Instant::now();
         let tag = Tag {
+            tenant: plugin.tenant.clone(),
             plugin: plugin.name.clone(),
             subscriber: message.subscriber_id.clone(),
+            topic: message.topic.clone(),
             journal: inner.journal.clone(),
         };
         let origin = message.client_id.clone();

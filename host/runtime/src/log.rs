@@ -34,15 +34,15 @@ pub(crate) fn budgeted(tag: &Tag, level: Level, message: &str, budget: &mut Budg
 }
 
 fn write(tag: &Tag, level: Level, stream: &'static str, message: &str) {
-    let (plugin, subscriber) = (&*tag.plugin, tag.subscriber.as_str());
     tag.journal
-        .push(plugin, subscriber, name(level), stream, message);
+        .push(&tag.source(), name(level), stream, message);
+    let (tenant, plugin, subscriber) = (&*tag.tenant, &*tag.plugin, tag.subscriber.as_str());
     match level {
-        Level::Trace => tracing::trace!(target: "plugin", plugin, subscriber, "{message}"),
-        Level::Debug => tracing::debug!(target: "plugin", plugin, subscriber, "{message}"),
-        Level::Info => tracing::info!(target: "plugin", plugin, subscriber, "{message}"),
-        Level::Warn => tracing::warn!(target: "plugin", plugin, subscriber, "{message}"),
-        Level::Error => tracing::error!(target: "plugin", plugin, subscriber, "{message}"),
+        Level::Trace => tracing::trace!(target: "plugin", tenant, plugin, subscriber, "{message}"),
+        Level::Debug => tracing::debug!(target: "plugin", tenant, plugin, subscriber, "{message}"),
+        Level::Info => tracing::info!(target: "plugin", tenant, plugin, subscriber, "{message}"),
+        Level::Warn => tracing::warn!(target: "plugin", tenant, plugin, subscriber, "{message}"),
+        Level::Error => tracing::error!(target: "plugin", tenant, plugin, subscriber, "{message}"),
     }
 }
 

@@ -13,16 +13,18 @@ pub(crate) struct PluginMetrics {
 }
 
 impl PluginMetrics {
-    pub(crate) fn new(plugin: &str) -> PluginMetrics {
+    pub(crate) fn new(tenant: &str, plugin: &str) -> PluginMetrics {
+        let labels = [("tenant", tenant.to_owned()), ("plugin", plugin.to_owned())];
         let outcome = |outcome: &'static str| {
-            let plugin = plugin.to_owned();
-            counter!("switchyard_invocations_total", "plugin" => plugin, "outcome" => outcome)
+            let mut labels = labels.to_vec();
+            labels.push(("outcome", outcome.to_owned()));
+            counter!("switchyard_invocations_total", &labels)
         };
         PluginMetrics {
             ok: outcome("ok"),
             failed: outcome("failed"),
             timed_out: outcome("timeout"),
-            duration: histogram!("switchyard_invocation_seconds", "plugin" => plugin.to_owned()),
+            duration: histogram!("switchyard_invocation_seconds", &labels),
         }
     }
 

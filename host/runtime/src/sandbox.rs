@@ -21,10 +21,24 @@ const CLOCK_RESOLUTION: Duration = Duration::from_millis(1);
 /// Who an invocation runs for; tags every log line it produces.
 #[derive(Clone)]
 pub(crate) struct Tag {
+    pub tenant: Arc<str>,
     pub plugin: Arc<str>,
     pub subscriber: String,
+    pub topic: String,
     /// Where its lines are kept for people to read, besides the server log.
     pub journal: Arc<crate::journal::Journal>,
+}
+
+impl Tag {
+    /// The invocation, as its journal lines name it.
+    pub(crate) fn source(&self) -> crate::LogSource<'_> {
+        crate::LogSource {
+            tenant: &self.tenant,
+            plugin: &self.plugin,
+            subscriber: &self.subscriber,
+            topic: &self.topic,
+        }
+    }
 }
 
 /// A plugin's settings as every invocation of it needs them.

@@ -52,6 +52,41 @@ pub struct Config {
     /// How many MiB FailedMessage records may take; past it the oldest are dropped.
     #[arg(long, env = "SWITCHYARD_FAILED_MAX_MB", default_value_t = 256)]
     pub failed_max_mb: u64,
+    /// Each tenant's quotas, unless the tenant sets its own.
+    #[command(flatten)]
+    pub quotas: QuotaFlags,
+}
+
+/// The server's default quotas: a tenant's quota it does not set itself (none by default).
+#[derive(clap::Args, Debug, Clone)]
+pub struct QuotaFlags {
+    /// Plugins a tenant may install.
+    #[arg(long = "quota-plugins", env = "SWITCHYARD_QUOTA_PLUGINS")]
+    pub plugins: Option<u64>,
+    /// Bytes of one plugin upload of a tenant.
+    #[arg(long = "quota-plugin-bytes", env = "SWITCHYARD_QUOTA_PLUGIN_BYTES")]
+    pub plugin_bytes: Option<u64>,
+    /// Objects a tenant may store, of every type.
+    #[arg(long = "quota-objects", env = "SWITCHYARD_QUOTA_OBJECTS")]
+    pub objects: Option<u64>,
+    /// MiB of objects a tenant may store.
+    #[arg(long = "quota-storage-mb", env = "SWITCHYARD_QUOTA_STORAGE_MB")]
+    pub storage_mb: Option<u64>,
+    /// Broker clients a tenant may have.
+    #[arg(long = "quota-clients", env = "SWITCHYARD_QUOTA_CLIENTS")]
+    pub clients: Option<u64>,
+    /// Subscribers a tenant may have.
+    #[arg(long = "quota-subscribers", env = "SWITCHYARD_QUOTA_SUBSCRIBERS")]
+    pub subscribers: Option<u64>,
+    /// Callbacks a tenant may start per second; more wait their turn.
+    #[arg(
+        long = "quota-invocations-per-second",
+        env = "SWITCHYARD_QUOTA_INVOCATIONS_PER_SECOND"
+    )]
+    pub invocations_per_second: Option<u64>,
+    /// The most memory, in MiB, a tenant's plugin may be given.
+    #[arg(long = "quota-memory-mb", env = "SWITCHYARD_QUOTA_MEMORY_MB")]
+    pub memory_mb: Option<u64>,
 }
 
 /// An optional listener address (`off` disables it).
@@ -67,6 +102,20 @@ fn parse_listener(text: &str) -> Result<Listener, String> {
 }
 
 impl Config {
+    pub fn quotas(&self) -> switchyard_tenants::Quotas {
+        let q = &self.quotas;
+        switchyard_tenants::Quotas {
+            plugins: q.plugins,
+            plugin_bytes: q.plugin_bytes,
+            objects: q.objects,
+            storage_mb: q.storage_mb,
+            clients: q.clients,
+            subscribers: q.subscribers,
+            invocations_per_second: q.invocations_per_second,
+            memory_mb: q.memory_mb,
+        }
+    }
+
     pub fn retention(&self) -> switchyard_dispatch::Retention {
         switchyard_dispatch::Retention {
             max_count: self.failed_max_count,

@@ -1,6 +1,7 @@
 //! The composition root: the one place where Switchyard's parts are put together. The store
-//! (with the client kinds of every broker), the sandbox runtime and the plugin registry, the
-//! dispatcher with its callbacks, and the broker kinds that follow the store's client objects.
+//! (with the client kinds of every broker), the tenants and their quotas, the sandbox runtime
+//! and the plugin registry, the dispatcher with its callbacks, and the broker kinds that
+//! follow the store's client objects.
 //! `switchyard serve` builds the server from it, and so do the benchmark and the tests, so they
 //! measure and test what runs.
 //!
@@ -18,6 +19,7 @@ use switchyard_model::Kinds;
 use switchyard_plugins::Plugins;
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
+use switchyard_tenants::{Quotas, Tenants};
 use tokio::task::JoinHandle;
 
 /// Every broker kind Switchyard ships with. `embedded` is where the embedded MQTT broker
@@ -42,6 +44,7 @@ pub struct Builder {
     cache_bytes: usize,
     limits: Limits,
     retention: Retention,
+    quotas: Quotas,
     brokers: Vec<Box<dyn BrokerKind>>,
     natives: HashMap<String, Arc<dyn NativeCallback>>,
 }
@@ -55,6 +58,7 @@ impl Builder {
             cache_bytes: switchyard_store::DEFAULT_CACHE_BYTES,
             limits: Limits::default(),
             retention: Retention::default(),
+            quotas: Quotas::default(),
             brokers: broker_kinds(None),
             natives: HashMap::new(),
         }
@@ -68,6 +72,11 @@ impl Builder {
     /// How many `FailedMessage` records are kept.
     pub fn retention(self, retention: Retention) -> Builder {
         Builder { retention, ..self }
+    }
+
+    /// The quotas of tenants that do not set their own (by default none).
+    pub fn quotas(self, quotas: Quotas) -> Builder {
+        Builder { quotas, ..self }
     }
 
     /// How much of the store the process keeps in memory.
@@ -106,11 +115,19 @@ impl Builder {
         let kinds = Kinds::new(self.brokers.iter().map(|b| b.client_kind()).collect());
         let store = Store::open_with_cache(&self.data, kinds, self.cache_bytes)
             .with_context(|| format!("opening the database in {}", self.data.display()))?;
+        let tenants = Tenants::open(&store, self.quotas).context("reading the tenants")?;
         let runtime = Runtime::new(self.limits).context("starting the runtime")?;
-        let plugins = Plugins::open(&store, runtime).context("loading the plugins")?;
+        let plugins =
+            Plugins::open(&store, runtime, tenants.clone()).context("loading the plugins")?;
         let callbacks = Callbacks::new(plugins, self.natives);
         let brokers = Brokers::new(store.clone());
-        let dispatcher = Dispatcher::new(store.clone(), callbacks, brokers.clone(), self.retention);
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            callbacks,
+            brokers.clone(),
+            tenants,
+            self.retention,
+        );
         let inbound = inbound(&dispatcher);
         let clients = (self.brokers.iter())
             .map(|kind| {

@@ -68,6 +68,20 @@ enum Command {
         #[command(flatten)]
         args: cli::logs::LogsArgs,
     },
+    /// Manage the tenants of a running server (the operator's token).
+    Tenant {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::tenant::TenantCommand,
+    },
+    /// Issue, list and revoke a tenant's tokens (the operator's token).
+    Token {
+        #[command(flatten)]
+        remote: cli::Remote,
+        #[command(subcommand)]
+        command: cli::token::TokenCommand,
+    },
     /// Check a server's token and save it with its URL for the other commands.
     Login {
         #[command(flatten)]
@@ -106,6 +120,8 @@ fn main() -> anyhow::Result<()> {
         Command::Objects { remote, command } => remote_call(cli::objects::run(&remote, command)),
         Command::Failed { remote, command } => remote_call(cli::failed::run(&remote, command)),
         Command::Logs { remote, args } => remote_call(cli::logs::run(&remote, args)),
+        Command::Tenant { remote, command } => remote_call(cli::tenant::run(&remote, command)),
+        Command::Token { remote, command } => remote_call(cli::token::run(&remote, command)),
         Command::Login { remote } => remote_call(cli::login::login(&remote)),
         Command::Publish {
             remote,

@@ -22,6 +22,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let switchyard = Builder::new(&config.data)
         .limits(config.limits())
         .retention(config.retention())
+        .quotas(config.quotas())
         .cache_bytes(config.store_cache_mb << 20)
         .brokers(broker_kinds(
             embedded.as_ref().map(EmbeddedBroker::tcp_addr),

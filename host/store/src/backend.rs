@@ -5,10 +5,11 @@
 //! bytes and answers the few questions that depend on how it keeps them: objects by id, a
 //! type's objects (narrowed by its secondary indexes where it has some), atomic batches of write
 //! sets, durability, and the small key-value spaces and queues the host keeps beside the
-//! objects. The embedded engine lives in [`crate::embedded`]; a shared one (PostgreSQL) is the
+//! objects. Objects belong to tenants: a backend keeps each tenant's objects, indexes and usage
+//! apart, so a read in one tenant never meets another's. The embedded engine lives in [`crate::embedded`]; a shared one (PostgreSQL) is the
 //! next implementation, and the conformance suite in `tests/conformance` runs against each.
 
-use crate::{Filter, Object, Order, Queued, Result};
+use crate::{Filter, Object, Order, Queued, Result, StorageQuota, Usage};
 
 /// Objects read from a backend, one at a time.
 pub(crate) type Objects<'a> = Box<dyn Iterator<Item = Result<Object>> + 'a>;
@@ -29,49 +30,74 @@ pub(crate) struct Write {
     pub keeps_status: bool,
 }
 
+/// The write sets of one tenant's transaction, with what its tenant may store.
+pub(crate) struct WriteSet<'a> {
+    pub tenant: &'a str,
+    pub writes: &'a [Write],
+    /// A set that would take the tenant's usage over this fails alone, with nothing applied.
+    pub quota: StorageQuota,
+}
+
 /// A storage engine under the store. Reads see what is committed; nothing is durable until
 /// [`Backend::flush`] returns (an engine whose commits are durable by themselves does nothing
 /// there).
 pub(crate) trait Backend: Send + Sync + 'static {
-    /// The committed object `id`, secrets included.
-    fn load(&self, id: &str) -> Result<Option<Object>>;
+    /// The committed object `id` (ids are unique across tenants) with the tenant it belongs
+    /// to, secrets included.
+    fn load(&self, id: &str) -> Result<Option<(String, Object)>>;
 
-    /// The committed objects of `type_name`: every one in creation order, or, where an index
-    /// narrows `filters`, at least those matching them (each is checked against the whole
-    /// query above).
-    fn scan(&self, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>>;
+    /// The committed objects of `type_name` in `tenant`: every one in creation order, or,
+    /// where an index narrows `filters`, at least those matching them (each is checked against
+    /// the whole query above).
+    fn scan(&self, tenant: &str, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>>;
 
-    /// Every committed object of `type_name` in the order [`crate::Query`] sorts by
+    /// Every committed object of `type_name` in `tenant` in the order [`crate::Query`] sorts by
     /// `property`, ties in creation order, if an index of the property gives that order.
-    fn sorted(&self, type_name: &str, property: &str, order: Order) -> Result<Option<Objects<'_>>>;
+    fn sorted(
+        &self,
+        tenant: &str,
+        type_name: &str,
+        property: &str,
+        order: Order,
+    ) -> Result<Option<Objects<'_>>>;
 
-    /// How many objects of `type_name` are committed.
-    fn count(&self, type_name: &str) -> Result<usize>;
+    /// How many objects of `type_name` `tenant` has.
+    fn count(&self, tenant: &str, type_name: &str) -> Result<usize>;
 
-    /// The ids of a type's objects, oldest first, each with its stored size in bytes.
-    fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>>;
+    /// The ids of a type's objects in `tenant`, oldest first, each with its stored size.
+    fn sizes(&self, tenant: &str, type_name: &str) -> Result<Vec<(String, usize)>>;
 
-    /// The names of the types that have objects, in byte order.
-    fn types(&self) -> Result<Vec<String>>;
+    /// The names of the types that have objects in `tenant`, in byte order.
+    fn types(&self, tenant: &str) -> Result<Vec<String>>;
+
+    /// How many objects, and bytes of them, `tenant` has.
+    fn usage(&self, tenant: &str) -> Result<Usage>;
+
+    /// The tenants that have objects, in byte order.
+    fn tenants(&self) -> Result<Vec<String>>;
 
     /// Applies write sets in one transaction, in order, each seeing the ones before it. A set
-    /// whose objects are not at the versions it read fails alone (`Ok(Err(Conflict))`), with
-    /// nothing of it applied; `Err` means the engine failed and nothing was applied.
-    fn commit(&self, sets: &[&[Write]]) -> Result<Vec<Result<()>>>;
+    /// whose objects are not at the versions it read (`Conflict`), or that would take its
+    /// tenant over its quota (`Quota`), fails alone with nothing of it applied; `Err` means the
+    /// engine failed and nothing was applied.
+    fn commit(&self, sets: &[WriteSet]) -> Result<Vec<Result<()>>>;
 
-    /// Sets host-maintained properties of `id` in place, keeping its version; its type, or
-    /// `None` if there is no such object.
-    fn set_status(&self, id: &str, fields: &Object) -> Result<Option<String>>;
+    /// Sets host-maintained properties of `tenant`'s object `id` in place, keeping its
+    /// version; its type, or `None` if there is no such object.
+    fn set_status(&self, tenant: &str, id: &str, fields: &Object) -> Result<Option<String>>;
 
-    /// Declares an index and indexes what is stored; how many objects, or `None` if it
-    /// existed.
-    fn create_index(&self, type_name: &str, property: &str) -> Result<Option<usize>>;
+    /// Declares an index of `tenant`'s objects and indexes what is stored; how many objects,
+    /// or `None` if it existed.
+    fn create_index(&self, tenant: &str, type_name: &str, property: &str) -> Result<Option<usize>>;
 
     /// Removes an index; whether it existed.
-    fn drop_index(&self, type_name: &str, property: &str) -> Result<bool>;
+    fn drop_index(&self, tenant: &str, type_name: &str, property: &str) -> Result<bool>;
 
-    /// Every declared index, as (type, property).
-    fn indexes(&self) -> Vec<(String, String)>;
+    /// Every declared index of `tenant`, as (type, property).
+    fn indexes(&self, tenant: &str) -> Vec<(String, String)>;
+
+    /// Removes every object, index and usage count of `tenant`.
+    fn remove_tenant(&self, tenant: &str) -> Result<()>;
 
     /// Makes everything committed so far durable. Blocks.
     fn flush(&self) -> Result<()>;

@@ -24,12 +24,14 @@ pub(crate) struct Cache {
 struct Inner {
     /// Counts changes to built-in objects.
     changes: u64,
-    objects: HashMap<String, Arc<Object>>,
+    /// By id, with the tenant each belongs to.
+    objects: HashMap<String, (Arc<str>, Arc<Object>)>,
 }
 
-/// What a lookup found: the object, or the point to insert a freshly read one from.
+/// What a lookup found: the object and its tenant, or the point to insert a freshly read one
+/// from.
 pub(crate) enum Lookup {
-    Hit(Arc<Object>),
+    Hit(Arc<str>, Arc<Object>),
     Miss { changes: u64 },
 }
 
@@ -37,7 +39,7 @@ impl Cache {
     pub(crate) fn lookup(&self, id: &str) -> Lookup {
         let inner = self.inner.lock();
         match inner.objects.get(id) {
-            Some(object) => Lookup::Hit(object.clone()),
+            Some((tenant, object)) => Lookup::Hit(tenant.clone(), object.clone()),
             None => Lookup::Miss {
                 changes: inner.changes,
             },
@@ -46,7 +48,7 @@ impl Cache {
 
     /// Keeps the built-in `object`, read after a [`Lookup::Miss`] that saw `changes`, if
     /// nothing built in changed since.
-    pub(crate) fn insert(&self, id: &str, object: &Object, changes: u64) {
+    pub(crate) fn insert(&self, tenant: &str, id: &str, object: &Object, changes: u64) {
         let mut inner = self.inner.lock();
         if inner.changes != changes {
             return;
@@ -54,7 +56,8 @@ impl Cache {
         if inner.objects.len() >= CAPACITY {
             inner.objects.clear();
         }
-        (inner.objects).insert(id.to_owned(), Arc::new(object.clone()));
+        let entry = (Arc::from(tenant), Arc::new(object.clone()));
+        (inner.objects).insert(id.to_owned(), entry);
     }
 
     /// Forgets a built-in object that changed; called after the change is committed.
@@ -62,5 +65,12 @@ impl Cache {
         let mut inner = self.inner.lock();
         inner.changes += 1;
         inner.objects.remove(id);
+    }
+
+    /// Forgets every object of `tenant`, which is gone.
+    pub(crate) fn forget_tenant(&self, tenant: &str) {
+        let mut inner = self.inner.lock();
+        inner.changes += 1;
+        inner.objects.retain(|_, (of, _)| **of != *tenant);
     }
 }

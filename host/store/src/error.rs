@@ -21,6 +21,9 @@ pub enum Error {
     /// The write raced with another one (for example the object was deleted meanwhile).
     #[error("{0}")]
     Conflict(String),
+    /// The write would take its tenant over a quota; the message names it.
+    #[error("{0}")]
+    Quota(String),
     /// The storage engine failed; the source says how.
     #[error("the storage engine failed while {doing}")]
     Storage {

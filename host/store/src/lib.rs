@@ -14,6 +14,12 @@
 //! [`backend::Backend`], and the embedded one ([`embedded`], a redb file under the data
 //! directory) is the default. Beside the objects, a store keeps named key-value [`Space`]s
 //! (plugin uploads, settings) and durable [`Queue`]s (retries).
+//!
+//! Objects belong to tenants. A [`Store`] handle acts in one tenant ([`Store::tenant`],
+//! [`DEFAULT_TENANT`] unless [`Store::in_tenant`] says otherwise): it sees, counts and indexes
+//! only that tenant's objects, and an id of another tenant is not found. A tenant's objects and
+//! their bytes are counted as they commit, and a write set that would take them over the
+//! tenant's [`StorageQuota`] fails with [`Error::Quota`].
 
 mod backend;
 mod cache;
@@ -39,8 +45,9 @@ pub use types::validate_type_name;
 
 use backend::Backend;
 
-pub use switchyard_model::{Kinds, Object};
+pub use switchyard_model::{DEFAULT_TENANT, Kinds, Object};
 
+use parking_lot::RwLock;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +58,8 @@ use types::Schema;
 /// What happened to an object; sent to [`Store::subscribe`]rs after each commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The tenant the object belongs to.
+    pub tenant: String,
     pub kind: ChangeKind,
     pub type_name: String,
     pub id: String,
@@ -63,6 +72,21 @@ pub enum ChangeKind {
     Deleted,
 }
 
+/// How much a tenant stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Usage {
+    pub objects: u64,
+    /// Bytes of the objects as stored (JSON).
+    pub bytes: u64,
+}
+
+/// How much a tenant may store; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StorageQuota {
+    pub objects: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
 /// The embedded engine's page cache, unless configured: what the store keeps in memory,
 /// whatever the number of objects. Reads of other pages hit the OS page cache.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
@@ -70,10 +94,14 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// How many change events a slow subscriber may fall behind before it sees `Lagged`.
 const CHANGE_CAPACITY: usize = 1024;
 
-/// A handle to the database. Cheap to clone; all clones share one database.
+/// A handle to the database, acting in one tenant. Cheap to clone; all clones share one
+/// database.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    tenant: Arc<str>,
+    /// Writes through this handle pass the tenant's storage quota (see [`Store::unquoted`]).
+    unquoted: bool,
 }
 
 struct Inner {
@@ -90,6 +118,8 @@ struct Inner {
     flusher: durable::Flusher,
     committer: group::Committer,
     cache: cache::Cache,
+    /// What each tenant may store, as the host configured it; absent is no limit.
+    quotas: RwLock<HashMap<String, StorageQuota>>,
 }
 
 /// How often a single write is tried again when it loses a race with another writer. Each try
@@ -136,8 +166,79 @@ impl Store {
                 flusher,
                 committer: Default::default(),
                 cache: Default::default(),
+                quotas: RwLock::default(),
             }),
+            tenant: Arc::from(DEFAULT_TENANT),
+            unquoted: false,
         })
+    }
+
+    /// The tenant this handle acts in.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// A handle to the same database acting in `tenant`.
+    pub fn in_tenant(&self, tenant: &str) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            tenant: Arc::from(tenant),
+            unquoted: false,
+        }
+    }
+
+    /// This handle, with writes that pass the tenant's storage quota: for the host's records
+    /// of what it received (failed messages), which must be kept whatever the tenant stored,
+    /// or the message they hold would be lost. They are bounded by their own retention.
+    pub fn unquoted(&self) -> Store {
+        Store {
+            unquoted: true,
+            ..self.clone()
+        }
+    }
+
+    /// What this handle's writes may store.
+    pub(crate) fn write_quota(&self) -> StorageQuota {
+        match self.unquoted {
+            true => StorageQuota::default(),
+            false => self.quota(&self.tenant),
+        }
+    }
+
+    /// How much this handle's tenant stores.
+    pub fn usage(&self) -> Result<Usage> {
+        self.inner.backend.usage(&self.tenant)
+    }
+
+    /// The tenants that have objects.
+    pub fn tenants(&self) -> Result<Vec<String>> {
+        self.inner.backend.tenants()
+    }
+
+    /// Sets what `tenant` may store from now on (checked as each write set commits).
+    pub fn set_quota(&self, tenant: &str, quota: StorageQuota) {
+        self.inner.quotas.write().insert(tenant.to_owned(), quota);
+    }
+
+    /// What `tenant` may store.
+    pub(crate) fn quota(&self, tenant: &str) -> StorageQuota {
+        self.inner
+            .quotas
+            .read()
+            .get(tenant)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Removes every object and index of this handle's tenant.
+    pub fn remove_tenant(&self) -> Result<()> {
+        self.inner.backend.remove_tenant(&self.tenant)?;
+        self.inner.changed.fetch_add(1, Ordering::AcqRel);
+        self.inner.cache.forget_tenant(&self.tenant);
+        for generation in self.inner.generations.values() {
+            generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// The directory the database lives in; other parts of the host may keep files beside it.
@@ -239,20 +340,26 @@ impl Store {
     /// The ids of a type's objects, oldest first, each with its stored size in bytes. Reads
     /// no object's contents, for bookkeeping such as retention limits.
     pub fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>> {
-        self.inner.backend.sizes(type_name)
+        self.inner.backend.sizes(&self.tenant, type_name)
+    }
+
+    /// How many objects of `type_name` there are.
+    pub fn count(&self, type_name: &str) -> Result<usize> {
+        self.inner.backend.count(&self.tenant, type_name)
     }
 
     /// The names of the types that have objects, in byte order. Reads one key per type.
     pub fn types(&self) -> Result<Vec<String>> {
-        self.inner.backend.types()
+        self.inner.backend.types(&self.tenant)
     }
 
     /// Sets host-maintained read-only properties (`isConnected`, `lastError`) without the
     /// checks that keep users from writing them. Does nothing if the object is gone.
     pub fn set_status(&self, id: &str, fields: Object) -> Result<()> {
-        let type_name = self.inner.backend.set_status(id, &fields)?;
+        let type_name = self.inner.backend.set_status(&self.tenant, id, &fields)?;
         if let Some(type_name) = type_name {
             self.notify(Change {
+                tenant: self.tenant.to_string(),
                 kind: ChangeKind::Updated,
                 type_name,
                 id: id.to_owned(),
@@ -282,20 +389,21 @@ impl Store {
         &*self.inner.backend
     }
 
-    /// The committed object with secrets.
+    /// The committed object with secrets, if it is this tenant's.
     fn load(&self, id: &str) -> Result<Option<Object>> {
         let changes = match self.inner.cache.lookup(id) {
-            cache::Lookup::Hit(object) => return Ok(Some((*object).clone())),
+            cache::Lookup::Hit(tenant, object) => {
+                return Ok((*tenant == *self.tenant).then(|| (*object).clone()));
+            }
             cache::Lookup::Miss { changes } => changes,
         };
-        let object = self.inner.backend.load(id)?;
-        if let Some(object) = object
-            .as_ref()
-            .filter(|o| self.is_builtin(record::type_of(o)))
-        {
-            self.inner.cache.insert(id, object, changes);
+        let Some((tenant, object)) = self.inner.backend.load(id)? else {
+            return Ok(None);
+        };
+        if self.is_builtin(record::type_of(&object)) {
+            self.inner.cache.insert(&tenant, id, &object, changes);
         }
-        Ok(object)
+        Ok((tenant == *self.tenant).then_some(object))
     }
 
     /// Declares a secondary index on `property` of `type_name` and indexes the objects already
@@ -313,17 +421,17 @@ impl Store {
                 "{type_name}.{property} is a secret: it cannot be indexed"
             )));
         }
-        self.inner.backend.create_index(type_name, property)
+        (self.inner.backend).create_index(&self.tenant, type_name, property)
     }
 
     /// Removes an index and its entries; returns whether it existed.
     pub fn drop_index(&self, type_name: &str, property: &str) -> Result<bool> {
-        self.inner.backend.drop_index(type_name, property)
+        (self.inner.backend).drop_index(&self.tenant, type_name, property)
     }
 
     /// Every declared index, as (type, property).
     pub fn indexes(&self) -> Vec<(String, String)> {
-        self.inner.backend.indexes()
+        self.inner.backend.indexes(&self.tenant)
     }
 
     /// How many changes to objects of built-in type `type_name` have committed in this
@@ -342,7 +450,9 @@ impl Store {
     /// The version of the committed object `id`, `None` if there is none; cheap for the
     /// objects kept decoded in memory.
     pub(crate) fn version(&self, id: &str) -> Result<Option<u64>> {
-        if let cache::Lookup::Hit(object) = self.inner.cache.lookup(id) {
+        if let cache::Lookup::Hit(tenant, object) = self.inner.cache.lookup(id)
+            && *tenant == *self.tenant
+        {
             return Ok(Some(props::version_of(&object)));
         }
         Ok(self.load(id)?.map(|object| props::version_of(&object)))

@@ -10,7 +10,7 @@
 //! A writer that computed its change from a stale read gets [`Error::Conflict`] and nothing is
 //! applied, so concurrent writers never silently undo each other's updates.
 
-use crate::backend::Write;
+use crate::backend::{Write, WriteSet};
 use crate::record::{self, decode, encode, type_of};
 use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, props, sorted, types};
 use serde_json::Value;
@@ -34,8 +34,8 @@ pub struct Txn {
     max_object_bytes: Option<usize>,
 }
 
-/// What a committed write did, for the change feed.
-fn change(write: Write) -> Option<Change> {
+/// What a committed write of `tenant` did, for the change feed.
+fn change(tenant: &str, write: Write) -> Option<Change> {
     let kind = match (write.existed, write.bytes.is_some()) {
         (false, true) => ChangeKind::Created,
         (true, true) => ChangeKind::Updated,
@@ -43,6 +43,7 @@ fn change(write: Write) -> Option<Change> {
         (false, false) => return None,
     };
     Some(Change {
+        tenant: tenant.to_owned(),
         kind,
         type_name: write.type_name,
         id: write.id,
@@ -54,7 +55,13 @@ fn change(write: Write) -> Option<Change> {
 /// those that committed.
 pub(crate) fn commit_together(store: &Store, txns: Vec<Txn>) -> Result<Vec<Result<Vec<Change>>>> {
     let started = std::time::Instant::now();
-    let sets: Vec<&[Write]> = txns.iter().map(|txn| txn.writes.as_slice()).collect();
+    let sets: Vec<WriteSet> = (txns.iter())
+        .map(|txn| WriteSet {
+            tenant: txn.store.tenant(),
+            writes: &txn.writes,
+            quota: txn.store.write_quota(),
+        })
+        .collect();
     let applied = store.backend().commit(&sets)?;
     metrics::histogram!("switchyard_store_commit_seconds").record(started.elapsed());
     Ok((txns.into_iter().zip(applied))
@@ -125,7 +132,7 @@ impl Txn {
     pub fn create(&mut self, type_name: &str, properties: Value) -> Result<Object> {
         let schema = self.store.schema();
         let mut object = props::create(schema, type_name, properties)?;
-        schema.check_links(&object, |id| self.peek(id))?;
+        schema.check_links(&object, None, |id| self.peek(id))?;
         let bytes = self.encode_capped(&object)?;
         let id = record::id_of(&object).to_owned();
         self.by_id.insert(id.clone(), self.writes.len());
@@ -200,7 +207,11 @@ impl Txn {
         // did not offer because their stored value does not match).
         let met = RefCell::new(vec![false; self.writes.len()]);
         let committed =
-            (self.store.backend().scan(type_name, &query.filters)?).filter_map(|object| {
+            (self
+                .store
+                .backend()
+                .scan(self.store.tenant(), type_name, &query.filters)?)
+            .filter_map(|object| {
                 let object = match object {
                     Ok(object) => object,
                     Err(e) => return Some(Err(e)),
@@ -261,7 +272,10 @@ impl Txn {
 
     /// The changes this write set makes, once it is committed.
     fn into_changes(self) -> Vec<Change> {
-        self.writes.into_iter().filter_map(change).collect()
+        let tenant = self.store.tenant().to_owned();
+        (self.writes.into_iter())
+            .filter_map(|write| change(&tenant, write))
+            .collect()
     }
 
     /// A page sorted by an indexed property, with a limit, read in index order; `None` where
@@ -277,7 +291,8 @@ impl Txn {
             return Ok(None);
         }
         let backend = self.store.backend();
-        let Some(objects) = backend.sorted(type_name, property, query.order)? else {
+        let tenant = self.store.tenant();
+        let Some(objects) = backend.sorted(tenant, type_name, property, query.order)? else {
             return Ok(None);
         };
         let sorted::Sorted::Page(mut page) =
@@ -287,7 +302,7 @@ impl Txn {
         };
         if query.total {
             // No filters: every object of the type matches.
-            page.total = backend.count(type_name)?;
+            page.total = backend.count(tenant, type_name)?;
         }
         for object in &page.result {
             self.saw(object);
@@ -350,10 +365,12 @@ impl Txn {
         change: impl FnOnce(Object) -> Result<Object>,
     ) -> Result<Object> {
         let current = self.load(id)?.ok_or_else(|| not_found(id))?;
+        let before =
+            (type_of(&current) == switchyard_model::MESSAGE_SUBSCRIBER).then(|| current.clone());
         let mut object = change(current)?;
         self.store
             .schema()
-            .check_links(&object, |id| self.peek(id))?;
+            .check_links(&object, before.as_ref(), |id| self.peek(id))?;
         let bytes = self.encode_capped(&object)?;
         self.put(id, type_of(&object), Some(bytes));
         props::strip_secrets(self.store.schema(), &mut object);

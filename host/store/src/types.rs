@@ -55,25 +55,32 @@ impl Schema {
             .is_some_and(|builtin| builtin.is_write_only(property))
     }
 
-    /// Checks what a subscriber asks of the clients it links to: its topic must be one each of
-    /// them can follow (Kafka topic names have no levels). `lookup` reads a linked object as
-    /// the writing transaction sees it.
+    /// Checks what a subscriber asks of the clients it links to: each must be a client of the
+    /// subscriber's tenant (`lookup` sees no other), and the topic one each of them can follow
+    /// (Kafka topic names have no levels). A link the subscriber had `before` this write to a
+    /// client deleted since stays (it routes nothing). `lookup` reads a linked object as the
+    /// writing transaction sees it.
     pub(crate) fn check_links(
         &self,
         object: &Object,
+        before: Option<&Object>,
         lookup: impl Fn(&str) -> Result<Option<Object>>,
     ) -> Result<()> {
         if switchyard_model::type_of(object) != MESSAGE_SUBSCRIBER {
             return Ok(());
         }
         let topic = switchyard_model::text(object, "topic").unwrap_or_default();
-        let clients = object.get("clients").and_then(Value::as_array);
-        for client in clients.into_iter().flatten().filter_map(Value::as_str) {
-            let Some(linked) = lookup(client)? else {
-                continue;
-            };
-            let Some(kind) = self.kinds.of(switchyard_model::type_of(&linked)) else {
-                continue;
+        for client in linked(object) {
+            let kind = lookup(client)?
+                .and_then(|linked| self.kinds.of(switchyard_model::type_of(&linked)));
+            let had = |old: &Object| linked(old).any(|linked| linked == client);
+            let Some(kind) = kind else {
+                if before.is_some_and(had) {
+                    continue;
+                }
+                return Err(Error::Invalid(format!(
+                    "{MESSAGE_SUBSCRIBER}.clients names `{client}`, which is not a client"
+                )));
             };
             if let Err(why) = kind.check_filter(topic) {
                 return Err(Error::Invalid(format!(
@@ -84,6 +91,12 @@ impl Schema {
         }
         Ok(())
     }
+}
+
+/// The client ids a subscriber links to.
+fn linked(subscriber: &Object) -> impl Iterator<Item = &str> {
+    let clients = subscriber.get("clients").and_then(Value::as_array);
+    clients.into_iter().flatten().filter_map(Value::as_str)
 }
 
 impl Builtin {

@@ -13,7 +13,7 @@ mod server;
 pub mod stream;
 
 pub use peer::MqttPeer;
-pub use server::{Options, Server};
+pub use server::{Api, Options, Server};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

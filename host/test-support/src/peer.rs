@@ -71,6 +71,28 @@ impl MqttPeer {
             .expect("peer event loop ended")
     }
 
+    /// The median time, in milliseconds, from publishing the reading `n` of `readings` (its
+    /// topic and payload) to the next message arriving, which must be on the topic
+    /// `answer(n)`; over `count` readings from `from`.
+    pub async fn p50_round_trip_ms(
+        &mut self,
+        (from, count): (usize, usize),
+        readings: impl Fn(usize) -> (String, String),
+        answer: impl Fn(usize) -> String,
+    ) -> f64 {
+        let mut samples = Vec::with_capacity(count);
+        for n in from..from + count {
+            let (topic, payload) = readings(n);
+            let sent = Instant::now();
+            self.publish(&topic, payload).await;
+            let (arrived, _) = self.next(Duration::from_secs(20)).await;
+            assert_eq!(arrived, answer(n), "the answer to {topic}");
+            samples.push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    }
+
     /// Publishes `payload` to `topic` every few hundred milliseconds until a message arrives
     /// (a subscription somewhere may still be settling); returns that message.
     pub async fn publish_until_received(

@@ -1,5 +1,5 @@
 //! A running `switchyard serve`, started as a user would start it, and the REST calls the
-//! tests make to it.
+//! tests make to it ([`Api`]: as the operator, or with a tenant's token).
 
 use crate::{MqttPeer, eventually, free_port};
 use reqwest::{Method, StatusCode};
@@ -22,15 +22,38 @@ pub fn binary() -> PathBuf {
     binary
 }
 
-/// A running `switchyard serve`.
+/// A running `switchyard serve`; its REST calls are its [`Api`]'s, with the token it was
+/// started with.
 pub struct Server {
     child: Child,
-    pub http: SocketAddr,
     pub mqtt: SocketAddr,
-    pub token: String,
     pub data: PathBuf,
     log: PathBuf,
+    api: Api,
+}
+
+/// REST calls to a server with one token (and, for the operator's, a tenant to act in).
+#[derive(Clone)]
+pub struct Api {
+    pub http: SocketAddr,
+    pub token: String,
+    /// Sent as `X-Tenant`.
+    pub tenant: Option<String>,
     client: reqwest::Client,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Api {
+        &mut self.api
+    }
 }
 
 /// How to start a server.
@@ -93,12 +116,15 @@ impl Server {
         let child = command.spawn().expect("starting switchyard");
         let mut server = Server {
             child,
-            http,
             mqtt,
-            token: options.token.unwrap_or_default(),
             data,
             log,
-            client: reqwest::Client::new(),
+            api: Api {
+                http,
+                token: options.token.unwrap_or_default(),
+                tenant: None,
+                client: reqwest::Client::new(),
+            },
         };
         let health = format!("http://{http}/health");
         let client = server.client.clone();
@@ -198,6 +224,35 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+impl Api {
+    /// The same server with another token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: token.to_owned(),
+            tenant: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same server and token, acting in `tenant` (`X-Tenant`).
+    pub fn in_tenant(&self, tenant: &str) -> Api {
+        Api {
+            tenant: Some(tenant.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// A request to `path` with the token (and the tenant).
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("http://{}{path}", self.http);
+        let request = self.client.request(method, url).bearer_auth(&self.token);
+        match &self.tenant {
+            Some(tenant) => request.header("x-tenant", tenant),
+            None => request,
+        }
+    }
 
     /// Sends a request with the token; returns the status and the JSON body (or Null).
     pub async fn call(
@@ -206,10 +261,7 @@ impl Server {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("http://{}{path}", self.http))
-            .bearer_auth(&self.token);
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -219,9 +271,7 @@ impl Server {
     /// Like [`Server::call`], but `None` when the request could not be sent or answered (the
     /// server is gone).
     pub async fn try_post(&self, path: &str, body: Value) -> Option<(StatusCode, Value)> {
-        let request = (self.client.post(format!("http://{}{path}", self.http)))
-            .bearer_auth(&self.token)
-            .json(&body);
+        let request = self.request(Method::POST, path).json(&body);
         Some(read(request.send().await.ok()?).await)
     }
 
@@ -233,11 +283,7 @@ impl Server {
         body: Value,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("http://{}{path}", self.http))
-            .bearer_auth(&self.token)
-            .json(&body);
+        let mut request = self.request(method, path).json(&body);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -246,11 +292,7 @@ impl Server {
 
     /// GETs `path`; returns its `ETag` header and JSON body.
     pub async fn raw_get(&self, path: &str) -> (Option<String>, Value) {
-        let response = (self.client.get(format!("http://{}{path}", self.http)))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("request sent");
+        let response = (self.request(Method::GET, path).send().await).expect("request sent");
         let etag = (response.headers().get("etag"))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
@@ -291,14 +333,19 @@ impl Server {
 
     /// Uploads a `.wasm` file as plugin `name`; panics unless it is accepted.
     pub async fn upload(&self, name: &str, wasm: &Path) -> Value {
-        let bytes = std::fs::read(wasm).expect("reading the plugin");
-        let path = format!("/api/plugins/{name}");
-        let token = self.token.clone();
-        let (status, body) = self
-            .raw(Method::PUT, &path, "application/wasm", bytes, Some(&token))
-            .await;
+        let (status, body) = self.try_upload(name, wasm).await;
         assert!(status.is_success(), "uploading {name}: {status} {body}");
         body
+    }
+
+    /// Uploads a `.wasm` file as plugin `name`; returns the answer.
+    pub async fn try_upload(&self, name: &str, wasm: &Path) -> (StatusCode, Value) {
+        let bytes = std::fs::read(wasm).expect("reading the plugin");
+        let request = self.request(Method::PUT, &format!("/api/plugins/{name}"));
+        let request = request
+            .header("content-type", "application/wasm")
+            .body(bytes);
+        read(request.send().await.expect("request sent")).await
     }
 
     /// Creates an object; panics unless it is created. Returns it.

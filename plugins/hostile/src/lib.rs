@@ -28,6 +28,9 @@
 //! | `delete-subscriber [<id>]` | deletes object `<id>` (default: its own subscriber) | the `delete` |
 //! | `rewrite-callback` | sets `callback` of its own subscriber to `"hostile"` | the `update` |
 //! | `read-clients` | reads the client its message came on | the `get`; `detail` is the object as JSON, or `"missing"` |
+//! | `read-id <id>` | reads object `<id>`, whatever its type | the `get`; `detail` as for `read-clients` |
+//! | `find-type <type>` | finds every object of `<type>` | the `find`; `count` is how many it returned |
+//! | `update-id <id>` | sets `hijacked: true` on object `<id>` | the `update` |
 //! | `delete-failed` | finds `FailedMessage` objects and deletes each | the refused `find` or `delete`, else the last `delete`; `count` is how many it deleted |
 //! | `sleep <seconds>` | sleeps, then records | `outcome` `"ok"` (never reached under a shorter deadline) |
 //! | `publish-flood <mib>` | publishes one `<mib>` MiB buffer to `flood/x` through its message's client until a publish fails | the failing `publish`; `count` is how many succeeded |
@@ -182,7 +185,17 @@ fn hostile(msg: Message) -> Result<()> {
             let update = objects::update(&msg.subscriber_id, &json!({"callback": "hostile"}));
             record_call(command, "objects.update", update)
         }
-        "read-clients" => read_client(&msg.client_id),
+        "read-clients" => read_object(command, &msg.client_id),
+        "read-id" => read_object(command, args.word(0, "id")?),
+        "find-type" => {
+            let found = objects::find::<Object>(args.word(0, "type")?, &json!({}));
+            let count = found.as_ref().map_or(0, Vec::len);
+            Attempt::of(command, "objects.find", &found).count(count).record()
+        }
+        "update-id" => {
+            let update = objects::update(args.word(0, "id")?, &json!({"hijacked": true}));
+            record_call(command, "objects.update", update)
+        }
         "delete-failed" => delete_failed(),
         "sleep" => sleep(args.parse(0, "seconds")?),
         "publish-flood" => publish_flood(&msg.client_id, args.mib(0)?),
@@ -255,7 +268,7 @@ fn steal(url: &str) -> Result<()> {
     )
 }
 
-fn read_client(id: &str) -> Result<()> {
+fn read_object(command: &str, id: &str) -> Result<()> {
     let read = objects::get::<Object>(id);
     let detail = match &read {
         Ok(Some(client)) => serde_json::to_string(client).ok(),
@@ -264,7 +277,7 @@ fn read_client(id: &str) -> Result<()> {
     };
     Attempt {
         detail,
-        ..Attempt::of("read-clients", "objects.get", &read)
+        ..Attempt::of(command, "objects.get", &read)
     }
     .record()
 }

@@ -6,9 +6,10 @@ use super::objects::{create_from_json, remove, update};
 use super::view::{self, Outcome, cell};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Scoped;
 use crate::objects::id_of;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -28,12 +29,12 @@ pub(crate) struct Enabled {
 }
 
 /// `GET /ui/clients` (and `/ui/`).
-pub(crate) async fn show(State(state): State<AppState>) -> Response {
+pub(crate) async fn show(Scoped(state): Scoped) -> Response {
     render(&state, None)
 }
 
 /// `GET /ui/clients/table`: the table alone, which the page polls.
-pub(crate) async fn table(State(state): State<AppState>) -> Response {
+pub(crate) async fn table(Scoped(state): Scoped) -> Response {
     match clients_table(&state) {
         Ok(table) => table.into_response(),
         Err(error) => (error.status(), html! { p.failed { (error.message()) } }).into_response(),
@@ -41,7 +42,7 @@ pub(crate) async fn table(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /ui/clients`.
-pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewClient>) -> Response {
+pub(crate) async fn create(Scoped(state): Scoped, Form(new): Form<NewClient>) -> Response {
     let kinds = state.store.kinds();
     let outcome = if kinds.of(&new.type_name).is_some() {
         create_from_json(&state, &new.type_name, &new.properties)
@@ -59,7 +60,7 @@ pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewCli
 
 /// `POST /ui/clients/{id}/enabled` with `enabled=true|false`.
 pub(crate) async fn set_enabled(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Path(id): Path<String>,
     Form(form): Form<Enabled>,
 ) -> Response {
@@ -73,7 +74,7 @@ pub(crate) async fn set_enabled(
 }
 
 /// `POST /ui/clients/{id}/delete`.
-pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn delete(Scoped(state): Scoped, Path(id): Path<String>) -> Response {
     let outcome = remove(&state, &id).await;
     render(&state, Some(outcome))
 }
@@ -116,7 +117,7 @@ fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
             }
         }
     });
-    view::page("Clients", outcome, body)
+    view::page(state, "Clients", outcome, body)
 }
 
 fn clients_table(state: &AppState) -> Result<Markup, ApiError> {

@@ -4,8 +4,9 @@
 use super::view::{self, Outcome, cell};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Scoped;
 use crate::objects::id_of;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use maud::{Markup, html};
 use switchyard_store::{Order, Query};
@@ -14,15 +15,15 @@ use switchyard_store::{Order, Query};
 const SHOWN: usize = 100;
 
 /// `GET /ui/failed`.
-pub(crate) async fn show(State(state): State<AppState>) -> Response {
+pub(crate) async fn show(Scoped(state): Scoped) -> Response {
     render(&state, None)
 }
 
 /// `POST /ui/failed/{id}/replay`.
-pub(crate) async fn replay(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn replay(Scoped(state): Scoped, Path(id): Path<String>) -> Response {
     let outcome = state
         .dispatcher
-        .replay(&id)
+        .replay(&state.tenant, &id)
         .await
         .map(|()| format!("Replayed `{id}`: the callback succeeded and the record is gone."))
         .map_err(ApiError::from);
@@ -30,8 +31,8 @@ pub(crate) async fn replay(State(state): State<AppState>, Path(id): Path<String>
 }
 
 /// `POST /ui/failed/replay`: every record, oldest first.
-pub(crate) async fn replay_all(State(state): State<AppState>) -> Response {
-    let outcome = state.dispatcher.replay_all(None).await;
+pub(crate) async fn replay_all(Scoped(state): Scoped) -> Response {
+    let outcome = state.dispatcher.replay_all(&state.tenant, None).await;
     let outcome = outcome
         .map(|(replayed, failed)| format!("Replayed {replayed}; {failed} failed again."))
         .map_err(ApiError::from);
@@ -39,7 +40,7 @@ pub(crate) async fn replay_all(State(state): State<AppState>) -> Response {
 }
 
 fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
-    view::page("Failed messages", outcome, body(state))
+    view::page(state, "Failed messages", outcome, body(state))
 }
 
 fn body(state: &AppState) -> Result<Markup, ApiError> {

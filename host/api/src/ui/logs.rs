@@ -3,8 +3,8 @@
 //! `follow=true` behind the UI's session.
 
 use super::view;
-use crate::AppState;
-use axum::extract::{Query, State};
+use crate::extract::Scoped;
+use axum::extract::Query;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
@@ -18,7 +18,7 @@ pub(crate) struct Filter {
 }
 
 /// `GET /ui/logs?plugin=&subscriber=`.
-pub(crate) async fn show(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+pub(crate) async fn show(Scoped(state): Scoped, Query(filter): Query<Filter>) -> Response {
     let plugins = super::plugins::names(&state);
     let query: Vec<String> = [
         ("plugin", &filter.plugin),
@@ -43,5 +43,5 @@ pub(crate) async fn show(State(state): State<AppState>, Query(filter): Query<Fil
         div #log.log data-query=(query.join("&")) role="log" aria-live="polite" {}
         script src="/ui/assets/logs.js" {}
     };
-    view::page("Logs", None, Ok(body))
+    view::page(&state, "Logs", None, Ok(body))
 }

@@ -12,6 +12,7 @@ mod plugins;
 mod publish;
 mod session;
 mod subscribers;
+mod tenants;
 mod view;
 
 use crate::AppState;
@@ -55,9 +56,18 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/logs", get(logs::show))
         .route("/ui/logs/stream", get(crate::logs::logs))
         .route("/ui/publish", get(publish::show).post(publish::send))
+        .route("/ui/tenant", post(session::switch))
+        .route("/ui/tenants", get(tenants::show).post(tenants::create))
+        .route("/ui/tenants/{name}/quotas", post(tenants::set_quotas))
+        .route("/ui/tenants/{name}/tokens", post(tenants::issue))
+        .route(
+            "/ui/tenants/{name}/tokens/{id}/revoke",
+            post(tenants::revoke),
+        )
+        .route("/ui/tenants/{name}/delete", post(tenants::delete))
         .route("/ui/logout", post(session::logout))
         .route_layer(middleware::from_fn_with_state(
-            state.auth.clone(),
+            state.clone(),
             session::require,
         ));
     Router::new()

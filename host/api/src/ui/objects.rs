@@ -5,9 +5,10 @@
 use super::view::{self, Outcome, cell, columns};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Scoped;
 use crate::objects::{id_of, write};
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -48,15 +49,12 @@ pub(crate) struct Edited {
 }
 
 /// `GET /ui/objects?type=&filter=&sort=&desc=&offset=`.
-pub(crate) async fn browse(
-    State(state): State<AppState>,
-    Query(browse): Query<Browse>,
-) -> Response {
-    view::page("Objects", None, browser(&state, &browse))
+pub(crate) async fn browse(Scoped(state): Scoped, Query(browse): Query<Browse>) -> Response {
+    view::page(&state, "Objects", None, browser(&state, &browse))
 }
 
 /// `POST /ui/objects`: creates an object from JSON, then shows its type.
-pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewObject>) -> Response {
+pub(crate) async fn create(Scoped(state): Scoped, Form(new): Form<NewObject>) -> Response {
     let outcome = create_from_json(&state, &new.type_name, &new.properties)
         .await
         .map(|object| format!("Created {} `{}`.", new.type_name, id_of(&object)));
@@ -64,18 +62,18 @@ pub(crate) async fn create(State(state): State<AppState>, Form(new): Form<NewObj
         type_name: new.type_name,
         ..Browse::default()
     };
-    view::page("Objects", Some(outcome), browser(&state, &browse))
+    view::page(&state, "Objects", Some(outcome), browser(&state, &browse))
 }
 
 /// `GET /ui/objects/{id}`: the JSON editor.
-pub(crate) async fn edit(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    view::page("Objects", None, editor(&state, &id, None))
+pub(crate) async fn edit(Scoped(state): Scoped, Path(id): Path<String>) -> Response {
+    view::page(&state, "Objects", None, editor(&state, &id, None))
 }
 
 /// `POST /ui/objects/{id}`: saves an edit made on `version` as a merge of what changed, so
 /// properties the page never showed (secrets) stay as they are.
 pub(crate) async fn save(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Path(id): Path<String>,
     Form(edited): Form<Edited>,
 ) -> Response {
@@ -84,11 +82,11 @@ pub(crate) async fn save(
         .map(|()| format!("Saved `{id}`."));
     // After a failure the editor keeps what was typed, so nothing is lost.
     let typed = outcome.is_err().then_some(edited.properties.as_str());
-    view::page("Objects", Some(outcome), editor(&state, &id, typed))
+    view::page(&state, "Objects", Some(outcome), editor(&state, &id, typed))
 }
 
 /// `POST /ui/objects/{id}/delete`, then shows the rest of its type.
-pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn delete(Scoped(state): Scoped, Path(id): Path<String>) -> Response {
     let type_name = state
         .store
         .get(&id)
@@ -101,7 +99,7 @@ pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>
         type_name,
         ..Browse::default()
     };
-    view::page("Objects", Some(outcome), browser(&state, &browse))
+    view::page(&state, "Objects", Some(outcome), browser(&state, &browse))
 }
 
 /// Parses `properties` as a JSON object and stores it as a new `type_name`, on disk.
@@ -119,6 +117,7 @@ pub(crate) async fn insert(
     type_name: &str,
     properties: Value,
 ) -> Result<Object, ApiError> {
+    crate::tenants::admit(state, type_name)?;
     let object = state.store.create(type_name, properties)?;
     state.store.sync().await?;
     Ok(object)

@@ -4,23 +4,24 @@
 use super::view::{self, Outcome};
 use crate::AppState;
 use crate::error::ApiError;
-use axum::extract::{Multipart, Path, State};
+use crate::extract::Scoped;
+use axum::extract::{Multipart, Path};
 use axum::response::Response;
 use maud::{Markup, html};
 
 /// `GET /ui/plugins`.
-pub(crate) async fn show(State(state): State<AppState>) -> Response {
+pub(crate) async fn show(Scoped(state): Scoped) -> Response {
     render(&state, None)
 }
 
 /// `POST /ui/plugins`: a multipart form with `name` and `file`.
-pub(crate) async fn upload(State(state): State<AppState>, form: Multipart) -> Response {
+pub(crate) async fn upload(Scoped(state): Scoped, form: Multipart) -> Response {
     let outcome = install(&state, form).await;
     render(&state, Some(outcome))
 }
 
 /// `POST /ui/plugins/{name}/delete`.
-pub(crate) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub(crate) async fn delete(Scoped(state): Scoped, Path(name): Path<String>) -> Response {
     let outcome =
         crate::plugins::delete(&state, &name).map(|()| format!("Deleted plugin `{name}`."));
     render(&state, Some(outcome))
@@ -63,7 +64,7 @@ pub(crate) fn names(state: &AppState) -> Vec<String> {
 }
 
 fn render(state: &AppState, outcome: Option<Outcome>) -> Response {
-    view::page("Plugins", outcome, Ok(body(state)))
+    view::page(state, "Plugins", outcome, Ok(body(state)))
 }
 
 fn body(state: &AppState) -> Markup {

@@ -5,9 +5,9 @@ use super::view::{self, Outcome};
 use crate::AppState;
 use crate::clients::check_topic_name;
 use crate::error::ApiError;
+use crate::extract::Scoped;
 use crate::objects::id_of;
 use axum::Form;
-use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -20,15 +20,20 @@ pub(crate) struct Message {
 }
 
 /// `GET /ui/publish`.
-pub(crate) async fn show(State(state): State<AppState>) -> Response {
-    view::page("Publish", None, body(&state, None))
+pub(crate) async fn show(Scoped(state): Scoped) -> Response {
+    view::page(&state, "Publish", None, body(&state, None))
 }
 
 /// `POST /ui/publish`.
-pub(crate) async fn send(State(state): State<AppState>, Form(message): Form<Message>) -> Response {
+pub(crate) async fn send(Scoped(state): Scoped, Form(message): Form<Message>) -> Response {
     let outcome = publish(&state, &message).await;
     // The form keeps what was sent, for the next message like it.
-    view::page("Publish", Some(outcome), body(&state, Some(&message)))
+    view::page(
+        &state,
+        "Publish",
+        Some(outcome),
+        body(&state, Some(&message)),
+    )
 }
 
 async fn publish(state: &AppState, message: &Message) -> Outcome {

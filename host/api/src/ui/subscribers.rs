@@ -6,9 +6,10 @@ use super::objects::{insert, remove, update};
 use super::view::{self, Outcome, cell};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Scoped;
 use crate::objects::id_of;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Map, Value};
@@ -20,17 +21,17 @@ const TYPE: &str = switchyard_model::MESSAGE_SUBSCRIBER;
 type Fields = Form<Vec<(String, String)>>;
 
 /// `GET /ui/subscribers`.
-pub(crate) async fn show(State(state): State<AppState>) -> Response {
+pub(crate) async fn show(Scoped(state): Scoped) -> Response {
     render(&state, None, None)
 }
 
 /// `GET /ui/subscribers/{id}`: the list with this subscriber in the form.
-pub(crate) async fn edit(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn edit(Scoped(state): Scoped, Path(id): Path<String>) -> Response {
     render(&state, None, Some(&id))
 }
 
 /// `POST /ui/subscribers`.
-pub(crate) async fn create(State(state): State<AppState>, Form(fields): Fields) -> Response {
+pub(crate) async fn create(Scoped(state): Scoped, Form(fields): Fields) -> Response {
     let mut properties = properties(&fields);
     properties.retain(|_, value| !value.is_null());
     let outcome = insert(&state, TYPE, Value::Object(properties))
@@ -41,7 +42,7 @@ pub(crate) async fn create(State(state): State<AppState>, Form(fields): Fields) 
 
 /// `POST /ui/subscribers/{id}`.
 pub(crate) async fn save(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Path(id): Path<String>,
     Form(fields): Fields,
 ) -> Response {
@@ -53,7 +54,7 @@ pub(crate) async fn save(
 }
 
 /// `POST /ui/subscribers/{id}/delete`.
-pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn delete(Scoped(state): Scoped, Path(id): Path<String>) -> Response {
     let outcome = remove(&state, &id).await;
     render(&state, Some(outcome), None)
 }
@@ -81,7 +82,7 @@ fn properties(fields: &[(String, String)]) -> Map<String, Value> {
 }
 
 fn render(state: &AppState, outcome: Option<Outcome>, editing: Option<&str>) -> Response {
-    view::page("Subscribers", outcome, body(state, editing))
+    view::page(state, "Subscribers", outcome, body(state, editing))
 }
 
 fn body(state: &AppState, editing: Option<&str>) -> Result<Markup, ApiError> {

@@ -1,6 +1,7 @@
 //! The frame every page shares (navigation, the report of the last action) and the pieces
 //! several pages draw: object tables and JSON values.
 
+use crate::AppState;
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,9 +22,11 @@ const SECTIONS: [(&str, &str); 7] = [
     ("Publish", "/ui/publish"),
 ];
 
-/// A whole page. Its status is the failed action's, else 500 if the page could not be read,
-/// else 200; htmx is told to swap error pages in too (`htmx-config`), so the report shows.
+/// A whole page of `state`'s tenant. Its status is the failed action's, else 500 if the page
+/// could not be read, else 200; htmx is told to swap error pages in too (`htmx-config`), so
+/// the report shows.
 pub(crate) fn page(
+    state: &AppState,
     title: &str,
     outcome: Option<Outcome>,
     body: Result<Markup, ApiError>,
@@ -57,6 +60,7 @@ pub(crate) fn page(
                     @for (name, href) in SECTIONS {
                         a href=(href) aria-current=[(name == title).then_some("page")] { (name) }
                     }
+                    (tenant_picker(state, title))
                     form method="post" action="/ui/logout" hx-boost="false" { button { "Sign out" } }
                 }
                 main {
@@ -68,6 +72,28 @@ pub(crate) fn page(
         }
     };
     (status, markup).into_response()
+}
+
+/// The tenant shown: for the operator, a choice of every tenant and the tenants page; for a
+/// tenant's session, its name.
+fn tenant_picker(state: &AppState, title: &str) -> Markup {
+    if !state.operator {
+        return html! { span.tenant { "Tenant " strong { (state.tenant) } } };
+    }
+    html! {
+        a href="/ui/tenants" aria-current=[(title == "Tenants").then_some("page")] { "Tenants" }
+        form.tenant method="post" action="/ui/tenant" hx-boost="false" {
+            label {
+                "Tenant "
+                select name="tenant" {
+                    @for tenant in state.tenants.list() {
+                        option value=(tenant.name) selected[tenant.name == state.tenant] { (tenant.name) }
+                    }
+                }
+            }
+            button { "Switch" }
+        }
+    }
 }
 
 /// A value as one table cell: text as itself, anything else as compact JSON.

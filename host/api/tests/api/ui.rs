@@ -53,7 +53,7 @@ async fn pages_need_a_session_from_the_api_token() {
     let (status, headers, body) = app.raw(form("/ui/login", None, "token=guess".into())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(!headers.contains_key(header::SET_COOKIE));
-    assert!(String::from_utf8_lossy(&body).contains("not this server"));
+    assert!(String::from_utf8_lossy(&body).contains("neither this server"));
 
     let (status, headers, _) = app
         .raw(form("/ui/login", None, format!("token={TOKEN}")))

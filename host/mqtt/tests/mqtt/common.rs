@@ -91,7 +91,7 @@ impl Recorder {
 }
 
 impl Inbound for Recorder {
-    fn filters_for(&self, client_id: &str) -> Vec<String> {
+    fn filters_for(&self, _tenant: &str, client_id: &str) -> Vec<String> {
         let page = self
             .store
             .query("MessageSubscriber", &Query::default())

@@ -290,7 +290,7 @@ struct Forwarder {
 }
 
 impl switchyard_broker::Inbound for Forwarder {
-    fn filters_for(&self, _client_id: &str) -> Vec<String> {
+    fn filters_for(&self, _tenant: &str, _client_id: &str) -> Vec<String> {
         vec!["in/#".to_owned()]
     }
 

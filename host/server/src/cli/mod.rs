@@ -1,7 +1,8 @@
 //! The `switchyard` subcommands beside `serve`: a client of a running server's REST API.
 //! `--url` names the server (or `SWITCHYARD_URL`) and the token comes from `SWITCHYARD_TOKEN`;
 //! either left out comes from the file `switchyard login` wrote ([`login`]), and the URL then
-//! defaults to `http://127.0.0.1:8080`. Output is a plain table for people, or the API's JSON
+//! defaults to `http://127.0.0.1:8080`. With the operator's token, `--tenant` (or
+//! `SWITCHYARD_TENANT`) acts in that tenant. Output is a plain table for people, or the API's JSON
 //! with `--json`. Exit codes: 0 done, 1 the server refused or the command could not be done
 //! (the reason is printed), 2 a usage error (clap's), 3 the server could not be reached.
 
@@ -13,6 +14,8 @@ pub mod objects;
 pub mod plugin;
 mod scaffold;
 pub mod subscriber;
+pub mod tenant;
+pub mod token;
 
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
@@ -28,6 +31,10 @@ pub struct Remote {
     /// The API token.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// The tenant to act in, with the operator's token [default: `default`; a tenant's token
+    /// acts in its own].
+    #[arg(long, env = "SWITCHYARD_TENANT", global = true)]
+    pub tenant: Option<String>,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -72,6 +79,7 @@ impl Remote {
         Remote {
             url: Some(url),
             token: Some(token),
+            tenant: None,
             json,
             endpoint: OnceLock::new(),
         }
@@ -106,6 +114,9 @@ impl Remote {
         let mut request = endpoint.client.request(method, &url);
         if let Some(token) = &endpoint.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(tenant) = &self.tenant {
+            request = request.header("x-tenant", tenant);
         }
         if let Some((content_type, bytes)) = body {
             request = request.header("content-type", content_type).body(bytes);
@@ -201,7 +212,7 @@ pub fn settings_map(settings: &[String]) -> Result<Map<String, Value>, CliError>
     for setting in settings {
         let (key, value) = setting
             .split_once('=')
-            .ok_or_else(|| CliError::Failed(format!("`--set {setting}` is not KEY=VALUE")))?;
+            .ok_or_else(|| CliError::Failed(format!("`{setting}` is not KEY=VALUE")))?;
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
         properties.insert(key.to_owned(), value);
     }

@@ -5,13 +5,13 @@
 //! rebuilt here), `object-indexes` the declared indexes as `<type>\0<property>`, `plugins` the
 //! uploads (`meta/<name>`, `wasm/<name>`, and compiled artifacts, which are left behind and
 //! compiled again), `settings` the token hash, and `retries` the retry queue keyed by due time.
-//! They become the objects, the indexes, the `plugins` and `settings` spaces and the `retries`
-//! queue. sled's files stay where they are, untouched, until the operator removes them.
+//! They become the objects and indexes of the default tenant, the `plugins` and `settings`
+//! spaces and the `retries` queue. sled's files stay where they are, untouched, until the operator removes them.
 
-use super::{
-    BY_TYPE, Embedded, OBJECTS, QUEUES, SPACES, failed, queue_prefix, space_key, type_key,
-};
-use crate::{Result, record};
+use super::beside::{queue_prefix, space_key};
+use super::{Embedded, QUEUES, SPACES, failed, write};
+use crate::backend::{Write, WriteSet};
+use crate::{DEFAULT_TENANT, Result, record};
 use ::redb::Durability;
 use std::path::Path;
 
@@ -71,7 +71,7 @@ pub(super) fn from_sled(dir: &Path, embedded: &Embedded) -> Result<()> {
         )?);
     }
     for (type_name, property) in &indexes {
-        crate::backend::Backend::create_index(embedded, type_name, property)?;
+        crate::backend::Backend::create_index(embedded, DEFAULT_TENANT, type_name, property)?;
     }
     tracing::info!(
         objects,
@@ -84,19 +84,28 @@ pub(super) fn from_sled(dir: &Path, embedded: &Embedded) -> Result<()> {
     Ok(())
 }
 
-/// Copies encoded objects in one transaction; how many.
+/// Copies encoded objects in one transaction, into the default tenant; how many.
 fn copy_objects(embedded: &Embedded, batch: &[sled::IVec]) -> Result<usize> {
-    let doing = "importing objects";
+    let mut writes = Vec::with_capacity(batch.len());
+    for bytes in batch {
+        let object = record::decode(bytes)?;
+        writes.push(Write {
+            id: record::id_of(&object).to_owned(),
+            type_name: record::type_of(&object).to_owned(),
+            existed: false,
+            base: 0,
+            bytes: Some(bytes.to_vec()),
+            keeps_status: false,
+        });
+    }
+    let set = WriteSet {
+        tenant: DEFAULT_TENANT,
+        writes: &writes,
+        quota: Default::default(),
+    };
     let tx = embedded.write()?;
-    {
-        let mut objects = tx.open_table(OBJECTS).map_err(failed(doing))?;
-        let mut by_type = tx.open_table(BY_TYPE).map_err(failed(doing))?;
-        for bytes in batch {
-            let object = record::decode(bytes)?;
-            let (id, type_name) = (record::id_of(&object), record::type_of(&object));
-            (objects.insert(id, bytes.as_ref())).map_err(failed(doing))?;
-            (by_type.insert(type_key(type_name, id).as_slice(), ())).map_err(failed(doing))?;
-        }
+    for outcome in write::apply(&tx, &embedded.indexes, &[set])? {
+        outcome?;
     }
     embedded.finish(tx, Durability::None)?;
     Ok(batch.len())

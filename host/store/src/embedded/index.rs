@@ -4,17 +4,20 @@
 //! matching entries instead of every object of the type, and a page sorted by the property reads
 //! them in order.
 //!
-//! Entries are `<type>/<property length><property><value><id>`, with the value in an
+//! Type names here are scoped to their tenant (`<tenant>\0<type>`, see `super::scoped`), so
+//! every key and every declared index belongs to one tenant.
+//!
+//! Entries are `<scoped type>/<property length><property><value><id>`, with the value in an
 //! order-preserving, self-delimiting encoding: null (and a missing property) < false < true <
 //! numbers (by value) < strings (by bytes) < arrays and objects (not searchable). The index only
 //! narrows the candidates: every candidate is checked against the whole query, so a value the
 //! encoding conflates (integers beyond 2^53) is never a wrong answer.
 
 use crate::{Error, Filter, Object, Op, Result};
+use parking_lot::RwLock;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::RwLock;
 
 pub(super) const NULL: u8 = 1;
 pub(super) const BOOL: u8 = 2;
@@ -35,38 +38,46 @@ pub(super) type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 impl Catalogue {
     /// Every declared property of `type_name`, ready or not: what a write keeps entries for.
     pub(super) fn of(&self, type_name: &str) -> Vec<String> {
-        let by_type = self.by_type.read().unwrap_or_else(|e| e.into_inner());
+        let by_type = self.by_type.read();
         (by_type.get(type_name)).map_or_else(Vec::new, |props| props.keys().cloned().collect())
     }
 
     /// Whether queries may use the index of `property` on `type_name`.
     pub(super) fn is_ready(&self, type_name: &str, property: &str) -> bool {
-        let by_type = self.by_type.read().unwrap_or_else(|e| e.into_inner());
+        let by_type = self.by_type.read();
         by_type.get(type_name).and_then(|props| props.get(property)) == Some(&true)
     }
 
-    /// Every ready index, as (type, property).
-    pub(super) fn all(&self) -> Vec<(String, String)> {
-        let by_type = self.by_type.read().unwrap_or_else(|e| e.into_inner());
+    /// Every ready index whose scoped type starts with `scope`, as (type without the scope,
+    /// property).
+    pub(super) fn all(&self, scope: &str) -> Vec<(String, String)> {
+        let by_type = self.by_type.read();
         (by_type.iter())
+            .filter_map(|(t, props)| Some((t.strip_prefix(scope)?, props)))
             .flat_map(|(t, props)| {
                 (props.iter().filter(|(_, ready)| **ready))
-                    .map(move |(p, _)| (t.clone(), p.clone()))
+                    .map(move |(p, _)| (t.to_owned(), p.clone()))
             })
             .collect()
+    }
+
+    /// Forgets every index whose scoped type starts with `scope`.
+    pub(super) fn forget_scope(&self, scope: &str) {
+        let mut by_type = self.by_type.write();
+        by_type.retain(|t, _| !t.starts_with(scope));
     }
 
     /// Records an index as declared (`ready`: usable by queries); false if it was already
     /// there in that state.
     pub(super) fn set(&self, type_name: &str, property: &str, ready: bool) -> bool {
-        let mut by_type = self.by_type.write().unwrap_or_else(|e| e.into_inner());
+        let mut by_type = self.by_type.write();
         let props = by_type.entry(type_name.to_owned()).or_default();
         props.insert(property.to_owned(), ready) != Some(ready)
     }
 
     /// Forgets an index; false if there was none.
     pub(super) fn forget(&self, type_name: &str, property: &str) -> bool {
-        let mut by_type = self.by_type.write().unwrap_or_else(|e| e.into_inner());
+        let mut by_type = self.by_type.write();
         (by_type.get_mut(type_name)).is_some_and(|props| props.remove(property).is_some())
     }
 
@@ -142,7 +153,7 @@ pub(super) fn split_definition(key: &[u8]) -> Result<(String, String)> {
     let text = std::str::from_utf8(key)
         .map_err(|_| Error::Corrupt(format!("index definition {key:?} is not UTF-8")))?;
     let (type_name, property) = text
-        .split_once('\0')
+        .rsplit_once('\0')
         .ok_or_else(|| Error::Corrupt(format!("index definition `{text}` has no separator")))?;
     Ok((type_name.to_owned(), property.to_owned()))
 }

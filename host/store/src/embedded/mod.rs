@@ -8,17 +8,20 @@
 //! everyone waiting shares it. redb has one writer at a time, which is what group commit
 //! wants anyway: a batch of write sets is one transaction.
 //!
-//! Tables: `objects` (id → JSON), `objects-by-type` (`<type>/<id>`, so a query scans its type
-//! only, in creation order: ids are UUID v7), `index-entries` and `indexes` (see [`index`]),
-//! `spaces` (`<space>\0<key>` → bytes) and `queues` (`<queue>\0<due ms><uuid>` → record).
+//! Tables: `objects` (id → `<tenant>\0<JSON>`), `objects-by-type` (`<tenant>\0<type>/<id>`, so
+//! a query scans one tenant's type only, in creation order: ids are UUID v7), `index-entries`
+//! and `indexes` (see [`index`]; their types are scoped to the tenant the same way), `usage`
+//! (tenant → objects and bytes), `spaces` and `queues` (see [`beside`]) and `meta` (the
+//! layout's version).
 
+mod beside;
 mod import;
 mod index;
 mod sorted;
 mod write;
 
-use crate::backend::{Backend, Objects, Write};
-use crate::{Error, Filter, Object, Order, Queued, Result, record};
+use crate::backend::{Backend, Objects, WriteSet};
+use crate::{Error, Filter, Object, Order, Queued, Result, Usage, record};
 use ::redb::{
     Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
     TableDefinition, WriteTransaction,
@@ -31,8 +34,14 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const BY_TYPE: TableDefinition<&[u8], ()> = TableDefinition::new("objects-by-type");
 const ENTRIES: TableDefinition<&[u8], ()> = TableDefinition::new("index-entries");
 const INDEXES: TableDefinition<&str, ()> = TableDefinition::new("indexes");
+const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
 const SPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("spaces");
 const QUEUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queues");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The version of the layout above, kept in `meta`: a file of another version is refused
+/// rather than misread.
+const LAYOUT: u64 = 1;
 
 /// The database file in the data directory.
 pub(crate) const FILE: &str = "switchyard.redb";
@@ -52,13 +61,36 @@ fn failed<E: std::error::Error + Send + Sync + 'static>(
     move |e| Error::storage(doing, e)
 }
 
-/// `<type>/`: the start of a type's keys in `objects-by-type`. Type names cannot contain `/`.
-fn type_prefix(type_name: &str) -> Vec<u8> {
-    [type_name.as_bytes(), b"/"].concat()
+/// A type name scoped to its tenant, as keys and the index catalogue carry it: neither tenant
+/// nor type names contain `\0`, and type names do not contain `/`.
+fn scoped(tenant: &str, type_name: &str) -> String {
+    format!("{tenant}\0{type_name}")
 }
 
-fn type_key(type_name: &str, id: &str) -> Vec<u8> {
-    [type_name.as_bytes(), b"/", id.as_bytes()].concat()
+/// `<tenant>\0`: what every key of a tenant starts with.
+fn scope(tenant: &str) -> String {
+    format!("{tenant}\0")
+}
+
+/// `<scoped type>/`: the start of a type's keys in `objects-by-type`.
+fn type_prefix(scoped_type: &str) -> Vec<u8> {
+    [scoped_type.as_bytes(), b"/"].concat()
+}
+
+fn type_key(scoped_type: &str, id: &str) -> Vec<u8> {
+    [scoped_type.as_bytes(), b"/", id.as_bytes()].concat()
+}
+
+/// An object as stored: its tenant, then its JSON.
+fn stored(tenant: &str, json: &[u8]) -> Vec<u8> {
+    [tenant.as_bytes(), b"\0", json].concat()
+}
+
+/// The tenant and the JSON of a stored object.
+fn unstored(bytes: &[u8]) -> Result<(&str, &[u8])> {
+    let split = (bytes.iter().position(|&b| b == 0))
+        .ok_or_else(|| Error::Corrupt("a stored object has no tenant".into()))?;
+    Ok((utf8(&bytes[..split])?, &bytes[split + 1..]))
 }
 
 /// The range of keys starting with `prefix` (none of which end in 0xFF bytes only).
@@ -71,12 +103,16 @@ fn after(prefix: &[u8]) -> Vec<u8> {
     [prefix, &[0xFF]].concat()
 }
 
-fn space_key(space: &str, key: &str) -> String {
-    format!("{space}\0{key}")
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| Error::Corrupt(format!("key {bytes:?} is not UTF-8")))
 }
 
-fn queue_prefix(queue: &str) -> Vec<u8> {
-    [queue.as_bytes(), b"\0"].concat()
+/// A table of a read transaction, for reads that must see one snapshot across tables.
+fn open<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+    tx: &ReadTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<ReadOnlyTable<K, V>> {
+    tx.open_table(definition).map_err(failed("opening a table"))
 }
 
 impl Embedded {
@@ -94,7 +130,7 @@ impl Embedded {
             db,
             indexes: Catalogue::default(),
         };
-        embedded.create_tables()?;
+        embedded.create_tables(fresh)?;
         if fresh {
             import::from_sled(dir, &embedded)?;
         }
@@ -102,29 +138,44 @@ impl Embedded {
         Ok(embedded)
     }
 
-    fn create_tables(&self) -> Result<()> {
+    /// Creates the tables, and in a new file records the layout; refuses a file of another
+    /// layout.
+    fn create_tables(&self, fresh: bool) -> Result<()> {
+        let doing = "creating the tables";
         let tx = self.write()?;
         {
-            let doing = "creating the tables";
             tx.open_table(OBJECTS).map_err(failed(doing))?;
             tx.open_table(BY_TYPE).map_err(failed(doing))?;
             tx.open_table(ENTRIES).map_err(failed(doing))?;
             tx.open_table(INDEXES).map_err(failed(doing))?;
+            tx.open_table(USAGE).map_err(failed(doing))?;
             tx.open_table(SPACES).map_err(failed(doing))?;
             tx.open_table(QUEUES).map_err(failed(doing))?;
+            let mut meta = tx.open_table(META).map_err(failed(doing))?;
+            if fresh {
+                meta.insert("layout", LAYOUT).map_err(failed(doing))?;
+            }
+            let layout = meta.get("layout").map_err(failed(doing))?;
+            match layout.map(|v| v.value()) {
+                Some(LAYOUT) => {}
+                other => {
+                    return Err(Error::Corrupt(format!(
+                        "the database's layout is version {other:?}; this Switchyard reads \
+                         version {LAYOUT}"
+                    )));
+                }
+            }
         }
         self.finish(tx, Durability::Immediate)
     }
 
     fn load_catalogue(&self) -> Result<()> {
         let table = self.table(INDEXES)?;
-        let range = table
-            .range::<&str>(..)
-            .map_err(failed("reading the indexes"))?;
+        let range = (table.range::<&str>(..)).map_err(failed("reading the indexes"))?;
         for entry in range {
             let (key, _) = entry.map_err(failed("reading the indexes"))?;
-            let (type_name, property) = index::split_definition(key.value().as_bytes())?;
-            self.indexes.set(&type_name, &property, true);
+            let (scoped_type, property) = index::split_definition(key.value().as_bytes())?;
+            self.indexes.set(&scoped_type, &property, true);
         }
         Ok(())
     }
@@ -151,15 +202,16 @@ impl Embedded {
         tx.commit().map_err(failed("committing"))
     }
 
-    /// The object stored under `id` in an objects table.
+    /// The object stored under `id` in an objects table, with its tenant.
     fn object(
         table: &impl ReadableTable<&'static str, &'static [u8]>,
         id: &str,
-    ) -> Result<Option<Object>> {
-        let stored = table.get(id).map_err(failed("reading an object"))?;
-        stored
-            .map(|bytes| record::decode(bytes.value()))
-            .transpose()
+    ) -> Result<Option<(String, Object)>> {
+        let Some(bytes) = table.get(id).map_err(failed("reading an object"))? else {
+            return Ok(None);
+        };
+        let (tenant, json) = unstored(bytes.value())?;
+        Ok(Some((tenant.to_owned(), record::decode(json)?)))
     }
 
     /// The objects whose ids `id_of` finds in the keys of `keys`, read from `objects` (of the
@@ -171,7 +223,9 @@ impl Embedded {
     ) -> Objects<'a> {
         Box::new(keys.filter_map(move |key| {
             let found = key.and_then(|key| Embedded::object(&objects, id_of(&key)?));
-            found.transpose()
+            found
+                .map(|found| found.map(|(_, object)| object))
+                .transpose()
         }))
     }
 
@@ -189,28 +243,17 @@ impl Embedded {
     }
 }
 
-/// A table of a read transaction, for reads that must see one snapshot across tables.
-fn open<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
-    tx: &ReadTransaction,
-    definition: TableDefinition<K, V>,
-) -> Result<ReadOnlyTable<K, V>> {
-    tx.open_table(definition).map_err(failed("opening a table"))
-}
-
-fn utf8(bytes: &[u8]) -> Result<&str> {
-    std::str::from_utf8(bytes).map_err(|_| Error::Corrupt(format!("key {bytes:?} is not UTF-8")))
-}
-
 impl Backend for Embedded {
-    fn load(&self, id: &str) -> Result<Option<Object>> {
+    fn load(&self, id: &str) -> Result<Option<(String, Object)>> {
         Embedded::object(&self.table(OBJECTS)?, id)
     }
 
-    fn scan(&self, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>> {
+    fn scan(&self, tenant: &str, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>> {
         let tx = self.read()?;
         let objects = open(&tx, OBJECTS)?;
-        let Some((property, ranges)) = self.indexes.plan(type_name, filters) else {
-            let prefix = type_prefix(type_name);
+        let scoped_type = scoped(tenant, type_name);
+        let Some((property, ranges)) = self.indexes.plan(&scoped_type, filters) else {
+            let prefix = type_prefix(&scoped_type);
             let skip = prefix.len();
             let keys = Embedded::keys(&open(&tx, BY_TYPE)?, prefixed(&prefix))?;
             return Ok(Embedded::objects_at(objects, keys, move |key| {
@@ -218,53 +261,61 @@ impl Backend for Embedded {
             }));
         };
         let entries = open(&tx, ENTRIES)?;
-        let head = index::head(type_name, &property).len();
+        let head = index::head(&scoped_type, &property).len();
         let mut keys = Vec::new();
         for (start, end) in ranges {
             let start = start.as_ref().map(Vec::as_slice);
             keys.push(Embedded::keys(&entries, (start, end))?);
         }
-        Ok(Embedded::objects_at(
-            objects,
-            keys.into_iter().flatten(),
-            move |key| index::id_of_entry(head, key),
-        ))
+        let keys = keys.into_iter().flatten();
+        Ok(Embedded::objects_at(objects, keys, move |key| {
+            index::id_of_entry(head, key)
+        }))
     }
 
-    fn sorted(&self, type_name: &str, property: &str, order: Order) -> Result<Option<Objects<'_>>> {
-        if !self.indexes.is_ready(type_name, property) {
+    fn sorted(
+        &self,
+        tenant: &str,
+        type_name: &str,
+        property: &str,
+        order: Order,
+    ) -> Result<Option<Objects<'_>>> {
+        let scoped_type = scoped(tenant, type_name);
+        if !self.indexes.is_ready(&scoped_type, property) {
             return Ok(None);
         }
         let tx = self.read()?;
         let (objects, entries) = (open(&tx, OBJECTS)?, open(&tx, ENTRIES)?);
-        sorted::objects(objects, entries, index::head(type_name, property), order)
+        let head = index::head(&scoped_type, property);
+        sorted::objects(objects, entries, head, order)
     }
 
-    fn count(&self, type_name: &str) -> Result<usize> {
-        let prefix = type_prefix(type_name);
+    fn count(&self, tenant: &str, type_name: &str) -> Result<usize> {
+        let prefix = type_prefix(&scoped(tenant, type_name));
         let mut keys = Embedded::keys(&self.table(BY_TYPE)?, prefixed(&prefix))?;
         keys.try_fold(0, |n, key| key.map(|_| n + 1))
     }
 
-    fn sizes(&self, type_name: &str) -> Result<Vec<(String, usize)>> {
+    fn sizes(&self, tenant: &str, type_name: &str) -> Result<Vec<(String, usize)>> {
         let tx = self.read()?;
         let objects = open(&tx, OBJECTS)?;
-        let prefix = type_prefix(type_name);
+        let prefix = type_prefix(&scoped(tenant, type_name));
         let mut sizes = Vec::new();
         for key in Embedded::keys(&open(&tx, BY_TYPE)?, prefixed(&prefix))? {
             let key = key?;
             let id = utf8(&key[prefix.len()..])?;
             if let Some(bytes) = objects.get(id).map_err(failed("reading an object"))? {
-                sizes.push((id.to_owned(), bytes.value().len()));
+                sizes.push((id.to_owned(), unstored(bytes.value())?.1.len()));
             }
         }
         Ok(sizes)
     }
 
-    fn types(&self) -> Result<Vec<String>> {
+    fn types(&self, tenant: &str) -> Result<Vec<String>> {
         let table = self.table(BY_TYPE)?;
+        let scope = scope(tenant);
         let mut types = Vec::new();
-        let mut from = Vec::new();
+        let mut from = scope.as_bytes().to_vec();
         loop {
             let mut range =
                 (table.range::<&[u8]>(from.as_slice()..)).map_err(failed("listing the types"))?;
@@ -272,51 +323,74 @@ impl Backend for Embedded {
                 return Ok(types);
             };
             let (key, _) = entry.map_err(failed("listing the types"))?;
-            let key = key.value();
-            let end = key.iter().position(|&b| b == b'/').unwrap_or(key.len());
-            types.push(utf8(&key[..end])?.to_owned());
+            let Some(rest) = key.value().strip_prefix(scope.as_bytes()) else {
+                return Ok(types);
+            };
+            let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+            types.push(utf8(&rest[..end])?.to_owned());
             // `0` follows `/`: the first key past every key of this type.
-            from = [&key[..end], b"0"].concat();
+            from = [scope.as_bytes(), &rest[..end], b"0"].concat();
         }
     }
 
-    fn commit(&self, sets: &[&[Write]]) -> Result<Vec<Result<()>>> {
+    fn usage(&self, tenant: &str) -> Result<Usage> {
+        let table = self.table(USAGE)?;
+        let found = table.get(tenant).map_err(failed("reading the usage"))?;
+        let (objects, bytes) = found.map_or((0, 0), |usage| usage.value());
+        Ok(Usage { objects, bytes })
+    }
+
+    fn tenants(&self) -> Result<Vec<String>> {
+        let table = self.table(USAGE)?;
+        let range = table
+            .range::<&str>(..)
+            .map_err(failed("listing the tenants"))?;
+        let mut tenants = Vec::new();
+        for entry in range {
+            let (tenant, usage) = entry.map_err(failed("listing the tenants"))?;
+            if usage.value().0 > 0 {
+                tenants.push(tenant.value().to_owned());
+            }
+        }
+        Ok(tenants)
+    }
+
+    fn commit(&self, sets: &[WriteSet]) -> Result<Vec<Result<()>>> {
         let tx = self.write()?;
         let outcomes = write::apply(&tx, &self.indexes, sets)?;
         self.finish(tx, Durability::None)?;
         Ok(outcomes)
     }
 
-    fn set_status(&self, id: &str, fields: &Object) -> Result<Option<String>> {
+    fn set_status(&self, tenant: &str, id: &str, fields: &Object) -> Result<Option<String>> {
         let tx = self.write()?;
-        let type_name = write::set_status(&tx, id, fields)?;
+        let type_name = write::set_status(&tx, tenant, id, fields)?;
         self.finish(tx, Durability::None)?;
         Ok(type_name)
     }
 
-    fn create_index(&self, type_name: &str, property: &str) -> Result<Option<usize>> {
-        if self.indexes.is_ready(type_name, property) {
+    fn create_index(&self, tenant: &str, type_name: &str, property: &str) -> Result<Option<usize>> {
+        let scoped_type = scoped(tenant, type_name);
+        if self.indexes.is_ready(&scoped_type, property) {
             return Ok(None);
         }
         // Declared first: writes that commit from now on keep their entries themselves, and
         // what an earlier, interrupted build left behind is cleared.
-        self.indexes.set(type_name, property, false);
-        let head = index::head(type_name, property);
+        self.indexes.set(&scoped_type, property, false);
         let tx = self.write()?;
-        write::clear(&tx, &head)?;
+        write::clear(&tx, &index::head(&scoped_type, property))?;
         self.finish(tx, Durability::None)?;
-        let mut from = type_prefix(type_name);
+        let mut from = type_prefix(&scoped_type);
         let mut indexed = 0;
         loop {
             let tx = self.write()?;
-            let (done, next) = write::index_chunk(&tx, type_name, property, &from, INDEX_CHUNK)?;
-            indexed += done;
-            let Some(next) = next else {
-                let definition = index::definition(type_name, property);
-                let mut table = tx
-                    .open_table(INDEXES)
-                    .map_err(failed("declaring an index"))?;
-                (table.insert(utf8(&definition)?, ())).map_err(failed("declaring an index"))?;
+            let chunk = write::index_chunk(&tx, &scoped_type, property, &from, INDEX_CHUNK)?;
+            indexed += chunk.indexed;
+            let Some(next) = chunk.next else {
+                let definition = index::definition(&scoped_type, property);
+                let doing = "declaring an index";
+                let mut table = tx.open_table(INDEXES).map_err(failed(doing))?;
+                (table.insert(utf8(&definition)?, ())).map_err(failed(doing))?;
                 drop(table);
                 self.finish(tx, Durability::Immediate)?;
                 break;
@@ -324,29 +398,39 @@ impl Backend for Embedded {
             self.finish(tx, Durability::None)?;
             from = next;
         }
-        self.indexes.set(type_name, property, true);
+        self.indexes.set(&scoped_type, property, true);
         Ok(Some(indexed))
     }
 
-    fn drop_index(&self, type_name: &str, property: &str) -> Result<bool> {
-        if !self.indexes.forget(type_name, property) {
+    fn drop_index(&self, tenant: &str, type_name: &str, property: &str) -> Result<bool> {
+        let scoped_type = scoped(tenant, type_name);
+        if !self.indexes.forget(&scoped_type, property) {
             return Ok(false);
         }
         let tx = self.write()?;
-        let definition = index::definition(type_name, property);
+        let definition = index::definition(&scoped_type, property);
         {
             let mut table = tx
                 .open_table(INDEXES)
                 .map_err(failed("removing an index"))?;
             (table.remove(utf8(&definition)?)).map_err(failed("removing an index"))?;
         }
-        write::clear(&tx, &index::head(type_name, property))?;
+        write::clear(&tx, &index::head(&scoped_type, property))?;
         self.finish(tx, Durability::Immediate)?;
         Ok(true)
     }
 
-    fn indexes(&self) -> Vec<(String, String)> {
-        self.indexes.all()
+    fn indexes(&self, tenant: &str) -> Vec<(String, String)> {
+        self.indexes.all(&scope(tenant))
+    }
+
+    fn remove_tenant(&self, tenant: &str) -> Result<()> {
+        let scope = scope(tenant);
+        let tx = self.write()?;
+        write::remove_tenant(&tx, tenant, scope.as_bytes())?;
+        self.finish(tx, Durability::Immediate)?;
+        self.indexes.forget_scope(&scope);
+        Ok(())
     }
 
     fn flush(&self) -> Result<()> {
@@ -355,95 +439,26 @@ impl Backend for Embedded {
     }
 
     fn space_get(&self, space: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        let table = self.table(SPACES)?;
-        let value =
-            (table.get(space_key(space, key).as_str())).map_err(failed("reading a setting"))?;
-        Ok(value.map(|value| value.value().to_vec()))
+        self.read_space(space, key)
     }
 
     fn space_list(&self, space: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let table = self.table(SPACES)?;
-        let start = space_key(space, prefix);
-        let range = table
-            .range::<&str>(start.as_str()..)
-            .map_err(failed("listing a space"))?;
-        let mut entries = Vec::new();
-        for entry in range {
-            let (key, value) = entry.map_err(failed("listing a space"))?;
-            let Some(key) = key.value().strip_prefix(start.as_str()) else {
-                break;
-            };
-            entries.push((format!("{prefix}{key}"), value.value().to_vec()));
-        }
-        Ok(entries)
+        self.list_space(space, prefix)
     }
 
     fn space_write(&self, space: &str, entries: &[(&str, Option<&[u8]>)]) -> Result<()> {
-        let tx = self.write()?;
-        {
-            let doing = "writing a space";
-            let mut table = tx.open_table(SPACES).map_err(failed(doing))?;
-            for (key, value) in entries {
-                let key = space_key(space, key);
-                match value {
-                    Some(value) => table.insert(key.as_str(), *value).map(drop),
-                    None => table.remove(key.as_str()).map(drop),
-                }
-                .map_err(failed(doing))?;
-            }
-        }
-        self.finish(tx, Durability::Immediate)
+        self.write_space(space, entries)
     }
 
     fn queue_push(&self, queue: &str, due_ms: u64, record: &[u8]) -> Result<()> {
-        // Due time first, so the table's order is the order to take them in; a v7 UUID keeps
-        // keys unique.
-        let key = [
-            queue_prefix(queue).as_slice(),
-            &due_ms.to_be_bytes(),
-            uuid::Uuid::now_v7().as_bytes(),
-        ]
-        .concat();
-        let tx = self.write()?;
-        {
-            let mut table = tx.open_table(QUEUES).map_err(failed("queueing"))?;
-            (table.insert(key.as_slice(), record)).map_err(failed("queueing"))?;
-        }
-        self.finish(tx, Durability::None)
+        self.push_queued(queue, due_ms, record)
     }
 
     fn queue_first(&self, queue: &str) -> Result<Option<Queued>> {
-        let table = self.table(QUEUES)?;
-        let prefix = queue_prefix(queue);
-        let end = after(&prefix);
-        let mut range = (table.range::<&[u8]>(prefix.as_slice()..end.as_slice()))
-            .map_err(failed("reading a queue"))?;
-        let Some(entry) = range.next() else {
-            return Ok(None);
-        };
-        let (key, record) = entry.map_err(failed("reading a queue"))?;
-        let key = key.value().to_vec();
-        let due = key
-            .get(prefix.len()..prefix.len() + 8)
-            .and_then(|b| b.try_into().ok());
-        Ok(Some(Queued {
-            due_ms: u64::from_be_bytes(due.unwrap_or_default()),
-            key,
-            record: record.value().to_vec(),
-        }))
+        self.first_queued(queue)
     }
 
     fn queue_remove(&self, queue: &str, key: &[u8]) -> Result<()> {
-        if !key.starts_with(&queue_prefix(queue)) {
-            return Err(Error::Invalid(format!(
-                "{key:?} is not a key of queue `{queue}`"
-            )));
-        }
-        let tx = self.write()?;
-        {
-            let mut table = tx.open_table(QUEUES).map_err(failed("dequeueing"))?;
-            table.remove(key).map_err(failed("dequeueing"))?;
-        }
-        self.finish(tx, Durability::None)
+        self.remove_queued(queue, key)
     }
 }

@@ -1,20 +1,31 @@
 //! Writes inside one redb transaction: write sets checked against the versions they read and
-//! applied with their index entries, host status set in place, and index maintenance.
+//! their tenant's quota, applied with their index entries and usage counts; host status set in
+//! place; index maintenance; a tenant removed.
 
 use super::index::{self, Catalogue};
-use super::{BY_TYPE, ENTRIES, OBJECTS, after, failed, type_key, utf8};
-use crate::backend::Write;
-use crate::{Error, Object, Result, props, record};
+use super::{
+    BY_TYPE, ENTRIES, INDEXES, OBJECTS, USAGE, after, failed, scoped, stored, type_key, unstored,
+    utf8,
+};
+use crate::backend::{Write, WriteSet};
+use crate::{Error, Object, Result, StorageQuota, Usage, props, record};
 use ::redb::{ReadableTable, Table, WriteTransaction};
 
 type Objects<'t> = Table<'t, &'static str, &'static [u8]>;
 type Keys<'t> = Table<'t, &'static [u8], ()>;
 
-/// The three tables a write touches.
+/// The tables a write touches.
 struct Tables<'t> {
     objects: Objects<'t>,
     by_type: Keys<'t>,
     entries: Keys<'t>,
+    usage: Table<'t, &'static str, (u64, u64)>,
+}
+
+/// An object as it is stored, with the size its JSON counts for.
+struct Stored {
+    object: Object,
+    bytes: u64,
 }
 
 impl<'t> Tables<'t> {
@@ -24,23 +35,33 @@ impl<'t> Tables<'t> {
             objects: tx.open_table(OBJECTS).map_err(failed(doing))?,
             by_type: tx.open_table(BY_TYPE).map_err(failed(doing))?,
             entries: tx.open_table(ENTRIES).map_err(failed(doing))?,
+            usage: tx.open_table(USAGE).map_err(failed(doing))?,
         })
     }
 
-    fn stored(&self, id: &str) -> Result<Option<Object>> {
-        let stored = self.objects.get(id).map_err(failed("reading an object"))?;
-        stored
-            .map(|bytes| record::decode(bytes.value()))
-            .transpose()
+    /// `tenant`'s object `id`; another tenant's is not there.
+    fn stored(&self, tenant: &str, id: &str) -> Result<Option<Stored>> {
+        let Some(bytes) = self.objects.get(id).map_err(failed("reading an object"))? else {
+            return Ok(None);
+        };
+        let (owner, json) = unstored(bytes.value())?;
+        if owner != tenant {
+            return Ok(None);
+        }
+        Ok(Some(Stored {
+            object: record::decode(json)?,
+            bytes: json.len() as u64,
+        }))
     }
 
-    fn put(&mut self, id: &str, bytes: &[u8]) -> Result<()> {
-        (self.objects.insert(id, bytes)).map_err(failed("writing an object"))?;
+    fn put(&mut self, tenant: &str, id: &str, json: &[u8]) -> Result<()> {
+        let bytes = stored(tenant, json);
+        (self.objects.insert(id, bytes.as_slice())).map_err(failed("writing an object"))?;
         Ok(())
     }
 
-    fn key(&mut self, keys: Which, key: &[u8], present: bool) -> Result<()> {
-        let table = match keys {
+    fn key(&mut self, which: Which, key: &[u8], present: bool) -> Result<()> {
+        let table = match which {
             Which::ByType => &mut self.by_type,
             Which::Entries => &mut self.entries,
         };
@@ -51,17 +72,37 @@ impl<'t> Tables<'t> {
         .map_err(failed("writing an index"))
     }
 
+    fn usage(&self, tenant: &str) -> Result<Usage> {
+        let found = self
+            .usage
+            .get(tenant)
+            .map_err(failed("reading the usage"))?;
+        let (objects, bytes) = found.map_or((0, 0), |usage| usage.value());
+        Ok(Usage { objects, bytes })
+    }
+
+    fn count(&mut self, tenant: &str, objects: i64, bytes: i64) -> Result<()> {
+        if (objects, bytes) == (0, 0) {
+            return Ok(());
+        }
+        let now = self.usage(tenant)?;
+        let add = |n: u64, delta: i64| n.saturating_add_signed(delta);
+        let usage = (add(now.objects, objects), add(now.bytes, bytes));
+        (self.usage.insert(tenant, usage)).map_err(failed("counting the usage"))?;
+        Ok(())
+    }
+
     /// Moves an object's index entries from what was stored to what is written.
     fn reindex(
         &mut self,
+        scoped_type: &str,
         write: &Write,
         indexed: &[String],
         stored: Option<&Object>,
         written: Option<&Object>,
     ) -> Result<()> {
         for property in indexed {
-            let entry =
-                |object: &Object| index::entry(&write.type_name, property, object, &write.id);
+            let entry = |object: &Object| index::entry(scoped_type, property, object, &write.id);
             let (old, new) = (stored.map(entry), written.map(entry));
             if old == new {
                 continue;
@@ -83,54 +124,109 @@ enum Which {
     Entries,
 }
 
-/// Applies write sets in order; each fails alone on a conflict.
+/// Applies write sets in order; each fails alone on a conflict or over its quota.
 pub(super) fn apply(
     tx: &WriteTransaction,
     catalogue: &Catalogue,
-    sets: &[&[Write]],
+    sets: &[WriteSet],
 ) -> Result<Vec<Result<()>>> {
     let mut tables = Tables::open(tx)?;
     let mut outcomes = Vec::with_capacity(sets.len());
     for set in sets {
         // Every check before any write, so a set that fails leaves nothing behind.
-        let mut stored = Vec::with_capacity(set.len());
-        let mut conflict = None;
-        for write in set.iter() {
-            match check(&tables, write) {
-                Ok(object) => stored.push(object),
-                Err(e @ Error::Conflict(_)) => {
-                    conflict = Some(e);
-                    break;
-                }
-                Err(e) => return Err(e),
+        let checked = match check_set(&tables, set) {
+            Ok(stored) => stored,
+            Err(e @ (Error::Conflict(_) | Error::Quota(_))) => {
+                outcomes.push(Err(e));
+                continue;
             }
+            Err(e) => return Err(e),
+        };
+        let (mut objects, mut bytes) = (0, 0);
+        for (write, stored) in set.writes.iter().zip(checked) {
+            let scoped_type = scoped(set.tenant, &write.type_name);
+            let indexed = catalogue.of(&scoped_type);
+            let written = apply_one(
+                &mut tables,
+                set.tenant,
+                &scoped_type,
+                write,
+                &indexed,
+                &stored,
+            )?;
+            objects += i64::from(written.is_some()) - i64::from(stored.is_some());
+            bytes += written.unwrap_or(0) as i64 - stored.map_or(0, |s| s.bytes) as i64;
         }
-        if let Some(conflict) = conflict {
-            outcomes.push(Err(conflict));
-            continue;
-        }
-        for (write, stored) in set.iter().zip(stored) {
-            let indexed = catalogue.of(&write.type_name);
-            apply_one(&mut tables, write, &indexed, stored)?;
-        }
+        tables.count(set.tenant, objects, bytes)?;
         outcomes.push(Ok(()));
     }
     Ok(outcomes)
 }
 
+/// What each write of a set replaces, after checking versions and the tenant's quota.
+fn check_set(tables: &Tables, set: &WriteSet) -> Result<Vec<Option<Stored>>> {
+    let mut stored = Vec::with_capacity(set.writes.len());
+    let (mut objects, mut bytes) = (0i64, 0i64);
+    for write in set.writes {
+        let replaced = check(tables, set.tenant, write)?;
+        let written = write.bytes.as_ref().map(|b| b.len() as i64);
+        objects += i64::from(written.is_some()) - i64::from(replaced.is_some());
+        bytes += written.unwrap_or(0) - replaced.as_ref().map_or(0, |s| s.bytes as i64);
+        stored.push(replaced);
+    }
+    within_quota(
+        set.tenant,
+        &tables.usage(set.tenant)?,
+        set.quota,
+        objects,
+        bytes,
+    )?;
+    Ok(stored)
+}
+
+/// Refuses a set that adds objects or bytes past its tenant's quota; one that adds none (an
+/// update that shrinks, a delete) always passes, so a tenant over its quota can clean up.
+fn within_quota(
+    tenant: &str,
+    usage: &Usage,
+    quota: StorageQuota,
+    objects: i64,
+    bytes: i64,
+) -> Result<()> {
+    let over = |now: u64, delta: i64, max: Option<u64>| {
+        max.filter(|&max| delta > 0 && now.saturating_add_signed(delta) > max)
+    };
+    if let Some(max) = over(usage.objects, objects, quota.objects) {
+        return Err(Error::Quota(format!(
+            "objects quota: tenant `{tenant}` may keep {max} objects and has {}; this write \
+             would add {objects}",
+            usage.objects
+        )));
+    }
+    if let Some(max) = over(usage.bytes, bytes, quota.bytes) {
+        return Err(Error::Quota(format!(
+            "storageMb quota: tenant `{tenant}` may store {} MiB and stores {:.1} MiB; this \
+             write would add {bytes} bytes",
+            max >> 20,
+            usage.bytes as f64 / f64::from(1 << 20)
+        )));
+    }
+    Ok(())
+}
+
 /// The stored object a write replaces, if it replaces one, after checking that it is still
 /// the version the write was based on.
-fn check(tables: &Tables, write: &Write) -> Result<Option<Object>> {
+fn check(tables: &Tables, tenant: &str, write: &Write) -> Result<Option<Stored>> {
     if !write.existed {
         return Ok(None);
     }
-    let Some(stored) = tables.stored(&write.id)? else {
+    let Some(stored) = tables.stored(tenant, &write.id)? else {
         return Err(Error::Conflict(format!(
             "{} {} was deleted by another writer; nothing was written",
             write.type_name, write.id
         )));
     };
-    let current = props::version_of(&stored);
+    let current = props::version_of(&stored.object);
     if current != write.base {
         return Err(crate::txn::stale(
             &write.type_name,
@@ -142,61 +238,77 @@ fn check(tables: &Tables, write: &Write) -> Result<Option<Object>> {
     Ok(Some(stored))
 }
 
+/// Applies one write over what it replaces; the size of what it wrote, if it wrote an object.
 fn apply_one(
     tables: &mut Tables,
+    tenant: &str,
+    scoped_type: &str,
     write: &Write,
     indexed: &[String],
-    stored: Option<Object>,
-) -> Result<()> {
-    let type_key = type_key(&write.type_name, &write.id);
+    stored: &Option<Stored>,
+) -> Result<Option<u64>> {
+    let type_key = type_key(scoped_type, &write.id);
     let Some(stored) = stored else {
-        if let Some(bytes) = &write.bytes {
-            tables.put(&write.id, bytes)?;
-            tables.key(Which::ByType, &type_key, true)?;
-            if !indexed.is_empty() {
-                let written = record::decode(bytes)?;
-                tables.reindex(write, indexed, None, Some(&written))?;
-            }
+        let Some(bytes) = &write.bytes else {
+            return Ok(None);
+        };
+        tables.put(tenant, &write.id, bytes)?;
+        tables.key(Which::ByType, &type_key, true)?;
+        if !indexed.is_empty() {
+            let written = record::decode(bytes)?;
+            tables.reindex(scoped_type, write, indexed, None, Some(&written))?;
         }
-        return Ok(());
+        return Ok(Some(bytes.len() as u64));
     };
-    let written = match &write.bytes {
+    let (written, size) = match &write.bytes {
         Some(bytes) if write.keeps_status => {
             let mut object = record::decode(bytes)?;
-            props::carry_status(&mut object, &stored);
-            tables.put(&write.id, &record::encode(&object)?)?;
-            Some(object)
+            props::carry_status(&mut object, &stored.object);
+            let json = record::encode(&object)?;
+            tables.put(tenant, &write.id, &json)?;
+            (Some(object), Some(json.len() as u64))
         }
         Some(bytes) => {
-            tables.put(&write.id, bytes)?;
-            (!indexed.is_empty())
+            tables.put(tenant, &write.id, bytes)?;
+            let written = (!indexed.is_empty())
                 .then(|| record::decode(bytes))
-                .transpose()?
+                .transpose()?;
+            (written, Some(bytes.len() as u64))
         }
         None => {
             (tables.objects.remove(write.id.as_str())).map_err(failed("deleting an object"))?;
             tables.key(Which::ByType, &type_key, false)?;
-            None
+            (None, None)
         }
     };
     if !indexed.is_empty() {
-        tables.reindex(write, indexed, Some(&stored), written.as_ref())?;
+        tables.reindex(
+            scoped_type,
+            write,
+            indexed,
+            Some(&stored.object),
+            written.as_ref(),
+        )?;
     }
-    Ok(())
+    Ok(size)
 }
 
-/// Sets host-maintained properties of `id`; its type, or `None` if it is gone.
+/// Sets host-maintained properties of `tenant`'s object `id`; its type, or `None` if it is
+/// gone.
 pub(super) fn set_status(
     tx: &WriteTransaction,
+    tenant: &str,
     id: &str,
     fields: &Object,
 ) -> Result<Option<String>> {
     let mut tables = Tables::open(tx)?;
-    let Some(mut object) = tables.stored(id)? else {
+    let Some(Stored { mut object, bytes }) = tables.stored(tenant, id)? else {
         return Ok(None);
     };
     props::set_status(&mut object, fields);
-    tables.put(id, &record::encode(&object)?)?;
+    let json = record::encode(&object)?;
+    tables.put(tenant, id, &json)?;
+    tables.count(tenant, 0, json.len() as i64 - bytes as i64)?;
     Ok(Some(record::type_of(&object).to_owned()))
 }
 
@@ -210,17 +322,59 @@ pub(super) fn clear(tx: &WriteTransaction, head: &[u8]) -> Result<()> {
         .map_err(failed("clearing an index"))
 }
 
-/// Indexes up to `chunk` objects of `type_name` from the key `from` of `objects-by-type`: how
-/// many, and the key to go on from (`None` at the end of the table).
+/// Removes every object, index entry, index and the usage count of `tenant`, whose keys start
+/// with `scope`.
+pub(super) fn remove_tenant(tx: &WriteTransaction, tenant: &str, scope: &[u8]) -> Result<()> {
+    let doing = "removing a tenant";
+    let mut tables = Tables::open(tx)?;
+    let end = after(scope);
+    let mut ids = Vec::new();
+    {
+        let range =
+            (tables.by_type.range::<&[u8]>(scope..end.as_slice())).map_err(failed(doing))?;
+        for entry in range {
+            let (key, _) = entry.map_err(failed(doing))?;
+            let key = key.value();
+            let slash = key.iter().rposition(|&b| b == b'/').unwrap_or(key.len());
+            ids.push(utf8(&key[slash + 1..])?.to_owned());
+        }
+    }
+    for id in &ids {
+        (tables.objects.remove(id.as_str())).map_err(failed(doing))?;
+    }
+    (tables
+        .by_type
+        .retain_in::<&[u8], _>(scope..end.as_slice(), |_, _| false))
+    .map_err(failed(doing))?;
+    (tables
+        .entries
+        .retain_in::<&[u8], _>(scope..end.as_slice(), |_, _| false))
+    .map_err(failed(doing))?;
+    (tables.usage.remove(tenant)).map_err(failed(doing))?;
+    let mut indexes = tx.open_table(INDEXES).map_err(failed(doing))?;
+    let scope = utf8(scope)?;
+    let end = format!("{scope}\u{10FFFF}");
+    (indexes.retain_in::<&str, _>(scope..end.as_str(), |_, _| false)).map_err(failed(doing))
+}
+
+/// What [`index_chunk`] did.
+pub(super) struct Chunk {
+    pub indexed: usize,
+    /// The key of `objects-by-type` to go on from; `None` at the end of the type.
+    pub next: Option<Vec<u8>>,
+}
+
+/// Indexes up to `chunk` objects of the scoped type from the key `from` of `objects-by-type`.
 pub(super) fn index_chunk(
     tx: &WriteTransaction,
-    type_name: &str,
+    scoped_type: &str,
     property: &str,
     from: &[u8],
     chunk: usize,
-) -> Result<(usize, Option<Vec<u8>>)> {
+) -> Result<Chunk> {
     let mut tables = Tables::open(tx)?;
-    let prefix = type_key(type_name, "");
+    let prefix = type_key(scoped_type, "");
+    let tenant = scoped_type.split('\0').next().unwrap_or_default();
     let mut keys = Vec::with_capacity(chunk + 1);
     {
         let range = (tables.by_type.range::<&[u8]>(from..)).map_err(failed("building an index"))?;
@@ -233,15 +387,15 @@ pub(super) fn index_chunk(
         }
     }
     let next = (keys.len() > chunk).then(|| keys.pop()).flatten();
-    let mut done = 0;
+    let mut indexed = 0;
     for key in &keys {
         let id = utf8(&key[prefix.len()..])?;
-        let Some(object) = tables.stored(id)? else {
+        let Some(stored) = tables.stored(tenant, id)? else {
             continue;
         };
-        let entry = index::entry(type_name, property, &object, id);
+        let entry = index::entry(scoped_type, property, &stored.object, id);
         tables.key(Which::Entries, &entry, true)?;
-        done += 1;
+        indexed += 1;
     }
-    Ok((done, next))
+    Ok(Chunk { indexed, next })
 }

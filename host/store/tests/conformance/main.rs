@@ -115,6 +115,7 @@ macro_rules! conformance {
             mod objects;
             mod query;
             mod spaces;
+            mod tenants;
             mod txn;
             mod validation;
         }

@@ -176,6 +176,7 @@ fn committed_writes_are_announced() {
     store.update(id(&created), json!({"a": 2})).unwrap();
     store.delete(id(&created)).unwrap();
     let change = |kind| Change {
+        tenant: "default".into(),
         kind,
         type_name: "Reading".into(),
         id: id(&created).into(),

@@ -228,10 +228,20 @@ fn a_subscriber_topic_must_suit_its_clients() {
             id(&client)
         )
     );
-    // Linking the client later is checked too; an unknown client is not a link to check.
-    let linked = subscriber("orders/eu", json!(["not-a-client"])).unwrap();
-    let clients = json!({"clients": ["not-a-client", id(&client)]});
+    // Linking the client later is checked too; an unknown client is no link.
+    let refused = invalid(subscriber("orders/eu", json!(["not-a-client"])));
+    assert_eq!(
+        refused,
+        "MessageSubscriber.clients names `not-a-client`, which is not a client"
+    );
+    let linked = subscriber("orders/eu", json!([])).unwrap();
+    let clients = json!({"clients": [id(&client)]});
     assert!(invalid(store.update(id(&linked), clients)).contains("has levels"));
+    // A link to a client deleted since stays through later changes.
+    let other = self::client(&store, json!({})).unwrap();
+    let linked = subscriber("orders", json!([id(&other)])).unwrap();
+    store.delete(id(&other)).unwrap();
+    store.update(id(&linked), json!({"topic": "stock"})).unwrap();
 }
 
 #[test]
