@@ -111,9 +111,10 @@ async fn metrics_count_what_the_traffic_did() {
     for message in ["ok 1", "ok 2", "echo hello", "fail", "fail"] {
         publish(&server, &client, "m/traffic", message).await;
     }
-    let by_client = [("client", client.as_str())];
-    let by_plugin = [("plugin", "chaos")];
-    let outcome = |o: &'static str| [("plugin", "chaos"), ("outcome", o)];
+    // Every series names its tenant: here the default one.
+    let by_client = [("tenant", "default"), ("client", client.as_str())];
+    let by_plugin = [("tenant", "default"), ("plugin", "chaos")];
+    let outcome = |o: &'static str| [("tenant", "default"), ("plugin", "chaos"), ("outcome", o)];
     // What moved since `before`, series by series.
     let moved = |after: &Scrape| -> Vec<(&'static str, f64)> {
         let delta = |name: &str, labels: &[(&str, &str)]| {

@@ -217,6 +217,22 @@ async fn a_tenant_sees_and_changes_only_what_it_owns() {
     );
     assert_eq!(viewer.get(&path).await.0, StatusCode::UNAUTHORIZED);
 
+    // A token that expires is refused from then on.
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let (status, body) = (server)
+        .post(
+            "/api/tenants/acme/tokens",
+            json!({"role": "viewer", "expiresAt": soon.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let brief = server.with_token(body["token"].as_str().unwrap());
+    assert_eq!(brief.get(&path).await.0, StatusCode::OK);
+    support::eventually("the token to expire", Duration::from_secs(10), || async {
+        (brief.get(&path).await.0 == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+
     // acme's things are as they were, and its recorder still runs.
     let (_, kept) = acme.get(&path).await;
     assert_eq!(kept["n"], 1);
@@ -306,6 +322,10 @@ async fn a_hostile_plugin_with_every_capability_cannot_reach_another_tenant() {
     for target in [&order, &acme_client, &id(&subscriber)] {
         let read = attack(&globex, &device, &format!("read-id {target}")).await;
         assert_eq!(read["detail"], "missing", "{read}");
+    }
+    for escape in ["acme/Order", "acme\u{0}Order", "../Order"] {
+        let found = attack(&globex, &device, &format!("find-type {escape}")).await;
+        assert_eq!(found["outcome"], "denied", "{found}");
     }
     let update = attack(&globex, &device, &format!("update-id {order}")).await;
     assert_eq!(update["outcome"], "not-found", "{update}");

@@ -146,12 +146,15 @@ def see_failed_message(page: Page) -> None:
     row = page.locator("table.failed tbody tr").first
     expect(row).to_contain_text("asked to fail")
     expect(row).to_contain_text("chaos")
-    attempts = int(row.locator("td").nth(5).inner_text())
+    # Subscriber and client by their names, not their ids.
+    expect(row.locator("td").nth(1)).to_have_text("ui-readings")
+    expect(row.locator("td").nth(2)).to_have_text("ui-client")
+    attempts = int(row.locator("td").nth(6).inner_text())
     row.get_by_role("button", name="Replay").click()
     # The callback fails again: the record stays, with one more attempt.
     expect(page.get_by_role("alert")).to_contain_text("asked to fail")
     row = page.locator("table.failed tbody tr").first
-    expect(row.locator("td").nth(5)).to_have_text(str(attempts + 1))
+    expect(row.locator("td").nth(6)).to_have_text(str(attempts + 1))
 
 
 def see_live_logs(page: Page) -> None:
@@ -159,6 +162,8 @@ def see_live_logs(page: Page) -> None:
     page.get_by_label("Plugin").select_option("chaos")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("log")).to_be_attached()
+    # The host's line on the failed callback is there with what the plugin logged.
+    expect(page.get_by_role("log")).to_contain_text("attempt 1 failed", timeout=SOON)
     # A line logged after the page opened arrives over the stream.
     publish_in_background(page, "ui/logs", "log")
     expect(page.get_by_role("log")).to_contain_text("stderr", timeout=SOON)

@@ -166,6 +166,19 @@ pub(crate) async fn require_bearer(
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Err(error) => error.into_response(),
+        Err(error) => unread_body(&req, error.into_response()),
     }
+}
+
+/// A refusal before the request's body was read (an upload, say) closes the connection, so
+/// the client does not send its next request after the unread bytes.
+fn unread_body(req: &Request, mut response: Response) -> Response {
+    let has_body = (req.headers().get(header::CONTENT_LENGTH))
+        .is_some_and(|length| length.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if has_body {
+        let close = axum::http::HeaderValue::from_static("close");
+        response.headers_mut().insert(header::CONNECTION, close);
+    }
+    response
 }

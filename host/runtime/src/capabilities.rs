@@ -92,6 +92,7 @@ impl Capabilities {
     }
 
     pub(crate) fn may_read(&self, kinds: &Kinds, type_name: &str) -> Result<(), String> {
+        type_name_only(type_name)?;
         if granted(kinds, &self.read, type_name) {
             return Ok(());
         }
@@ -101,6 +102,7 @@ impl Capabilities {
     }
 
     pub(crate) fn may_write(&self, kinds: &Kinds, type_name: &str) -> Result<(), String> {
+        type_name_only(type_name)?;
         if kinds.is_builtin(type_name) {
             return Err(format!(
                 "{type_name} is a built-in type; plugins cannot create, change or delete it"
@@ -171,6 +173,12 @@ impl ClientName<'_> {
     fn is(&self, reference: &str) -> bool {
         self.id == reference || self.name == Some(reference)
     }
+}
+
+/// Refuses what is not a type name (a separator, a tenant's prefix): no grant covers it, so a
+/// plugin cannot name its way out of its tenant.
+fn type_name_only(type_name: &str) -> Result<(), String> {
+    switchyard_store::validate_type_name(type_name).map_err(|e| e.to_string())
 }
 
 fn granted(kinds: &Kinds, list: &[String], type_name: &str) -> bool {

@@ -61,13 +61,14 @@ fn body(state: &AppState) -> Result<Markup, ApiError> {
             p.count { (page.result.len()) " of " (page.total) ", newest first." }
             form method="post" action="/ui/failed/replay" { button { "Replay all" } }
             table.failed {
-                thead { tr { th { "Last failed" } th { "Subscriber" } th { "Callback" } th { "Topic" } th { "Error" } th { "Attempts" } th {} } }
+                thead { tr { th { "Last failed" } th { "Subscriber" } th { "Client" } th { "Callback" } th { "Topic" } th { "Error" } th { "Attempts" } th {} } }
                 tbody {
                     @for record in &page.result {
                         @let id = id_of(record);
                         tr {
                             td { a href=(format!("/ui/objects/{id}")) { (view::text(record, "lastFailedAt")) } }
-                            td { (view::text(record, "subscriber")) }
+                            td { (view::named(state, view::text(record, "subscriber"))) }
+                            td { (view::named(state, view::text(record, "client"))) }
                             td { (view::text(record, "callback")) }
                             td { code { (view::text(record, "topic")) } }
                             td.error { (view::text(record, "error")) }

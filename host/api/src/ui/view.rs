@@ -119,6 +119,23 @@ pub(crate) fn columns(objects: &[Object], max: usize) -> Vec<String> {
     columns
 }
 
+/// An object as people call it: its `name` (a subscriber without one: its topic and callback),
+/// linked to its page, with its id on hover; the bare id when it is gone.
+pub(crate) fn named(state: &AppState, id: &str) -> Markup {
+    let object = state.store.get(id).ok().flatten();
+    let label = object.as_ref().map(|object| match text(object, "name") {
+        "" if object.contains_key("topic") => {
+            format!("{} → {}", text(object, "topic"), text(object, "callback"))
+        }
+        "" => id.to_owned(),
+        name => name.to_owned(),
+    });
+    match label {
+        Some(label) => html! { a href=(format!("/ui/objects/{id}")) title=(id) { (label) } },
+        None => html! { code { (id) } },
+    }
+}
+
 /// A string property of `object`, or "".
 pub(crate) fn text<'a>(object: &'a Object, key: &str) -> &'a str {
     object.get(key).and_then(Value::as_str).unwrap_or("")
