@@ -3,6 +3,7 @@
 //! or the same work registered as a native callback. Everything but the callback is the same.
 
 use crate::natives;
+use anyhow::Context;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -10,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use switchyard::Builder;
-use switchyard_broker::{BoxFuture, BrokerKind, Inbound, Incoming, Outcome};
+use switchyard_broker::{BoxFuture, Inbound, Incoming, Outcome};
 use switchyard_dispatch::{Dispatcher, NativeCallback};
 use switchyard_model::DEFAULT_TENANT;
-use switchyard_mqtt::EmbeddedBroker;
+use switchyard_mqtt::Listeners;
 use switchyard_store::Store;
 use switchyard_test_support::plugins;
 use tokio::sync::mpsc;
@@ -134,7 +135,6 @@ enum Feed {
     Mqtt {
         device: rumqttc::AsyncClient,
         qos: rumqttc::QoS,
-        _broker: EmbeddedBroker,
     },
     Kafka {
         producer: FutureProducer,
@@ -143,40 +143,60 @@ enum Feed {
 }
 
 impl Feed {
-    /// Starts the broker of `source`; returns the feed and the broker kind that connects to it.
-    async fn start(source: Source) -> anyhow::Result<(Feed, Box<dyn BrokerKind>)> {
+    /// A Switchyard for `source`: with the embedded MQTT broker, or with only the Kafka kind
+    /// (and tansu, which the feed keeps).
+    fn builder(source: Source, dir: &std::path::Path) -> anyhow::Result<(Builder, Option<Tansu>)> {
         Ok(match source {
-            Source::Mqtt { qos } => {
-                let addr = ([127, 0, 0, 1], free_port()).into();
-                let broker = EmbeddedBroker::start(addr, None)?;
-                let kind = switchyard_mqtt::Mqtt {
-                    embedded: Some(broker.tcp_addr()),
+            Source::Mqtt { .. } => {
+                let listeners = Listeners {
+                    tcp: Some(([127, 0, 0, 1], 0).into()),
+                    ws: None,
                 };
+                (Builder::new(dir).mqtt(listeners), None)
+            }
+            Source::Kafka => {
+                let kafka: Box<dyn switchyard_broker::BrokerKind> =
+                    Box::new(switchyard_kafka::Kafka);
+                (
+                    Builder::new(dir).brokers(vec![kafka]),
+                    Some(Tansu::start()?),
+                )
+            }
+        })
+    }
+
+    /// Connects a device (MQTT) or a producer (Kafka) to the broker of `source`.
+    fn connect(
+        source: Source,
+        switchyard: &switchyard::Switchyard,
+        tansu: Option<Tansu>,
+    ) -> anyhow::Result<Feed> {
+        Ok(match (source, tansu) {
+            (Source::Mqtt { qos }, _) => {
+                let broker = switchyard.mqtt.as_ref().and_then(|m| m.tcp_addr());
+                let addr = broker.context("the embedded broker listens")?;
                 let mut options =
                     rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());
                 options.set_keep_alive(Duration::from_secs(30));
                 let (device, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);
                 eventloop.network_options.set_tcp_nodelay(true);
                 tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-                let feed = Feed::Mqtt {
+                Feed::Mqtt {
                     device,
                     qos: rumqttc::qos(qos)?,
-                    _broker: broker,
-                };
-                (feed, Box::new(kind))
+                }
             }
-            Source::Kafka => {
-                let broker = Tansu::start()?;
+            (Source::Kafka, Some(broker)) => {
                 let producer = rdkafka::ClientConfig::new()
                     .set("bootstrap.servers", &broker.addr)
                     .set("linger.ms", "0")
                     .create()?;
-                let feed = Feed::Kafka {
+                Feed::Kafka {
                     producer,
                     _broker: broker,
-                };
-                (feed, Box::new(switchyard_kafka::Kafka))
+                }
             }
+            (Source::Kafka, None) => anyhow::bail!("Kafka needs tansu"),
         })
     }
 
@@ -299,8 +319,7 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
         Work::Recorder => ("recorder", Arc::new(natives::Recorder)),
         Work::Forwarder => ("forwarder", Arc::new(natives::Forwarder)),
     };
-    let (feed, kind) = Feed::start(case.source).await?;
-    let mut builder = Builder::new(dir.path()).brokers(vec![kind]);
+    let (mut builder, tansu) = Feed::builder(case.source, dir.path())?;
     if !case.wasm {
         builder = builder.native(plugin, native);
     }
@@ -315,6 +334,7 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
             done,
         })
     })?;
+    let feed = Feed::connect(case.source, &switchyard, tansu)?;
     let store = &switchyard.store;
     if case.wasm {
         let plugins = switchyard.dispatcher.callbacks().plugins();

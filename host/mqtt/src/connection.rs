@@ -1,4 +1,4 @@
-//! One enabled `MQTTClient`'s live connection: an event-loop task that keeps a rumqttc connection
+//! One enabled `MQTTClient`'s live connection to an external broker: an event-loop task that keeps a rumqttc connection
 //! up (backoff, fallback URLs, resubscribe on every ConnAck, truthful status) and feeds what it
 //! receives into the client's [`Consumer`], which dispatches in order and acknowledges each
 //! message only once its outcome is durable, so QoS 1 and 2 are at-least-once.
@@ -37,7 +37,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running connection, as the manager holds it.
-pub struct Connection {
+pub struct Remote {
     /// What the connection was started with; a change means a restart.
     pub(crate) settings: Settings,
     pub(crate) link: Arc<Link>,
@@ -45,7 +45,7 @@ pub struct Connection {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Connection {
+impl Remote {
     /// Starts connecting in the background. `filters` are the subscribers' filters in MQTT syntax.
     pub fn start(
         id: &str,
@@ -53,7 +53,7 @@ impl Connection {
         store: Store,
         inbound: Arc<dyn Inbound>,
         filters: BTreeSet<String>,
-    ) -> Result<Connection> {
+    ) -> Result<Remote> {
         let backlog = Backlog::open(&store.dir().join("mqtt-backlog").join(id))?;
         let (client, mut eventloop) =
             AsyncClient::new(settings.options(&settings.endpoints[0]), REQUEST_CAPACITY);
@@ -79,7 +79,7 @@ impl Connection {
             status: Status::new(store, id),
             dropped: 0,
         };
-        Ok(Connection {
+        Ok(Remote {
             settings,
             link,
             stop,

@@ -1,7 +1,7 @@
 //! Broker URLs as users write them in `mainBrokerURL` and `fallbackBrokerURLs`, turned into the
-//! address and transport rumqttc connects with.
+//! address and transport rumqttc connects with. `embedded` is not a URL: it names the broker
+//! inside this process, which clients reach without a socket.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 use rumqttc::tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
@@ -31,19 +31,16 @@ enum Kind {
 }
 
 impl Endpoint {
-    /// Parses one broker URL. `embedded` is where the embedded broker listens, if it runs.
-    pub fn parse(url: &str, embedded: Option<SocketAddr>) -> Result<Endpoint, String> {
+    /// Whether `url` names the embedded broker.
+    pub fn is_embedded(url: &str) -> bool {
+        url.trim().eq_ignore_ascii_case(EMBEDDED)
+    }
+
+    /// Parses one broker URL of an external broker.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
         let url = url.trim();
-        if url.eq_ignore_ascii_case(EMBEDDED) {
-            let addr = embedded.ok_or(
-                "`embedded` needs the embedded broker, which is off in this server (--mqtt off)",
-            )?;
-            return Ok(Endpoint {
-                shown: EMBEDDED.to_owned(),
-                kind: Kind::Tcp,
-                address: connectable(addr.ip()).to_string(),
-                port: addr.port(),
-            });
+        if Endpoint::is_embedded(url) {
+            return Err("`embedded` can only be the main broker".into());
         }
         // The text is not echoed on a parse error: it may hold credentials.
         let parsed = url::Url::parse(url).map_err(|e| {
@@ -102,15 +99,6 @@ impl Endpoint {
     }
 }
 
-/// A wildcard bind address is not something to connect to; its loopback twin is.
-fn connectable(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        other => other,
-    }
-}
-
 /// TLS with the operating system's trusted roots, built once (loading them reads many files).
 fn tls_config() -> Result<TlsConfiguration, String> {
     static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
@@ -139,34 +127,22 @@ mod tests {
 
     #[test]
     fn default_ports_follow_the_scheme() {
-        let port = |url| Endpoint::parse(url, None).map(|e| e.port);
+        let port = |url| Endpoint::parse(url).map(|e| e.port);
         assert_eq!(port("mqtt://broker"), Ok(1883));
         assert_eq!(port("tcp://broker:1884"), Ok(1884));
         assert_eq!(port("ws://broker/mqtt"), Ok(80));
     }
 
     #[test]
-    fn embedded_needs_the_embedded_broker() {
-        let err = Endpoint::parse("embedded", None).unwrap_err();
-        assert!(err.contains("embedded broker"), "{err}");
-        let addr: SocketAddr = "0.0.0.0:1999".parse().unwrap();
-        let endpoint = Endpoint::parse("embedded", Some(addr)).unwrap();
-        assert_eq!(
-            (endpoint.address.as_str(), endpoint.port),
-            ("127.0.0.1", 1999)
-        );
-    }
-
-    #[test]
     fn bad_urls_are_explained_without_echoing_secrets() {
-        let err = Endpoint::parse("http://broker", None).unwrap_err();
+        let err = Endpoint::parse("http://broker").unwrap_err();
         assert!(err.contains("unsupported scheme `http`"), "{err}");
-        let err = Endpoint::parse("mqtt://user:hunter2@broker", None).unwrap_err();
+        let err = Endpoint::parse("mqtt://user:hunter2@broker").unwrap_err();
         assert!(
             err.contains("password") && !err.contains("hunter2"),
             "{err}"
         );
-        let err = Endpoint::parse("hunter2 is not a url", None).unwrap_err();
+        let err = Endpoint::parse("hunter2 is not a url").unwrap_err();
         assert!(
             err.contains("not a URL") && !err.contains("hunter2"),
             "{err}"

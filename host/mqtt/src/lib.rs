@@ -1,34 +1,34 @@
-//! MQTT for Switchyard: the embedded broker ([`EmbeddedBroker`]) and the `MQTTClient` kind
-//! ([`Mqtt`]): what its objects look like ([`MqttKind`]) and their connections
-//! ([`MqttClients`], the shared connection manager over [`MqttBroker`]), which follow the
-//! store: enabling a client connects it, disabling or deleting it disconnects it, and
-//! subscriber changes (un)subscribe topics live. Received messages go to an
+//! MQTT for Switchyard: the `MQTTClient` kind ([`Mqtt`]): what its objects look like
+//! ([`MqttKind`]) and their connections ([`MqttClients`], the shared connection manager over
+//! [`MqttBroker`]), which follow the store: enabling a client connects it, disabling or
+//! deleting it disconnects it, and subscriber changes (un)subscribe topics live. A client of an
+//! external broker connects through rumqttc; a client of the embedded broker
+//! ([`switchyard_mqtt_broker`]) is an in-process session of it. Received messages go to an
 //! [`Inbound`](switchyard_broker::Inbound) and are acknowledged once their outcome is durable.
 
 mod backlog;
-mod broker;
 mod connection;
+mod embedded;
 mod endpoint;
 mod kind;
 mod manager;
 mod settings;
 
-pub use broker::EmbeddedBroker;
 pub use kind::{MQTT_CLIENT, MqttKind};
 pub use manager::{MqttBroker, MqttClients};
+pub use settings::MAX_PACKET;
+pub use switchyard_mqtt_broker::{EmbeddedBroker, Listeners};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use switchyard_broker::{BrokerKind, Clients, Inbound, Manager};
 use switchyard_model::ClientKind;
 use switchyard_store::Store;
 
 /// MQTT as a broker kind: `MQTTClient` objects, connected through rumqttc to external brokers
-/// or to the embedded one.
+/// or in-process to the embedded one.
 pub struct Mqtt {
-    /// Where the embedded broker listens, for `embedded` URLs; `None` when it is off.
-    pub embedded: Option<SocketAddr>,
+    /// The embedded broker, for `embedded` clients; `None` when it is off.
+    pub embedded: Option<EmbeddedBroker>,
 }
 
 impl BrokerKind for Mqtt {
@@ -37,7 +37,7 @@ impl BrokerKind for Mqtt {
     }
 
     fn start(&self, store: Store, inbound: Arc<dyn Inbound>) -> Arc<dyn Clients> {
-        let broker = MqttBroker::new(self.embedded);
+        let broker = MqttBroker::new(self.embedded.clone());
         Arc::new(Manager::new(store, inbound, broker))
     }
 }
@@ -45,18 +45,6 @@ impl BrokerKind for Mqtt {
 /// What went wrong in the MQTT part of the host.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr} for the embedded MQTT broker's {listener} listener: {source}")]
-    Listen {
-        addr: SocketAddr,
-        listener: &'static str,
-        source: std::io::Error,
-    },
-    #[error("cannot start the embedded MQTT broker's thread: {0}")]
-    BrokerThread(std::io::Error),
-    #[error("the embedded MQTT broker stopped before listening on {0}; see the log above")]
-    BrokerStopped(SocketAddr),
-    #[error("the embedded MQTT broker did not listen on {0} within {1:?}")]
-    BrokerTimeout(SocketAddr, Duration),
     #[error("client `{0}` is not connected")]
     NotConnected(String),
     #[error("invalid topic `{0}`: a topic to publish to is not empty and has no wildcards")]

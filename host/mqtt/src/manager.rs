@@ -2,13 +2,14 @@
 //! settings are read and how a connection is opened, (un)subscribed and published through.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use switchyard_broker::{BoxFuture, Broker, Inbound, Manager, Wanted};
+use switchyard_mqtt_broker::EmbeddedBroker;
 use switchyard_store::{Object, Store};
 
-use crate::connection::Connection;
+use crate::connection::Remote;
+use crate::embedded::Embedded;
 use crate::settings::{self, Settings};
 use crate::{Error, Result};
 
@@ -18,17 +19,24 @@ use crate::{Error, Result};
 /// are always restored.
 pub type MqttClients = Manager<MqttBroker>;
 
-/// `MQTTClient` connections through rumqttc.
+/// `MQTTClient` connections: through rumqttc to external brokers, in-process to the embedded
+/// one.
 pub struct MqttBroker {
-    /// Where the embedded broker listens, for `embedded` URLs.
-    embedded: Option<SocketAddr>,
+    /// The embedded broker, for `embedded` clients.
+    embedded: Option<EmbeddedBroker>,
 }
 
 impl MqttBroker {
-    /// `embedded` is the embedded broker's address, or `None` when it is off.
-    pub fn new(embedded: Option<SocketAddr>) -> MqttBroker {
+    /// `embedded` is the embedded broker, or `None` when it is off.
+    pub fn new(embedded: Option<EmbeddedBroker>) -> MqttBroker {
         MqttBroker { embedded }
     }
+}
+
+/// One client's connection.
+pub enum Connection {
+    Remote(Remote),
+    Embedded(Box<Embedded>),
 }
 
 impl Broker for MqttBroker {
@@ -40,7 +48,7 @@ impl Broker for MqttBroker {
     }
 
     fn wanted(&self, id: &str, object: &Object) -> Wanted<Settings> {
-        settings::wanted(id, object, self.embedded)
+        settings::wanted(id, object, self.embedded.is_some())
     }
 
     fn connect(
@@ -55,13 +63,13 @@ impl Broker for MqttBroker {
             .iter()
             .map(|f| switchyard_topic::to_mqtt(f))
             .collect();
-        Ok(Connection::start(
-            id,
-            settings,
-            store.clone(),
-            inbound,
-            filters,
-        )?)
+        let store = store.clone();
+        Ok(match &self.embedded {
+            Some(broker) if settings.is_embedded() => Connection::Embedded(Box::new(
+                Embedded::start(broker, id, settings, store, inbound, filters)?,
+            )),
+            _ => Connection::Remote(Remote::start(id, settings, store, inbound, filters)?),
+        })
     }
 }
 
@@ -75,11 +83,17 @@ impl switchyard_broker::Connection for Connection {
     type Settings = Settings;
 
     fn settings(&self) -> &Settings {
-        &self.settings
+        match self {
+            Connection::Remote(remote) => &remote.settings,
+            Connection::Embedded(embedded) => &embedded.settings,
+        }
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(Connection::stop(self))
+        match self {
+            Connection::Remote(remote) => Box::pin(remote.stop()),
+            Connection::Embedded(embedded) => Box::pin(async { embedded.stop() }),
+        }
     }
 
     fn set_filters(&self, filters: BTreeSet<String>) -> BoxFuture<'_, anyhow::Result<()>> {
@@ -87,7 +101,13 @@ impl switchyard_broker::Connection for Connection {
             .iter()
             .map(|f| switchyard_topic::to_mqtt(f))
             .collect();
-        Box::pin(async move { Ok(self.link.set_filters(filters).await?) })
+        Box::pin(async move {
+            match self {
+                Connection::Remote(remote) => remote.link.set_filters(filters).await?,
+                Connection::Embedded(embedded) => embedded.set_filters(filters)?,
+            }
+            Ok(())
+        })
     }
 
     fn publish<'a>(
@@ -95,14 +115,34 @@ impl switchyard_broker::Connection for Connection {
         topic: &'a str,
         payload: Vec<u8>,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move { Ok(self.link.publish(topic, payload).await?) })
+        Box::pin(async move {
+            match self {
+                Connection::Remote(remote) => remote.link.publish(topic, payload).await?,
+                Connection::Embedded(embedded) => embedded.publish(topic, payload)?,
+            }
+            Ok(())
+        })
     }
 
     fn subscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move { Ok(self.link.subscribe(mqtt_filter(filter)?).await?) })
+        Box::pin(async move {
+            let filter = mqtt_filter(filter)?;
+            match self {
+                Connection::Remote(remote) => remote.link.subscribe(filter).await?,
+                Connection::Embedded(embedded) => embedded.subscribe(filter)?,
+            }
+            Ok(())
+        })
     }
 
     fn unsubscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move { Ok(self.link.unsubscribe(&mqtt_filter(filter)?).await?) })
+        Box::pin(async move {
+            let filter = mqtt_filter(filter)?;
+            match self {
+                Connection::Remote(remote) => remote.link.unsubscribe(&filter).await?,
+                Connection::Embedded(embedded) => embedded.unsubscribe(&filter)?,
+            }
+            Ok(())
+        })
     }
 }

@@ -1,7 +1,6 @@
 //! What a connection needs from its `MQTTClient` object. Two objects with equal [`Settings`] need
 //! the same connection, so changes to anything else (name, status) leave a connection alone.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use rumqttc::{MqttOptions, QoS};
@@ -12,7 +11,7 @@ use crate::endpoint::Endpoint;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// Largest packet in either direction, for Switchyard's clients and its embedded broker.
-pub(crate) const MAX_PACKET: usize = 10 << 20;
+pub const MAX_PACKET: usize = 10 << 20;
 /// Bytes of a PUBLISH packet besides topic and payload, at most: fixed header with the
 /// longest length encoding, topic length, packet id.
 pub(crate) const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
@@ -25,7 +24,7 @@ type Wanted = switchyard_broker::Wanted<Settings>;
 /// The connection-relevant properties of an enabled client.
 #[derive(Clone, PartialEq)]
 pub struct Settings {
-    /// The main broker first, then the fallbacks in order.
+    /// The main broker first, then the fallbacks in order; none for the embedded broker.
     pub(crate) endpoints: Vec<Endpoint>,
     username: Option<String>,
     password: Option<String>,
@@ -48,6 +47,20 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// Whether the client is an in-process session of the embedded broker.
+    pub(crate) fn is_embedded(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    /// The client's QoS, as the embedded broker takes it.
+    pub(crate) fn qos_level(&self) -> switchyard_mqtt_broker::QoS {
+        match self.qos {
+            QoS::AtMostOnce => switchyard_mqtt_broker::QoS::AtMostOnce,
+            QoS::AtLeastOnce => switchyard_mqtt_broker::QoS::AtLeastOnce,
+            QoS::ExactlyOnce => switchyard_mqtt_broker::QoS::ExactlyOnce,
+        }
+    }
+
     /// Options for connecting to `endpoint` with these settings.
     pub(crate) fn options(&self, endpoint: &Endpoint) -> MqttOptions {
         let mut options = endpoint.options(&self.client_id);
@@ -66,7 +79,7 @@ impl Settings {
 }
 
 /// Reads what the client object `id` (read with its secrets) asks for.
-pub(crate) fn wanted(id: &str, object: &Object, embedded: Option<SocketAddr>) -> Wanted {
+pub(crate) fn wanted(id: &str, object: &Object, embedded: bool) -> Wanted {
     match boolean(object, "isEnabled", false) {
         Ok(false) => Wanted::Off,
         Ok(true) => match settings(id, object, embedded) {
@@ -77,20 +90,30 @@ pub(crate) fn wanted(id: &str, object: &Object, embedded: Option<SocketAddr>) ->
     }
 }
 
-fn settings(id: &str, object: &Object, embedded: Option<SocketAddr>) -> Result<Settings, String> {
+fn settings(id: &str, object: &Object, embedded: bool) -> Result<Settings, String> {
     let main = string(object, "mainBrokerURL")?.ok_or("mainBrokerURL is required")?;
-    let mut endpoints =
-        vec![Endpoint::parse(&main, embedded).map_err(|e| format!("mainBrokerURL: {e}"))?];
+    let mut endpoints = Vec::new();
+    if Endpoint::is_embedded(&main) {
+        if !embedded {
+            return Err("mainBrokerURL: `embedded` needs the embedded broker, which is off in this server (--mqtt off)".into());
+        }
+    } else {
+        endpoints.push(Endpoint::parse(&main).map_err(|e| format!("mainBrokerURL: {e}"))?);
+    }
     match object.get("fallbackBrokerURLs") {
         None | Some(Value::Null) => {}
+        Some(Value::Array(urls)) if endpoints.is_empty() && !urls.is_empty() => {
+            return Err(
+                "fallbackBrokerURLs: a client of the embedded broker has no fallbacks".into(),
+            );
+        }
         Some(Value::Array(urls)) => {
             for (i, url) in urls.iter().enumerate() {
                 let url = url
                     .as_str()
                     .ok_or_else(|| format!("fallbackBrokerURLs[{i}] must be a string"))?;
                 endpoints.push(
-                    Endpoint::parse(url, embedded)
-                        .map_err(|e| format!("fallbackBrokerURLs[{i}]: {e}"))?,
+                    Endpoint::parse(url).map_err(|e| format!("fallbackBrokerURLs[{i}]: {e}"))?,
                 );
             }
         }
@@ -151,7 +174,7 @@ mod tests {
         let Value::Object(object) = value else {
             unreachable!()
         };
-        wanted("abc", &object, None)
+        wanted("abc", &object, false)
     }
 
     #[test]
@@ -186,6 +209,27 @@ mod tests {
             json!({"isEnabled": true, "mainBrokerURL": "mqtt://b", "fallbackBrokerURLs": ["ftp://x"]}),
         );
         assert!(m.starts_with("fallbackBrokerURLs[0]"), "{m}");
+    }
+
+    #[test]
+    fn embedded_needs_the_embedded_broker_and_has_no_fallbacks() {
+        let Value::Object(object) = json!({"isEnabled": true, "mainBrokerURL": "embedded"}) else {
+            unreachable!()
+        };
+        let Wanted::Invalid(m) = wanted("abc", &object, false) else {
+            panic!("expected invalid")
+        };
+        assert!(m.contains("embedded broker"), "{m}");
+        let Wanted::On(settings) = wanted("abc", &object, true) else {
+            panic!("expected settings")
+        };
+        assert!(settings.is_embedded());
+        let Value::Object(object) = json!({"isEnabled": true, "mainBrokerURL": "embedded",
+            "fallbackBrokerURLs": ["mqtt://b"]})
+        else {
+            unreachable!()
+        };
+        assert!(matches!(wanted("abc", &object, true), Wanted::Invalid(_)));
     }
 
     #[test]

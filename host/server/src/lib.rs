@@ -10,21 +10,21 @@
 
 use anyhow::Context;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchyard_broker::{BrokerKind, Brokers, Clients, Inbound};
 use switchyard_dispatch::{Callbacks, Dispatcher, NativeCallback, Retention};
 use switchyard_model::Kinds;
+use switchyard_mqtt::{EmbeddedBroker, Listeners};
 use switchyard_plugins::Plugins;
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
 use switchyard_tenants::{Quotas, Tenants};
 use tokio::task::JoinHandle;
 
-/// Every broker kind Switchyard ships with. `embedded` is where the embedded MQTT broker
-/// listens, for clients whose broker is `embedded`.
-pub fn broker_kinds(embedded: Option<SocketAddr>) -> Vec<Box<dyn BrokerKind>> {
+/// Every broker kind Switchyard ships with. `embedded` is the embedded MQTT broker, for
+/// clients whose broker is `embedded`.
+pub fn broker_kinds(embedded: Option<EmbeddedBroker>) -> Vec<Box<dyn BrokerKind>> {
     vec![
         Box::new(switchyard_mqtt::Mqtt { embedded }),
         Box::new(switchyard_kafka::Kafka),
@@ -45,13 +45,15 @@ pub struct Builder {
     limits: Limits,
     retention: Retention,
     quotas: Quotas,
-    brokers: Vec<Box<dyn BrokerKind>>,
+    mqtt: Option<Listeners>,
+    brokers: Option<Vec<Box<dyn BrokerKind>>>,
     natives: HashMap<String, Arc<dyn NativeCallback>>,
 }
 
 impl Builder {
     /// A Switchyard keeping its data in `data`, with the default limits, retention and store
-    /// cache, and every broker kind (without the embedded MQTT broker).
+    /// cache, and every broker kind (without the embedded MQTT broker unless
+    /// [`Builder::mqtt`] turns it on).
     pub fn new(data: impl Into<PathBuf>) -> Builder {
         Builder {
             data: data.into(),
@@ -59,7 +61,8 @@ impl Builder {
             limits: Limits::default(),
             retention: Retention::default(),
             quotas: Quotas::default(),
-            brokers: broker_kinds(None),
+            mqtt: None,
+            brokers: None,
             natives: HashMap::new(),
         }
     }
@@ -87,10 +90,20 @@ impl Builder {
         }
     }
 
-    /// The broker kinds to run (by default every one of [`broker_kinds`], without the
-    /// embedded MQTT broker).
+    /// Runs the embedded MQTT broker with these listeners.
+    pub fn mqtt(self, listeners: Listeners) -> Builder {
+        Builder {
+            mqtt: Some(listeners),
+            ..self
+        }
+    }
+
+    /// The broker kinds to run instead of every one of [`broker_kinds`].
     pub fn brokers(self, brokers: Vec<Box<dyn BrokerKind>>) -> Builder {
-        Builder { brokers, ..self }
+        Builder {
+            brokers: Some(brokers),
+            ..self
+        }
     }
 
     /// Registers a callback written in Rust: subscribers whose `callback` is `name` run it
@@ -100,8 +113,8 @@ impl Builder {
         self
     }
 
-    /// Opens the store, loads the plugins and wires the dispatcher and the brokers; nothing
-    /// runs until [`Switchyard::start`].
+    /// Opens the store, loads the plugins, starts the embedded broker's listeners and wires
+    /// the dispatcher and the brokers; no client connects until [`Switchyard::start`].
     pub fn build(self) -> anyhow::Result<Switchyard> {
         self.build_with(|dispatcher| Arc::new(dispatcher.clone()))
     }
@@ -112,9 +125,14 @@ impl Builder {
         self,
         inbound: impl FnOnce(&Dispatcher) -> Arc<dyn Inbound>,
     ) -> anyhow::Result<Switchyard> {
-        let kinds = Kinds::new(self.brokers.iter().map(|b| b.client_kind()).collect());
+        let kinds = client_kinds();
         let store = Store::open_with_cache(&self.data, kinds, self.cache_bytes)
             .with_context(|| format!("opening the database in {}", self.data.display()))?;
+        let mqtt = (self.mqtt)
+            .map(|listeners| EmbeddedBroker::start(listeners, &store, switchyard_mqtt::MAX_PACKET))
+            .transpose()
+            .context("starting the embedded MQTT broker")?;
+        let broker_kinds = (self.brokers).unwrap_or_else(|| broker_kinds(mqtt.clone()));
         let tenants = Tenants::open(&store, self.quotas).context("reading the tenants")?;
         let runtime = Runtime::new(self.limits).context("starting the runtime")?;
         let plugins =
@@ -129,7 +147,7 @@ impl Builder {
             self.retention,
         );
         let inbound = inbound(&dispatcher);
-        let clients = (self.brokers.iter())
+        let clients = (broker_kinds.iter())
             .map(|kind| {
                 let clients = kind.start(store.clone(), inbound.clone());
                 brokers.register(kind.client_kind().type_name(), clients.clone());
@@ -139,6 +157,7 @@ impl Builder {
         Ok(Switchyard {
             store,
             dispatcher,
+            mqtt,
             clients,
         })
     }
@@ -149,6 +168,8 @@ impl Builder {
 pub struct Switchyard {
     pub store: Store,
     pub dispatcher: Dispatcher,
+    /// The embedded MQTT broker, if it runs.
+    pub mqtt: Option<EmbeddedBroker>,
     clients: Vec<Arc<dyn Clients>>,
 }
 

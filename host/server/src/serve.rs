@@ -6,28 +6,24 @@ use crate::metrics;
 use crate::token::{self, Token};
 use anyhow::Context;
 use std::io::Write;
-use switchyard::{Builder, broker_kinds};
+use switchyard::Builder;
 use switchyard_api::{AppState, Auth};
-use switchyard_mqtt::EmbeddedBroker;
+use switchyard_mqtt::{EmbeddedBroker, Listeners};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let render_metrics = metrics::install().context("installing the metrics recorder")?;
-    let embedded = match config.mqtt.0 {
-        Some(addr) => Some(
-            EmbeddedBroker::start(addr, config.mqtt_ws.0)
-                .with_context(|| format!("starting the embedded MQTT broker on {addr}"))?,
-        ),
-        None => None,
-    };
-    let switchyard = Builder::new(&config.data)
+    let mut builder = Builder::new(&config.data)
         .limits(config.limits())
         .retention(config.retention())
         .quotas(config.quotas())
-        .cache_bytes(config.store_cache_mb << 20)
-        .brokers(broker_kinds(
-            embedded.as_ref().map(EmbeddedBroker::tcp_addr),
-        ))
-        .build()?;
+        .cache_bytes(config.store_cache_mb << 20);
+    if let Some(tcp) = config.mqtt.0 {
+        builder = builder.mqtt(Listeners {
+            tcp: Some(tcp),
+            ws: config.mqtt_ws.0,
+        });
+    }
+    let switchyard = builder.build()?;
     let (token_hash, token) = token::load(&switchyard.store, config.token.as_deref())?;
     let running = switchyard.start();
 
@@ -36,7 +32,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
     let state = AppState::new(switchyard.dispatcher.clone(), Auth::from_hash(token_hash))
         .with_metrics(render_metrics, config.metrics_public);
-    banner(&config, &listener, &token)?;
+    banner(&config, &listener, switchyard.mqtt.as_ref(), &token)?;
     let closing = state.closing();
     axum::serve(listener, switchyard_api::router(state))
         .with_graceful_shutdown(async move {
@@ -51,7 +47,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Tells the user where everything listens and how to authenticate.
-fn banner(config: &Config, http: &tokio::net::TcpListener, token: &Token) -> anyhow::Result<()> {
+fn banner(
+    config: &Config,
+    http: &tokio::net::TcpListener,
+    mqtt: Option<&EmbeddedBroker>,
+    token: &Token,
+) -> anyhow::Result<()> {
     let http = http.local_addr()?;
     println!("Switchyard {}", env!("CARGO_PKG_VERSION"));
     println!("  data:      {}", config.data.display());
@@ -59,11 +60,11 @@ fn banner(config: &Config, http: &tokio::net::TcpListener, token: &Token) -> any
     println!(
         "  REST API:  http://{http}/api   (health: http://{http}/health, docs: http://{http}/api/docs)"
     );
-    match config.mqtt.0 {
+    match mqtt.and_then(EmbeddedBroker::tcp_addr) {
         Some(addr) => println!("  MQTT:      mqtt://{addr} (embedded broker)"),
         None => println!("  MQTT:      embedded broker off"),
     }
-    if let Some(addr) = config.mqtt_ws.0 {
+    if let Some(addr) = mqtt.and_then(EmbeddedBroker::ws_addr) {
         println!("  MQTT/WS:   ws://{addr}/mqtt");
     }
     match token {

@@ -10,7 +10,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use switchyard_broker::{BoxFuture, BrokerKind, Clients, Inbound, Incoming, Outcome};
 use switchyard_model::Kinds;
-use switchyard_mqtt::{Mqtt, MqttKind};
+use switchyard_mqtt::{EmbeddedBroker, Listeners, MAX_PACKET, Mqtt, MqttKind};
 use switchyard_store::{Object, Query, Store};
 pub use switchyard_test_support::free_port;
 use tokio::sync::{Semaphore, mpsc};
@@ -20,6 +20,20 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The embedded broker on free ports, keeping its retained messages in `store`.
+pub fn broker(store: &Store, ws: bool) -> EmbeddedBroker {
+    let listeners = Listeners {
+        tcp: Some(local(0)),
+        ws: ws.then(|| local(0)),
+    };
+    EmbeddedBroker::start(listeners, store, MAX_PACKET).expect("embedded broker starts")
+}
+
+/// The embedded broker's TCP address.
+pub fn tcp(broker: &EmbeddedBroker) -> SocketAddr {
+    broker.tcp_addr().expect("a TCP listener")
 }
 
 pub struct TestStore {
@@ -82,12 +96,6 @@ impl Recorder {
     pub fn started(&self) -> Vec<String> {
         self.started.lock().unwrap().clone()
     }
-
-    /// Waits until a finished dispatch satisfies `found`, and returns it.
-    pub async fn wait_for(&self, what: &str, found: impl Fn(&Incoming) -> bool) -> Incoming {
-        let seen = || self.messages().into_iter().find(|m| found(m));
-        eventually(what, || async { seen() }).await
-    }
 }
 
 impl Inbound for Recorder {
@@ -139,7 +147,7 @@ where
 pub fn manager(
     store: &Store,
     inbound: Arc<dyn Inbound>,
-    embedded: Option<SocketAddr>,
+    embedded: Option<EmbeddedBroker>,
 ) -> Arc<dyn Clients> {
     let mqtt = Mqtt { embedded }.start(store.clone(), inbound);
     tokio::spawn(mqtt.clone().run());

@@ -1,0 +1,592 @@
+//! One device's connection: CONNECT, then a loop that reads packets, routes publishes, writes
+//! what the device's subscriptions matched, and acknowledges each QoS 1/2 publish in order once
+//! every in-process session it reached has kept it (see [`crate::ack`]).
+//!
+//! Everything between the socket and a callback is bounded: a device has at most
+//! [`MAX_PENDING`] publishes waiting for their acknowledgement (MQTT 5's receive maximum);
+//! past that, or while a session it published to is full, the broker stops reading its
+//! publishes (and holds at most as many read ahead, so pings and acks still get through). What
+//! its subscriptions match waits in a queue of [`DEVICE_QUEUE`] messages; a device that does
+//! not keep up loses what does not fit, as QoS allows a broker to (counted and logged).
+
+use crate::Shared;
+use crate::ack::{Ack, Acked};
+use crate::codec::{CodecError, Reader, Version, Writer};
+use crate::router::{BoxFuture, Message, SessionId, Sink};
+use futures::FutureExt;
+use futures::stream::{FuturesOrdered, StreamExt};
+use rumqttd::protocol::{
+    ConnAck, ConnAckProperties, ConnectReturnCode, DisconnectReasonCode, LastWill, Packet,
+    PingResp, PubAck, PubAckReason, PubComp, PubCompReason, PubRec, PubRecReason, PubRel,
+    PubRelReason, Publish, PublishProperties, QoS, SubAck, Subscribe, SubscribeReasonCode,
+    UnsubAck, UnsubAckReason, Unsubscribe,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Publishes of one device waiting for their acknowledgement (and the receive maximum the
+/// broker announces to MQTT 5 devices).
+pub(crate) const MAX_PENDING: usize = 256;
+/// Messages waiting to be written to one device.
+const DEVICE_QUEUE: usize = 1000;
+/// QoS 1/2 messages sent to a device and not yet acknowledged by it, unless it asks for fewer.
+const DEVICE_INFLIGHT: usize = 100;
+/// Time a new connection gets to send its CONNECT.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Topic aliases an MQTT 5 device may use.
+const TOPIC_ALIASES: u16 = 64;
+
+/// Serves one accepted connection until it ends.
+pub(crate) async fn serve<S>(stream: S, shared: Arc<Shared>, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read, write) = tokio::io::split(stream);
+    let mut reader = Reader::new(read, shared.max_packet);
+    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, reader.read_connect()).await {
+        Ok(Ok(Packet::Connect(connect, properties, will, _, _login))) => {
+            (connect, properties, will)
+        }
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "MQTT connection refused: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "MQTT connection closed: no CONNECT within {CONNECT_TIMEOUT:?}");
+            return;
+        }
+    };
+    let (connect, properties, will) = connect;
+    let mut writer = Writer::new(write, reader.version());
+    let v5 = reader.version() == Version::V5;
+    let mut client_id = connect.client_id;
+    let assigned = client_id.is_empty();
+    if assigned {
+        if !connect.clean_session && !v5 {
+            writer.queue(connack(ConnectReturnCode::ClientIdentifierNotValid, None));
+            let _ = writer.flush().await;
+            return;
+        }
+        client_id = format!("switchyard-{}", SessionId::next().0);
+    }
+    // Devices are not authenticated yet: every one is in the default tenant.
+    let tenant = switchyard_model::DEFAULT_TENANT.to_owned();
+    let inflight = (properties.as_ref())
+        .and_then(|p| p.receive_maximum)
+        .map_or(DEVICE_INFLIGHT, |max| {
+            usize::from(max).clamp(1, DEVICE_INFLIGHT)
+        });
+    let keep_alive = Duration::from_secs(u64::from(connect.keep_alive));
+    let (queue, outgoing) = mpsc::channel(DEVICE_QUEUE);
+    let sink = Arc::new(DeviceSink {
+        queue,
+        dropped: AtomicU64::new(0),
+        client: client_id.clone(),
+    });
+    let session = SessionId::next();
+    let taken_over = shared.register(&tenant, &client_id, session);
+    let properties = v5.then(|| ConnAckProperties {
+        receive_max: Some(MAX_PENDING as u16),
+        max_qos: Some(2),
+        retain_available: Some(1),
+        max_packet_size: Some(shared.max_packet as u32),
+        assigned_client_identifier: assigned.then(|| client_id.clone()),
+        topic_alias_max: Some(TOPIC_ALIASES),
+        wildcard_subscription_available: Some(1),
+        subscription_identifiers_available: Some(0),
+        shared_subscription_available: Some(0),
+        ..ConnAckProperties::default()
+    });
+    writer.queue(connack(ConnectReturnCode::Success, properties));
+    if writer.flush().await.is_err() {
+        shared.unregister(&tenant, &client_id, session);
+        return;
+    }
+    tracing::debug!(%peer, client = %client_id, "MQTT device connected");
+    let mut connection = Connection {
+        shared: shared.clone(),
+        tenant,
+        session,
+        sink: sink.clone(),
+        v5,
+        reader,
+        writer,
+        will,
+        pending: FuturesOrdered::new(),
+        held: VecDeque::new(),
+        room: None,
+        received_qos2: HashSet::new(),
+        sent: HashMap::new(),
+        inflight,
+        next_pkid: 0,
+        aliases: HashMap::new(),
+    };
+    let end = connection.run(outgoing, taken_over, keep_alive).await;
+    tracing::debug!(%peer, client = %client_id, "MQTT device disconnected: {end}");
+    let Connection { tenant, will, .. } = connection;
+    shared.router.remove_session(&tenant, session);
+    shared.unregister(&tenant, &client_id, session);
+    if let (Some(will), false) = (will, matches!(end, End::Disconnected)) {
+        shared.publish_will(&tenant, will);
+    }
+}
+
+fn connack(code: ConnectReturnCode, properties: Option<ConnAckProperties>) -> Packet {
+    let ack = ConnAck {
+        session_present: false,
+        code,
+    };
+    Packet::ConnAck(ack, properties)
+}
+
+/// How a connection ended.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("it disconnected")]
+    Disconnected,
+    #[error("another connection took its client id over")]
+    TakenOver,
+    #[error("no packet within its keep-alive")]
+    KeepAlive,
+    #[error("a message it published could not be kept")]
+    NotKept,
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    #[error("{0}")]
+    Codec(#[from] CodecError),
+    #[error("writing failed: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// A publish waiting for its acknowledgement.
+type Pending = BoxFuture<(Ackable, bool)>;
+
+#[derive(Clone, Copy)]
+enum Ackable {
+    PubAck(u16),
+    PubRec(u16),
+}
+
+/// A message sent to the device at QoS 1 or 2 and not yet acknowledged.
+enum Sent {
+    Published,
+    Released,
+}
+
+struct Connection<R, W> {
+    shared: Arc<Shared>,
+    tenant: String,
+    session: SessionId,
+    sink: Arc<DeviceSink>,
+    v5: bool,
+    reader: Reader<R>,
+    writer: Writer<W>,
+    will: Option<LastWill>,
+    pending: FuturesOrdered<Pending>,
+    /// Publishes read while a session they would go to is full.
+    held: VecDeque<(Publish, Option<PublishProperties>)>,
+    /// Resolves when the sessions the last publish went to have room again.
+    room: Option<BoxFuture<()>>,
+    /// QoS 2 publishes acknowledged with PUBREC, waiting for their PUBREL.
+    received_qos2: HashSet<u16>,
+    sent: HashMap<u16, Sent>,
+    inflight: usize,
+    next_pkid: u16,
+    aliases: HashMap<u16, String>,
+}
+
+impl<R, W> Connection<R, W>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    async fn run(
+        &mut self,
+        mut outgoing: mpsc::Receiver<Outgoing>,
+        mut taken_over: oneshot::Receiver<()>,
+        keep_alive: Duration,
+    ) -> End {
+        // A device gets one and a half keep-alive periods to send something.
+        let grace = keep_alive + keep_alive / 2;
+        let mut deadline = Instant::now() + grace;
+        loop {
+            let reading = self.pending.len() + self.held.len() < MAX_PENDING;
+            let sending = self.sent.len() < self.inflight;
+            let step = tokio::select! {
+                biased;
+                _ = &mut taken_over => return End::TakenOver,
+                Some((ackable, kept)) = self.pending.next(), if !self.pending.is_empty() => {
+                    self.acknowledge(ackable, kept)
+                }
+                () = async { self.room.as_mut().expect("checked").await }, if self.room.is_some() => {
+                    self.room = None;
+                    self.release_held()
+                }
+                Some(message) = outgoing.recv(), if sending => {
+                    self.send(message);
+                    Ok(())
+                }
+                packet = self.reader.read(), if reading => {
+                    deadline = Instant::now() + grace;
+                    match packet {
+                        Ok(packet) => self.received(packet),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                () = tokio::time::sleep_until(deadline), if !keep_alive.is_zero() => {
+                    Err(End::KeepAlive)
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+            // Whatever else is ready goes out in the same write.
+            while let Some(Some((ackable, kept))) = self.pending.next().now_or_never() {
+                if let Err(end) = self.acknowledge(ackable, kept) {
+                    return end;
+                }
+            }
+            while self.sent.len() < self.inflight {
+                match outgoing.try_recv() {
+                    Ok(message) => self.send(message),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.writer.flush().await {
+                return End::Write(e);
+            }
+        }
+    }
+
+    fn received(&mut self, packet: Packet) -> Result<(), End> {
+        match packet {
+            Packet::Publish(publish, properties) => {
+                if self.room.is_some() || !self.held.is_empty() {
+                    self.held.push_back((publish, properties));
+                    Ok(())
+                } else {
+                    self.publish(publish, properties)
+                }
+            }
+            Packet::PubAck(ack, _) => {
+                self.sent.remove(&ack.pkid);
+                Ok(())
+            }
+            Packet::PubRec(rec, _) => {
+                if let Some(sent) = self.sent.get_mut(&rec.pkid) {
+                    *sent = Sent::Released;
+                }
+                let rel = PubRel {
+                    pkid: rec.pkid,
+                    reason: PubRelReason::Success,
+                };
+                self.writer.queue(Packet::PubRel(rel, None));
+                Ok(())
+            }
+            Packet::PubComp(comp, _) => {
+                if let Some(Sent::Released) = self.sent.get(&comp.pkid) {
+                    self.sent.remove(&comp.pkid);
+                }
+                Ok(())
+            }
+            Packet::PubRel(rel, _) => {
+                let reason = if self.received_qos2.remove(&rel.pkid) {
+                    PubCompReason::Success
+                } else {
+                    PubCompReason::PacketIdentifierNotFound
+                };
+                let comp = PubComp {
+                    pkid: rel.pkid,
+                    reason,
+                };
+                self.writer.queue(Packet::PubComp(comp, None));
+                Ok(())
+            }
+            Packet::Subscribe(subscribe, _) => {
+                self.subscribe(subscribe);
+                Ok(())
+            }
+            Packet::Unsubscribe(unsubscribe, _) => {
+                self.unsubscribe(unsubscribe);
+                Ok(())
+            }
+            Packet::PingReq(_) => {
+                self.writer.queue(Packet::PingResp(PingResp));
+                Ok(())
+            }
+            Packet::Disconnect(disconnect, _) => {
+                if disconnect.reason_code != DisconnectReasonCode::DisconnectWithWillMessage {
+                    self.will = None;
+                }
+                Err(End::Disconnected)
+            }
+            Packet::Connect(..) => Err(End::Protocol("a second CONNECT")),
+            _ => Err(End::Protocol("a packet only a broker sends")),
+        }
+    }
+
+    /// Routes publishes held back while a session was full, until one fills a session again.
+    fn release_held(&mut self) -> Result<(), End> {
+        while self.room.is_none() {
+            let Some((publish, properties)) = self.held.pop_front() else {
+                break;
+            };
+            self.publish(publish, properties)?;
+        }
+        Ok(())
+    }
+
+    fn publish(
+        &mut self,
+        publish: Publish,
+        properties: Option<PublishProperties>,
+    ) -> Result<(), End> {
+        let topic = self.topic(&publish, properties.as_ref())?;
+        if publish.qos == QoS::ExactlyOnce && self.received_qos2.contains(&publish.pkid) {
+            // A resent QoS 2 publish whose PUBREC got lost: it was routed already.
+            self.acknowledge(Ackable::PubRec(publish.pkid), true)?;
+            return Ok(());
+        }
+        let message = Arc::new(Message {
+            topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties: properties.map(|p| p.user_properties).unwrap_or_default(),
+        });
+        let (ack, acked) = match publish.qos {
+            QoS::AtMostOnce => (Ack::none(), None),
+            _ => {
+                let (ack, acked) = Ack::new();
+                (ack, Some(acked))
+            }
+        };
+        let retained = message
+            .retain
+            .then(|| self.shared.retained.set(&self.tenant, &message));
+        let waits = self.shared.router.route(&self.tenant, &message, &ack);
+        drop(ack);
+        if !waits.is_empty() {
+            self.room = Some(Box::pin(futures::future::join_all(waits).map(|_| ())));
+        }
+        let ackable = match publish.qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => Some(Ackable::PubAck(publish.pkid)),
+            QoS::ExactlyOnce => Some(Ackable::PubRec(publish.pkid)),
+        };
+        if let (Some(ackable), Some(acked)) = (ackable, acked) {
+            self.pending
+                .push_back(Box::pin(kept(acked, retained, ackable)));
+        } else if let Some(retained) = retained {
+            tokio::spawn(async move {
+                if let Err(e) = retained.await {
+                    tracing::error!("cannot keep a retained message: {e}");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The topic of a publish, through MQTT 5 topic aliases.
+    fn topic(
+        &mut self,
+        publish: &Publish,
+        properties: Option<&PublishProperties>,
+    ) -> Result<String, End> {
+        let topic = std::str::from_utf8(&publish.topic)
+            .map_err(|_| End::Protocol("a topic that is not UTF-8"))?;
+        let alias = properties.and_then(|p| p.topic_alias);
+        let topic = match alias {
+            Some(0) => return Err(End::Protocol("topic alias 0")),
+            Some(alias) if alias > TOPIC_ALIASES => {
+                return Err(End::Protocol("a topic alias above the maximum"));
+            }
+            Some(alias) if topic.is_empty() => (self.aliases.get(&alias).cloned())
+                .ok_or(End::Protocol("an unknown topic alias"))?,
+            Some(alias) => {
+                self.aliases.insert(alias, topic.to_owned());
+                topic.to_owned()
+            }
+            None => topic.to_owned(),
+        };
+        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+            return Err(End::Protocol("a publish to an invalid topic"));
+        }
+        Ok(topic)
+    }
+
+    fn acknowledge(&mut self, ackable: Ackable, kept: bool) -> Result<(), End> {
+        if !kept {
+            // No acknowledgement: the device sends the message again when it reconnects.
+            return Err(End::NotKept);
+        }
+        match ackable {
+            Ackable::PubAck(pkid) => {
+                let ack = PubAck {
+                    pkid,
+                    reason: PubAckReason::Success,
+                };
+                self.writer.queue(Packet::PubAck(ack, None));
+            }
+            Ackable::PubRec(pkid) => {
+                self.received_qos2.insert(pkid);
+                let rec = PubRec {
+                    pkid,
+                    reason: PubRecReason::Success,
+                };
+                self.writer.queue(Packet::PubRec(rec, None));
+            }
+        }
+        Ok(())
+    }
+
+    fn subscribe(&mut self, subscribe: Subscribe) {
+        let sink: Arc<dyn Sink> = self.sink.clone();
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        let mut retained = Vec::new();
+        for filter in &subscribe.filters {
+            if !valid_filter(&filter.path) {
+                codes.push(if self.v5 {
+                    SubscribeReasonCode::TopicFilterInvalid
+                } else {
+                    SubscribeReasonCode::Failure
+                });
+                continue;
+            }
+            let qos = filter.qos;
+            (self.shared.router).subscribe(&self.tenant, self.session, &filter.path, qos, &sink);
+            codes.push(SubscribeReasonCode::Success(qos));
+            for message in self.shared.retained.matching(&self.tenant, &filter.path) {
+                retained.push((message, qos));
+            }
+        }
+        let ack = SubAck {
+            pkid: subscribe.pkid,
+            return_codes: codes,
+        };
+        self.writer.queue(Packet::SubAck(ack, None));
+        for (message, qos) in retained {
+            let qos = qos.min(message.qos);
+            self.sink.deliver(&message, qos, true, &Ack::none());
+        }
+    }
+
+    fn unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let reasons = (unsubscribe.filters.iter())
+            .map(|filter| {
+                match (self.shared.router).unsubscribe(&self.tenant, self.session, filter) {
+                    true => UnsubAckReason::Success,
+                    false => UnsubAckReason::NoSubscriptionExisted,
+                }
+            })
+            .collect();
+        let ack = UnsubAck {
+            pkid: unsubscribe.pkid,
+            reasons,
+        };
+        self.writer.queue(Packet::UnsubAck(ack, None));
+    }
+
+    /// Writes one message the device's subscriptions matched.
+    fn send(&mut self, outgoing: Outgoing) {
+        let pkid = match outgoing.qos {
+            QoS::AtMostOnce => 0,
+            _ => {
+                let pkid = self.free_pkid();
+                self.sent.insert(pkid, Sent::Published);
+                pkid
+            }
+        };
+        let message = &outgoing.message;
+        let publish = Publish {
+            dup: false,
+            qos: outgoing.qos,
+            pkid,
+            retain: outgoing.retained,
+            topic: message.topic.clone().into(),
+            payload: message.payload.clone(),
+        };
+        let properties = (self.v5 && !message.properties.is_empty()).then(|| PublishProperties {
+            user_properties: message.properties.clone(),
+            ..PublishProperties::default()
+        });
+        self.writer.queue(Packet::Publish(publish, properties));
+    }
+
+    fn free_pkid(&mut self) -> u16 {
+        loop {
+            self.next_pkid = self.next_pkid.wrapping_add(1).max(1);
+            if !self.sent.contains_key(&self.next_pkid) {
+                return self.next_pkid;
+            }
+        }
+    }
+}
+
+/// Waits for a publish to be kept by every session it reached (and, if retained, stored).
+async fn kept(
+    acked: Acked,
+    retained: Option<impl Future<Output = switchyard_store::Result<()>>>,
+    ackable: Ackable,
+) -> (Ackable, bool) {
+    let mut kept = acked.await;
+    if let Some(retained) = retained
+        && let Err(e) = retained.await
+    {
+        tracing::error!("cannot keep a retained message: {e}");
+        kept = false;
+    }
+    (ackable, kept)
+}
+
+/// A valid MQTT topic filter (shared subscriptions are not offered).
+fn valid_filter(filter: &str) -> bool {
+    rumqttd::protocol::valid_filter(filter)
+        && !filter.contains('\0')
+        && !filter.starts_with("$share/")
+}
+
+/// A message on its way to a device.
+struct Outgoing {
+    message: Arc<Message>,
+    qos: QoS,
+    retained: bool,
+}
+
+/// A device's queue, as the router sees it.
+struct DeviceSink {
+    queue: mpsc::Sender<Outgoing>,
+    dropped: AtomicU64,
+    client: String,
+}
+
+impl Sink for DeviceSink {
+    fn deliver(&self, message: &Arc<Message>, qos: QoS, retained: bool, _: &Ack) {
+        let outgoing = Outgoing {
+            message: message.clone(),
+            qos,
+            retained,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(outgoing) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Logged at 1, 2, 4, 8, ... drops: visible without flooding the log.
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    client = %self.client,
+                    "an MQTT device is not keeping up: dropped a message for it ({dropped} so far)"
+                );
+            }
+        }
+    }
+
+    fn room(&self) -> Option<BoxFuture<()>> {
+        None
+    }
+}
