@@ -5,6 +5,7 @@
 use switchyard_test_support as support;
 
 use serde_json::json;
+use support::clients::{self, Listening, printed};
 use support::plugins::plugin;
 use support::{MqttPeer, Options, Server, copy_dir, fixture};
 
@@ -149,4 +150,104 @@ async fn a_data_directory_of_the_sled_based_versions_opens_with_everything_in_it
         (&failed[0]["payload"], &failed[0]["attempts"]),
         (&json!("fail"), &json!(2))
     );
+}
+
+/// Runs a Mosquitto command-line client against the server's embedded broker.
+fn mosquitto(program: &str, server: &Server, args: &[&str]) -> std::process::Output {
+    clients::run(program, &clients::args(&connection(server), args))
+}
+
+fn connection(server: &Server) -> Vec<String> {
+    let port = server.mqtt.port().to_string();
+    vec!["-h".into(), "127.0.0.1".into(), "-p".into(), port]
+}
+
+/// SIGKILL, then the same server again on the same ports and data.
+async fn crash_and_restart(server: Server, dir: &std::path::Path) -> Server {
+    server.kill();
+    let again = server.same_again();
+    drop(server);
+    Server::start_with(dir, again).await
+}
+
+#[tokio::test]
+async fn a_devices_persistent_session_and_retained_messages_survive_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    // A device subscribes with a persistent session (clean session off) and goes away; a
+    // retained message is kept.
+    let subscribed = mosquitto(
+        "mosquitto_sub",
+        &server,
+        &["-c", "-i", "keeper", "-q", "1", "-t", "cmd/#", "-E"],
+    );
+    assert!(subscribed.status.success(), "{}", printed(&subscribed));
+    let retained = mosquitto(
+        "mosquitto_pub",
+        &server,
+        &["-q", "1", "-r", "-t", "state/door", "-m", "open"],
+    );
+    assert!(retained.status.success(), "{}", printed(&retained));
+
+    // Across a crash, its subscription goes on collecting what is published for it.
+    let server = crash_and_restart(server, dir.path()).await;
+    for n in 1..=3 {
+        let message = format!("command {n}");
+        let published = mosquitto(
+            "mosquitto_pub",
+            &server,
+            &["-q", "1", "-t", "cmd/door", "-m", &message],
+        );
+        assert!(published.status.success(), "{}", printed(&published));
+    }
+    // Acknowledged above, so in the store: a second crash keeps them.
+    let server = crash_and_restart(server, dir.path()).await;
+    let resumed = mosquitto(
+        "mosquitto_sub",
+        &server,
+        &[
+            "-c", "-i", "keeper", "-q", "1", "-t", "cmd/#", "-C", "3", "-W", "10",
+        ],
+    );
+    assert_eq!(printed(&resumed), "command 1\ncommand 2\ncommand 3\n");
+    let fresh = mosquitto(
+        "mosquitto_sub",
+        &server,
+        &["-t", "state/#", "-C", "1", "-W", "10", "-v"],
+    );
+    assert_eq!(printed(&fresh), "state/door open\n");
+
+    // A clean start ends the session: nothing more is kept for it.
+    let clean = mosquitto(
+        "mosquitto_sub",
+        &server,
+        &["-i", "keeper", "-t", "other", "-E"],
+    );
+    assert!(clean.status.success(), "{}", printed(&clean));
+    mosquitto(
+        "mosquitto_pub",
+        &server,
+        &["-q", "1", "-t", "cmd/door", "-m", "command 4"],
+    );
+    // Subscribed again, the device hears what comes now, and not what came in between.
+    let listening = Listening::start(&clients::args(
+        &connection(&server),
+        &[
+            "-c", "-i", "keeper", "-q", "1", "-t", "cmd/#", "-C", "1", "-W", "20",
+        ],
+    ));
+    let after = support::eventually(
+        "the device to hear command 5",
+        std::time::Duration::from_secs(20),
+        || async {
+            mosquitto(
+                "mosquitto_pub",
+                &server,
+                &["-q", "1", "-t", "cmd/door", "-m", "command 5"],
+            );
+            listening.heard()
+        },
+    )
+    .await;
+    assert_eq!(printed(&after), "command 5\n");
 }

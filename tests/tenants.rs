@@ -61,7 +61,7 @@ async fn a_tenant_sees_and_changes_only_what_it_owns() {
     let (status, _) = (acme.call(Method::PUT, "/api/indexes/Order/n", None)).await;
     assert_eq!(status, StatusCode::CREATED);
     // A failed message of acme's: the recorder refuses what is not JSON.
-    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    let device = acme.connect_device(server.mqtt, "acme-device", &[]).await;
     device.publish("acme/x", "not json").await;
     let failed = id(&acme.wait_for("FailedMessage", "", 1).await[0]);
     let (_, lines) = acme.get("/api/logs?plugin=recorder").await;
@@ -307,7 +307,9 @@ async fn a_hostile_plugin_with_every_capability_cannot_reach_another_tenant() {
             json!({"topic": "attack/#", "callback": "hostile", "clients": [globex_client], "maxAttempts": 1}),
         )
         .await;
-    let mut device = MqttPeer::connect(server.mqtt, None, &["stolen/#"]).await;
+    let mut device = (globex)
+        .connect_device(server.mqtt, "globex-device", &["stolen/#"])
+        .await;
     let stored = ("Attempt", "command=find-type");
     globex
         .publish_until_stored(&device, ("attack/x", "find-type Order"), stored)
@@ -359,7 +361,8 @@ async fn a_hostile_plugin_with_every_capability_cannot_reach_another_tenant() {
     assert!(acme.list("Attempt", "").await.is_empty());
     let reading = json!({"sensorId": "a1", "value": 20}).to_string();
     let stored = ("TemperatureReading", "sensorId=a1");
-    acme.publish_until_stored(&device, ("sensors/a1", &reading), stored)
+    let acme_device = acme.connect_device(server.mqtt, "acme-device", &[]).await;
+    acme.publish_until_stored(&acme_device, ("sensors/a1", &reading), stored)
         .await;
     assert!(globex.list("TemperatureReading", "").await.is_empty());
 }
@@ -474,7 +477,7 @@ async fn a_tenants_rate_slows_its_own_callbacks_and_loses_none() {
         .await;
     let subscriber = json!({"topic": "r/+", "callback": "recorder", "clients": [client]});
     acme.create("MessageSubscriber", subscriber).await;
-    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    let device = acme.connect_device(server.mqtt, "acme-device", &[]).await;
     let first = json!({"sensorId": "warm-up", "value": 1}).to_string();
     let stored = ("TemperatureReading", "sensorId=warm-up");
     acme.publish_until_stored(&device, ("r/0", &first), stored)
@@ -532,7 +535,9 @@ async fn a_noisy_tenant_does_not_hold_up_a_quiet_one() {
         "ordered": false, "maxAttempts": 1});
     noisy.create("MessageSubscriber", subscriber).await;
 
-    let mut device = MqttPeer::connect(server.mqtt, None, &["alerts/#"]).await;
+    let mut device = (quiet)
+        .connect_device(server.mqtt, "quiet-device", &["alerts/#"])
+        .await;
     let first = json!({"sensorId": "w", "value": 1}).to_string();
     let stored = ("TemperatureReading", "sensorId=w");
     quiet
@@ -541,7 +546,7 @@ async fn a_noisy_tenant_does_not_hold_up_a_quiet_one() {
     let baseline = p50_ms(&mut device, 0).await;
 
     // 64 callbacks that each sleep for a second, on a pool of 16 instances.
-    let flood = MqttPeer::connect(server.mqtt, None, &[]).await;
+    let flood = noisy.connect_device(server.mqtt, "noisy-device", &[]).await;
     for n in 0..64 {
         flood.publish(&format!("noisy/{}", n % 8), "sleep 1").await;
     }

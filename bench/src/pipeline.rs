@@ -14,7 +14,7 @@ use switchyard::Builder;
 use switchyard_broker::{BoxFuture, Inbound, Incoming, Outcome};
 use switchyard_dispatch::{Dispatcher, NativeCallback};
 use switchyard_model::DEFAULT_TENANT;
-use switchyard_mqtt::Listeners;
+use switchyard_mqtt::{BrokerConfig, Listeners};
 use switchyard_store::Store;
 use switchyard_test_support::plugins;
 use tokio::sync::mpsc;
@@ -148,11 +148,14 @@ impl Feed {
     fn builder(source: Source, dir: &std::path::Path) -> anyhow::Result<(Builder, Option<Tansu>)> {
         Ok(match source {
             Source::Mqtt { .. } => {
-                let listeners = Listeners {
-                    tcp: Some(([127, 0, 0, 1], 0).into()),
-                    ws: None,
+                let config = BrokerConfig {
+                    listeners: Listeners {
+                        tcp: Some(([127, 0, 0, 1], 0).into()),
+                        ..Listeners::default()
+                    },
+                    ..BrokerConfig::default()
                 };
-                (Builder::new(dir).mqtt(listeners), None)
+                (Builder::new(dir).mqtt(config), None)
             }
             Source::Kafka => {
                 let kafka: Box<dyn switchyard_broker::BrokerKind> =
@@ -173,7 +176,7 @@ impl Feed {
     ) -> anyhow::Result<Feed> {
         Ok(match (source, tansu) {
             (Source::Mqtt { qos }, _) => {
-                let broker = switchyard.mqtt.as_ref().and_then(|m| m.tcp_addr());
+                let broker = switchyard.mqtt.as_ref().and_then(|m| m.listeners().tcp);
                 let addr = broker.context("the embedded broker listens")?;
                 let mut options =
                     rumqttc::MqttOptions::new("bench-device", "127.0.0.1", addr.port());

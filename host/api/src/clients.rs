@@ -16,11 +16,30 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub(crate) struct PublishBody {
     /// A topic name (no wildcards) the client's broker takes.
-    topic: String,
+    pub(crate) topic: String,
     /// The payload as text.
     message: Option<String>,
     /// The payload as base64, for bytes that are not text.
     payload_base64: Option<String>,
+    /// Devices only (`/api/devices/publish`): keep it as the topic's retained message.
+    pub(crate) retain: Option<bool>,
+}
+
+impl PublishBody {
+    /// The payload's bytes: `message` or `payload_base64`, exactly one.
+    pub(crate) fn payload(self) -> Result<Vec<u8>> {
+        match (self.message, self.payload_base64) {
+            (Some(message), None) => Ok(message.into_bytes()),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|error| {
+                    ApiError::bad_request(format!("`payload_base64` is not valid base64: {error}"))
+                }),
+            _ => Err(ApiError::bad_request(
+                "give exactly one of `message` (text) and `payload_base64` (bytes)",
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -49,20 +68,16 @@ pub(crate) async fn publish(
     JsonBody(body): JsonBody<PublishBody>,
 ) -> Result<Json<Value>> {
     check_topic_name(&body.topic)?;
-    let payload = match (body.message, body.payload_base64) {
-        (Some(message), None) => message.into_bytes(),
-        (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|error| {
-                ApiError::bad_request(format!("`payload_base64` is not valid base64: {error}"))
-            })?,
-        _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of `message` (text) and `payload_base64` (bytes)",
-            ));
-        }
-    };
-    state.brokers.publish(&client, &body.topic, payload).await?;
+    if body.retain.is_some() {
+        return Err(ApiError::bad_request(
+            "`retain` is for devices (/api/devices/publish); a client publishes as its object says",
+        ));
+    }
+    let topic = body.topic.clone();
+    state
+        .brokers
+        .publish(&client, &topic, body.payload()?)
+        .await?;
     Ok(Json(json!({ "published": true })))
 }
 

@@ -126,7 +126,9 @@ impl From<switchyard_store::Error> for ApiError {
             Error::NotFound(message) => ApiError::not_found(message),
             Error::Invalid(message) => ApiError::unprocessable(message),
             Error::BadQuery(message) => ApiError::bad_request(message),
-            Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            Error::Conflict(message) | Error::Taken(message) => {
+                ApiError::new(StatusCode::CONFLICT, message)
+            }
             Error::TooLarge(message) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message),
             Error::Quota(message) => ApiError::quota(message),
             Error::Storage { .. } | Error::Corrupt(_) | Error::Closing => {

@@ -22,6 +22,7 @@
 //! | `GET/PATCH /api/tenants/{name}`, `DELETE ...[?force=true]` | 200 the tenant with its usage; 204 |
 //! | `POST /api/tenants/{name}/tokens` `{role}`, `GET ...` | 201 `{token, id, ...}`; 200 `{"result", "total"}` |
 //! | `DELETE /api/tenants/{name}/tokens/{id}` | 204 |
+//! | `POST /api/devices/publish` (a device's credentials, HTTP Basic) | 200 `{"published": true}` once kept |
 //! | `GET /metrics` (token unless public) | 200 Prometheus text |
 //! | `GET /api/openapi.json`, `GET /api/docs` (no token) | the OpenAPI document; Swagger UI |
 //!
@@ -30,6 +31,7 @@
 
 mod auth;
 mod clients;
+mod devices;
 mod error;
 mod extract;
 mod failed;
@@ -53,6 +55,7 @@ use axum::{Json, middleware};
 use serde_json::{Value, json};
 use switchyard_broker::Brokers;
 use switchyard_dispatch::Dispatcher;
+use switchyard_mqtt_broker::EmbeddedBroker;
 use switchyard_plugins::Plugins;
 use switchyard_store::Store;
 use switchyard_tenants::{DEFAULT_TENANT, Tenants};
@@ -100,6 +103,8 @@ pub struct AppState {
     /// Cancelled when the server shuts down, which ends the streams it serves.
     closing: CancellationToken,
     metrics: Option<metrics::Exposed>,
+    /// The embedded broker, for devices publishing over HTTP.
+    mqtt: Option<EmbeddedBroker>,
 }
 
 impl AppState {
@@ -118,6 +123,15 @@ impl AppState {
             limits: BodyLimits::default(),
             closing: CancellationToken::new(),
             metrics: None,
+            mqtt: None,
+        }
+    }
+
+    /// Lets devices of `broker` publish over HTTP.
+    pub fn with_mqtt(self, broker: Option<EmbeddedBroker>) -> AppState {
+        AppState {
+            mqtt: broker,
+            ..self
         }
     }
 
@@ -193,8 +207,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_bearer,
         ))
-        // Added after the auth layer, so these go without it.
-        .routes(routes!(health));
+        // Added after the auth layer, so these go without it (devices sign in on their own).
+        .routes(routes!(health))
+        .routes(routes!(devices::publish));
     if public_metrics == Some(true) {
         api = api.routes(routes!(metrics::metrics));
     }

@@ -18,9 +18,11 @@ pub(crate) struct ErrorMessage {
     info(
         title = "Switchyard",
         description = "Broker clients, subscribers, WebAssembly plugins and stored objects. \
-                       Every route but `/health`, `/api/openapi.json` and `/api/docs` needs \
-                       `Authorization: Bearer <token>`: the operator's (with `X-Tenant: <name>` \
-                       to act in a tenant other than `default`) or a tenant's."
+                       Every route but `/health`, `/api/openapi.json`, `/api/docs` and \
+                       `/api/devices/publish` needs `Authorization: Bearer <token>`: the \
+                       operator's (with `X-Tenant: <name>` to act in a tenant other than \
+                       `default`) or a tenant's. `/api/devices/publish` takes a device's own \
+                       credentials (HTTP Basic)."
     ),
     modifiers(&BearerToken),
     security(("token" = [])),
@@ -30,6 +32,7 @@ pub(crate) struct ErrorMessage {
         (name = "clients", description = "Publish and subscribe through a broker client"),
         (name = "failed", description = "Replay messages whose callbacks failed"),
         (name = "indexes", description = "Secondary indexes for queries"),
+        (name = "devices", description = "Devices of the embedded broker publishing over HTTP with their own credentials"),
         (name = "tenants", description = "Tenants, their quotas and tokens (the operator's token only)"),
         (name = "operate", description = "Health, metrics and plugin logs"),
     )
@@ -43,5 +46,7 @@ impl Modify for BearerToken {
         let components = openapi.components.get_or_insert_with(Default::default);
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
         components.add_security_scheme("token", SecurityScheme::Http(scheme));
+        let basic = HttpBuilder::new().scheme(HttpAuthScheme::Basic).build();
+        components.add_security_scheme("device", SecurityScheme::Http(basic));
     }
 }

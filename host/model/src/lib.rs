@@ -7,11 +7,13 @@
 //! and shapes are written down once, so the store, the dispatcher, the API, the admin UI and
 //! the CLI agree on them.
 
+mod device;
 mod kind;
 mod report;
 pub mod schema;
 mod subscriber;
 
+pub use device::{DEVICE_STATUS, Device};
 pub use kind::{ClientKind, Kinds};
 pub use report::Report;
 pub use subscriber::Subscriber;
@@ -36,6 +38,8 @@ pub fn is_tenant_name(name: &str) -> bool {
 
 /// The type of subscriber objects: a topic filter, a callback, the clients it listens on.
 pub const MESSAGE_SUBSCRIBER: &str = "MessageSubscriber";
+/// The type of a device's credentials and topics on the embedded broker.
+pub const MQTT_DEVICE: &str = "MQTTDevice";
 /// The type of the records of messages whose callback gave up.
 pub const FAILED_MESSAGE: &str = "FailedMessage";
 

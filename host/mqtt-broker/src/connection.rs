@@ -10,9 +10,12 @@
 //! not keep up loses what does not fit, as QoS allows a broker to (counted and logged).
 
 use crate::Shared;
+use crate::access::{Identity, Login, Refused};
 use crate::ack::{Ack, Acked};
 use crate::codec::{CodecError, Reader, Version, Writer};
+use crate::events::Who;
 use crate::router::{BoxFuture, Message, SessionId, Sink};
+use crate::sessions::{self, Slot};
 use futures::FutureExt;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rumqttd::protocol::{
@@ -21,13 +24,14 @@ use rumqttd::protocol::{
     PubRelReason, Publish, PublishProperties, QoS, SubAck, Subscribe, SubscribeReasonCode,
     UnsubAck, UnsubAckReason, Unsubscribe,
 };
+use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedMutexGuard, mpsc, oneshot};
 use tokio::time::Instant;
 
 /// Publishes of one device waiting for their acknowledgement (and the receive maximum the
@@ -50,8 +54,8 @@ where
     let (read, write) = tokio::io::split(stream);
     let mut reader = Reader::new(read, shared.max_packet);
     let connect = match tokio::time::timeout(CONNECT_TIMEOUT, reader.read_connect()).await {
-        Ok(Ok(Packet::Connect(connect, properties, will, _, _login))) => {
-            (connect, properties, will)
+        Ok(Ok(Packet::Connect(connect, properties, will, _, login))) => {
+            (connect, properties, will, login)
         }
         Ok(Ok(_)) => return,
         Ok(Err(e)) => {
@@ -63,9 +67,23 @@ where
             return;
         }
     };
-    let (connect, properties, will) = connect;
+    let (connect, properties, will, login) = connect;
     let mut writer = Writer::new(write, reader.version());
     let v5 = reader.version() == Version::V5;
+    let login = login.map(|login| Login {
+        client_id: connect.client_id.clone(),
+        username: login.username,
+        password: login.password.into_bytes(),
+    });
+    let identity = match shared.access.admit(login).await {
+        Ok(identity) => identity,
+        Err(refused) => {
+            tracing::info!(%peer, client = %connect.client_id, "MQTT device refused: {refused}");
+            writer.queue(connack(refusal(refused, v5), None));
+            let _ = writer.flush().await;
+            return;
+        }
+    };
     let mut client_id = connect.client_id;
     let assigned = client_id.is_empty();
     if assigned {
@@ -76,8 +94,7 @@ where
         }
         client_id = format!("switchyard-{}", SessionId::next().0);
     }
-    // Devices are not authenticated yet: every one is in the default tenant.
-    let tenant = switchyard_model::DEFAULT_TENANT.to_owned();
+    let tenant = identity.tenant.clone();
     let inflight = (properties.as_ref())
         .and_then(|p| p.receive_maximum)
         .map_or(DEVICE_INFLIGHT, |max| {
@@ -91,10 +108,24 @@ where
         client: client_id.clone(),
     });
     let session = SessionId::next();
-    let taken_over = shared.register(&tenant, &client_id, session);
+    let (slot, taken_over) = shared.register(&tenant, &client_id, session);
+    let requested = properties.as_ref().and_then(|p| p.session_expiry_interval);
+    let expiry = sessions::expiry(v5, connect.clean_session, requested);
+    let held = shared
+        .hold(slot, (&tenant, &client_id), connect.clean_session, expiry)
+        .await;
+    let (mut slot, resumed) = match held {
+        Ok(held) => held,
+        Err(code) => {
+            writer.queue(connack(code(v5), None));
+            let _ = writer.flush().await;
+            shared.unregister(&tenant, &client_id, session, false);
+            return;
+        }
+    };
     let properties = v5.then(|| ConnAckProperties {
         receive_max: Some(MAX_PENDING as u16),
-        max_qos: Some(2),
+        // Absent means QoS 2; MQTT 5 allows only 0 or 1 here.
         retain_available: Some(1),
         max_packet_size: Some(shared.max_packet as u32),
         assigned_client_identifier: assigned.then(|| client_id.clone()),
@@ -104,15 +135,35 @@ where
         shared_subscription_available: Some(0),
         ..ConnAckProperties::default()
     });
-    writer.queue(connack(ConnectReturnCode::Success, properties));
+    writer.queue(connack_present(resumed, properties));
     if writer.flush().await.is_err() {
-        shared.unregister(&tenant, &client_id, session);
+        let parked = shared
+            .park(&mut slot, (&tenant, &client_id), Vec::new())
+            .await;
+        drop(slot);
+        shared.unregister(&tenant, &client_id, session, parked);
         return;
     }
-    tracing::debug!(%peer, client = %client_id, "MQTT device connected");
+    if resumed {
+        let sink: Arc<dyn Sink> = sink.clone();
+        let queued = shared
+            .resume(&slot, (&tenant, &client_id), session, &sink)
+            .await;
+        for (message, qos) in queued {
+            sink.deliver(&message, qos, false, &Ack::none());
+        }
+    }
+    tracing::debug!(%peer, client = %client_id, %tenant, "MQTT device connected");
+    shared.access.presence(&identity, true);
+    let protocol = if v5 { "5" } else { "3.1.1" };
+    let details = json!({"device": identity.device, "protocol": protocol, "cleanStart": connect.clean_session});
+    shared.event(&who(&tenant, &identity, &client_id), "connected", details);
     let mut connection = Connection {
         shared: shared.clone(),
+        client_id: client_id.clone(),
         tenant,
+        identity,
+        refused: 0,
         session,
         sink: sink.clone(),
         v5,
@@ -123,18 +174,55 @@ where
         held: VecDeque::new(),
         room: None,
         received_qos2: HashSet::new(),
+        routing_qos2: HashSet::new(),
         sent: HashMap::new(),
         inflight,
         next_pkid: 0,
         aliases: HashMap::new(),
+        slot,
     };
-    let end = connection.run(outgoing, taken_over, keep_alive).await;
+    let mut outgoing = outgoing;
+    let end = connection.run(&mut outgoing, taken_over, keep_alive).await;
     tracing::debug!(%peer, client = %client_id, "MQTT device disconnected: {end}");
-    let Connection { tenant, will, .. } = connection;
+    let unsent = connection.unsent(&mut outgoing);
+    let Connection {
+        tenant,
+        will,
+        identity,
+        mut slot,
+        ..
+    } = connection;
+    shared.access.presence(&identity, false);
+    let details = json!({"device": identity.device, "reason": end.to_string()});
+    shared.event(
+        &who(&tenant, &identity, &client_id),
+        "disconnected",
+        details,
+    );
     shared.router.remove_session(&tenant, session);
-    shared.unregister(&tenant, &client_id, session);
+    let parked = shared.park(&mut slot, (&tenant, &client_id), unsent).await;
+    drop(slot);
+    shared.unregister(&tenant, &client_id, session, parked);
     if let (Some(will), false) = (will, matches!(end, End::Disconnected)) {
         shared.publish_will(&tenant, will);
+    }
+}
+
+fn who<'a>(tenant: &'a str, identity: &'a Identity, client_id: &'a str) -> Who<'a> {
+    Who {
+        tenant,
+        username: identity.username.as_deref(),
+        client_id,
+    }
+}
+
+/// The CONNACK code of a refusal, in the device's protocol version.
+fn refusal(refused: Refused, v5: bool) -> ConnectReturnCode {
+    match (refused, v5) {
+        (Refused::BadCredentials, _) => ConnectReturnCode::BadUserNamePassword,
+        (Refused::NotAuthorized, _) => ConnectReturnCode::NotAuthorized,
+        (Refused::Unavailable, true) => ConnectReturnCode::ServerUnavailable,
+        (Refused::Unavailable, false) => ConnectReturnCode::ServiceUnavailable,
     }
 }
 
@@ -142,6 +230,15 @@ fn connack(code: ConnectReturnCode, properties: Option<ConnAckProperties>) -> Pa
     let ack = ConnAck {
         session_present: false,
         code,
+    };
+    Packet::ConnAck(ack, properties)
+}
+
+/// A successful CONNACK, saying whether the device's session was kept.
+fn connack_present(session_present: bool, properties: Option<ConnAckProperties>) -> Packet {
+    let ack = ConnAck {
+        session_present,
+        code: ConnectReturnCode::Success,
     };
     Packet::ConnAck(ack, properties)
 }
@@ -157,6 +254,8 @@ enum End {
     KeepAlive,
     #[error("a message it published could not be kept")]
     NotKept,
+    #[error("its session could not be kept")]
+    SessionNotKept,
     #[error("protocol error: {0}")]
     Protocol(&'static str),
     #[error("{0}")]
@@ -165,8 +264,26 @@ enum End {
     Write(#[from] std::io::Error),
 }
 
-/// A publish waiting for its acknowledgement.
-type Pending = BoxFuture<(Ackable, bool)>;
+/// A publish waiting for its acknowledgement, or a SUBACK or UNSUBACK waiting for the
+/// session's record to be in the store.
+type Pending = BoxFuture<Reply>;
+
+enum Reply {
+    Publish(Ackable, Outcome),
+    /// The packet to send, or `None` if the session could not be kept.
+    Packet(Option<Box<Packet>>),
+}
+
+/// What became of a device's QoS 1/2 publish.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every session it reached kept it: acknowledged.
+    Kept,
+    /// Not kept: no acknowledgement, the connection ends and the device sends it again.
+    NotKept,
+    /// Outside the device's topics: dropped, and (MQTT 5) acknowledged as not authorized.
+    Refused,
+}
 
 #[derive(Clone, Copy)]
 enum Ackable {
@@ -176,13 +293,19 @@ enum Ackable {
 
 /// A message sent to the device at QoS 1 or 2 and not yet acknowledged.
 enum Sent {
-    Published,
+    /// Sent; a persistent session keeps it if the device goes away now.
+    Published(Arc<Message>, QoS),
+    /// PUBREL sent: the device has it.
     Released,
 }
 
 struct Connection<R, W> {
     shared: Arc<Shared>,
+    client_id: String,
     tenant: String,
+    identity: Identity,
+    /// Publishes refused because they were outside the device's topics.
+    refused: u64,
     session: SessionId,
     sink: Arc<DeviceSink>,
     v5: bool,
@@ -196,10 +319,14 @@ struct Connection<R, W> {
     room: Option<BoxFuture<()>>,
     /// QoS 2 publishes acknowledged with PUBREC, waiting for their PUBREL.
     received_qos2: HashSet<u16>,
+    /// QoS 2 publishes routed and not yet acknowledged.
+    routing_qos2: HashSet<u16>,
     sent: HashMap<u16, Sent>,
     inflight: usize,
     next_pkid: u16,
     aliases: HashMap<u16, String>,
+    /// The device's session, held while it is connected.
+    slot: OwnedMutexGuard<Slot>,
 }
 
 impl<R, W> Connection<R, W>
@@ -209,7 +336,7 @@ where
 {
     async fn run(
         &mut self,
-        mut outgoing: mpsc::Receiver<Outgoing>,
+        outgoing: &mut mpsc::Receiver<Outgoing>,
         mut taken_over: oneshot::Receiver<()>,
         keep_alive: Duration,
     ) -> End {
@@ -218,12 +345,16 @@ where
         let mut deadline = Instant::now() + grace;
         loop {
             let reading = self.pending.len() + self.held.len() < MAX_PENDING;
+            if !reading {
+                // Its pings wait unread behind its publishes: the broker is the slow one.
+                deadline = Instant::now() + grace;
+            }
             let sending = self.sent.len() < self.inflight;
             let step = tokio::select! {
                 biased;
                 _ = &mut taken_over => return End::TakenOver,
-                Some((ackable, kept)) = self.pending.next(), if !self.pending.is_empty() => {
-                    self.acknowledge(ackable, kept)
+                Some(reply) = self.pending.next(), if !self.pending.is_empty() => {
+                    self.reply(reply)
                 }
                 () = async { self.room.as_mut().expect("checked").await }, if self.room.is_some() => {
                     self.room = None;
@@ -248,8 +379,8 @@ where
                 return end;
             }
             // Whatever else is ready goes out in the same write.
-            while let Some(Some((ackable, kept))) = self.pending.next().now_or_never() {
-                if let Err(end) = self.acknowledge(ackable, kept) {
+            while let Some(Some(reply)) = self.pending.next().now_or_never() {
+                if let Err(end) = self.reply(reply) {
                     return end;
                 }
             }
@@ -349,9 +480,19 @@ where
         properties: Option<PublishProperties>,
     ) -> Result<(), End> {
         let topic = self.topic(&publish, properties.as_ref())?;
-        if publish.qos == QoS::ExactlyOnce && self.received_qos2.contains(&publish.pkid) {
-            // A resent QoS 2 publish whose PUBREC got lost: it was routed already.
-            self.acknowledge(Ackable::PubRec(publish.pkid), true)?;
+        if publish.qos == QoS::ExactlyOnce {
+            if self.received_qos2.contains(&publish.pkid) {
+                // A resent QoS 2 publish whose PUBREC got lost: it was routed already.
+                self.acknowledge(Ackable::PubRec(publish.pkid), Outcome::Kept)?;
+                return Ok(());
+            }
+            if !self.routing_qos2.insert(publish.pkid) {
+                // Resent while the first copy waits for its PUBREC, which answers both.
+                return Ok(());
+            }
+        }
+        if !self.identity.may_publish(&topic) {
+            self.refuse(&topic, &publish);
             return Ok(());
         }
         let message = Arc::new(Message {
@@ -422,26 +563,67 @@ where
         Ok(topic)
     }
 
-    fn acknowledge(&mut self, ackable: Ackable, kept: bool) -> Result<(), End> {
-        if !kept {
-            // No acknowledgement: the device sends the message again when it reconnects.
-            return Err(End::NotKept);
+    /// Drops a publish outside the device's topics; a QoS 1/2 one is still acknowledged, in
+    /// its turn (MQTT 5: as not authorized), or the device would send it again and again.
+    fn refuse(&mut self, topic: &str, publish: &Publish) {
+        self.refused += 1;
+        // Logged at 1, 2, 4, 8, ... refusals: visible without flooding the log.
+        if self.refused.is_power_of_two() {
+            tracing::warn!(
+                tenant = %self.tenant,
+                device = ?self.identity.device,
+                "an MQTT device published to `{topic}`, outside its publish filters: dropped \
+                 ({} so far)",
+                self.refused
+            );
         }
+        let ackable = match publish.qos {
+            QoS::AtMostOnce => return,
+            QoS::AtLeastOnce => Ackable::PubAck(publish.pkid),
+            QoS::ExactlyOnce => Ackable::PubRec(publish.pkid),
+        };
+        let refused = Reply::Publish(ackable, Outcome::Refused);
+        (self.pending).push_back(Box::pin(futures::future::ready(refused)));
+    }
+
+    fn reply(&mut self, reply: Reply) -> Result<(), End> {
+        match reply {
+            Reply::Publish(ackable, outcome) => self.acknowledge(ackable, outcome),
+            Reply::Packet(Some(packet)) => {
+                self.writer.queue(*packet);
+                Ok(())
+            }
+            Reply::Packet(None) => Err(End::SessionNotKept),
+        }
+    }
+
+    fn acknowledge(&mut self, ackable: Ackable, outcome: Outcome) -> Result<(), End> {
+        let refused = match outcome {
+            // No acknowledgement: the device sends the message again when it reconnects.
+            Outcome::NotKept => return Err(End::NotKept),
+            Outcome::Kept => false,
+            Outcome::Refused => self.v5,
+        };
         match ackable {
             Ackable::PubAck(pkid) => {
-                let ack = PubAck {
-                    pkid,
-                    reason: PubAckReason::Success,
+                let reason = match refused {
+                    true => PubAckReason::NotAuthorized,
+                    false => PubAckReason::Success,
                 };
-                self.writer.queue(Packet::PubAck(ack, None));
+                self.writer
+                    .queue(Packet::PubAck(PubAck { pkid, reason }, None));
             }
             Ackable::PubRec(pkid) => {
-                self.received_qos2.insert(pkid);
-                let rec = PubRec {
-                    pkid,
-                    reason: PubRecReason::Success,
+                self.routing_qos2.remove(&pkid);
+                let reason = match refused {
+                    true => PubRecReason::NotAuthorized,
+                    false => {
+                        self.received_qos2.insert(pkid);
+                        PubRecReason::Success
+                    }
                 };
-                self.writer.queue(Packet::PubRec(rec, None));
+                self.writer
+                    .queue(Packet::PubRec(PubRec { pkid, reason }, None));
             }
         }
         Ok(())
@@ -452,9 +634,22 @@ where
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         for filter in &subscribe.filters {
-            if !valid_filter(&filter.path) {
+            let refused = match () {
+                () if !valid_filter(&filter.path) => Some(SubscribeReasonCode::TopicFilterInvalid),
+                () if !self.identity.may_subscribe(&filter.path) => {
+                    tracing::info!(
+                        tenant = %self.tenant,
+                        device = ?self.identity.device,
+                        "an MQTT device asked for `{}`, outside its subscribe filters: refused",
+                        filter.path
+                    );
+                    Some(SubscribeReasonCode::NotAuthorized)
+                }
+                () => None,
+            };
+            if let Some(code) = refused {
                 codes.push(if self.v5 {
-                    SubscribeReasonCode::TopicFilterInvalid
+                    code
                 } else {
                     SubscribeReasonCode::Failure
                 });
@@ -463,6 +658,11 @@ where
             let qos = filter.qos;
             (self.shared.router).subscribe(&self.tenant, self.session, &filter.path, qos, &sink);
             codes.push(SubscribeReasonCode::Success(qos));
+            if let Some(session) = &mut self.slot.session {
+                session.subscriptions.insert(filter.path.clone(), qos);
+            }
+            let details = json!({"filter": filter.path, "qos": qos as u8});
+            self.event("subscribed", details);
             for message in self.shared.retained.matching(&self.tenant, &filter.path) {
                 retained.push((message, qos));
             }
@@ -471,7 +671,7 @@ where
             pkid: subscribe.pkid,
             return_codes: codes,
         };
-        self.writer.queue(Packet::SubAck(ack, None));
+        self.answer_when_saved(Packet::SubAck(ack, None));
         for (message, qos) in retained {
             let qos = qos.min(message.qos);
             self.sink.deliver(&message, qos, true, &Ack::none());
@@ -479,19 +679,70 @@ where
     }
 
     fn unsubscribe(&mut self, unsubscribe: Unsubscribe) {
-        let reasons = (unsubscribe.filters.iter())
-            .map(|filter| {
-                match (self.shared.router).unsubscribe(&self.tenant, self.session, filter) {
-                    true => UnsubAckReason::Success,
-                    false => UnsubAckReason::NoSubscriptionExisted,
-                }
-            })
-            .collect();
+        let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in &unsubscribe.filters {
+            let removed = (self.shared.router).unsubscribe(&self.tenant, self.session, filter);
+            reasons.push(match removed {
+                true => UnsubAckReason::Success,
+                false => UnsubAckReason::NoSubscriptionExisted,
+            });
+            if removed {
+                self.event("unsubscribed", json!({ "filter": filter }));
+            }
+            if let Some(session) = &mut self.slot.session {
+                session.subscriptions.remove(filter);
+            }
+        }
         let ack = UnsubAck {
             pkid: unsubscribe.pkid,
             reasons,
         };
-        self.writer.queue(Packet::UnsubAck(ack, None));
+        self.answer_when_saved(Packet::UnsubAck(ack, None));
+    }
+
+    /// Sends a SUBACK or UNSUBACK; for a persistent session, in its turn once the session's
+    /// subscriptions are in the store.
+    fn answer_when_saved(&mut self, packet: Packet) {
+        let Some(session) = &self.slot.session else {
+            self.writer.queue(packet);
+            return;
+        };
+        let who = (self.tenant.as_str(), self.client_id.as_str());
+        let saved = self.shared.sessions.save(who, session, None);
+        self.pending.push_back(Box::pin(async move {
+            match saved.await {
+                Ok(()) => Reply::Packet(Some(Box::new(packet))),
+                Err(e) => {
+                    tracing::error!("cannot keep an MQTT session's subscriptions: {e}");
+                    Reply::Packet(None)
+                }
+            }
+        }));
+    }
+
+    fn event(&self, event: &str, details: serde_json::Value) {
+        let who = who(&self.tenant, &self.identity, &self.client_id);
+        self.shared.event(&who, event, details);
+    }
+
+    /// What a persistent session keeps when the connection ends: the QoS 1/2 messages sent and
+    /// not acknowledged, then those not sent yet.
+    fn unsent(&mut self, outgoing: &mut mpsc::Receiver<Outgoing>) -> Vec<(Arc<Message>, QoS)> {
+        if self.slot.session.is_none() {
+            return Vec::new();
+        }
+        let mut sent: Vec<_> = self.sent.drain().collect();
+        sent.sort_by_key(|(pkid, _)| *pkid);
+        let mut unsent: Vec<_> = (sent.into_iter())
+            .filter_map(|(_, sent)| match sent {
+                Sent::Published(message, qos) => Some((message, qos)),
+                Sent::Released => None,
+            })
+            .collect();
+        while let Ok(waiting) = outgoing.try_recv() {
+            unsent.push((waiting.message, waiting.qos));
+        }
+        unsent
     }
 
     /// Writes one message the device's subscriptions matched.
@@ -500,7 +751,8 @@ where
             QoS::AtMostOnce => 0,
             _ => {
                 let pkid = self.free_pkid();
-                self.sent.insert(pkid, Sent::Published);
+                let sent = Sent::Published(outgoing.message.clone(), outgoing.qos);
+                self.sent.insert(pkid, sent);
                 pkid
             }
         };
@@ -535,7 +787,7 @@ async fn kept(
     acked: Acked,
     retained: Option<impl Future<Output = switchyard_store::Result<()>>>,
     ackable: Ackable,
-) -> (Ackable, bool) {
+) -> Reply {
     let mut kept = acked.await;
     if let Some(retained) = retained
         && let Err(e) = retained.await
@@ -543,7 +795,14 @@ async fn kept(
         tracing::error!("cannot keep a retained message: {e}");
         kept = false;
     }
-    (ackable, kept)
+    Reply::Publish(
+        ackable,
+        if kept {
+            Outcome::Kept
+        } else {
+            Outcome::NotKept
+        },
+    )
 }
 
 /// A valid MQTT topic filter (shared subscriptions are not offered).

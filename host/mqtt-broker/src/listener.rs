@@ -1,5 +1,6 @@
-//! The broker's listeners: MQTT over TCP, and MQTT over WebSocket (subprotocol `mqtt`) for
-//! browsers. Each accepted connection is served on a task of its own.
+//! The broker's listeners: MQTT over TCP, over TLS, over WebSocket (subprotocol `mqtt`) for
+//! browsers, and over secure WebSocket. Each accepted connection is served on a task of its
+//! own.
 
 use crate::Shared;
 use crate::connection;
@@ -7,28 +8,52 @@ use async_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, Request, Response,
 };
 use async_tungstenite::tungstenite::http::HeaderValue;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use ws_stream_tungstenite::WsStream;
 
+/// Time a connection gets for its TLS and WebSocket handshakes.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How the bytes of a connection are carried.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Transport {
     Tcp,
+    Tls,
     WebSocket,
+    SecureWebSocket,
 }
 
 impl Transport {
     pub fn name(self) -> &'static str {
         match self {
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
             Transport::WebSocket => "WebSocket",
+            Transport::SecureWebSocket => "secure WebSocket",
         }
+    }
+
+    pub fn is_secure(self) -> bool {
+        matches!(self, Transport::Tls | Transport::SecureWebSocket)
+    }
+
+    fn is_websocket(self) -> bool {
+        matches!(self, Transport::WebSocket | Transport::SecureWebSocket)
     }
 }
 
-/// Accepts connections until the listener fails.
-pub(crate) async fn accept(listener: TcpListener, transport: Transport, shared: Arc<Shared>) {
+/// Accepts connections until the listener fails; `tls` is there for the secure transports.
+pub(crate) async fn accept(
+    listener: TcpListener,
+    transport: Transport,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -41,27 +66,37 @@ pub(crate) async fn accept(listener: TcpListener, transport: Transport, shared: 
         };
         // A publish or an ack is one small packet someone waits for.
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
+        let (shared, tls) = (shared.clone(), tls.clone());
         tokio::spawn(async move {
-            match transport {
-                Transport::Tcp => connection::serve(stream, shared, peer).await,
-                Transport::WebSocket => match websocket(stream).await {
-                    Ok(stream) => connection::serve(stream, shared, peer).await,
-                    Err(e) => tracing::debug!(%peer, "WebSocket handshake failed: {e}"),
-                },
+            match tls {
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => carry(stream, transport, shared, peer).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => carry(stream, transport, shared, peer).await,
             }
         });
     }
 }
 
-async fn websocket(
-    stream: TcpStream,
-) -> Result<
-    WsStream<async_tungstenite::tokio::TokioAdapter<TcpStream>>,
-    async_tungstenite::tungstenite::Error,
-> {
-    let socket = async_tungstenite::tokio::accept_hdr_async(stream, Subprotocol).await?;
-    Ok(WsStream::new(socket))
+/// Serves MQTT over `stream`, through a WebSocket if the transport is one.
+async fn carry<S>(stream: S, transport: Transport, shared: Arc<Shared>, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    if !transport.is_websocket() {
+        return connection::serve(stream, shared, peer).await;
+    }
+    let handshake = async_tungstenite::tokio::accept_hdr_async(stream, Subprotocol);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(socket)) => connection::serve(WsStream::new(socket), shared, peer).await,
+        Ok(Err(e)) => tracing::debug!(%peer, "WebSocket handshake failed: {e}"),
+        Err(_) => tracing::debug!(%peer, "WebSocket handshake timed out"),
+    }
 }
 
 /// Answers with the `mqtt` subprotocol, which MQTT-over-WebSocket clients ask for.

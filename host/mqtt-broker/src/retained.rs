@@ -67,17 +67,11 @@ impl Retained {
             value.extend_from_slice(&message.payload);
             Some(value)
         };
-        let space = self.space.clone();
-        async move {
-            tokio::task::spawn_blocking(move || space.write(&[(&key, value.as_deref())]))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(switchyard_store::Error::Storage {
-                        doing: "keeping a retained message",
-                        source: Arc::new(e),
-                    })
-                })
-        }
+        crate::blocking::write(
+            self.space.clone(),
+            "keeping a retained message",
+            vec![(key, value)],
+        )
     }
 
     /// The retained messages of `tenant` whose topics match `filter`.

@@ -58,10 +58,8 @@ impl Embedded {
             consumer: Consumer::start(store.tenant(), id, inbound, WORKER_QUEUE),
         });
         let drain = tokio::spawn(inbox.clone().drain());
-        // Devices do not authenticate yet, so they cannot be placed in a tenant: until they
-        // can, every tenant's clients share the default namespace with them, as they did.
-        let namespace = switchyard_model::DEFAULT_TENANT;
-        let session = broker.session(namespace, Arc::new(Inlet(inbox.clone())));
+        // The tenant's namespace is the client's root: it meets its tenant's devices only.
+        let session = broker.session(store.tenant(), Arc::new(Inlet(inbox.clone())));
         let mut status = Status::new(store, id);
         status.report(true, None);
         let embedded = Embedded {

@@ -5,19 +5,24 @@
 //! external broker connects through rumqttc; a client of the embedded broker
 //! ([`switchyard_mqtt_broker`]) is an in-process session of it. Received messages go to an
 //! [`Inbound`](switchyard_broker::Inbound) and are acknowledged once their outcome is durable.
+//! Devices of the embedded broker authenticate as `MQTTDevice` objects ([`Devices`]).
 
 mod backlog;
 mod connection;
+mod devices;
 mod embedded;
 mod endpoint;
 mod kind;
 mod manager;
 mod settings;
 
+pub use devices::Devices;
 pub use kind::{MQTT_CLIENT, MqttKind};
 pub use manager::{MqttBroker, MqttClients};
 pub use settings::MAX_PACKET;
-pub use switchyard_mqtt_broker::{EmbeddedBroker, Listeners};
+pub use switchyard_mqtt_broker::{
+    Access, AuthMode, Config as BrokerConfig, EmbeddedBroker, Listeners, Tls,
+};
 
 use std::sync::Arc;
 use switchyard_broker::{BrokerKind, Clients, Inbound, Manager};

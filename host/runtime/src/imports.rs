@@ -20,7 +20,9 @@ impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
         match err {
             StoreError::NotFound(m) => Error::NotFound(m),
-            StoreError::Invalid(m) | StoreError::BadQuery(m) => Error::Invalid(m),
+            StoreError::Invalid(m) | StoreError::BadQuery(m) | StoreError::Taken(m) => {
+                Error::Invalid(m)
+            }
             StoreError::TooLarge(m) => Error::LimitExceeded(m),
             other => Error::Other(switchyard_model::Report(&other).to_string()),
         }

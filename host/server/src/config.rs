@@ -1,7 +1,9 @@
 //! Server settings: each works as a flag and as an environment variable.
 
+use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use switchyard_mqtt::{Access, AuthMode, BrokerConfig, Listeners, Tls};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
@@ -21,6 +23,24 @@ pub struct Config {
     /// Address of the embedded broker's MQTT-over-WebSocket listener, or `off`.
     #[arg(long, env = "SWITCHYARD_MQTT_WS", default_value = "off", value_parser = parse_listener)]
     pub mqtt_ws: Listener,
+    /// Address of the embedded broker's MQTT-over-TLS listener, or `off` (needs --tls-cert
+    /// and --tls-key).
+    #[arg(long, env = "SWITCHYARD_MQTT_TLS", default_value = "off", value_parser = parse_listener)]
+    pub mqtt_tls: Listener,
+    /// Address of the embedded broker's MQTT-over-secure-WebSocket listener, or `off` (needs
+    /// --tls-cert and --tls-key).
+    #[arg(long, env = "SWITCHYARD_MQTT_WSS", default_value = "off", value_parser = parse_listener)]
+    pub mqtt_wss: Listener,
+    /// The certificate chain (PEM, the server's first) the TLS listeners serve.
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Whether devices must authenticate as an MQTTDevice: `required` or `off`. By default
+    /// `required` when a listener is bound to anything but loopback, `off` otherwise.
+    #[arg(long, env = "SWITCHYARD_MQTT_AUTH")]
+    pub mqtt_auth: Option<AuthMode>,
     /// API bearer token. Without it, one is generated at first start, printed once and
     /// stored hashed.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
@@ -102,6 +122,47 @@ fn parse_listener(text: &str) -> Result<Listener, String> {
 }
 
 impl Config {
+    /// The embedded broker's settings, or `None` when every listener is off.
+    pub fn mqtt(&self) -> anyhow::Result<Option<BrokerConfig>> {
+        let listeners = Listeners {
+            tcp: self.mqtt.0,
+            tls: self.mqtt_tls.0,
+            ws: self.mqtt_ws.0,
+            wss: self.mqtt_wss.0,
+        };
+        if listeners == Listeners::default() {
+            return Ok(None);
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(Tls::from_pem_files(cert, key).context("reading --tls-cert and --tls-key")?)
+            }
+            _ => None,
+        };
+        let exposed = listeners.exposed();
+        let mode = match self.mqtt_auth {
+            Some(mode) => mode,
+            None if exposed.is_empty() => AuthMode::Off,
+            None => AuthMode::Required,
+        };
+        if mode == AuthMode::Off && !exposed.is_empty() {
+            tracing::warn!(
+                ?exposed,
+                "--mqtt-auth off: devices connect without credentials on addresses other than \
+                 loopback, and may use every topic of the default tenant"
+            );
+        }
+        Ok(Some(BrokerConfig {
+            listeners,
+            tls,
+            access: Access {
+                mode,
+                gatekeeper: None,
+            },
+            max_packet: switchyard_mqtt::MAX_PACKET,
+        }))
+    }
+
     pub fn quotas(&self) -> switchyard_tenants::Quotas {
         let q = &self.quotas;
         switchyard_tenants::Quotas {
@@ -135,5 +196,57 @@ impl Config {
             max_memory_mb: self.plugin_max_memory_mb.max(self.plugin_memory_mb),
             log_lines: self.log_lines,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn mqtt(args: &[&str]) -> anyhow::Result<Option<BrokerConfig>> {
+        let args = ["serve"].iter().chain(args);
+        Serve::try_parse_from(args)?.config.mqtt()
+    }
+
+    #[test]
+    fn devices_must_authenticate_once_a_listener_leaves_loopback() {
+        let mode = |args: &[&str]| mqtt(args).unwrap().unwrap().access.mode;
+        assert_eq!(mode(&[]), AuthMode::Off);
+        assert_eq!(mode(&["--mqtt", "0.0.0.0:1883"]), AuthMode::Required);
+        assert_eq!(mode(&["--mqtt-ws", "192.0.2.1:8083"]), AuthMode::Required);
+        assert_eq!(mode(&["--mqtt-auth", "required"]), AuthMode::Required);
+        let open = ["--mqtt", "0.0.0.0:1883", "--mqtt-auth", "off"];
+        assert_eq!(mode(&open), AuthMode::Off);
+        assert!(mqtt(&["--mqtt-auth", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn secure_listeners_need_a_certificate_and_every_listener_off_is_no_broker() {
+        let off = ["--mqtt", "off"];
+        assert!(mqtt(&off).unwrap().is_none());
+        let config = mqtt(&["--mqtt-tls", "127.0.0.1:8883"]).unwrap().unwrap();
+        assert!(
+            config.tls.is_none(),
+            "the broker refuses to start without one"
+        );
+        let missing = mqtt(&[
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ]);
+        let message = format!("{:#}", missing.err().unwrap());
+        assert!(message.contains("/nonexistent/cert.pem"), "{message}");
+        assert!(
+            mqtt(&["--tls-cert", "/x.pem"]).is_err(),
+            "a certificate needs its key"
+        );
     }
 }

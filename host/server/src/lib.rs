@@ -15,7 +15,7 @@ use std::sync::Arc;
 use switchyard_broker::{BrokerKind, Brokers, Clients, Inbound};
 use switchyard_dispatch::{Callbacks, Dispatcher, NativeCallback, Retention};
 use switchyard_model::Kinds;
-use switchyard_mqtt::{EmbeddedBroker, Listeners};
+use switchyard_mqtt::{BrokerConfig, Devices, EmbeddedBroker};
 use switchyard_plugins::Plugins;
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
@@ -45,7 +45,7 @@ pub struct Builder {
     limits: Limits,
     retention: Retention,
     quotas: Quotas,
-    mqtt: Option<Listeners>,
+    mqtt: Option<BrokerConfig>,
     brokers: Option<Vec<Box<dyn BrokerKind>>>,
     natives: HashMap<String, Arc<dyn NativeCallback>>,
 }
@@ -90,10 +90,11 @@ impl Builder {
         }
     }
 
-    /// Runs the embedded MQTT broker with these listeners.
-    pub fn mqtt(self, listeners: Listeners) -> Builder {
+    /// Runs the embedded MQTT broker so; its devices authenticate as the store's
+    /// `MQTTDevice` objects.
+    pub fn mqtt(self, config: BrokerConfig) -> Builder {
         Builder {
-            mqtt: Some(listeners),
+            mqtt: Some(config),
             ..self
         }
     }
@@ -129,7 +130,11 @@ impl Builder {
         let store = Store::open_with_cache(&self.data, kinds, self.cache_bytes)
             .with_context(|| format!("opening the database in {}", self.data.display()))?;
         let mqtt = (self.mqtt)
-            .map(|listeners| EmbeddedBroker::start(listeners, &store, switchyard_mqtt::MAX_PACKET))
+            .map(|mut config| {
+                config.max_packet = switchyard_mqtt::MAX_PACKET;
+                config.access.gatekeeper = Some(Devices::new(store.clone()));
+                EmbeddedBroker::start(config, &store)
+            })
             .transpose()
             .context("starting the embedded MQTT broker")?;
         let broker_kinds = (self.brokers).unwrap_or_else(|| broker_kinds(mqtt.clone()));

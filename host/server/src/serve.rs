@@ -8,7 +8,7 @@ use anyhow::Context;
 use std::io::Write;
 use switchyard::Builder;
 use switchyard_api::{AppState, Auth};
-use switchyard_mqtt::{EmbeddedBroker, Listeners};
+use switchyard_mqtt::{AuthMode, EmbeddedBroker};
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let render_metrics = metrics::install().context("installing the metrics recorder")?;
@@ -17,11 +17,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .retention(config.retention())
         .quotas(config.quotas())
         .cache_bytes(config.store_cache_mb << 20);
-    if let Some(tcp) = config.mqtt.0 {
-        builder = builder.mqtt(Listeners {
-            tcp: Some(tcp),
-            ws: config.mqtt_ws.0,
-        });
+    if let Some(mqtt) = config.mqtt()? {
+        builder = builder.mqtt(mqtt);
     }
     let switchyard = builder.build()?;
     let (token_hash, token) = token::load(&switchyard.store, config.token.as_deref())?;
@@ -31,7 +28,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
     let state = AppState::new(switchyard.dispatcher.clone(), Auth::from_hash(token_hash))
-        .with_metrics(render_metrics, config.metrics_public);
+        .with_metrics(render_metrics, config.metrics_public)
+        .with_mqtt(switchyard.mqtt.clone());
     banner(&config, &listener, switchyard.mqtt.as_ref(), &token)?;
     let closing = state.closing();
     axum::serve(listener, switchyard_api::router(state))
@@ -60,12 +58,27 @@ fn banner(
     println!(
         "  REST API:  http://{http}/api   (health: http://{http}/health, docs: http://{http}/api/docs)"
     );
-    match mqtt.and_then(EmbeddedBroker::tcp_addr) {
-        Some(addr) => println!("  MQTT:      mqtt://{addr} (embedded broker)"),
+    match mqtt {
+        Some(broker) => {
+            let bound = broker.listeners();
+            let auth = match broker.auth_mode() {
+                AuthMode::Required => "devices authenticate as MQTTDevice objects",
+                AuthMode::Off => "devices without credentials get in (--mqtt-auth off)",
+            };
+            println!("  MQTT:      embedded broker, {auth}");
+            let urls = [
+                (bound.tcp, "mqtt", ""),
+                (bound.tls, "mqtts", ""),
+                (bound.ws, "ws", "/mqtt"),
+                (bound.wss, "wss", "/mqtt"),
+            ];
+            for (addr, scheme, path) in urls {
+                if let Some(addr) = addr {
+                    println!("             {scheme}://{addr}{path}");
+                }
+            }
+        }
         None => println!("  MQTT:      embedded broker off"),
-    }
-    if let Some(addr) = mqtt.and_then(EmbeddedBroker::ws_addr) {
-        println!("  MQTT/WS:   ws://{addr}/mqtt");
     }
     match token {
         Token::Configured => {

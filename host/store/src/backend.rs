@@ -28,6 +28,10 @@ pub(crate) struct Write {
     /// Whether the stored object's host-maintained status (a client's `isConnected` and
     /// `lastError`) is kept over what the write set computed from an older read.
     pub keeps_status: bool,
+    /// The property of the object whose value no other object of its type may have, in any
+    /// tenant (a device's `username`); a write that takes a value another object has fails
+    /// alone with [`crate::Error::Taken`].
+    pub unique: Option<&'static str>,
 }
 
 /// The write sets of one tenant's transaction, with what its tenant may store.
@@ -77,10 +81,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn tenants(&self) -> Result<Vec<String>>;
 
     /// Applies write sets in one transaction, in order, each seeing the ones before it. A set
-    /// whose objects are not at the versions it read (`Conflict`), or that would take its
-    /// tenant over its quota (`Quota`), fails alone with nothing of it applied; `Err` means the
-    /// engine failed and nothing was applied.
+    /// whose objects are not at the versions it read (`Conflict`), that would take its tenant
+    /// over its quota (`Quota`), or that gives a unique property a value another object has
+    /// (`Taken`), fails alone with nothing of it applied; `Err` means the engine failed and
+    /// nothing was applied.
     fn commit(&self, sets: &[WriteSet]) -> Result<Vec<Result<()>>>;
+
+    /// The tenant and id of the object of `type_name` whose unique property has `value`.
+    fn unique(&self, type_name: &str, value: &str) -> Result<Option<(String, String)>>;
 
     /// Sets host-maintained properties of `tenant`'s object `id` in place, keeping its
     /// version; its type, or `None` if there is no such object.

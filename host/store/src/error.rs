@@ -21,6 +21,9 @@ pub enum Error {
     /// The write raced with another one (for example the object was deleted meanwhile).
     #[error("{0}")]
     Conflict(String),
+    /// The write gives a property that is unique on the server a value another object has.
+    #[error("{0}")]
+    Taken(String),
     /// The write would take its tenant over a quota; the message names it.
     #[error("{0}")]
     Quota(String),

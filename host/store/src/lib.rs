@@ -39,6 +39,7 @@ mod types;
 pub use error::{Error, Result};
 pub use query::{Filter, Op, Order, Page, Query};
 pub use queue::{Queue, Queued};
+pub use record::now;
 pub use space::Space;
 pub use txn::Txn;
 pub use types::validate_type_name;
@@ -315,6 +316,16 @@ impl Store {
     /// client); never hand the result to the API or a plugin.
     pub fn get_with_secrets(&self, id: &str) -> Result<Option<Object>> {
         self.load(id)
+    }
+
+    /// The object of `type_name` whose server-wide unique property (a device's `username`) is
+    /// `value`, in whichever tenant has it: that tenant and the object, write-only properties
+    /// included. For the host's own use (authenticating a device).
+    pub fn find_unique(&self, type_name: &str, value: &str) -> Result<Option<(String, Object)>> {
+        let Some((tenant, id)) = self.backend().unique(type_name, value)? else {
+            return Ok(None);
+        };
+        Ok((self.backend().load(&id)?).filter(|(owner, _)| *owner == tenant))
     }
 
     /// Merges `patch` into the object (`null` removes a property).

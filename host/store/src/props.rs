@@ -28,13 +28,14 @@ fn into_map(input: Value) -> Result<Object> {
 /// `null` values are left out: null means "no value" here as in a merge.
 pub(crate) fn create(schema: &Schema, type_name: &str, input: Value) -> Result<Object> {
     validate_type_name(type_name)?;
-    let input = into_map(input)?;
+    let mut input = into_map(input)?;
     if let Some(prop) = RESERVED.iter().find(|prop| input.contains_key(**prop)) {
         return Err(Error::Invalid(format!(
             "property `{prop}` is reserved and set by the store; leave it out"
         )));
     }
     let builtin = schema.builtin(type_name);
+    prepare(builtin.as_ref(), &mut input)?;
     let mut object = Object::new();
     object.insert(ID.into(), new_id().into());
     object.insert(TYPE.into(), type_name.into());
@@ -58,8 +59,9 @@ pub(crate) fn create(schema: &Schema, type_name: &str, input: Value) -> Result<O
 
 /// `current` with `patch` merged in; `null` in the patch removes a property.
 pub(crate) fn merge(schema: &Schema, current: Object, patch: Value) -> Result<Object> {
-    let patch = into_map(patch)?;
+    let mut patch = into_map(patch)?;
     let builtin = schema.builtin(type_of(&current));
+    prepare(builtin.as_ref(), &mut patch)?;
     let mut object = current;
     for (prop, value) in patch {
         if is_unchanged_reserved(&object, &prop, &value)?
@@ -82,8 +84,9 @@ pub(crate) fn merge(schema: &Schema, current: Object, patch: Value) -> Result<Ob
 /// properties stay; secrets stay unless `input` names them (`null` removes one), because
 /// reads never return them and a GET-edit-PUT round trip must not erase them.
 pub(crate) fn replace(schema: &Schema, current: Object, input: Value) -> Result<Object> {
-    let input = into_map(input)?;
+    let mut input = into_map(input)?;
     let builtin = schema.builtin(type_of(&current));
+    prepare(builtin.as_ref(), &mut input)?;
     let mut object: Object = current
         .into_iter()
         .filter(|(prop, _)| {
@@ -118,10 +121,11 @@ pub(crate) fn set_status(current: &mut Object, fields: &Object) {
     current.insert(UPDATED_AT.into(), now().into());
 }
 
-/// Copies the host-maintained properties of `stored` (a client) into `object`, so a user write
-/// computed from an older read does not undo a status the host set meanwhile.
+/// Copies the host-maintained properties of `stored` (a client or a device) into `object`, so a
+/// user write computed from an older read does not undo a status the host set meanwhile.
 pub(crate) fn carry_status(object: &mut Object, stored: &Object) {
-    for (prop, _) in &switchyard_model::CLIENT_STATUS {
+    let status = switchyard_model::CLIENT_STATUS.iter();
+    for (prop, _) in status.chain(&switchyard_model::DEVICE_STATUS) {
         match stored.get(*prop) {
             Some(value) => object.insert((*prop).into(), value.clone()),
             None => object.remove(*prop),
@@ -152,6 +156,10 @@ fn is_unchanged_reserved(object: &Object, prop: &str, value: &Value) -> Result<b
             "property `{prop}` is reserved and cannot be changed"
         )))
     }
+}
+
+fn prepare(builtin: Option<&Builtin>, input: &mut Object) -> Result<()> {
+    builtin.map_or(Ok(()), |builtin| builtin.prepare_input(input))
 }
 
 fn finish(builtin: Option<Builtin>, object: &mut Object) -> Result<()> {

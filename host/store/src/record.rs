@@ -9,8 +9,8 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// The current time as stored in `createdAt` / `updatedAt`.
-pub(crate) fn now() -> String {
+/// The current time as stored in `createdAt` / `updatedAt`: RFC 3339, UTC, milliseconds.
+pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

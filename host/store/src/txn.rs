@@ -143,6 +143,7 @@ impl Txn {
             base: 0,
             bytes: Some(bytes),
             keeps_status: false,
+            unique: self.store.schema().unique(type_name),
         });
         props::strip_secrets(self.store.schema(), &mut object);
         Ok(object)
@@ -384,7 +385,8 @@ impl Txn {
         }
         // Every path here loaded the object first, so its version was seen.
         let base = self.seen.borrow().get(id).copied().unwrap_or_default();
-        let keeps_status = self.store.schema().has_status(type_name);
+        let schema = self.store.schema();
+        let (keeps_status, unique) = (schema.has_status(type_name), schema.unique(type_name));
         self.by_id.insert(id.to_owned(), self.writes.len());
         self.writes.push(Write {
             id: id.to_owned(),
@@ -393,6 +395,7 @@ impl Txn {
             base,
             bytes,
             keeps_status,
+            unique,
         });
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The host reads these objects to connect brokers and route messages, so a bad value must be
 //! refused on write with a message naming the field, not discovered later. Client types are
-//! the [`ClientKind`]s the composition root registered; `MessageSubscriber` and
-//! `FailedMessage` are the host's own. This module also says which properties only the host
+//! the [`ClientKind`]s the composition root registered; `MessageSubscriber`,
+//! `FailedMessage` and `MQTTDevice` are the host's own. This module also says which properties only the host
 //! writes (connection status) and which are never read back (secrets); `props` applies those
 //! rules.
 
@@ -11,7 +11,8 @@ use crate::{Error, Object, Result};
 use serde_json::Value;
 use std::sync::Arc;
 use switchyard_model::{
-    CLIENT_STATUS, ClientKind, FAILED_MESSAGE, Kinds, MESSAGE_SUBSCRIBER, Subscriber, schema::Props,
+    CLIENT_STATUS, ClientKind, DEVICE_STATUS, Device, FAILED_MESSAGE, Kinds, MESSAGE_SUBSCRIBER,
+    MQTT_DEVICE, Subscriber, schema::Props,
 };
 
 /// A type the host itself understands.
@@ -20,6 +21,7 @@ pub(crate) enum Builtin {
     Client(Arc<dyn ClientKind>),
     MessageSubscriber,
     FailedMessage,
+    MqttDevice,
 }
 
 /// The built-in types of one store: the host's own and the registered client kinds.
@@ -33,20 +35,26 @@ impl Schema {
         match type_name {
             MESSAGE_SUBSCRIBER => Some(Builtin::MessageSubscriber),
             FAILED_MESSAGE => Some(Builtin::FailedMessage),
+            MQTT_DEVICE => Some(Builtin::MqttDevice),
             _ => self.kinds.of(type_name).cloned().map(Builtin::Client),
         }
     }
 
     /// Every built-in type name.
     pub(crate) fn builtin_names(&self) -> Vec<&'static str> {
-        let mut names = vec![MESSAGE_SUBSCRIBER, FAILED_MESSAGE];
+        let mut names = vec![MESSAGE_SUBSCRIBER, FAILED_MESSAGE, MQTT_DEVICE];
         names.extend(self.kinds.type_names());
         names
     }
 
     /// Whether objects of this type have host-maintained properties.
     pub(crate) fn has_status(&self, type_name: &str) -> bool {
-        self.kinds.of(type_name).is_some()
+        type_name == MQTT_DEVICE || self.kinds.of(type_name).is_some()
+    }
+
+    /// The property of `type_name` whose values are unique on the server, across tenants.
+    pub(crate) fn unique(&self, type_name: &str) -> Option<&'static str> {
+        (type_name == MQTT_DEVICE).then_some("username")
     }
 
     /// Whether `property` of `type_name` is a secret.
@@ -104,6 +112,7 @@ impl Builtin {
     pub(crate) fn read_only(&self) -> &'static [(&'static str, Value)] {
         match self {
             Builtin::Client(_) => &CLIENT_STATUS,
+            Builtin::MqttDevice => &DEVICE_STATUS,
             _ => &[],
         }
     }
@@ -116,7 +125,17 @@ impl Builtin {
     pub(crate) fn is_write_only(&self, prop: &str) -> bool {
         match self {
             Builtin::Client(kind) => kind.is_secret(prop),
+            Builtin::MqttDevice => prop == "password",
             _ => false,
+        }
+    }
+
+    /// Turns user input into what is stored where the two differ: a device's password into
+    /// its hash.
+    pub(crate) fn prepare_input(&self, input: &mut Object) -> Result<()> {
+        match self {
+            Builtin::MqttDevice => Device::hash_input(input).map_err(Error::Invalid),
+            _ => Ok(()),
         }
     }
 
@@ -125,6 +144,7 @@ impl Builtin {
         match self {
             Builtin::Client(kind) => kind.apply_defaults(object),
             Builtin::MessageSubscriber => Subscriber::apply_defaults(object),
+            Builtin::MqttDevice => Device::apply_defaults(object),
             Builtin::FailedMessage => {}
         }
     }
@@ -136,6 +156,7 @@ impl Builtin {
                 .string("name")
                 .and_then(|()| kind.validate(object)),
             Builtin::MessageSubscriber => Subscriber::validate(object),
+            Builtin::MqttDevice => Device::validate(object),
             Builtin::FailedMessage => Ok(()),
         }
         .map_err(Error::Invalid)

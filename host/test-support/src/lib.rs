@@ -2,8 +2,9 @@
 //! `switchyard` binary started on ports chosen at run time with a temporary data directory and
 //! talked to over REST like a user would ([`Server`]), MQTT devices ([`MqttPeer`],
 //! [`stream`]), the real brokers a test needs (Mosquitto, tansu for Kafka, pulsar-lite for
-//! Pulsar), and waiting for something to become true ([`eventually`]) instead of sleeping.
+//! Pulsar), TLS certificates of a test's own authority ([`tls`]), and waiting for something to become true ([`eventually`]) instead of sleeping.
 
+pub mod clients;
 pub mod kafka;
 pub mod mosquitto;
 mod peer;
@@ -11,6 +12,7 @@ pub mod plugins;
 pub mod pulsar;
 mod server;
 pub mod stream;
+pub mod tls;
 
 pub use peer::MqttPeer;
 pub use server::{Api, Options, Server};

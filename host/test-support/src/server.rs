@@ -384,6 +384,21 @@ impl Api {
         subscriber["id"].as_str().expect("subscriber id").to_owned()
     }
 
+    /// Creates an `MQTTDevice` of this tenant that may use every topic, and connects as it to
+    /// the embedded broker at `mqtt`, subscribed to `filters`: a device in this tenant's topic
+    /// namespace.
+    pub async fn connect_device(
+        &self,
+        mqtt: SocketAddr,
+        username: &str,
+        filters: &[&str],
+    ) -> MqttPeer {
+        let password = format!("{username}-password");
+        let device = json!({"username": username, "password": password, "publish": ["#"], "subscribe": ["#"]});
+        self.create("MQTTDevice", device).await;
+        MqttPeer::connect(mqtt, Some((username, &password)), filters).await
+    }
+
     /// Waits until the client object says it is connected.
     pub async fn wait_connected(&self, id: &str) -> Value {
         let path = format!("/api/objects/MQTTClient/{id}");

@@ -127,6 +127,26 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     }
 }
 
+/// Whether every topic `filter` matches is matched by `allowed` too (both MQTT filters without
+/// a `$share` prefix): what a device may subscribe to within the filters it is allowed.
+pub fn covers(allowed: &str, filter: &str) -> bool {
+    let mut allowed_levels = allowed.split('/');
+    let mut levels = filter.split('/');
+    // A `$...` topic is reached only through a filter whose first level names it.
+    if filter.starts_with('$') && allowed_levels.clone().next().is_some_and(is_wildcard) {
+        return false;
+    }
+    loop {
+        match (allowed_levels.next(), levels.next()) {
+            (Some("#"), _) => return true,
+            (Some("+" | "*"), Some(level)) if level != "#" => {}
+            (Some(a), Some(level)) if a == level && !is_wildcard(a) => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// The filter in MQTT syntax: `*` levels become `+`, a bare `*` becomes `#`.
 /// `$share/group/...` shared-subscription prefixes are kept as they are.
 pub fn to_mqtt(filter: &str) -> String {
@@ -149,6 +169,37 @@ pub fn to_mqtt(filter: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_allowed_filter_covers_only_what_it_matches() {
+        for (allowed, filter) in [
+            ("#", "a/b"),
+            ("#", "#"),
+            ("a/#", "a"),
+            ("a/#", "a/+/c"),
+            ("a/+", "a/b"),
+            ("a/+", "a/+"),
+            ("a/b", "a/b"),
+            ("$events/#", "$events/x"),
+        ] {
+            assert!(covers(allowed, filter), "{allowed} covers {filter}");
+        }
+        for (allowed, filter) in [
+            ("a/+", "a/#"),
+            ("a/+", "a/b/c"),
+            ("a/b", "a/+"),
+            ("a/b", "a"),
+            ("a/+/c", "a/+/#"),
+            ("#", "$events/x"),
+            ("+/x", "$events/x"),
+            ("a", "a/b"),
+        ] {
+            assert!(
+                !covers(allowed, filter),
+                "{allowed} does not cover {filter}"
+            );
+        }
+    }
 
     #[test]
     fn accepts_wildcards_on_whole_levels() {

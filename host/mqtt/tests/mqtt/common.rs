@@ -10,7 +10,9 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use switchyard_broker::{BoxFuture, BrokerKind, Clients, Inbound, Incoming, Outcome};
 use switchyard_model::Kinds;
-use switchyard_mqtt::{EmbeddedBroker, Listeners, MAX_PACKET, Mqtt, MqttKind};
+use switchyard_mqtt::{
+    Access, BrokerConfig, EmbeddedBroker, Listeners, MAX_PACKET, Mqtt, MqttKind,
+};
 use switchyard_store::{Object, Query, Store};
 pub use switchyard_test_support::free_port;
 use tokio::sync::{Semaphore, mpsc};
@@ -27,13 +29,25 @@ pub fn broker(store: &Store, ws: bool) -> EmbeddedBroker {
     let listeners = Listeners {
         tcp: Some(local(0)),
         ws: ws.then(|| local(0)),
+        ..Listeners::default()
     };
-    EmbeddedBroker::start(listeners, store, MAX_PACKET).expect("embedded broker starts")
+    start_broker(store, listeners, Access::default())
+}
+
+/// The embedded broker with these listeners and access rules.
+pub fn start_broker(store: &Store, listeners: Listeners, access: Access) -> EmbeddedBroker {
+    let config = BrokerConfig {
+        listeners,
+        access,
+        max_packet: MAX_PACKET,
+        ..BrokerConfig::default()
+    };
+    EmbeddedBroker::start(config, store).expect("embedded broker starts")
 }
 
 /// The embedded broker's TCP address.
 pub fn tcp(broker: &EmbeddedBroker) -> SocketAddr {
-    broker.tcp_addr().expect("a TCP listener")
+    broker.listeners().tcp.expect("a TCP listener")
 }
 
 pub struct TestStore {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use rumqttc::{MqttOptions, QoS, Transport};
 use serde_json::json;
-use switchyard_mqtt::{EmbeddedBroker, Listeners, MAX_PACKET};
+use switchyard_mqtt::{BrokerConfig, EmbeddedBroker, Listeners, MAX_PACKET};
 
 use crate::common::*;
 
@@ -16,7 +16,7 @@ async fn the_embedded_broker_carries_messages_over_tcp_and_websocket() {
     let mut listener = Device::tcp(tcp(&broker)).await;
     listener.subscribe("greetings/#").await;
 
-    let ws = broker.ws_addr().expect("a websocket listener");
+    let ws = broker.listeners().ws.expect("a websocket listener");
     let mut options = MqttOptions::new("browser", format!("ws://{ws}/mqtt"), ws.port());
     options.set_transport(Transport::Ws);
     let browser = Device::connect(options).await;
@@ -34,11 +34,15 @@ async fn the_embedded_broker_reports_a_taken_port() {
     let taken = TcpListener::bind(local(0)).expect("bind");
     let addr = taken.local_addr().expect("address");
     let test = store();
-    let listeners = Listeners {
-        tcp: Some(addr),
-        ws: None,
+    let config = BrokerConfig {
+        listeners: Listeners {
+            tcp: Some(addr),
+            ..Listeners::default()
+        },
+        max_packet: MAX_PACKET,
+        ..BrokerConfig::default()
     };
-    let Err(error) = EmbeddedBroker::start(listeners, &test.store, MAX_PACKET) else {
+    let Err(error) = EmbeddedBroker::start(config, &test.store) else {
         panic!("the port is taken")
     };
     let message = error.to_string();
@@ -177,7 +181,7 @@ async fn a_client_connects_over_websocket() {
 
     let url = format!(
         "ws://{}/mqtt",
-        broker.ws_addr().expect("a websocket listener")
+        broker.listeners().ws.expect("a websocket listener")
     );
     let id = create(
         store,

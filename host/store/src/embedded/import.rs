@@ -96,6 +96,7 @@ fn copy_objects(embedded: &Embedded, batch: &[sled::IVec]) -> Result<usize> {
             base: 0,
             bytes: Some(bytes.to_vec()),
             keeps_status: false,
+            unique: None,
         });
     }
     let set = WriteSet {

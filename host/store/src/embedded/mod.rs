@@ -11,8 +11,9 @@
 //! Tables: `objects` (id → `<tenant>\0<JSON>`), `objects-by-type` (`<tenant>\0<type>/<id>`, so
 //! a query scans one tenant's type only, in creation order: ids are UUID v7), `index-entries`
 //! and `indexes` (see [`index`]; their types are scoped to the tenant the same way), `usage`
-//! (tenant → objects and bytes), `spaces` and `queues` (see [`beside`]) and `meta` (the
-//! layout's version).
+//! (tenant → objects and bytes), `unique-values` (`<type>\0<value>` → `<tenant>\0<id>`: who
+//! has each value of a property unique on the server), `spaces` and `queues` (see [`beside`])
+//! and `meta` (the layout's version).
 
 mod beside;
 mod import;
@@ -38,6 +39,7 @@ const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
 const SPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("spaces");
 const QUEUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queues");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const UNIQUE: TableDefinition<&str, &str> = TableDefinition::new("unique-values");
 
 /// The version of the layout above, kept in `meta`: a file of another version is refused
 /// rather than misread.
@@ -151,6 +153,7 @@ impl Embedded {
             tx.open_table(USAGE).map_err(failed(doing))?;
             tx.open_table(SPACES).map_err(failed(doing))?;
             tx.open_table(QUEUES).map_err(failed(doing))?;
+            tx.open_table(UNIQUE).map_err(failed(doing))?;
             let mut meta = tx.open_table(META).map_err(failed(doing))?;
             if fresh {
                 meta.insert("layout", LAYOUT).map_err(failed(doing))?;
@@ -360,6 +363,20 @@ impl Backend for Embedded {
         let outcomes = write::apply(&tx, &self.indexes, sets)?;
         self.finish(tx, Durability::None)?;
         Ok(outcomes)
+    }
+
+    fn unique(&self, type_name: &str, value: &str) -> Result<Option<(String, String)>> {
+        let table = self.table(UNIQUE)?;
+        let key = write::unique_key(type_name, value);
+        let found = table
+            .get(key.as_str())
+            .map_err(failed("reading a unique value"))?;
+        let Some(owner) = found else {
+            return Ok(None);
+        };
+        let (tenant, id) = (owner.value().split_once('\0'))
+            .ok_or_else(|| Error::Corrupt(format!("unique value owner {:?}", owner.value())))?;
+        Ok(Some((tenant.to_owned(), id.to_owned())))
     }
 
     fn set_status(&self, tenant: &str, id: &str, fields: &Object) -> Result<Option<String>> {

@@ -4,12 +4,13 @@
 
 use super::index::{self, Catalogue};
 use super::{
-    BY_TYPE, ENTRIES, INDEXES, OBJECTS, USAGE, after, failed, scoped, stored, type_key, unstored,
-    utf8,
+    BY_TYPE, ENTRIES, INDEXES, OBJECTS, UNIQUE, USAGE, after, failed, scoped, stored, type_key,
+    unstored, utf8,
 };
 use crate::backend::{Write, WriteSet};
 use crate::{Error, Object, Result, StorageQuota, Usage, props, record};
 use ::redb::{ReadableTable, Table, WriteTransaction};
+use std::collections::HashSet;
 
 type Objects<'t> = Table<'t, &'static str, &'static [u8]>;
 type Keys<'t> = Table<'t, &'static [u8], ()>;
@@ -20,6 +21,7 @@ struct Tables<'t> {
     by_type: Keys<'t>,
     entries: Keys<'t>,
     usage: Table<'t, &'static str, (u64, u64)>,
+    unique: Table<'t, &'static str, &'static str>,
 }
 
 /// An object as it is stored, with the size its JSON counts for.
@@ -36,6 +38,7 @@ impl<'t> Tables<'t> {
             by_type: tx.open_table(BY_TYPE).map_err(failed(doing))?,
             entries: tx.open_table(ENTRIES).map_err(failed(doing))?,
             usage: tx.open_table(USAGE).map_err(failed(doing))?,
+            unique: tx.open_table(UNIQUE).map_err(failed(doing))?,
         })
     }
 
@@ -70,6 +73,26 @@ impl<'t> Tables<'t> {
             false => table.remove(key).map(drop),
         }
         .map_err(failed("writing an index"))
+    }
+
+    /// Moves an object's unique value from what was stored to what is written.
+    fn claim(&mut self, tenant: &str, write: &Write, claim: &Claim) -> Result<()> {
+        let doing = "writing a unique value";
+        if let Some(before) = &claim.before {
+            let key = unique_key(&write.type_name, before);
+            let owner = format!("{tenant}\0{}", write.id);
+            let ours = (self.unique.get(key.as_str()).map_err(failed(doing))?)
+                .is_some_and(|found| found.value() == owner);
+            if ours {
+                self.unique.remove(key.as_str()).map_err(failed(doing))?;
+            }
+        }
+        if let Some(after) = &claim.after {
+            let key = unique_key(&write.type_name, after);
+            let owner = format!("{tenant}\0{}", write.id);
+            (self.unique.insert(key.as_str(), owner.as_str())).map_err(failed(doing))?;
+        }
+        Ok(())
     }
 
     fn usage(&self, tenant: &str) -> Result<Usage> {
@@ -118,6 +141,37 @@ impl<'t> Tables<'t> {
     }
 }
 
+/// The key of a unique property's value in `unique-values`.
+pub(super) fn unique_key(type_name: &str, value: &str) -> String {
+    format!("{type_name}\0{value}")
+}
+
+/// The values of a write's unique property before (as stored) and after it (as written).
+struct Claim {
+    property: &'static str,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+impl Claim {
+    fn of(write: &Write, stored: Option<&Stored>) -> Result<Option<Claim>> {
+        let Some(property) = write.unique else {
+            return Ok(None);
+        };
+        let value = |object: &Object| object.get(property)?.as_str().map(str::to_owned);
+        let after = match &write.bytes {
+            Some(bytes) => value(&record::decode(bytes)?),
+            None => None,
+        };
+        let before = stored.and_then(|stored| value(&stored.object));
+        Ok((before != after).then_some(Claim {
+            property,
+            before,
+            after,
+        }))
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Which {
     ByType,
@@ -136,7 +190,7 @@ pub(super) fn apply(
         // Every check before any write, so a set that fails leaves nothing behind.
         let checked = match check_set(&tables, set) {
             Ok(stored) => stored,
-            Err(e @ (Error::Conflict(_) | Error::Quota(_))) => {
+            Err(e @ (Error::Conflict(_) | Error::Quota(_) | Error::Taken(_))) => {
                 outcomes.push(Err(e));
                 continue;
             }
@@ -144,6 +198,9 @@ pub(super) fn apply(
         };
         let (mut objects, mut bytes) = (0, 0);
         for (write, stored) in set.writes.iter().zip(checked) {
+            if let Some(claim) = Claim::of(write, stored.as_ref())? {
+                tables.claim(set.tenant, write, &claim)?;
+            }
             let scoped_type = scoped(set.tenant, &write.type_name);
             let indexed = catalogue.of(&scoped_type);
             let written = apply_one(
@@ -174,6 +231,7 @@ fn check_set(tables: &Tables, set: &WriteSet) -> Result<Vec<Option<Stored>>> {
         bytes += written.unwrap_or(0) - replaced.as_ref().map_or(0, |s| s.bytes as i64);
         stored.push(replaced);
     }
+    check_claims(tables, set, &stored)?;
     within_quota(
         set.tenant,
         &tables.usage(set.tenant)?,
@@ -182,6 +240,37 @@ fn check_set(tables: &Tables, set: &WriteSet) -> Result<Vec<Option<Stored>>> {
         bytes,
     )?;
     Ok(stored)
+}
+
+/// Refuses a set that gives a unique property a value another object has, stored or written
+/// earlier in the set; a value the set itself gives up is free again.
+fn check_claims(tables: &Tables, set: &WriteSet, stored: &[Option<Stored>]) -> Result<()> {
+    let mut claims = Vec::new();
+    for (write, stored) in set.writes.iter().zip(stored) {
+        if let Some(claim) = Claim::of(write, stored.as_ref())? {
+            claims.push((write, claim));
+        }
+    }
+    let key = |write: &Write, value: &str| unique_key(&write.type_name, value);
+    let given_up: HashSet<String> = (claims.iter())
+        .filter_map(|(write, claim)| Some(key(write, claim.before.as_deref()?)))
+        .collect();
+    let mut taken_here = HashSet::new();
+    for (write, claim) in &claims {
+        let Some(value) = &claim.after else { continue };
+        let key = key(write, value);
+        let owner = (tables.unique.get(key.as_str())).map_err(failed("reading a unique value"))?;
+        let taken = owner.is_some_and(|owner| {
+            owner.value() != format!("{}\0{}", set.tenant, write.id) && !given_up.contains(&key)
+        });
+        if taken || !taken_here.insert(key) {
+            return Err(Error::Taken(format!(
+                "{}.{} `{value}` is taken: another {} has it",
+                write.type_name, claim.property, write.type_name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a set that adds objects or bytes past its tenant's quota; one that adds none (an
@@ -351,6 +440,10 @@ pub(super) fn remove_tenant(tx: &WriteTransaction, tenant: &str, scope: &[u8]) -
         .retain_in::<&[u8], _>(scope..end.as_slice(), |_, _| false))
     .map_err(failed(doing))?;
     (tables.usage.remove(tenant)).map_err(failed(doing))?;
+    (tables
+        .unique
+        .retain(|_, owner| !owner.starts_with(utf8(scope).unwrap_or("\0"))))
+    .map_err(failed(doing))?;
     let mut indexes = tx.open_table(INDEXES).map_err(failed(doing))?;
     let scope = utf8(scope)?;
     let end = format!("{scope}\u{10FFFF}");

@@ -117,6 +117,7 @@ macro_rules! conformance {
             mod spaces;
             mod tenants;
             mod txn;
+            mod unique;
             mod validation;
         }
     };
