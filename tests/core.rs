@@ -301,3 +301,65 @@ async fn reupload_hot_swaps_the_plugin() {
         .wait_for("TemperatureReading", "sensorId=hs", 1)
         .await;
 }
+
+/// `protocolVersion: 5` against Mosquitto: the client speaks MQTT 5, and a device's user
+/// properties reach the callback as the message's `headers`.
+#[tokio::test]
+async fn an_mqtt5_client_hands_user_properties_to_callbacks_as_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    server.upload("chaos", &plugin("chaos")).await;
+    let url = format!("mqtt://{}", broker.addr);
+    let client = server
+        .connected_client(json!({"mainBrokerURL": url, "username": mosquitto::USER,
+            "password": mosquitto::PASSWORD, "qos": 1, "protocolVersion": 5, "isEnabled": true}))
+        .await;
+    let subscriber = json!({"topic": "v5/#", "callback": "chaos", "clients": [client]});
+    server.create("MessageSubscriber", subscriber).await;
+    let port = broker.addr.port().to_string();
+    let found = support::eventually(
+        "a Meta with the device's headers",
+        Duration::from_secs(20),
+        || async {
+            let sent = std::process::Command::new("mosquitto_pub")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-u",
+                    mosquitto::USER,
+                    "-P",
+                    mosquitto::PASSWORD,
+                ])
+                .args(["-V", "mqttv5", "-q", "1", "-t", "v5/meta", "-m", "meta"])
+                .args(["-D", "publish", "user-property", "trace", "abc-123"])
+                .output()
+                .expect("running mosquitto_pub");
+            assert!(
+                sent.status.success(),
+                "{}",
+                String::from_utf8_lossy(&sent.stderr)
+            );
+            server
+                .list("Meta", "topic=v5/meta")
+                .await
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert_eq!(found["headers"]["trace"], "abc-123", "{found}");
+    let (status, body) = server
+        .post(
+            "/api/objects/MQTTClient",
+            json!({"mainBrokerURL": url, "protocolVersion": 3}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("protocolVersion"),
+        "{body}"
+    );
+}

@@ -116,8 +116,9 @@ where
         .await;
     let (mut slot, resumed) = match held {
         Ok(held) => held,
-        Err(code) => {
-            writer.queue(connack(code(v5), None));
+        Err(refused) => {
+            tracing::warn!(%peer, client = %client_id, "MQTT device refused: {refused:?}");
+            writer.queue(connack(refused.code(v5), None));
             let _ = writer.flush().await;
             shared.unregister(&tenant, &client_id, session, false);
             return;
@@ -144,14 +145,22 @@ where
         shared.unregister(&tenant, &client_id, session, parked);
         return;
     }
+    let mut outgoing = outgoing;
+    let mut preface = VecDeque::new();
     if resumed {
         let sink: Arc<dyn Sink> = sink.clone();
-        let queued = shared
-            .resume(&slot, (&tenant, &client_id), session, &sink)
-            .await;
-        for (message, qos) in queued {
-            sink.deliver(&message, qos, false, &Ack::none());
-        }
+        let who = (tenant.as_str(), client_id.as_str());
+        let queued = shared.resume(&mut slot, who, session, &sink).await;
+        // What was queued while the device was away goes first; what its subscriptions
+        // matched since they moved to this connection comes after (a message that arrived in
+        // between may come twice, as QoS 1 allows).
+        let since = std::iter::from_fn(|| outgoing.try_recv().ok());
+        let queued = queued.into_iter().map(|(message, qos)| Outgoing {
+            message,
+            qos,
+            retained: false,
+        });
+        preface = queued.chain(since).collect();
     }
     tracing::debug!(%peer, client = %client_id, %tenant, "MQTT device connected");
     shared.access.presence(&identity, true);
@@ -180,8 +189,8 @@ where
         next_pkid: 0,
         aliases: HashMap::new(),
         slot,
+        preface,
     };
-    let mut outgoing = outgoing;
     let end = connection.run(&mut outgoing, taken_over, keep_alive).await;
     tracing::debug!(%peer, client = %client_id, "MQTT device disconnected: {end}");
     let unsent = connection.unsent(&mut outgoing);
@@ -327,6 +336,8 @@ struct Connection<R, W> {
     aliases: HashMap<u16, String>,
     /// The device's session, held while it is connected.
     slot: OwnedMutexGuard<Slot>,
+    /// Messages to send before any in the queue: a resumed session's.
+    preface: VecDeque<Outgoing>,
 }
 
 impl<R, W> Connection<R, W>
@@ -343,6 +354,10 @@ where
         // A device gets one and a half keep-alive periods to send something.
         let grace = keep_alive + keep_alive / 2;
         let mut deadline = Instant::now() + grace;
+        self.send_ready(outgoing);
+        if let Err(e) = self.writer.flush().await {
+            return End::Write(e);
+        }
         loop {
             let reading = self.pending.len() + self.held.len() < MAX_PENDING;
             if !reading {
@@ -360,7 +375,7 @@ where
                     self.room = None;
                     self.release_held()
                 }
-                Some(message) = outgoing.recv(), if sending => {
+                Some(message) = outgoing.recv(), if sending && self.preface.is_empty() => {
                     self.send(message);
                     Ok(())
                 }
@@ -384,12 +399,7 @@ where
                     return end;
                 }
             }
-            while self.sent.len() < self.inflight {
-                match outgoing.try_recv() {
-                    Ok(message) => self.send(message),
-                    Err(_) => break,
-                }
-            }
+            self.send_ready(outgoing);
             if let Err(e) = self.writer.flush().await {
                 return End::Write(e);
             }
@@ -725,6 +735,18 @@ where
         self.shared.event(&who, event, details);
     }
 
+    /// Writes what waits for the device while its in-flight window has room: a resumed
+    /// session's queue first, then what its subscriptions matched since.
+    fn send_ready(&mut self, outgoing: &mut mpsc::Receiver<Outgoing>) {
+        while self.sent.len() < self.inflight {
+            let next = (self.preface.pop_front()).or_else(|| outgoing.try_recv().ok());
+            match next {
+                Some(message) => self.send(message),
+                None => break,
+            }
+        }
+    }
+
     /// What a persistent session keeps when the connection ends: the QoS 1/2 messages sent and
     /// not acknowledged, then those not sent yet.
     fn unsent(&mut self, outgoing: &mut mpsc::Receiver<Outgoing>) -> Vec<(Arc<Message>, QoS)> {
@@ -739,9 +761,11 @@ where
                 Sent::Released => None,
             })
             .collect();
-        while let Ok(waiting) = outgoing.try_recv() {
-            unsent.push((waiting.message, waiting.qos));
-        }
+        let waiting = self
+            .preface
+            .drain(..)
+            .chain(std::iter::from_fn(|| outgoing.try_recv().ok()));
+        unsent.extend(waiting.map(|waiting| (waiting.message, waiting.qos)));
         unsent
     }
 

@@ -235,6 +235,26 @@ struct Client {
     online: Option<(SessionId, oneshot::Sender<()>)>,
 }
 
+/// Why a connection could not take its client id's session.
+#[derive(Clone, Copy, Debug)]
+enum NoSession {
+    /// The connection it takes over did not let go in time.
+    Busy,
+    /// The store failed.
+    Unavailable,
+}
+
+impl NoSession {
+    /// The CONNACK code that says so, in the device's protocol version.
+    fn code(self, v5: bool) -> ConnectReturnCode {
+        match (self, v5) {
+            (NoSession::Busy, true) => ConnectReturnCode::ServerBusy,
+            (NoSession::Unavailable, true) => ConnectReturnCode::ServerUnavailable,
+            (_, false) => ConnectReturnCode::ServiceUnavailable,
+        }
+    }
+}
+
 /// How long a connection waits for the one it takes over to put the session back.
 const TAKEOVER: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -297,21 +317,9 @@ impl Shared {
         (tenant, client): (&str, &str),
         clean: bool,
         expiry: Option<u32>,
-    ) -> Result<(tokio::sync::OwnedMutexGuard<Slot>, bool), fn(bool) -> ConnectReturnCode> {
-        fn busy(v5: bool) -> ConnectReturnCode {
-            match v5 {
-                true => ConnectReturnCode::ServerBusy,
-                false => ConnectReturnCode::ServiceUnavailable,
-            }
-        }
-        fn unavailable(v5: bool) -> ConnectReturnCode {
-            match v5 {
-                true => ConnectReturnCode::ServerUnavailable,
-                false => ConnectReturnCode::ServiceUnavailable,
-            }
-        }
+    ) -> Result<(tokio::sync::OwnedMutexGuard<Slot>, bool), NoSession> {
         let mut slot = (tokio::time::timeout(TAKEOVER, slot.lock_owned()).await)
-            .map_err(|_| busy as fn(bool) -> ConnectReturnCode)?;
+            .map_err(|_| NoSession::Busy)?;
         let mut resumed = false;
         match slot.session.as_mut() {
             Some(session) if clean => {
@@ -319,13 +327,10 @@ impl Shared {
                 slot.session = None;
                 if let Err(e) = self.sessions.discard(tenant, client).await {
                     tracing::error!("cannot remove an MQTT session: {e}");
-                    return Err(unavailable as fn(bool) -> ConnectReturnCode);
+                    return Err(NoSession::Unavailable);
                 }
             }
-            Some(session) => {
-                session.resume(&self.router, tenant).await;
-                resumed = true;
-            }
+            Some(_) => resumed = true,
             None => {}
         }
         match (slot.session.as_mut(), expiry) {
@@ -334,7 +339,7 @@ impl Shared {
                 let session = Persistent::new(expiry);
                 if let Err(e) = self.sessions.save((tenant, client), &session, None).await {
                     tracing::error!("cannot keep an MQTT session: {e}");
-                    return Err(unavailable as fn(bool) -> ConnectReturnCode);
+                    return Err(NoSession::Unavailable);
                 }
                 slot.session = Some(session);
             }
@@ -345,21 +350,23 @@ impl Shared {
         Ok((slot, resumed))
     }
 
-    /// Gives a resumed session's subscriptions to the connection's `sink`, and takes the
-    /// messages queued for it out of the store.
+    /// Gives a resumed session's subscriptions to the connection's `sink` (before its queue
+    /// stops taking messages, so none is missed), and takes the messages queued for it out of
+    /// the store.
     async fn resume(
         &self,
-        slot: &Slot,
+        slot: &mut Slot,
         (tenant, client): (&str, &str),
         session: SessionId,
         sink: &Arc<dyn Sink>,
     ) -> Vec<(Arc<Message>, QoS)> {
-        let Some(persistent) = &slot.session else {
+        let Some(persistent) = &mut slot.session else {
             return Vec::new();
         };
         for (filter, qos) in &persistent.subscriptions {
             self.router.subscribe(tenant, session, filter, *qos, sink);
         }
+        persistent.resume(&self.router, tenant).await;
         match self.sessions.take_queued((tenant, client)).await {
             Ok(queued) => queued,
             Err(e) => {

@@ -236,7 +236,10 @@ impl Persistent {
         unsent: Vec<(Arc<Message>, QoS)>,
     ) -> BoxFuture<switchyard_store::Result<()>> {
         let expires_at = (self.expiry != NEVER).then(|| now_ms() + u64::from(self.expiry) * 1000);
-        self.go_offline(sessions, router, who, (0, now_ms() * 1000), expires_at);
+        if self.offline.is_none() {
+            // Numbered after anything a failed delivery of an earlier queue left in the store.
+            self.go_offline(sessions, router, who, (0, now_ms() * 1000), expires_at);
+        }
         if let Some(offline) = &self.offline {
             for (message, qos) in unsent {
                 offline.sink.deliver(&message, qos, false, &Ack::none());

@@ -29,6 +29,8 @@ pub(crate) struct Held {
     pub qos: u8,
     pub topic: String,
     pub payload: Vec<u8>,
+    /// MQTT 5 user properties.
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 pub(crate) struct Backlog {
@@ -122,7 +124,14 @@ impl Backlog {
 impl Spill {
     fn append(&mut self, held: &Held) -> io::Result<()> {
         let topic = held.topic.as_bytes();
-        let length = 8 + 8 + 2 + 1 + 4 + topic.len() + held.payload.len();
+        let mut headers = (held.headers.len() as u32).to_be_bytes().to_vec();
+        for (name, value) in &held.headers {
+            for bytes in [name.as_bytes(), value] {
+                headers.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                headers.extend_from_slice(bytes);
+            }
+        }
+        let length = 8 + 8 + 2 + 1 + 4 + topic.len() + headers.len() + held.payload.len();
         self.writer.write_all(&(length as u64).to_be_bytes())?;
         self.writer.write_all(&held.generation.to_be_bytes())?;
         self.writer.write_all(&held.received_at_ms.to_be_bytes())?;
@@ -130,6 +139,7 @@ impl Spill {
         self.writer.write_all(&[held.qos])?;
         self.writer.write_all(&(topic.len() as u32).to_be_bytes())?;
         self.writer.write_all(topic)?;
+        self.writer.write_all(&headers)?;
         self.writer.write_all(&held.payload)?;
         self.records += 1;
         Ok(())
@@ -153,17 +163,48 @@ impl Spill {
     }
 }
 
+/// A record: generation, receipt time, packet id, QoS, the topic and the headers (each with its
+/// length first), then the payload.
 fn decode(bytes: &[u8]) -> Option<Held> {
     let u64_at = |at: usize| Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-    let topic_len = u32::from_be_bytes(bytes.get(19..23)?.try_into().ok()?) as usize;
+    let mut fields = Fields { bytes, at: 19 };
+    let topic = String::from_utf8(fields.next()?.to_vec()).ok()?;
+    let count = fields.length()?;
+    let mut headers = Vec::with_capacity(count.min(64));
+    for _ in 0..count {
+        let name = String::from_utf8(fields.next()?.to_vec()).ok()?;
+        headers.push((name, fields.next()?.to_vec()));
+    }
     Some(Held {
         generation: u64_at(0)?,
         received_at_ms: u64_at(8)?,
         pkid: u16::from_be_bytes(bytes.get(16..18)?.try_into().ok()?),
         qos: *bytes.get(18)?,
-        topic: String::from_utf8(bytes.get(23..23 + topic_len)?.to_vec()).ok()?,
-        payload: bytes.get(23 + topic_len..)?.to_vec(),
+        topic,
+        headers,
+        payload: bytes.get(fields.at..)?.to_vec(),
     })
+}
+
+/// The length-prefixed fields of a record, read in turn.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn length(&mut self) -> Option<usize> {
+        let length = self.bytes.get(self.at..self.at + 4)?.try_into().ok()?;
+        self.at += 4;
+        Some(u32::from_be_bytes(length) as usize)
+    }
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let length = self.length()?;
+        let field = self.bytes.get(self.at..self.at + length)?;
+        self.at += length;
+        Some(field)
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +219,7 @@ mod tests {
             qos: 1,
             topic: format!("t/{n}"),
             payload: vec![n as u8; size],
+            headers: vec![("trace".into(), format!("{n}").into_bytes())],
         }
     }
 

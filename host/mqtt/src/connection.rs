@@ -16,17 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rumqttc::{
-    AsyncClient, ClientError, ConnectReturnCode, ConnectionError, Disconnect, Event, EventLoop,
-    Outgoing, Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode,
-};
+use rumqttc::QoS;
 use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
 use switchyard_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::backlog::{Backlog, Held};
-use crate::settings::{MAX_PACKET, PUBLISH_OVERHEAD, REQUEST_CAPACITY, Settings};
+use crate::settings::{MAX_PACKET, PUBLISH_OVERHEAD, Settings};
+use crate::wire::{self, Client, Event, Events, Failure, Received};
 use crate::{Error, Result};
 
 /// Received messages waiting for the worker.
@@ -55,11 +53,7 @@ impl Remote {
         filters: BTreeSet<String>,
     ) -> Result<Remote> {
         let backlog = Backlog::open(&store.dir().join("mqtt-backlog").join(id))?;
-        let (client, mut eventloop) =
-            AsyncClient::new(settings.options(&settings.endpoints[0]), REQUEST_CAPACITY);
-        // Every publish and ack is one small packet that someone waits for: send it now
-        // rather than let Nagle's algorithm hold it for the peer's delayed ACK.
-        eventloop.network_options.set_tcp_nodelay(true);
+        let (client, eventloop) = wire::connect(&settings, &settings.endpoints[0]);
         let link = Arc::new(Link {
             id: id.to_owned(),
             client,
@@ -105,7 +99,7 @@ impl Remote {
 pub(crate) struct Link {
     /// The client object's id.
     id: String,
-    client: AsyncClient,
+    client: Client,
     qos: QoS,
     connected: AtomicBool,
     /// Counts connections made and lost. An ack for a message from an earlier connection is not
@@ -133,7 +127,7 @@ impl Link {
         if !self.is_connected() {
             return Err(Error::NotConnected(self.id.clone()));
         }
-        self.request(self.client.publish(topic, self.qos, false, payload))
+        self.request(self.client.publish(topic, self.qos, payload))
             .await
     }
 
@@ -168,8 +162,7 @@ impl Link {
             return Ok(());
         }
         if !added.is_empty() {
-            let filters = added.into_iter().map(|f| SubscribeFilter::new(f, self.qos));
-            self.request(self.client.subscribe_many(filters)).await?;
+            self.request(self.client.subscribe(added, self.qos)).await?;
         }
         for filter in removed {
             self.request(self.client.unsubscribe(filter)).await?;
@@ -180,16 +173,13 @@ impl Link {
     /// Acknowledges the message `pkid` received on connection `generation`.
     async fn ack(&self, generation: u64, qos: QoS, pkid: u16) {
         if generation == self.generation.load(Ordering::SeqCst) {
-            // rumqttc acknowledges by QoS and packet id; the rest is not sent.
-            let mut publish = Publish::new("", qos, Vec::new());
-            publish.pkid = pkid;
             // Fails only when the connection is being stopped; the broker then redelivers.
-            let _ = self.request(self.client.ack(&publish)).await;
+            let _ = self.request(self.client.ack(qos, pkid)).await;
         }
     }
 
     /// Hands a request to the event loop.
-    async fn request(&self, send: impl Future<Output = Result<(), ClientError>>) -> Result<()> {
+    async fn request(&self, send: impl Future<Output = Result<(), ()>>) -> Result<()> {
         send.await.map_err(|_| Error::NotConnected(self.id.clone()))
     }
 }
@@ -208,6 +198,7 @@ impl Delivery for MqttDelivery {
             client_id: self.link.id.clone(),
             topic: self.held.topic.clone(),
             payload: self.held.payload.clone(),
+            headers: self.held.headers.clone(),
             received_at_ms: self.held.received_at_ms,
             ..Incoming::default()
         }
@@ -227,7 +218,7 @@ impl Delivery for MqttDelivery {
 struct Driver {
     link: Arc<Link>,
     settings: Settings,
-    eventloop: EventLoop,
+    eventloop: Events,
     consumer: Consumer<MqttDelivery>,
     /// QoS 1 and 2 messages the full queue could not take yet.
     backlog: Backlog,
@@ -250,23 +241,21 @@ impl Driver {
                 event = self.eventloop.poll() => event,
             };
             match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                Ok(Event::ConnAck) => {
                     backoff = BACKOFF_MIN;
                     self.connected(endpoint);
                 }
-                Ok(Event::Incoming(Packet::Publish(publish))) => self.received(publish),
-                Ok(Event::Incoming(Packet::SubAck(suback))) => {
-                    if suback.return_codes.contains(&SubscribeReasonCode::Failure) {
-                        tracing::warn!(client = %self.link.id, "the broker refused a subscription");
-                    }
+                Ok(Event::Publish(publish)) => self.received(publish),
+                Ok(Event::Refused) => {
+                    tracing::warn!(client = %self.link.id, "the broker refused a subscription");
                 }
                 Ok(_) => {}
-                Err(error) => {
+                Err(Failure(error)) => {
                     // Acks for this connection's messages must not reach the next one: their
                     // packet ids would name other messages there.
                     self.link.generation.fetch_add(1, Ordering::SeqCst);
                     let shown = &self.settings.endpoints[endpoint].shown;
-                    let message = format!("{shown}: {}", describe(&error));
+                    let message = format!("{shown}: {error}");
                     tracing::warn!(client = %self.link.id, "MQTT connection failed: {message}");
                     self.link.connected.store(false, Ordering::SeqCst);
                     self.report(false, Some(message));
@@ -280,8 +269,7 @@ impl Driver {
                         }
                         backoff = (backoff * 2).min(BACKOFF_MAX);
                     }
-                    self.eventloop.mqtt_options =
-                        self.settings.options(&self.settings.endpoints[endpoint]);
+                    (self.eventloop).retarget(&self.settings, &self.settings.endpoints[endpoint]);
                 }
             }
         }
@@ -290,14 +278,15 @@ impl Driver {
 
     /// Queues a received message for the consumer; see the module docs for what happens
     /// when its queue is full.
-    fn received(&mut self, publish: Publish) {
+    fn received(&mut self, publish: Received) {
         let mut held = Held {
             generation: self.link.generation.load(Ordering::SeqCst),
             received_at_ms: now_ms(),
             pkid: publish.pkid,
             qos: publish.qos as u8,
             topic: publish.topic,
-            payload: publish.payload.to_vec(),
+            payload: publish.payload,
+            headers: publish.headers,
         };
         if self.backlog.is_empty() {
             let delivery = MqttDelivery {
@@ -359,26 +348,18 @@ impl Driver {
         // Queued ahead of everything users send, straight into the event loop: nothing to wait for.
         let filters = self.link.topics.lock().all();
         if !filters.is_empty() {
-            let filters = filters
-                .into_iter()
-                .map(|f| SubscribeFilter::new(f, self.link.qos));
-            let subscribe = Subscribe::new_many(filters);
-            self.eventloop
-                .pending
-                .push_back(Request::Subscribe(subscribe));
+            (self.eventloop).subscribe_first(filters.into_iter().collect(), self.link.qos);
         }
     }
 
     async fn disconnect(mut self) {
         self.consumer.stop();
         if self.link.connected.swap(false, Ordering::SeqCst) {
-            self.eventloop
-                .pending
-                .push_back(Request::Disconnect(Disconnect));
+            self.eventloop.disconnect();
             let sent = async {
                 loop {
                     match self.eventloop.poll().await {
-                        Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
+                        Ok(Event::Disconnected) | Err(_) => return,
                         Ok(_) => {}
                     }
                 }
@@ -392,25 +373,6 @@ impl Driver {
     /// Writes `isConnected` and `lastError` when they changed.
     fn report(&mut self, connected: bool, error: Option<String>) {
         self.status.report(connected, error);
-    }
-}
-
-/// A connection failure in words (rumqttc's messages never include the credentials).
-fn describe(error: &ConnectionError) -> String {
-    match error {
-        ConnectionError::ConnectionRefused(code) => {
-            let why = match code {
-                ConnectReturnCode::BadUserNamePassword => "bad username or password",
-                ConnectReturnCode::NotAuthorized => "not authorized",
-                ConnectReturnCode::BadClientId => "client id rejected",
-                ConnectReturnCode::ServiceUnavailable => "service unavailable",
-                ConnectReturnCode::RefusedProtocolVersion => "protocol version not supported",
-                ConnectReturnCode::Success => "no reason given",
-            };
-            format!("the broker refused the connection: {why}")
-        }
-        ConnectionError::NetworkTimeout => "no answer from the broker (timed out)".to_owned(),
-        other => other.to_string(),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use rumqttc::tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rumqttc::{TlsConfiguration, Transport};
 
 /// The URL that means "the broker inside this process".
 const EMBEDDED: &str = "embedded";
@@ -85,21 +85,23 @@ impl Endpoint {
     }
 
     /// Connection options for this endpoint, to be completed with the client's settings.
-    pub fn options(&self, client_id: &str) -> MqttOptions {
-        let mut options = MqttOptions::new(client_id, self.address.clone(), self.port);
-        // `parse` has checked that the TLS configuration loads, and it is cached.
+    /// The host (or, over WebSocket, the URL) and port to connect to.
+    pub fn address(&self) -> (String, u16) {
+        (self.address.clone(), self.port)
+    }
+
+    /// How the connection's bytes are carried.
+    pub fn transport(&self) -> Transport {
         let tls = || tls_config().expect("checked by Endpoint::parse");
-        options.set_transport(match self.kind {
+        match self.kind {
             Kind::Tcp => Transport::Tcp,
             Kind::Tls => Transport::Tls(tls()),
             Kind::Ws => Transport::Ws,
             Kind::Wss => Transport::Wss(tls()),
-        });
-        options
+        }
     }
 }
 
-/// TLS with the operating system's trusted roots, built once (loading them reads many files).
 fn tls_config() -> Result<TlsConfiguration, String> {
     static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     CONFIG

@@ -58,6 +58,12 @@ impl ClientKind for MqttKind {
             "qos",
             "0, 1 or 2",
         )?;
+        let version = props.get("protocolVersion");
+        props.check(
+            version.is_none_or(|v| matches!(v.as_u64(), Some(4 | 5))),
+            "protocolVersion",
+            "4 (MQTT 3.1.1) or 5",
+        )?;
         props.bool("cleanSession")?;
         props.bool("isEnabled")
     }

@@ -15,6 +15,7 @@ mod endpoint;
 mod kind;
 mod manager;
 mod settings;
+mod wire;
 
 pub use devices::Devices;
 pub use kind::{MQTT_CLIENT, MqttKind};

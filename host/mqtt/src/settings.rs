@@ -1,15 +1,12 @@
 //! What a connection needs from its `MQTTClient` object. Two objects with equal [`Settings`] need
 //! the same connection, so changes to anything else (name, status) leave a connection alone.
 
-use std::time::Duration;
-
-use rumqttc::{MqttOptions, QoS};
+use rumqttc::QoS;
 use serde_json::Value;
 use switchyard_store::Object;
 
 use crate::endpoint::Endpoint;
-
-const KEEP_ALIVE: Duration = Duration::from_secs(30);
+use crate::wire::Version;
 /// Largest packet in either direction, for Switchyard's clients and its embedded broker.
 pub const MAX_PACKET: usize = 10 << 20;
 /// Bytes of a PUBLISH packet besides topic and payload, at most: fixed header with the
@@ -31,6 +28,8 @@ pub struct Settings {
     pub(crate) qos: QoS,
     client_id: String,
     clean_session: bool,
+    /// The MQTT version spoken to an external broker.
+    pub(crate) version: Version,
 }
 
 impl std::fmt::Debug for Settings {
@@ -42,6 +41,7 @@ impl std::fmt::Debug for Settings {
             .field("qos", &self.qos)
             .field("client_id", &self.client_id)
             .field("clean_session", &self.clean_session)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -61,20 +61,18 @@ impl Settings {
         }
     }
 
-    /// Options for connecting to `endpoint` with these settings.
-    pub(crate) fn options(&self, endpoint: &Endpoint) -> MqttOptions {
-        let mut options = endpoint.options(&self.client_id);
-        options
-            .set_keep_alive(KEEP_ALIVE)
-            .set_clean_session(self.clean_session)
-            // Acks go out only after the callbacks finished: at-least-once for QoS 1 and 2.
-            .set_manual_acks(true)
-            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-            .set_request_channel_capacity(REQUEST_CAPACITY);
-        if let Some(username) = &self.username {
-            options.set_credentials(username, self.password.clone().unwrap_or_default());
-        }
-        options
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub(crate) fn clean_session(&self) -> bool {
+        self.clean_session
+    }
+
+    /// The username and password to connect with, if there is a username.
+    pub(crate) fn credentials(&self) -> Option<(String, String)> {
+        let username = self.username.clone()?;
+        Some((username, self.password.clone().unwrap_or_default()))
     }
 }
 
@@ -139,6 +137,18 @@ fn settings(id: &str, object: &Object, embedded: bool) -> Result<Settings, Strin
     let client_id = string(object, "clientId")?
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| format!("switchyard-{id}"));
+    let version = match object.get("protocolVersion") {
+        None | Some(Value::Null) => Version::V4,
+        Some(value) => match value.as_u64() {
+            Some(4) => Version::V4,
+            Some(5) => Version::V5,
+            _ => {
+                return Err(format!(
+                    "protocolVersion must be 4 (MQTT 3.1.1) or 5, not {value}"
+                ));
+            }
+        },
+    };
     Ok(Settings {
         endpoints,
         username,
@@ -146,6 +156,7 @@ fn settings(id: &str, object: &Object, embedded: bool) -> Result<Settings, Strin
         qos,
         client_id,
         clean_session: boolean(object, "cleanSession", true)?,
+        version,
     })
 }
 

@@ -19,7 +19,7 @@ pub struct Message {
     pub subscriber_id: String,
     /// The message key, where the broker has one (Kafka, Pulsar).
     pub key: Option<Vec<u8>>,
-    /// Message headers (Kafka) or properties (Pulsar); empty for MQTT messages.
+    /// Message headers (Kafka), properties (Pulsar) or user properties (MQTT 5).
     pub headers: Vec<(String, Vec<u8>)>,
     /// When the host received the message, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,

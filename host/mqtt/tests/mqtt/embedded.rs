@@ -445,3 +445,101 @@ fn counting_acks(
     });
     (device, acked)
 }
+
+/// An MQTT 5 device with a session expiry, connecting as `keeper5`.
+struct Keeper5 {
+    client: rumqttc::v5::AsyncClient,
+    events: rumqttc::v5::EventLoop,
+}
+
+impl Keeper5 {
+    /// Connects without a clean start; returns it and whether the broker kept its session.
+    async fn connect(addr: std::net::SocketAddr, expiry: Option<u32>) -> (Keeper5, bool) {
+        use rumqttc::v5::{Event, mqttbytes::v5::Packet};
+        let mut options =
+            rumqttc::v5::MqttOptions::new("keeper5", addr.ip().to_string(), addr.port());
+        options
+            .set_clean_start(false)
+            .set_session_expiry_interval(expiry);
+        let (client, mut events) = rumqttc::v5::AsyncClient::new(options, 16);
+        let present = tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Event::Incoming(Packet::ConnAck(ack)) =
+                    events.poll().await.expect("connects")
+                {
+                    return ack.session_present;
+                }
+            }
+        })
+        .await
+        .expect("a CONNACK");
+        (Keeper5 { client, events }, present)
+    }
+
+    /// Polls until `wanted` picks something from an incoming packet.
+    async fn until<T>(
+        &mut self,
+        wanted: impl Fn(&rumqttc::v5::mqttbytes::v5::Packet) -> Option<T>,
+    ) -> T {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let event = self.events.poll().await.expect("connected");
+                if let rumqttc::v5::Event::Incoming(packet) = event
+                    && let Some(found) = wanted(&packet)
+                {
+                    return found;
+                }
+            }
+        })
+        .await
+        .expect("the packet in time")
+    }
+
+    async fn disconnect(mut self) {
+        self.client.disconnect().await.expect("disconnects");
+        while self.events.poll().await.is_ok() {}
+    }
+}
+
+/// MQTT 5 session expiry: the session outlives its connection as the device asked, with its
+/// subscription and what arrived meanwhile; asked for none, it ends with the connection.
+#[tokio::test]
+async fn an_mqtt5_session_lasts_as_long_as_its_device_asked() {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    let test = store();
+    let broker = broker(&test.store, false);
+    let addr = tcp(&broker);
+    let (mut keeper, present) = Keeper5::connect(addr, Some(60)).await;
+    assert!(!present);
+    (keeper
+        .client
+        .subscribe("away/#", rumqttc::v5::mqttbytes::QoS::AtLeastOnce))
+    .await
+    .unwrap();
+    keeper
+        .until(|p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await;
+    keeper.disconnect().await;
+
+    let publisher = Device::tcp(addr).await;
+    publisher
+        .publish("away/door", QoS::AtLeastOnce, "while away")
+        .await;
+    let (mut keeper, present) = Keeper5::connect(addr, None).await;
+    assert!(present, "the session was kept");
+    let payload = keeper
+        .until(|p| match p {
+            Packet::Publish(publish) => Some(publish.payload.to_vec()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(payload, b"while away");
+    // This connection asked for no expiry: the session ends with it.
+    keeper.disconnect().await;
+    let (keeper, present) = Keeper5::connect(addr, None).await;
+    assert!(
+        !present,
+        "the session ended with the connection that asked for no expiry"
+    );
+    keeper.disconnect().await;
+}
