@@ -28,6 +28,11 @@ struct Site {
 }
 
 async fn site() -> Site {
+    site_with(Vec::new()).await
+}
+
+/// [`site`], with more settings.
+async fn site_with(more: Vec<(&'static str, String)>) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let certs = Certificates::generate(dir.path());
     let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
@@ -38,7 +43,10 @@ async fn site() -> Site {
         ("SWITCHYARD_MQTT_WSS", wss.to_string()),
         ("SWITCHYARD_TLS_CERT", certs.cert.display().to_string()),
         ("SWITCHYARD_TLS_KEY", certs.key.display().to_string()),
-    ];
+    ]
+    .into_iter()
+    .chain(more)
+    .collect();
     let server = Server::start_with(
         dir.path(),
         Options {
@@ -523,4 +531,107 @@ async fn connection_events_reach_a_tenants_callbacks() {
         events.iter().any(|e| e["username"] == "acme-door"),
         "{events:?}"
     );
+}
+
+/// Publishes at QoS 1 as `login`: once it returns, a callback the message reached has run and
+/// its write is on disk.
+fn publish(site: &Site, login: (&str, &str), topic: &str, message: &str) -> Output {
+    mosquitto(
+        "mosquitto_pub",
+        site,
+        Some(login),
+        &["-q", "1", "-t", topic, "-m", message],
+    )
+}
+
+#[tokio::test]
+async fn a_hooks_plugin_decides_who_connects_and_what_they_may_do() {
+    let site = site_with(vec![("SWITCHYARD_MQTT_HOOKS", "gate".into())]).await;
+    let operator = &site.server;
+    operator.upload("gate", &plugin("gate")).await;
+    operator.upload("chaos", &plugin("chaos")).await;
+    operator.subscribe_plugin("chaos", "open/#").await;
+    operator.subscribe_plugin("chaos", "any/#").await;
+    operator.subscribe_plugin("chaos", "forbidden/#").await;
+    let acme = tenant(operator, "acme").await;
+    device(&acme, "acme-h", json!(["sensors/{username}/#"]), json!([])).await;
+
+    // Connect: deny, and a hook that traps denies too.
+    for username in ["intruder", "trapper"] {
+        let refused = publish(&site, (username, "any-password"), "open/x", "ok 0");
+        assert!(
+            !refused.status.success(),
+            "{username}: {}",
+            printed(&refused)
+        );
+        assert!(
+            printed(&refused).to_lowercase().contains("not authori"),
+            "{}",
+            printed(&refused)
+        );
+    }
+    assert!(
+        site.server
+            .logs()
+            .contains("the MQTT hooks plugin `gate` failed, so it denies")
+    );
+    // Ignore: the device objects decide, password and filters.
+    let own = publish(
+        &site,
+        ("acme-h", "acme-h-password"),
+        "sensors/acme-h/t",
+        "ok 1",
+    );
+    assert!(own.status.success(), "{}", printed(&own));
+    assert_eq!(records(&acme, "sensors/acme-h/t").await.len(), 1);
+    let wrong = publish(
+        &site,
+        ("acme-h", "not-its-password"),
+        "sensors/acme-h/t",
+        "ok 1",
+    );
+    assert!(!wrong.status.success(), "{}", printed(&wrong));
+
+    // Allow: a guest no device object knows gets in, with only what the hook allows.
+    let guest = ("guest", "");
+    assert!(publish(&site, guest, "open/door", "ok 2").status.success());
+    assert!(publish(&site, guest, "any/door", "ok 3").status.success());
+    assert!(
+        publish(&site, guest, "forbidden/door", "ok 4")
+            .status
+            .success()
+    );
+    assert_eq!(
+        records(operator, "open/door").await.len(),
+        1,
+        "allowed by the hook"
+    );
+    assert!(
+        records(operator, "any/door").await.is_empty(),
+        "no topics of its own"
+    );
+    assert!(
+        records(operator, "forbidden/door").await.is_empty(),
+        "denied by the hook"
+    );
+    let secret = mosquitto(
+        "mosquitto_sub",
+        &site,
+        Some(guest),
+        &["-t", "secret/#", "-C", "1", "-W", "5"],
+    );
+    assert!(printed(&secret).contains("denied"), "{}", printed(&secret));
+    let slow = ["-t", "slow/#", "-q", "1", "-d", "-E"];
+    let slow = mosquitto("mosquitto_sub", &site, Some(guest), &slow);
+    assert!(
+        printed(&slow).contains("Subscribed (mid: 1): 0"),
+        "granted at QoS 0: {}",
+        printed(&slow)
+    );
+
+    // Superuser: every topic of its tenant, without asking again.
+    let root = ("root", "whatever");
+    assert!(publish(&site, root, "any/door", "ok 5").status.success());
+    let recorded = records(operator, "any/door").await;
+    assert_eq!((recorded.len(), recorded[0]["n"].clone()), (1, json!(5)));
 }

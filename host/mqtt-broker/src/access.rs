@@ -4,8 +4,13 @@
 //! `MQTTDevice` objects) and gets its tenant and topic filters from it. One without credentials
 //! gets in only when authentication is [`AuthMode::Off`], into the default tenant with every
 //! topic. Switchyard's own clients are in-process sessions and never pass through here.
+//!
+//! [`Hooks`] (a broker-hooks plugin) are asked first and may decide instead: let a device in,
+//! refuse it, make it a superuser, and allow, deny or lower the QoS of its subscriptions and
+//! publishes. A hook that fails denies.
 
 use crate::router::BoxFuture;
+use rumqttd::protocol::QoS;
 use std::fmt;
 use std::sync::Arc;
 
@@ -82,6 +87,8 @@ pub struct Identity {
     pub username: Option<String>,
     pub publish: Rights,
     pub subscribe: Rights,
+    /// Whether its subscriptions and publishes are put to the hooks (not for a superuser).
+    pub hooked: bool,
 }
 
 impl Identity {
@@ -93,6 +100,16 @@ impl Identity {
             username: None,
             publish: Rights::All,
             subscribe: Rights::All,
+            hooked: false,
+        }
+    }
+
+    /// What the hooks are told about the device.
+    pub fn hook_device(&self, client_id: &str) -> HookDevice {
+        HookDevice {
+            client_id: client_id.to_owned(),
+            username: self.username.clone().unwrap_or_default(),
+            tenant: self.device.as_ref().map(|_| self.tenant.clone()),
         }
     }
 
@@ -122,8 +139,42 @@ pub enum Refused {
 pub trait Gatekeeper: Send + Sync + 'static {
     fn authenticate(&self, login: Login) -> BoxFuture<Result<Identity, Refused>>;
 
+    /// The device `username` names, without its password (a hook vouched for it).
+    fn lookup(&self, username: String) -> BoxFuture<Result<Option<Identity>, Refused>>;
+
     /// A device authenticated by this gatekeeper connected (`true`) or went away.
     fn presence(&self, identity: &Identity, connected: bool);
+}
+
+/// The device a hook is asked about.
+#[derive(Clone, Debug)]
+pub struct HookDevice {
+    pub client_id: String,
+    /// Empty if it gave none.
+    pub username: String,
+    /// The tenant of the `MQTTDevice` it signed in as, once it has.
+    pub tenant: Option<String>,
+}
+
+/// What a hook decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Decide as without the hook.
+    Ignore,
+    Allow,
+    Deny,
+    /// Connect only: every topic, and no more hooks.
+    Superuser,
+    /// Subscribe only: allowed at no more than this QoS.
+    MaxQos(QoS),
+}
+
+/// Decisions of a broker-hooks plugin. An implementation turns a hook that fails into
+/// [`Verdict::Deny`].
+pub trait Hooks: Send + Sync + 'static {
+    fn authenticate(&self, device: HookDevice, password: Vec<u8>) -> BoxFuture<Verdict>;
+    fn subscribe(&self, device: HookDevice, filter: String, qos: QoS) -> BoxFuture<Verdict>;
+    fn publish(&self, device: HookDevice, topic: String, qos: QoS) -> BoxFuture<Verdict>;
 }
 
 /// The broker's access rules.
@@ -131,6 +182,7 @@ pub trait Gatekeeper: Send + Sync + 'static {
 pub struct Access {
     pub mode: AuthMode,
     pub gatekeeper: Option<Arc<dyn Gatekeeper>>,
+    pub hooks: Option<Arc<dyn Hooks>>,
 }
 
 impl Default for Access {
@@ -139,13 +191,59 @@ impl Default for Access {
         Access {
             mode: AuthMode::Off,
             gatekeeper: None,
+            hooks: None,
         }
     }
 }
 
 impl Access {
-    /// Lets a device in, or says why not.
-    pub(crate) async fn admit(&self, login: Option<Login>) -> Result<Identity, Refused> {
+    /// Lets a device in, or says why not: the hooks first, if there are any.
+    pub(crate) async fn admit(
+        &self,
+        client_id: &str,
+        login: Option<Login>,
+    ) -> Result<Identity, Refused> {
+        let Some(hooks) = &self.hooks else {
+            return self.check(login).await;
+        };
+        let (username, password) = match &login {
+            Some(login) => (login.username.clone(), login.password.clone()),
+            None => (String::new(), Vec::new()),
+        };
+        let device = HookDevice {
+            client_id: client_id.to_owned(),
+            username: username.clone(),
+            tenant: None,
+        };
+        let vouched = match hooks.authenticate(device, password).await {
+            Verdict::Ignore => {
+                let mut identity = self.check(login).await?;
+                identity.hooked = true;
+                return Ok(identity);
+            }
+            Verdict::Allow => false,
+            Verdict::Superuser => true,
+            Verdict::Deny | Verdict::MaxQos(_) => return Err(Refused::NotAuthorized),
+        };
+        let known = match (&self.gatekeeper, username.is_empty()) {
+            (Some(gatekeeper), false) => gatekeeper.lookup(username.clone()).await?,
+            _ => None,
+        };
+        let mut identity = known.unwrap_or_else(|| Identity {
+            username: (!username.is_empty()).then_some(username),
+            publish: Rights::Within(Vec::new()),
+            subscribe: Rights::Within(Vec::new()),
+            ..Identity::anonymous()
+        });
+        identity.hooked = !vouched;
+        if vouched {
+            (identity.publish, identity.subscribe) = (Rights::All, Rights::All);
+        }
+        Ok(identity)
+    }
+
+    /// Lets a device in by its credentials alone.
+    async fn check(&self, login: Option<Login>) -> Result<Identity, Refused> {
         match (login, &self.gatekeeper, self.mode) {
             (Some(login), Some(gatekeeper), _) => gatekeeper.authenticate(login).await,
             (Some(_), None, AuthMode::Required) => Err(Refused::BadCredentials),

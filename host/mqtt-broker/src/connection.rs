@@ -10,12 +10,14 @@
 //! not keep up loses what does not fit, as QoS allows a broker to (counted and logged).
 
 use crate::Shared;
+use crate::access::Verdict;
 use crate::access::{Identity, Login, Refused};
 use crate::ack::{Ack, Acked};
 use crate::codec::{CodecError, Reader, Version, Writer};
 use crate::events::Who;
 use crate::router::{BoxFuture, Message, SessionId, Sink};
 use crate::sessions::{self, Slot};
+use crate::verdicts::Verdicts;
 use futures::FutureExt;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rumqttd::protocol::{
@@ -75,7 +77,7 @@ where
         username: login.username,
         password: login.password.into_bytes(),
     });
-    let identity = match shared.access.admit(login).await {
+    let identity = match shared.access.admit(&connect.client_id, login).await {
         Ok(identity) => identity,
         Err(refused) => {
             tracing::info!(%peer, client = %connect.client_id, "MQTT device refused: {refused}");
@@ -167,6 +169,7 @@ where
     let protocol = if v5 { "5" } else { "3.1.1" };
     let details = json!({"device": identity.device, "protocol": protocol, "cleanStart": connect.clean_session});
     shared.event(&who(&tenant, &identity, &client_id), "connected", details);
+    let verdicts = Verdicts::new(shared.access.hooks.as_ref(), &identity, &client_id);
     let mut connection = Connection {
         shared: shared.clone(),
         client_id: client_id.clone(),
@@ -190,6 +193,7 @@ where
         aliases: HashMap::new(),
         slot,
         preface,
+        verdicts,
     };
     let end = connection.run(&mut outgoing, taken_over, keep_alive).await;
     tracing::debug!(%peer, client = %client_id, "MQTT device disconnected: {end}");
@@ -279,6 +283,8 @@ type Pending = BoxFuture<Reply>;
 
 enum Reply {
     Publish(Ackable, Outcome),
+    /// A SUBSCRIBE with the hooks' verdict on each of its filters.
+    Subscribe(Box<Subscribe>, Vec<Verdict>),
     /// The packet to send, or `None` if the session could not be kept.
     Packet(Option<Box<Packet>>),
 }
@@ -338,6 +344,8 @@ struct Connection<R, W> {
     slot: OwnedMutexGuard<Slot>,
     /// Messages to send before any in the queue: a resumed session's.
     preface: VecDeque<Outgoing>,
+    /// What the hooks decided for this device.
+    verdicts: Verdicts,
 }
 
 impl<R, W> Connection<R, W>
@@ -490,6 +498,15 @@ where
         properties: Option<PublishProperties>,
     ) -> Result<(), End> {
         let topic = self.topic(&publish, properties.as_ref())?;
+        let verdict = match self.verdicts.publish(&topic, publish.qos) {
+            Ok(verdict) => verdict,
+            Err(asking) => {
+                // This and every later publish wait for the hooks' answer, in order.
+                self.held.push_front((publish, properties));
+                self.room = Some(asking);
+                return Ok(());
+            }
+        };
         if publish.qos == QoS::ExactlyOnce {
             if self.received_qos2.contains(&publish.pkid) {
                 // A resent QoS 2 publish whose PUBREC got lost: it was routed already.
@@ -501,7 +518,12 @@ where
                 return Ok(());
             }
         }
-        if !self.identity.may_publish(&topic) {
+        let allowed = match verdict {
+            Verdict::Allow | Verdict::MaxQos(_) => !topic.starts_with('$'),
+            Verdict::Deny => false,
+            Verdict::Ignore | Verdict::Superuser => self.identity.may_publish(&topic),
+        };
+        if !allowed {
             self.refuse(&topic, &publish);
             return Ok(());
         }
@@ -582,7 +604,7 @@ where
             tracing::warn!(
                 tenant = %self.tenant,
                 device = ?self.identity.device,
-                "an MQTT device published to `{topic}`, outside its publish filters: dropped \
+                "an MQTT device published to `{topic}`, outside its publish filters or denied by the hooks: dropped \
                  ({} so far)",
                 self.refused
             );
@@ -599,6 +621,10 @@ where
     fn reply(&mut self, reply: Reply) -> Result<(), End> {
         match reply {
             Reply::Publish(ackable, outcome) => self.acknowledge(ackable, outcome),
+            Reply::Subscribe(subscribe, verdicts) => {
+                self.apply_subscribe(*subscribe, verdicts);
+                Ok(())
+            }
             Reply::Packet(Some(packet)) => {
                 self.writer.queue(*packet);
                 Ok(())
@@ -639,18 +665,39 @@ where
         Ok(())
     }
 
+    /// Puts a SUBSCRIBE to the hooks, if any, and answers it in its turn.
     fn subscribe(&mut self, subscribe: Subscribe) {
+        if !self.verdicts.asks() {
+            let ignored = vec![Verdict::Ignore; subscribe.filters.len()];
+            return self.apply_subscribe(subscribe, ignored);
+        }
+        let filters = (subscribe.filters.iter())
+            .map(|filter| (filter.path.clone(), filter.qos))
+            .collect();
+        let asked = self.verdicts.subscribe(filters);
+        let subscribe = Box::new(subscribe);
+        (self.pending).push_back(Box::pin(
+            async move { Reply::Subscribe(subscribe, asked.await) },
+        ));
+    }
+
+    fn apply_subscribe(&mut self, subscribe: Subscribe, verdicts: Vec<Verdict>) {
         let sink: Arc<dyn Sink> = self.sink.clone();
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
-        for filter in &subscribe.filters {
+        for (filter, verdict) in subscribe.filters.iter().zip(verdicts) {
+            let allowed = match verdict {
+                Verdict::Allow | Verdict::MaxQos(_) => true,
+                Verdict::Deny => false,
+                Verdict::Ignore | Verdict::Superuser => self.identity.may_subscribe(&filter.path),
+            };
             let refused = match () {
                 () if !valid_filter(&filter.path) => Some(SubscribeReasonCode::TopicFilterInvalid),
-                () if !self.identity.may_subscribe(&filter.path) => {
+                () if !allowed => {
                     tracing::info!(
                         tenant = %self.tenant,
                         device = ?self.identity.device,
-                        "an MQTT device asked for `{}`, outside its subscribe filters: refused",
+                        "an MQTT device asked for `{}`, outside its subscribe filters or denied by the hooks: refused",
                         filter.path
                     );
                     Some(SubscribeReasonCode::NotAuthorized)
@@ -665,7 +712,10 @@ where
                 });
                 continue;
             }
-            let qos = filter.qos;
+            let qos = match verdict {
+                Verdict::MaxQos(most) => filter.qos.min(most),
+                _ => filter.qos,
+            };
             (self.shared.router).subscribe(&self.tenant, self.session, &filter.path, qos, &sink);
             codes.push(SubscribeReasonCode::Success(qos));
             if let Some(session) = &mut self.slot.session {

@@ -21,8 +21,9 @@ mod retained;
 mod router;
 mod sessions;
 mod tls;
+mod verdicts;
 
-pub use access::{Access, AuthMode, Identity, Login, Refused};
+pub use access::{Access, AuthMode, HookDevice, Hooks, Identity, Login, Refused, Verdict};
 pub use ack::Ack;
 pub use local::LocalSession;
 pub use router::{BoxFuture, Message, Sink};

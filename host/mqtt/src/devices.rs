@@ -49,13 +49,30 @@ impl Devices {
         if !device.enabled {
             return Err(Refused::NotAuthorized);
         }
-        Ok(Identity {
-            tenant,
-            device: Some(device.id),
-            username: Some(device.username),
-            publish: Rights::Within(device.publish),
-            subscribe: Rights::Within(device.subscribe),
-        })
+        Ok(identity(tenant, device))
+    }
+
+    /// The device `username` names, if it is enabled.
+    fn find(store: &Store, username: &str) -> Result<Option<Identity>, Refused> {
+        let found = (store.find_unique(MQTT_DEVICE, username)).map_err(|e| {
+            tracing::error!("cannot read the device `{username}`: {e}");
+            Refused::Unavailable
+        })?;
+        let found = found.and_then(|(tenant, d)| Some((tenant, Device::of(&d)?)));
+        Ok(found
+            .filter(|(_, device)| device.enabled)
+            .map(|(tenant, device)| identity(tenant, device)))
+    }
+}
+
+fn identity(tenant: String, device: Device) -> Identity {
+    Identity {
+        tenant,
+        device: Some(device.id),
+        username: Some(device.username),
+        publish: Rights::Within(device.publish),
+        subscribe: Rights::Within(device.subscribe),
+        hooked: false,
     }
 }
 
@@ -65,6 +82,14 @@ impl Gatekeeper for Devices {
         Box::pin(async move {
             let checked = tokio::task::spawn_blocking(move || Devices::check(&store, &login));
             checked.await.unwrap_or(Err(Refused::Unavailable))
+        })
+    }
+
+    fn lookup(&self, username: String) -> BoxFuture<Result<Option<Identity>, Refused>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let found = tokio::task::spawn_blocking(move || Devices::find(&store, &username));
+            found.await.unwrap_or(Err(Refused::Unavailable))
         })
     }
 

@@ -8,4 +8,6 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use exports::switchyard::plugin::handler;
-pub(crate) use switchyard::plugin::{logging, messaging, objects, types};
+pub(crate) use switchyard::plugin::{messaging, objects, types};
+// Public: the `broker-hooks` bindings (`crate::hooks`) reuse this interface.
+pub use switchyard::plugin::logging;

@@ -15,6 +15,7 @@ mod admission;
 mod bindings;
 mod capabilities;
 mod engine;
+mod hooks;
 mod imports;
 mod journal;
 mod legacy;
@@ -25,6 +26,7 @@ mod output;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
+pub use hooks::{HookCall, HookDecision, HookDevice};
 pub use journal::{Journal, LogFilter, LogLine, LogSource};
 pub use limits::{Limits, PluginLimits, SettingsError, merge_overrides};
 
@@ -42,6 +44,8 @@ use wasmtime::{Engine, Trap, UpdateDeadline};
 pub const WORLD: &str = "switchyard:plugin/plugin@0.2.0";
 /// The earlier world, whose plugins still load and run.
 pub const LEGACY_WORLD: &str = "switchyard:plugin/plugin@0.1.0";
+/// The world of plugins that decide for the embedded MQTT broker.
+pub const HOOKS_WORLD: &str = "switchyard:plugin/broker-hooks@0.2.0";
 
 /// One message handed to a plugin.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +115,8 @@ pub enum InvokeError {
     TimeoutBlocked(u64),
     #[error("the callback panicked: {0}")]
     Panicked(String),
+    #[error("plugin `{0}` is not of the {1} world")]
+    WrongWorld(String, &'static str),
 }
 
 /// A failed invocation, with the write set it had built when it ended (discarded, and kept only
@@ -158,6 +164,7 @@ pub struct Code(Pre);
 enum Pre {
     Current(bindings::PluginPre<Sandbox>),
     Legacy(legacy::PluginPre<Sandbox>),
+    Hooks(hooks::BrokerHooksPre<Sandbox>),
 }
 
 impl Code {
@@ -166,6 +173,7 @@ impl Code {
         match self.0 {
             Pre::Current(_) => WORLD,
             Pre::Legacy(_) => LEGACY_WORLD,
+            Pre::Hooks(_) => HOOKS_WORLD,
         }
     }
 }
@@ -292,9 +300,13 @@ impl Runtime {
             .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
         match bindings::PluginPre::new(pre.clone()) {
             Ok(current) => Ok(Code(Pre::Current(current))),
-            Err(error) => match legacy::PluginPre::new(pre) {
-                Ok(old) => Ok(Code(Pre::Legacy(old))),
-                Err(_) => Err(CompileError::WrongWorld(format!("{error:#}"))),
+            Err(error) => match (
+                legacy::PluginPre::new(pre.clone()),
+                hooks::BrokerHooksPre::new(pre),
+            ) {
+                (Ok(old), _) => Ok(Code(Pre::Legacy(old))),
+                (_, Ok(hooks)) => Ok(Code(Pre::Hooks(hooks))),
+                _ => Err(CompileError::WrongWorld(format!("{error:#}"))),
             },
         }
     }
@@ -313,7 +325,6 @@ impl Runtime {
         message: Message,
         writes: Txn,
     ) -> Result<Effects, InvokeFailure> {
-        let inner = &self.inner;
         let limits = &plugin.settings.limits;
         if message.payload.len() > limits.payload_bytes {
             return Err(InvokeError::PayloadTooLarge {
@@ -322,16 +333,62 @@ impl Runtime {
             }
             .into());
         }
+        let (outcome, sandbox) = self.sandboxed(plugin, Call::Message(message), writes).await;
+        match outcome {
+            Ok(Returned::Handled) => Ok(Effects {
+                writes: sandbox.writes,
+                publishes: sandbox.publishes,
+                subscriptions: sandbox.subscriptions,
+            }),
+            Ok(Returned::Decided(_)) => unreachable!("a message gets no hook decision"),
+            Err(error) => Err(InvokeFailure {
+                error,
+                writes: Some(sandbox.writes),
+            }),
+        }
+    }
+
+    /// Asks a `broker-hooks` plugin for a decision, in a fresh instance with the plugin's
+    /// limits; `writes` is only read (the world has no object imports).
+    pub async fn hook(
+        &self,
+        plugin: &Plugin,
+        call: HookCall,
+        writes: Txn,
+    ) -> Result<HookDecision, InvokeError> {
+        match self.sandboxed(plugin, Call::Hook(call), writes).await.0? {
+            Returned::Decided(decision) => Ok(decision),
+            Returned::Handled => unreachable!("a hook call gets a decision"),
+        }
+    }
+
+    /// Runs one call of `plugin` in a fresh instance with its deadline, once an instance slot
+    /// is free; what it returned, and its sandbox with what it wrote, published and printed.
+    async fn sandboxed(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        writes: Txn,
+    ) -> (Result<Returned, InvokeError>, Sandbox) {
+        let inner = &self.inner;
+        let limits = &plugin.settings.limits;
         let _slot = inner.admission.acquire(&plugin.tenant).await;
         let started = Instant::now();
+        let (subscriber, topic, origin) = match &call {
+            Call::Message(message) => (
+                message.subscriber_id.clone(),
+                message.topic.clone(),
+                message.client_id.clone(),
+            ),
+            Call::Hook(hook) => (String::new(), hook.subject(), hook.client_id().to_owned()),
+        };
         let tag = Tag {
             tenant: plugin.tenant.clone(),
             plugin: plugin.name.clone(),
-            subscriber: message.subscriber_id.clone(),
-            topic: message.topic.clone(),
+            subscriber,
+            topic,
             journal: inner.journal.clone(),
         };
-        let origin = message.client_id.clone();
         let sandbox = Sandbox::new(tag.clone(), plugin.settings.clone(), origin, writes);
         let mut store = wasmtime::Store::new(&inner.engine, sandbox);
         store.limiter(|s| s.limiter());
@@ -349,23 +406,21 @@ impl Runtime {
 
         // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
         // epochs cannot stop it: the deadline drops the whole call instead.
-        let run = run(&plugin.code.0, &mut store, message);
+        let run = run(&plugin.name, &plugin.code.0, &mut store, call);
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
         let sandbox = store.into_data();
         log::stdio(&tag, &sandbox.stdout, &sandbox.stderr);
         let hit_memory_limit = sandbox.hit_memory_limit();
         let error = match outcome {
-            Ok(Ok(Ok(()))) => {
-                let effects = Effects {
-                    writes: sandbox.writes,
-                    publishes: sandbox.publishes,
-                    subscriptions: sandbox.subscriptions,
-                };
+            Ok(Ok(Ok(returned))) => {
                 plugin.metrics.record(None, started.elapsed());
-                return Ok(effects);
+                return (Ok(returned), sandbox);
             }
             Err(_elapsed) => InvokeError::TimeoutBlocked(limits.timeout_ms),
             Ok(Ok(Err(reason))) => InvokeError::Handler(reason),
+            Ok(Err(e)) if e.downcast_ref::<InvokeError>().is_some() => {
+                e.downcast::<InvokeError>().expect("checked")
+            }
             Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 InvokeError::Timeout(limits.timeout_ms)
             }
@@ -376,11 +431,20 @@ impl Runtime {
             Ok(Err(e)) => InvokeError::Trap(trap_reason(&e)),
         };
         plugin.metrics.record(Some(&error), started.elapsed());
-        Err(InvokeFailure {
-            error,
-            writes: Some(sandbox.writes),
-        })
+        (Err(error), sandbox)
     }
+}
+
+/// What a plugin is called for.
+enum Call {
+    Message(Message),
+    Hook(HookCall),
+}
+
+/// What a call returned when it did not fail.
+enum Returned {
+    Handled,
+    Decided(HookDecision),
 }
 
 /// Why a guest trapped, in a line: the trap itself (`call stack exhausted`, `wasm
@@ -393,16 +457,18 @@ fn trap_reason(error: &wasmtime::Error) -> String {
     }
 }
 
-/// Instantiates the plugin and calls its handler with the message, in whichever world it was
-/// built for.
+/// Instantiates the plugin and makes the call, in whichever world it was built for; a call
+/// its world has no export for fails with [`InvokeError::WrongWorld`].
 async fn run(
+    name: &str,
     pre: &Pre,
     store: &mut wasmtime::Store<Sandbox>,
-    message: Message,
-) -> wasmtime::Result<Result<(), String>> {
-    macro_rules! call {
-        ($pre:expr, $handler:path) => {{
+    call: Call,
+) -> wasmtime::Result<Result<Returned, String>> {
+    macro_rules! handle {
+        ($pre:expr, $handler:path, $message:expr) => {{
             use $handler as handler;
+            let message = $message;
             let instance = $pre.instantiate_async(&mut *store).await?;
             let message = handler::Message {
                 topic: message.topic,
@@ -413,14 +479,20 @@ async fn run(
                 headers: message.headers,
                 timestamp_ms: message.timestamp_ms,
             };
-            instance
+            let handled = instance
                 .switchyard_plugin_handler()
-                .call_handle(store, &message)
-                .await
+                .call_handle(store, &message);
+            Ok(handled.await?.map(|()| Returned::Handled))
         }};
     }
-    match pre {
-        Pre::Current(pre) => call!(pre, bindings::handler),
-        Pre::Legacy(pre) => call!(pre, legacy::handler),
+    let wrong = |world| Err(InvokeError::WrongWorld(name.to_owned(), world).into());
+    match (pre, call) {
+        (Pre::Current(pre), Call::Message(message)) => handle!(pre, bindings::handler, message),
+        (Pre::Legacy(pre), Call::Message(message)) => handle!(pre, legacy::handler, message),
+        (Pre::Hooks(pre), Call::Hook(call)) => {
+            Ok(hooks::call(pre, store, call).await?.map(Returned::Decided))
+        }
+        (Pre::Hooks(_), Call::Message(_)) => wrong(WORLD),
+        (_, Call::Hook(_)) => wrong(HOOKS_WORLD),
     }
 }

@@ -41,6 +41,10 @@ pub struct Config {
     /// `required` when a listener is bound to anything but loopback, `off` otherwise.
     #[arg(long, env = "SWITCHYARD_MQTT_AUTH")]
     pub mqtt_auth: Option<AuthMode>,
+    /// A plugin of the default tenant, built for the `broker-hooks` world, that decides who
+    /// may connect to the embedded broker and what they may do (a failing hook denies).
+    #[arg(long, env = "SWITCHYARD_MQTT_HOOKS")]
+    pub mqtt_hooks: Option<String>,
     /// API bearer token. Without it, one is generated at first start, printed once and
     /// stored hashed.
     #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
@@ -157,7 +161,7 @@ impl Config {
             tls,
             access: Access {
                 mode,
-                gatekeeper: None,
+                ..Access::default()
             },
             max_packet: switchyard_mqtt::MAX_PACKET,
         }))

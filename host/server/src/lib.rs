@@ -8,7 +8,10 @@
 //! A new broker (say NATS) is a crate that implements [`BrokerKind`] and one line in
 //! [`broker_kinds`].
 
+mod hooks;
+
 use anyhow::Context;
+use hooks::PluginHooks;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use switchyard_broker::{BrokerKind, Brokers, Clients, Inbound};
 use switchyard_dispatch::{Callbacks, Dispatcher, NativeCallback, Retention};
 use switchyard_model::Kinds;
 use switchyard_mqtt::{BrokerConfig, Devices, EmbeddedBroker};
+use switchyard_mqtt_broker::Hooks;
 use switchyard_plugins::Plugins;
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
@@ -46,6 +50,8 @@ pub struct Builder {
     retention: Retention,
     quotas: Quotas,
     mqtt: Option<BrokerConfig>,
+    /// The default tenant's plugin that answers the embedded broker's hooks.
+    mqtt_hooks: Option<String>,
     brokers: Option<Vec<Box<dyn BrokerKind>>>,
     natives: HashMap<String, Arc<dyn NativeCallback>>,
 }
@@ -62,6 +68,7 @@ impl Builder {
             retention: Retention::default(),
             quotas: Quotas::default(),
             mqtt: None,
+            mqtt_hooks: None,
             brokers: None,
             natives: HashMap::new(),
         }
@@ -99,6 +106,15 @@ impl Builder {
         }
     }
 
+    /// Asks the default tenant's plugin `name` (of the `broker-hooks` world) who may connect
+    /// to the embedded broker and what they may do.
+    pub fn mqtt_hooks(self, name: Option<String>) -> Builder {
+        Builder {
+            mqtt_hooks: name,
+            ..self
+        }
+    }
+
     /// The broker kinds to run instead of every one of [`broker_kinds`].
     pub fn brokers(self, brokers: Vec<Box<dyn BrokerKind>>) -> Builder {
         Builder {
@@ -129,19 +145,22 @@ impl Builder {
         let kinds = client_kinds();
         let store = Store::open_with_cache(&self.data, kinds, self.cache_bytes)
             .with_context(|| format!("opening the database in {}", self.data.display()))?;
+        let tenants = Tenants::open(&store, self.quotas).context("reading the tenants")?;
+        let runtime = Runtime::new(self.limits).context("starting the runtime")?;
+        let plugins =
+            Plugins::open(&store, runtime, tenants.clone()).context("loading the plugins")?;
+        let hooks = (self.mqtt_hooks.as_deref())
+            .map(|name| Arc::new(PluginHooks::new(plugins.clone(), store.clone(), name)));
         let mqtt = (self.mqtt)
             .map(|mut config| {
                 config.max_packet = switchyard_mqtt::MAX_PACKET;
                 config.access.gatekeeper = Some(Devices::new(store.clone()));
+                config.access.hooks = hooks.map(|hooks| hooks as Arc<dyn Hooks>);
                 EmbeddedBroker::start(config, &store)
             })
             .transpose()
             .context("starting the embedded MQTT broker")?;
         let broker_kinds = (self.brokers).unwrap_or_else(|| broker_kinds(mqtt.clone()));
-        let tenants = Tenants::open(&store, self.quotas).context("reading the tenants")?;
-        let runtime = Runtime::new(self.limits).context("starting the runtime")?;
-        let plugins =
-            Plugins::open(&store, runtime, tenants.clone()).context("loading the plugins")?;
         let callbacks = Callbacks::new(plugins, self.natives);
         let brokers = Brokers::new(store.clone());
         let dispatcher = Dispatcher::new(

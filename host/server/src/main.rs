@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server.
-    Serve(config::Config),
+    Serve(Box<config::Config>),
     /// Manage the plugins of a running server.
     Plugin {
         #[command(flatten)]
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => {
             memory::return_freed();
-            tokio::runtime::Runtime::new()?.block_on(serve::serve(config))
+            tokio::runtime::Runtime::new()?.block_on(serve::serve(*config))
         }
         Command::Plugin { remote, command } => remote_call(cli::plugin::run(&remote, command)),
         Command::Client { remote, command } => remote_call(cli::client::run(&remote, command)),

@@ -18,7 +18,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .quotas(config.quotas())
         .cache_bytes(config.store_cache_mb << 20);
     if let Some(mqtt) = config.mqtt()? {
-        builder = builder.mqtt(mqtt);
+        builder = builder.mqtt(mqtt).mqtt_hooks(config.mqtt_hooks.clone());
     }
     let switchyard = builder.build()?;
     let (token_hash, token) = token::load(&switchyard.store, config.token.as_deref())?;
