@@ -10,6 +10,7 @@ PROJECTS=(
     sdk/assemblyscript/template
     plugins/order-as
     plugins/glue-as
+    plugins/gate-as
 )
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

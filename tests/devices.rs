@@ -546,9 +546,26 @@ fn publish(site: &Site, login: (&str, &str), topic: &str, message: &str) -> Outp
 
 #[tokio::test]
 async fn a_hooks_plugin_decides_who_connects_and_what_they_may_do() {
+    hooks_decide(&plugin("gate")).await;
+}
+
+/// The same decisions from `plugins/gate-as`, built with the AssemblyScript SDK: the server
+/// wraps its core module into a component of the broker-hooks world on upload.
+#[tokio::test]
+async fn an_assemblyscript_hooks_plugin_decides_the_same() {
+    hooks_decide(&support::plugins::as_plugin(
+        "plugins/gate-as",
+        "gate_as.wasm",
+    ))
+    .await;
+}
+
+/// Runs `gate` (a plugin deciding as `plugins/gate` documents) as the broker's hooks and checks
+/// each of its decisions with mosquitto clients.
+async fn hooks_decide(gate: &Path) {
     let site = site_with(vec![("SWITCHYARD_MQTT_HOOKS", "gate".into())]).await;
     let operator = &site.server;
-    operator.upload("gate", &plugin("gate")).await;
+    operator.upload("gate", gate).await;
     operator.upload("chaos", &plugin("chaos")).await;
     operator.subscribe_plugin("chaos", "open/#").await;
     operator.subscribe_plugin("chaos", "any/#").await;

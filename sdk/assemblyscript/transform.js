@@ -1,49 +1,79 @@
 // asc transform: gives the SDK's glue functions their canonical-ABI export names, which are not
-// AssemblyScript identifiers, and fails the build early if the module would not fit the
-// switchyard:plugin world (so the server's upload check never has to be the first to say so).
+// AssemblyScript identifiers, and fails the build early if the module would not fit its world
+// (so the server's upload check never has to be the first to say so). A module is of the
+// `plugin` world (a message handler) or of the `broker-hooks` world, told by the glue its entry
+// file exports.
 //
 // Dependency-free on purpose: asc hands us its own binaryen as `this.binaryen`, and a plugin
 // links this package from the repository, where importing "assemblyscript" would resolve to a
 // different copy than the one running the build.
 
-// The version of wit/plugin.wit the glue in assembly/abi.ts and assembly/exports.ts implements.
+// The version of wit/plugin.wit the glue in assembly/ implements.
 const WIT_VERSION = "0.2.0";
 const iface = (name) => `switchyard:plugin/${name}@${WIT_VERSION}`;
 
-const RENAMES = [
-  ["__switchyard_handle", `${iface("handler")}#handle`],
-  ["__switchyard_post_handle", `cabi_post_${iface("handler")}#handle`],
+// Each world: the glue module its entry file re-exports, the glue's renames (one function may
+// take several names) and the interfaces it may import.
+const WORLDS = [
+  {
+    name: "switchyard:plugin",
+    glue: "switchyard-plugin/exports",
+    renames: [
+      ["__switchyard_handle", `${iface("handler")}#handle`],
+      ["__switchyard_post_handle", `cabi_post_${iface("handler")}#handle`],
+    ],
+    imports: ["objects", "messaging", "logging"],
+  },
+  {
+    name: "switchyard:plugin broker-hooks",
+    glue: "switchyard-plugin/hooks",
+    renames: ["authenticate", "authorize-subscribe", "authorize-publish"].flatMap((hook) => [
+      [`__switchyard_${hook.replace("-", "_")}`, `${iface("hooks")}#${hook}`],
+      ["__switchyard_post_hook", `cabi_post_${iface("hooks")}#${hook}`],
+    ]),
+    imports: ["logging"],
+  },
 ];
-const WORLD_EXPORTS = new Set(["memory", "cabi_realloc", ...RENAMES.map(([, to]) => to)]);
-const WORLD_IMPORTS = new Set(["objects", "messaging", "logging"].map(iface));
 
 export default class SwitchyardTransform {
   afterCompile(module) {
     const binaryen = this.binaryen;
-    for (const [from, to] of RENAMES) {
-      const ref = module.getExport(from);
-      if (!ref) {
-        throw buildError(
-          `the entry file does not export \`${from}\`; add \`export * from "switchyard-plugin/exports";\` to it`,
-        );
+    const exported = (name) => module.getExport(name) !== 0;
+    const worlds = WORLDS.filter((world) => exported(world.renames[0][0]));
+    if (worlds.length !== 1) {
+      throw buildError(worlds.length === 0
+        ? "the entry file exports no glue; add `export * from \"switchyard-plugin/exports\";` to it " +
+          "(a message handler) or `export * from \"switchyard-plugin/hooks\";` (broker hooks)"
+        : "the entry file exports the glue of both a message handler and broker hooks; a plugin is one or the other");
+    }
+    const [world] = worlds;
+
+    const sources = new Map();
+    for (const [from, to] of world.renames) {
+      if (!sources.has(from)) {
+        if (!exported(from)) {
+          throw buildError(`the entry file does not export \`${from}\`; re-export all of "${world.glue}"`);
+        }
+        sources.set(from, binaryen.getExportInfo(module.getExport(from)).value);
+        module.removeExport(from);
       }
-      const { value } = binaryen.getExportInfo(ref);
-      module.removeExport(from);
-      module.addFunctionExport(value, to);
+      module.addFunctionExport(sources.get(from), to);
     }
 
+    const exports = new Set(["memory", "cabi_realloc", ...world.renames.map(([, to]) => to)]);
+    const imports = new Set(world.imports.map(iface));
     const problems = [];
     for (let i = 0, n = module.getNumExports(); i < n; i++) {
       const { name } = binaryen.getExportInfo(module.getExportByIndex(i));
-      if (!WORLD_EXPORTS.has(name)) {
-        problems.push(`the module exports \`${name}\`, which the switchyard:plugin world does not accept ` +
+      if (!exports.has(name)) {
+        problems.push(`the module exports \`${name}\`, which the ${world.name} world does not accept ` +
           `(export only the SDK glue from the entry file)`);
       }
     }
     for (let i = 0, n = module.getNumFunctions(); i < n; i++) {
       const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
-      if (info.module && !WORLD_IMPORTS.has(info.module)) {
-        problems.push(`the module imports \`${info.module}.${info.base}\`, which the switchyard:plugin world ` +
+      if (info.module && !imports.has(info.module)) {
+        problems.push(`the module imports \`${info.module}.${info.base}\`, which the ${world.name} world ` +
           `does not provide${hint(info.module, info.base)}`);
       }
     }
@@ -66,7 +96,7 @@ function hint(module, base) {
   if (module === "env" && base.startsWith("console")) return " (use log.info and friends instead of console)";
   if (module.startsWith("wasi")) return " (plugins have no WASI: no files, clock, environment or console)";
   if (module.startsWith("switchyard:plugin/")) {
-    return ` (this SDK builds plugins for switchyard:plugin@${WIT_VERSION})`;
+    return ` (this SDK builds plugins for switchyard:plugin@${WIT_VERSION}; broker hooks may only log)`;
   }
   return "";
 }

@@ -1,4 +1,5 @@
-//! Turns an uploaded core WebAssembly module of the switchyard:plugin world into a component.
+//! Turns an uploaded core WebAssembly module of one of our worlds (`plugin`, or `broker-hooks`
+//! when it exports the hooks) into a component.
 //!
 //! Toolchains such as AssemblyScript emit core modules: they follow the canonical ABI's naming
 //! (`switchyard:plugin/objects@0.2.0` imports, a `switchyard:plugin/handler@0.2.0#handle`
@@ -17,9 +18,9 @@ const WIT: &str = include_str!("../../../wit/plugin.wit");
 /// The 0.1.0 contract, for modules built before 0.2.0.
 const LEGACY_WIT: &str = include_str!("../../../wit/legacy/0.1.0/plugin.wit");
 const LEGACY_MARK: &str = "switchyard:plugin/handler@0.1.0#";
-const WORLD: &str = "plugin";
+const HOOKS_MARK: &str = "switchyard:plugin/hooks@0.2.0#";
 
-/// Wraps `module` (a core module of the switchyard:plugin world) into a validated component.
+/// Wraps `module` (a core module of one of our worlds) into a validated component.
 pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
     if !Parser::is_core_wasm(module) {
         return Err(if Parser::is_component(module) {
@@ -34,45 +35,62 @@ pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
         .validate_all(module)
         .map_err(|e| format!("invalid core module: {e}"))?;
 
-    let (resolve, world) = plugin_world(wit_of(module))?;
+    let (wit, name) = contract_of(module);
+    let (resolve, world) = plugin_world(wit, name)?;
+    let label = label(name);
     let mut bytes = module.to_vec();
     embed_component_metadata(&mut bytes, &resolve, world, StringEncoding::UTF8, false)
-        .map_err(|e| format!("embedding the switchyard:plugin world failed: {e:#}"))?;
+        .map_err(|e| format!("embedding the {label} world failed: {e:#}"))?;
     let mut encoder = ComponentEncoder::default();
     encoder
         .validate(true)
         .module(&bytes)
         .and_then(|encoder| encoder.encode())
         .map_err(|error| {
-            WorldAbi::new(&resolve, world)
+            WorldAbi::new(&resolve, world, label)
                 .explain(module)
-                .unwrap_or_else(|| {
-                    format!("the module does not fit the switchyard:plugin world: {error:#}")
-                })
+                .unwrap_or_else(|| format!("the module does not fit the {label} world: {error:#}"))
         })
 }
 
-/// The contract a module was built against, told by the version in its handler export.
-fn wit_of(module: &[u8]) -> &'static str {
-    let legacy = Parser::new(0)
-        .parse_all(module)
-        .any(|payload| match payload {
-            Ok(Payload::ExportSection(reader)) => reader
-                .into_iter()
-                .any(|export| export.is_ok_and(|e| e.name.starts_with(LEGACY_MARK))),
-            _ => false,
-        });
-    if legacy { LEGACY_WIT } else { WIT }
+/// The contract (WIT text, world) a module was built against, told by the names it exports:
+/// a 0.1.0 handler, broker hooks, or else a 0.2.0 handler.
+fn contract_of(module: &[u8]) -> (&'static str, &'static str) {
+    let exports = |mark: &str| {
+        Parser::new(0)
+            .parse_all(module)
+            .any(|payload| match payload {
+                Ok(Payload::ExportSection(reader)) => reader
+                    .into_iter()
+                    .any(|export| export.is_ok_and(|e| e.name.starts_with(mark))),
+                _ => false,
+            })
+    };
+    if exports(LEGACY_MARK) {
+        (LEGACY_WIT, "plugin")
+    } else if exports(HOOKS_MARK) {
+        (WIT, "broker-hooks")
+    } else {
+        (WIT, "plugin")
+    }
 }
 
-fn plugin_world(wit: &str) -> Result<(Resolve, WorldId), String> {
+/// How errors name a world.
+fn label(world: &str) -> &'static str {
+    match world {
+        "broker-hooks" => "switchyard:plugin broker-hooks",
+        _ => "switchyard:plugin",
+    }
+}
+
+fn plugin_world(wit: &str, name: &str) -> Result<(Resolve, WorldId), String> {
     let mut resolve = Resolve::default();
     let package = resolve
         .push_str("plugin.wit", wit)
         .map_err(|e| format!("the built-in WIT does not parse: {e:#}"))?;
     let world = resolve
-        .select_world(&[package], Some(WORLD))
-        .map_err(|e| format!("the built-in WIT has no `{WORLD}` world: {e:#}"))?;
+        .select_world(&[package], Some(name))
+        .map_err(|e| format!("the built-in WIT has no `{name}` world: {e:#}"))?;
     Ok((resolve, world))
 }
 
@@ -82,10 +100,12 @@ struct WorldAbi {
     imports: BTreeMap<String, Vec<String>>,
     /// Exports the module must have, with what each must be.
     required_exports: Vec<(String, ExternalKind)>,
+    /// The world, in errors.
+    label: &'static str,
 }
 
 impl WorldAbi {
-    fn new(resolve: &Resolve, world: WorldId) -> WorldAbi {
+    fn new(resolve: &Resolve, world: WorldId, label: &'static str) -> WorldAbi {
         let functions = |item: &WorldItem| match item {
             WorldItem::Interface { id, .. } => {
                 resolve.interfaces[*id].functions.keys().cloned().collect()
@@ -113,6 +133,7 @@ impl WorldAbi {
         WorldAbi {
             imports,
             required_exports,
+            label,
         }
     }
 
@@ -151,7 +172,8 @@ impl WorldAbi {
                     kind_name(*kind)
                 )),
                 None => Some(format!(
-                    "missing export `{name}`, which the switchyard:plugin world requires"
+                    "missing export `{name}`, which the {} world requires",
+                    self.label
                 )),
             })
     }
@@ -171,8 +193,9 @@ impl WorldAbi {
                 .collect::<Vec<_>>()
                 .join(", ");
             return Some(format!(
-                "core module imports `{module}.{name}`, which the switchyard:plugin world does not \
-                 provide (it provides functions of {provided}){}",
+                "core module imports `{module}.{name}`, which the {} world does not provide (it \
+                 provides functions of {provided}){}",
+                self.label,
                 hint(module, name)
             ));
         };
@@ -284,6 +307,59 @@ mod tests {
         assert_eq!(exports, ["switchyard:plugin/handler@0.1.0"]);
         assert!(imports.contains(&"switchyard:plugin/logging@0.1.0".to_owned()));
         assert!(imports.iter().all(|i| i.ends_with("@0.1.0")), "{imports:?}");
+    }
+
+    /// A core module of the broker-hooks world: the three hooks (the `device` record's 7
+    /// flattened values, then the password, or the filter or topic and the QoS), post-returns,
+    /// `cabi_realloc` and memory, plus the given `imports`.
+    fn hooks_module(imports: &str) -> Vec<u8> {
+        let device = "i32 i32 i32 i32 i32 i32 i32";
+        let mut exports = String::new();
+        for (hook, params) in [
+            ("authenticate", "i32 i32"),
+            ("authorize-subscribe", "i32 i32 i32"),
+            ("authorize-publish", "i32 i32 i32"),
+        ] {
+            exports += &format!(
+                r#"(func (export "switchyard:plugin/hooks@0.2.0#{hook}")
+                       (param {device} {params}) (result i32) i32.const 0)
+                   (func (export "cabi_post_switchyard:plugin/hooks@0.2.0#{hook}") (param i32))"#
+            );
+        }
+        wat::parse_str(format!(
+            r#"(module {imports}
+                (memory (export "memory") 1)
+                (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+                {exports})"#
+        ))
+        .expect("test WAT parses")
+    }
+
+    #[test]
+    fn a_module_exporting_hooks_becomes_a_broker_hooks_component() {
+        let log = r#"(import "switchyard:plugin/logging@0.2.0" "log" (func (param i32 i32 i32)))"#;
+        let component = componentize(&hooks_module(log)).expect("componentizes");
+        assert_eq!(
+            component_world(&component),
+            (
+                vec!["switchyard:plugin/logging@0.2.0".to_owned()],
+                vec!["switchyard:plugin/hooks@0.2.0".to_owned()]
+            )
+        );
+    }
+
+    #[test]
+    fn broker_hooks_may_only_log() {
+        let objects = r#"(import "switchyard:plugin/objects@0.2.0" "create" (func (param i32 i32 i32 i32 i32)))"#;
+        let error = componentize(&hooks_module(objects)).unwrap_err();
+        assert!(
+            error.starts_with(
+                "core module imports `switchyard:plugin/objects@0.2.0.create`, which the \
+                 switchyard:plugin broker-hooks world does not provide (it provides functions of \
+                 switchyard:plugin/logging@0.2.0)"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

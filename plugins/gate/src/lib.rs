@@ -16,19 +16,13 @@
 //! | publish to `trap/...` | traps |
 //! | anything else | ignore |
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "broker-hooks",
-});
-
-use exports::switchyard::plugin::hooks::{Authentication, Authorization, Device, Guest};
-use switchyard::plugin::logging::{Level, log};
+use switchyard_sdk::hooks::{Authentication, Authorization, Device, Hooks, log};
 
 struct Gate;
 
-impl Guest for Gate {
-    fn authenticate(device: Device, _password: Vec<u8>) -> Result<Authentication, String> {
-        log(Level::Info, &format!("{} connects", device.username));
+impl Hooks for Gate {
+    fn authenticate(device: &Device, _password: &[u8]) -> Result<Authentication, String> {
+        log::info(format!("{} connects", device.username));
         Ok(match device.username.as_str() {
             "intruder" => Authentication::Deny,
             "root" => Authentication::Superuser,
@@ -38,7 +32,7 @@ impl Guest for Gate {
         })
     }
 
-    fn authorize_subscribe(_device: Device, filter: String, _qos: u8) -> Result<Authorization, String> {
+    fn authorize_subscribe(_: &Device, filter: &str, _qos: u8) -> Result<Authorization, String> {
         Ok(match filter.split('/').next() {
             Some("secret") => Authorization::Deny,
             Some("slow") => Authorization::MaxQos(0),
@@ -47,7 +41,7 @@ impl Guest for Gate {
         })
     }
 
-    fn authorize_publish(_device: Device, topic: String, _qos: u8) -> Result<Authorization, String> {
+    fn authorize_publish(_: &Device, topic: &str, _qos: u8) -> Result<Authorization, String> {
         Ok(match topic.split('/').next() {
             Some("forbidden") => Authorization::Deny,
             Some("open") => Authorization::Allow,
@@ -57,4 +51,4 @@ impl Guest for Gate {
     }
 }
 
-export!(Gate);
+switchyard_sdk::hooks!(Gate);

@@ -3,7 +3,7 @@
 // `__switchyard_handle` and `__switchyard_post_handle` to their canonical-ABI names, which are
 // not AssemblyScript identifiers.
 
-import { freeHostBlock, takeBytes, takeString, utf8 } from "./abi";
+import { freeHostBlock, freeReason, storeReason, takeBytes, takeString } from "./abi";
 import { registeredHandler } from "./handler";
 import { Header, Message } from "./message";
 import { setRandomSeed } from "./runtime";
@@ -51,22 +51,14 @@ export function __switchyard_handle(
   if (error === null) {
     store<u8>(HANDLE_RESULT, 0);
   } else {
-    // The host reads the reason after we return, so it lives in a block of its own until
-    // the post-return export frees it.
-    const bytes = utf8(error);
-    const len = <usize>bytes.byteLength;
-    const ptr: usize = len == 0 ? 1 : heap.alloc(len);
-    memory.copy(ptr, changetype<usize>(bytes), len);
-    store<u8>(HANDLE_RESULT, 1);
-    store<u32>(HANDLE_RESULT, <u32>ptr, 4);
-    store<u32>(HANDLE_RESULT, <u32>len, 8);
+    storeReason(HANDLE_RESULT, error);
   }
   return HANDLE_RESULT;
 }
 
 /** `cabi_post_switchyard:plugin/handler@0.2.0#handle`: frees the error reason. */
 export function __switchyard_post_handle(result: usize): void {
-  if (load<u8>(result) != 0) freeHostBlock(load<u32>(result, 4), load<u32>(result, 8));
+  freeReason(result);
 }
 
 /** The allocator the host uses for every string and list it hands us. Blocks come from the

@@ -87,9 +87,11 @@
 //! capabilities do not allow the call (such as writing a built-in type like `MQTTClient`) and
 //! `limit-exceeded` when the invocation used up one of its limits.
 //!
-//! The crate binds version 0.2.0 of the `switchyard:plugin` contract.
+//! The crate binds version 0.2.0 of the `switchyard:plugin` contract. Plugins that decide for
+//! the embedded MQTT broker instead (the `broker-hooks` world) use [`hooks`].
 
 mod error;
+pub mod hooks;
 mod json;
 pub mod log;
 mod message;
