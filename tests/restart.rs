@@ -33,21 +33,9 @@ async fn state_survives_a_restart_and_enabled_clients_reconnect() {
     let idle = first
         .create("MQTTClient", json!({"mainBrokerURL": "embedded"}))
         .await;
-    first
-        .create(
-            "MessageSubscriber",
-            json!({"topic": "s/+", "callback": "recorder", "clients": [client]}),
-        )
-        .await;
+    first.subscribe_client(&client, "s/+", "recorder").await;
     let device = MqttPeer::connect(first.mqtt, None, &[]).await;
-    let reading = json!({"sensorId": "before", "value": 1}).to_string();
-    first
-        .publish_until_stored(
-            &device,
-            ("s/a", &reading),
-            ("TemperatureReading", "sensorId=before"),
-        )
-        .await;
+    first.record_reading(&device, "s/a", "before").await;
     let (http, mqtt) = (first.http, first.mqtt);
     first.stop();
 
@@ -87,14 +75,7 @@ async fn state_survives_a_restart_and_enabled_clients_reconnect() {
     assert_eq!(idle["isConnected"], false);
 
     let device = MqttPeer::connect(second.mqtt, None, &[]).await;
-    let reading = json!({"sensorId": "after", "value": 2}).to_string();
-    second
-        .publish_until_stored(
-            &device,
-            ("s/b", &reading),
-            ("TemperatureReading", "sensorId=after"),
-        )
-        .await;
+    second.record_reading(&device, "s/b", "after").await;
 }
 
 /// The token the fixture's server generated (see `tests/fixtures/README.md`).
@@ -135,13 +116,8 @@ async fn a_data_directory_of_the_sled_based_versions_opens_with_everything_in_it
 
     // The subscribers route, and the recorder runs, as before the upgrade.
     let device = MqttPeer::connect(server.mqtt, None, &[]).await;
-    let reading = json!({"sensorId": "t9", "value": 19}).to_string();
-    server
-        .publish_until_stored(
-            &device,
-            ("sensors/t9/temperature", &reading),
-            ("TemperatureReading", "sensorId=t9"),
-        )
+    (server)
+        .record_reading(&device, "sensors/t9/temperature", "t9")
         .await;
     // The retry the old version queued (due an hour after it failed, long past) runs, fails
     // again, and its subscriber's two attempts are spent: it is recorded.

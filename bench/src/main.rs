@@ -18,7 +18,8 @@
 //! (`-- --store-memory` runs only that).
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
-//! `scripts/install-kafka.sh`).
+//! `scripts/install-kafka.sh`). With `SWITCHYARD_STORE=postgres://...` set, the pipeline cases
+//! keep their objects in that PostgreSQL database instead of the embedded store.
 
 use switchyard_test_support::plugins;
 

@@ -146,6 +146,12 @@ impl Feed {
     /// A Switchyard for `source`: with the embedded MQTT broker, or with only the Kafka kind
     /// (and tansu, which the feed keeps).
     fn builder(source: Source, dir: &std::path::Path) -> anyhow::Result<(Builder, Option<Tansu>)> {
+        let (builder, tansu) = Feed::source(source, dir)?;
+        // As the server does: `SWITCHYARD_STORE` keeps the objects in PostgreSQL.
+        Ok((builder.store(std::env::var("SWITCHYARD_STORE").ok()), tansu))
+    }
+
+    fn source(source: Source, dir: &std::path::Path) -> anyhow::Result<(Builder, Option<Tansu>)> {
         Ok(match source {
             Source::Mqtt { .. } => {
                 let config = BrokerConfig {

@@ -5,7 +5,7 @@
 //!
 //! | route | success |
 //! |---|---|
-//! | `GET /health` (no token) | 200 `{"status":"ok"}` |
+//! | `GET /health` (no token) | 200 `{"status":"ok"}`; 503 `{"status":"degraded","reason"}` when the store cannot be reached |
 //! | `PUT /api/plugins/{name}` | 201 (new) or 200 (replaced), the plugin's info |
 //! | `GET /api/plugins` | 200 `{"result": [info...], "total": n}` |
 //! | `GET /api/plugins/{name}`, `DELETE ...` | 200 info; 204 |
@@ -23,6 +23,7 @@
 //! | `POST /api/tenants/{name}/tokens` `{role}`, `GET ...` | 201 `{token, id, ...}`; 200 `{"result", "total"}` |
 //! | `DELETE /api/tenants/{name}/tokens/{id}` | 204 |
 //! | `POST /api/devices/publish` (a device's credentials, HTTP Basic) | 200 `{"published": true}` once kept |
+//! | `GET /api/instances` | 200 `{"result": [{id, address, startedAt, heartbeatAt, clients, self}...], "total"}` |
 //! | `GET /metrics` (token unless public) | 200 Prometheus text |
 //! | `GET /api/openapi.json`, `GET /api/docs` (no token) | the OpenAPI document; Swagger UI |
 //!
@@ -36,6 +37,7 @@ mod error;
 mod extract;
 mod failed;
 mod indexes;
+mod instances;
 mod logs;
 mod metrics;
 mod objects;
@@ -49,8 +51,8 @@ pub use error::ApiError;
 pub use metrics::RenderMetrics;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, Uri};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
 use switchyard_broker::Brokers;
@@ -195,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(indexes::list))
         .routes(routes!(indexes::create, indexes::remove))
         .routes(routes!(logs::logs))
+        .routes(routes!(instances::list))
         .routes(routes!(tenants::create, tenants::list))
         .routes(routes!(tenants::read, tenants::configure, tenants::remove))
         .routes(routes!(tenants::issue, tenants::tokens))
@@ -230,9 +233,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 #[utoipa::path(get, path = "/health", tag = "operate", security(()),
-    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Value)))]
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}`", body = Value),
+        (status = 503, description = "`{\"status\": \"degraded\", \"reason\"}`: the store cannot be reached", body = Value),
+    ))]
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let store = state.store.clone();
+    let reason = match tokio::task::spawn_blocking(move || store.check()).await {
+        Ok(Ok(())) => return (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(Err(e)) => switchyard_model::Report(&e).to_string(),
+        Err(e) => format!("checking the store failed: {e}"),
+    };
+    let body = json!({"status": "degraded", "reason": reason});
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -3,13 +3,19 @@
 //! deleting reconnects or disconnects, subscriber changes update the topics live), and sends
 //! through those connections for the dispatcher. A broker crate supplies only a [`Broker`]:
 //! how to read its object's settings and how to open a [`Connection`].
+//!
+//! With several instances sharing the store, a client that only one may run at a time (see
+//! [`Broker::shared`]) runs where its lease is held: every few seconds each instance renews
+//! the leases of the clients it runs and takes those nobody renewed, so a client whose
+//! instance died runs elsewhere within [`LEASE_TTL`] and a tick.
 
 use crate::{BoxFuture, Clients, Inbound, Outbound};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 use switchyard_model::{DEFAULT_TENANT, MESSAGE_SUBSCRIBER, Report};
-use switchyard_store::{Object, Query, Store};
+use switchyard_store::{ChangeKind, Object, Query, Store};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -23,6 +29,8 @@ pub enum Wanted<S> {
     On(S),
     /// Enabled, but its settings cannot be used; the message says why.
     Invalid(String),
+    /// Enabled, and run by another instance sharing the store, which holds its lease.
+    Elsewhere,
 }
 
 /// A broker kind: MQTT, Kafka, Pulsar.
@@ -35,6 +43,28 @@ pub trait Broker: Send + Sync + 'static {
     fn client_type(&self) -> &'static str;
     /// Reads what client `id` asks for from its object, read with its secrets.
     fn wanted(&self, id: &str, object: &Object) -> Wanted<Self::Settings>;
+    /// Whether several instances sharing the store may run a client with these settings at
+    /// once, the broker splitting its messages between them (a Kafka group, a shared
+    /// subscription). Any other client runs on one instance at a time, which holds its lease.
+    fn shared(&self, settings: &Self::Settings) -> bool {
+        let _ = settings;
+        false
+    }
+    /// Takes over what `instance`, an instance sharing the store that died, left with the
+    /// broker for `tenant`'s client `id` (for MQTT, a share group member's kept session): runs
+    /// it through `inbound`, then ends it. Whether nothing is left. A kind whose broker keeps
+    /// nothing for one instance has nothing to take over.
+    fn adopt(
+        &self,
+        tenant: &str,
+        id: &str,
+        settings: &Self::Settings,
+        inbound: Arc<dyn Inbound>,
+        instance: &str,
+    ) -> BoxFuture<'static, bool> {
+        let _ = (tenant, id, settings, inbound, instance);
+        Box::pin(async { true })
+    }
     /// Opens a connection that connects (and reconnects) in the background, consumes the
     /// topic `filters` (as users write them) into `inbound`, and reports its status on the
     /// client object, which `store` (acting in the client's tenant) holds.
@@ -61,6 +91,23 @@ pub trait Connection: Send + Sync + 'static {
     -> BoxFuture<'a, anyhow::Result<()>>;
     fn subscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
     fn unsubscribe<'a>(&'a self, filter: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// How long a client's lease lasts unless renewed.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// How often leases are renewed and free ones taken, on a store shared with other instances.
+const LEASE_TICK: Duration = Duration::from_secs(3);
+
+/// How long an instance has to take over what a dead one left for one kind's clients.
+const ADOPTION_TTL: Duration = Duration::from_secs(600);
+
+/// Which dead instances' leftovers each kind has taken over: `<client type>/<instance>`.
+const ADOPTED: &str = "adopted";
+
+/// The lease of `tenant`'s client `id`.
+fn lease_name(tenant: &str, id: &str) -> String {
+    format!("client/{tenant}/{id}")
 }
 
 /// A client that has no live connection.
@@ -103,11 +150,20 @@ impl<B: Broker> Manager<B> {
         let mut closing = self.closing.subscribe();
         self.reconcile_all(true).await;
         let client_type = self.broker.client_type();
+        let mut leases = tokio::time::interval(LEASE_TICK);
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = self.store.is_shared();
         loop {
             let change = tokio::select! {
                 biased;
                 _ = closing.wait_for(|closing| *closing) => return,
-                change = changes.recv() => change,
+                change = changes.recv() => Some(change),
+                _ = leases.tick(), if shared => None,
+            };
+            let Some(change) = change else {
+                self.reconcile_all(false).await;
+                self.adopt_gone().await;
+                continue;
             };
             match change {
                 Ok(change) if change.type_name == client_type => {
@@ -115,6 +171,12 @@ impl<B: Broker> Manager<B> {
                 }
                 Ok(change) if change.type_name == MESSAGE_SUBSCRIBER => {
                     self.refresh_filters(Some(&change.tenant)).await
+                }
+                Ok(change) if change.kind == ChangeKind::Missed => {
+                    tracing::info!(
+                        "other instances' changes were missed; re-reading every {client_type}"
+                    );
+                    self.reconcile_all(false).await;
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
@@ -126,48 +188,38 @@ impl<B: Broker> Manager<B> {
         }
     }
 
-    /// Disconnects every client cleanly and stops following the store.
+    /// Disconnects every client cleanly, gives up their leases (so other instances take them
+    /// at once) and stops following the store.
     pub async fn shutdown(&self) {
         self.closing.send_replace(true);
-        let connections: Vec<_> = self.lock().drain().map(|(_, l)| l.connection).collect();
+        let live: Vec<_> = self.lock().drain().collect();
         let mut stopping = JoinSet::new();
-        for connection in connections {
+        for (_, live) in &live {
+            let connection = live.connection.clone();
             stopping.spawn(async move { connection.stop().await });
         }
         stopping.join_all().await;
+        for (id, live) in live {
+            self.release(&live.tenant, &id);
+        }
     }
 
-    /// Brings every client in line with its object. At startup (`reset`) no client is connected
+    /// Brings every client in line with its object. At startup (`reset`) no client of this
+    /// instance is connected yet, whatever the stored status says; on a store shared with other
+    /// instances the status may be theirs, and stays.
     /// yet, whatever the stored status says.
     async fn reconcile_all(&self, reset: bool) {
-        let client_type = self.broker.client_type();
-        let mut tenants = match self.store.tenants() {
-            Ok(tenants) => tenants,
-            Err(e) => {
-                tracing::error!("cannot list the tenants: {}", Report(&e));
-                return;
-            }
+        // A store that cannot be read now says nothing about which clients are gone.
+        let Some(objects) = self.client_objects() else {
+            return;
         };
-        if !tenants.iter().any(|t| t == DEFAULT_TENANT) {
-            tenants.push(DEFAULT_TENANT.to_owned());
-        }
         let mut clients = HashSet::new();
-        for tenant in tenants {
-            let store = self.store.in_tenant(&tenant);
-            let objects = match store.query(client_type, &Query::default()) {
-                Ok(page) => page.result,
-                Err(e) => {
-                    tracing::error!(tenant, "cannot read the {client_type} objects: {e}");
-                    continue;
-                }
-            };
-            for object in &objects {
-                let id = switchyard_model::id_of(object);
-                if reset {
-                    self.set_status(&tenant, id, object, false, None);
-                }
-                clients.insert((tenant.clone(), id.to_owned()));
+        for (tenant, object) in objects {
+            let id = switchyard_model::id_of(&object);
+            if reset && !self.store.is_shared() {
+                self.set_status(&tenant, id, &object, false, None);
             }
+            clients.insert((tenant, id.to_owned()));
         }
         let gone: Vec<(String, String)> = (self.lock().iter())
             .map(|(id, live)| (live.tenant.to_string(), id.clone()))
@@ -177,6 +229,79 @@ impl<B: Broker> Manager<B> {
             self.reconcile(tenant, id).await;
         }
         self.refresh_filters(None).await;
+    }
+
+    /// Every client object of this kind, in every tenant, with its tenant; `None` if the
+    /// store cannot tell.
+    fn client_objects(&self) -> Option<Vec<(String, Object)>> {
+        let client_type = self.broker.client_type();
+        let mut tenants = match self.store.tenants() {
+            Ok(tenants) => tenants,
+            Err(e) => {
+                tracing::error!("cannot list the tenants: {}", Report(&e));
+                return None;
+            }
+        };
+        if !tenants.iter().any(|t| t == DEFAULT_TENANT) {
+            tenants.push(DEFAULT_TENANT.to_owned());
+        }
+        let mut all = Vec::new();
+        for tenant in tenants {
+            let store = self.store.in_tenant(&tenant);
+            match store.query(client_type, &Query::default()) {
+                Ok(page) => all.extend(page.result.into_iter().map(|o| (tenant.clone(), o))),
+                Err(e) => {
+                    tracing::error!(tenant, "cannot read the {client_type} objects: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(all)
+    }
+
+    /// Takes over what instances that died left with the broker for this kind's clients:
+    /// each dead instance once, by whichever live instance holds its adoption lease.
+    async fn adopt_gone(&self) {
+        let client_type = self.broker.client_type();
+        let gone = match self.store.gone_instances() {
+            Ok(gone) => gone,
+            Err(e) => {
+                tracing::warn!("cannot list the instances that died: {}", Report(&e));
+                return;
+            }
+        };
+        let adopted = self.store.space(ADOPTED);
+        for instance in gone {
+            let done = format!("{client_type}/{instance}");
+            let lease = format!("adopt/{done}");
+            let ours = matches!(adopted.get(&done), Ok(None))
+                && self.store.lease(&lease, ADOPTION_TTL).unwrap_or(false);
+            if !ours {
+                continue;
+            }
+            let mut finished = true;
+            for (tenant, object) in self.client_objects().unwrap_or_default() {
+                let id = switchyard_model::id_of(&object);
+                // Read again with its secrets: the connection needs its credentials.
+                let Ok(Some(object)) = self.store.in_tenant(&tenant).get_with_secrets(id) else {
+                    finished = false;
+                    continue;
+                };
+                if let Wanted::On(settings) = self.broker.wanted(id, &object)
+                    && self.broker.shared(&settings)
+                {
+                    let inbound = self.inbound.clone();
+                    let adopting = self
+                        .broker
+                        .adopt(&tenant, id, &settings, inbound, &instance);
+                    finished &= adopting.await;
+                }
+            }
+            if finished && let Err(e) = adopted.put(&done, instance.as_bytes()) {
+                tracing::warn!("cannot record an adoption: {}", Report(&e));
+            }
+            self.release_lease(&lease);
+        }
     }
 
     /// Starts, restarts or stops the connection of `tenant`'s client `id` to match its object.
@@ -198,6 +323,17 @@ impl<B: Broker> Manager<B> {
         let wanted = match &object {
             Some(object) => self.broker.wanted(id, object),
             None => Wanted::Off,
+        };
+        // A client only one instance may run runs here while this instance holds its lease.
+        let wanted = match wanted {
+            Wanted::On(settings) if !self.broker.shared(&settings) && !self.hold(tenant, id) => {
+                Wanted::Elsewhere
+            }
+            Wanted::Off => {
+                self.release(tenant, id);
+                Wanted::Off
+            }
+            wanted => wanted,
         };
         // Status updates (our own) and other properties do not touch the connection.
         if let Wanted::On(settings) = &wanted
@@ -278,6 +414,29 @@ impl<B: Broker> Manager<B> {
         }
         if let Err(e) = self.store.in_tenant(tenant).set_status(id, fields) {
             tracing::warn!(client = %id, "could not record the connection status: {e}");
+        }
+    }
+
+    /// Takes or renews the lease of `tenant`'s client `id`; whether this instance may run it.
+    /// A store that cannot be asked says no: another instance may have taken it meanwhile.
+    fn hold(&self, tenant: &str, id: &str) -> bool {
+        match self.store.lease(&lease_name(tenant, id), LEASE_TTL) {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(client = %id, "cannot renew the client's lease: {}", Report(&e));
+                false
+            }
+        }
+    }
+
+    /// Gives up the lease of `tenant`'s client `id`, if this instance held it.
+    fn release(&self, tenant: &str, id: &str) {
+        self.release_lease(&lease_name(tenant, id));
+    }
+
+    fn release_lease(&self, name: &str) {
+        if let Err(e) = self.store.release(name) {
+            tracing::warn!(lease = name, "cannot give up a lease: {}", Report(&e));
         }
     }
 

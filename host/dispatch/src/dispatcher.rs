@@ -34,6 +34,10 @@ pub use crate::failures::Retention;
 /// fresh instance on the latest data, before that counts as a failure.
 const CONFLICT_TRIES: usize = 8;
 
+/// How often the retry worker looks for retries on a store shared with other instances, when
+/// it has none of its own due.
+const SHARED_POLL: Duration = Duration::from_secs(2);
+
 /// What an invocation left, or why it failed.
 type Invoked = Result<Effects, InvokeFailure>;
 
@@ -381,17 +385,33 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let Some(queued) = next else {
-                failures.wake.notified().await;
-                continue;
-            };
-            let wait = queued.due_ms.saturating_sub(now_ms());
-            if wait > 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                    _ = failures.wake.notified() => {}
+            let due_in = (next.as_ref())
+                .map(|queued| Duration::from_millis(queued.due_ms.saturating_sub(now_ms())));
+            let Some(queued) = next.filter(|_| due_in == Some(Duration::ZERO)) else {
+                // Other instances sharing the store queue retries too, and leave theirs behind
+                // when they die: look again now and then.
+                let poll = self.inner.store.is_shared().then_some(SHARED_POLL);
+                let wait = match (due_in, poll) {
+                    (Some(due), Some(poll)) => Some(due.min(poll)),
+                    (due, poll) => due.or(poll),
+                };
+                match wait {
+                    Some(wait) => tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = failures.wake.notified() => {}
+                    },
+                    None => failures.wake.notified().await,
                 }
                 continue;
+            };
+            match failures.claim(&queued) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!("cannot claim a retry: {}", Report(&e));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
             if let Err(e) = self.retry(queued).await {
                 tracing::error!("cannot update the retry queue: {}", Report(&e));

@@ -52,6 +52,10 @@ pub(crate) struct Queued {
     pub failure: Failure,
 }
 
+/// How long an instance holds a retry it runs: far longer than an attempt takes, and the
+/// time after which another instance retries it if this one died.
+const CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(crate) struct Failures {
     store: Store,
     queue: Queue,
@@ -95,7 +99,13 @@ impl Failures {
         self.queue.remove(&queued.entry)
     }
 
-    /// The retry due first, if any.
+    /// Holds `queued` for this instance while it retries it; whether it got it (another
+    /// instance sharing the store may have been first).
+    pub fn claim(&self, queued: &Queued) -> Result<bool> {
+        self.queue.claim(&queued.entry, CLAIM)
+    }
+
+    /// The retry due first that no other instance holds, if any.
     pub fn next(&self) -> Result<Option<Queued>> {
         let Some(entry) = self.queue.first()? else {
             return Ok(None);

@@ -52,6 +52,11 @@ impl Broker for KafkaBroker {
         settings::wanted(object)
     }
 
+    /// A consumer group: Kafka splits the partitions between its members.
+    fn shared(&self, _settings: &Settings) -> bool {
+        true
+    }
+
     fn connect(
         &self,
         store: &Store,

@@ -53,11 +53,13 @@ impl Remote {
         filters: BTreeSet<String>,
     ) -> Result<Remote> {
         let backlog = Backlog::open(&store.dir().join("mqtt-backlog").join(id))?;
-        let (client, eventloop) = wire::connect(&settings, &settings.endpoints[0]);
+        let session = settings.session_id(store.instance_id());
+        let (client, eventloop) = wire::connect(&settings, &session, &settings.endpoints[0]);
         let link = Arc::new(Link {
             id: id.to_owned(),
             client,
             qos: settings.qos,
+            filter_prefix: settings.filter_prefix(),
             connected: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             topics: Mutex::new(Topics::new(filters)),
@@ -66,6 +68,7 @@ impl Remote {
         let driver = Driver {
             link: link.clone(),
             settings: settings.clone(),
+            session,
             eventloop,
             consumer: Consumer::start(store.tenant(), id, inbound, WORKER_QUEUE),
             backlog,
@@ -101,6 +104,8 @@ pub(crate) struct Link {
     id: String,
     client: Client,
     qos: QoS,
+    /// `$share/<group>/` for a member of a share group, otherwise empty.
+    filter_prefix: String,
     connected: AtomicBool,
     /// Counts connections made and lost. An ack for a message from an earlier connection is not
     /// sent: its packet id may belong to another message now, and the broker redelivers it if
@@ -162,12 +167,22 @@ impl Link {
             return Ok(());
         }
         if !added.is_empty() {
+            let added = added.into_iter().map(|f| self.on_wire(f)).collect();
             self.request(self.client.subscribe(added, self.qos)).await?;
         }
         for filter in removed {
-            self.request(self.client.unsubscribe(filter)).await?;
+            self.request(self.client.unsubscribe(self.on_wire(filter)))
+                .await?;
         }
         Ok(())
+    }
+
+    /// A filter as the client subscribes it (within its share group, if any).
+    fn on_wire(&self, filter: String) -> String {
+        match self.filter_prefix.is_empty() {
+            true => filter,
+            false => format!("{}{filter}", self.filter_prefix),
+        }
     }
 
     /// Acknowledges the message `pkid` received on connection `generation`.
@@ -218,6 +233,8 @@ impl Delivery for MqttDelivery {
 struct Driver {
     link: Arc<Link>,
     settings: Settings,
+    /// The client id it connects with.
+    session: String,
     eventloop: Events,
     consumer: Consumer<MqttDelivery>,
     /// QoS 1 and 2 messages the full queue could not take yet.
@@ -269,7 +286,8 @@ impl Driver {
                         }
                         backoff = (backoff * 2).min(BACKOFF_MAX);
                     }
-                    (self.eventloop).retarget(&self.settings, &self.settings.endpoints[endpoint]);
+                    let target = &self.settings.endpoints[endpoint];
+                    (self.eventloop).retarget(&self.settings, &self.session, target);
                 }
             }
         }
@@ -348,7 +366,8 @@ impl Driver {
         // Queued ahead of everything users send, straight into the event loop: nothing to wait for.
         let filters = self.link.topics.lock().all();
         if !filters.is_empty() {
-            (self.eventloop).subscribe_first(filters.into_iter().collect(), self.link.qos);
+            let filters = filters.into_iter().map(|f| self.link.on_wire(f)).collect();
+            (self.eventloop).subscribe_first(filters, self.link.qos);
         }
     }
 
@@ -381,7 +400,8 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the epoch: when a message was received.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

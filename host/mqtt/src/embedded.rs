@@ -9,10 +9,10 @@
 //! callback publishing to its own client's topic would wait for itself), so the inbox can
 //! exceed its bound by at most what the callbacks running at that moment publish.
 
+use crate::connection::now_ms;
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
 use switchyard_mqtt_broker::{Ack, EmbeddedBroker, LocalSession, Message, QoS, Sink};
@@ -262,10 +262,4 @@ impl Drop for EmbeddedDelivery {
             ack.fail();
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -65,6 +65,12 @@ impl ClientKind for MqttKind {
             "4 (MQTT 3.1.1) or 5",
         )?;
         props.bool("cleanSession")?;
+        let group = props.get("shareGroup");
+        props.check(
+            group.is_none_or(|g| g.as_str().is_some_and(is_share_group)),
+            "shareGroup",
+            "a name without `/`, `+` or `#`",
+        )?;
         props.bool("isEnabled")
     }
 
@@ -83,6 +89,11 @@ impl ClientKind for MqttKind {
             "MQTT packet",
         )
     }
+}
+
+/// Whether `name` can name a shared subscription group: MQTT 5 forbids `/`, `+` and `#` in it.
+fn is_share_group(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '+', '#'])
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! [`Inbound`](switchyard_broker::Inbound) and are acknowledged once their outcome is durable.
 //! Devices of the embedded broker authenticate as `MQTTDevice` objects ([`Devices`]).
 
+mod adopt;
 mod backlog;
 mod connection;
 mod devices;

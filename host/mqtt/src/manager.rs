@@ -51,6 +51,31 @@ impl Broker for MqttBroker {
         settings::wanted(id, object, self.embedded.is_some())
     }
 
+    fn shared(&self, settings: &Settings) -> bool {
+        settings.shared()
+    }
+
+    fn adopt(
+        &self,
+        tenant: &str,
+        id: &str,
+        settings: &Settings,
+        inbound: Arc<dyn Inbound>,
+        instance: &str,
+    ) -> BoxFuture<'static, bool> {
+        if !settings.adoptable() {
+            return Box::pin(async { true });
+        }
+        let (tenant, id, instance) = (tenant.to_owned(), id.to_owned(), instance.to_owned());
+        Box::pin(crate::adopt::adopt(
+            tenant,
+            id,
+            settings.clone(),
+            inbound,
+            instance,
+        ))
+    }
+
     fn connect(
         &self,
         store: &Store,

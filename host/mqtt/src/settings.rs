@@ -30,6 +30,9 @@ pub struct Settings {
     clean_session: bool,
     /// The MQTT version spoken to an external broker.
     pub(crate) version: Version,
+    /// Subscribes as a member of this shared subscription group (`$share/<group>/<filter>`):
+    /// every instance sharing the store runs the client, the broker splitting its messages.
+    share_group: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for Settings {
             .field("client_id", &self.client_id)
             .field("clean_session", &self.clean_session)
             .field("version", &self.version)
+            .field("share_group", &self.share_group)
             .finish()
     }
 }
@@ -61,8 +65,43 @@ impl Settings {
         }
     }
 
-    pub(crate) fn client_id(&self) -> &str {
-        &self.client_id
+    /// Whether every instance sharing the store may run the client at once: a client of
+    /// the embedded broker (each instance's own devices) or a member of a share group.
+    pub(crate) fn shared(&self) -> bool {
+        self.is_embedded() || self.share_group.is_some()
+    }
+
+    /// Whether a dead instance's session of this client is worth adopting: a share group's
+    /// member at an external broker that keeps its session (and queues its share) while it is
+    /// away.
+    pub(crate) fn adoptable(&self) -> bool {
+        self.share_group.is_some() && !self.clean_session && !self.is_embedded()
+    }
+
+    /// These settings with a clean session: connecting so ends a kept session.
+    pub(crate) fn clean(&self) -> Settings {
+        Settings {
+            clean_session: true,
+            ..self.clone()
+        }
+    }
+
+    /// The client id this instance connects with: a share group's members each need their
+    /// own, so `instance` (this instance's id) tells them apart.
+    pub(crate) fn session_id(&self, instance: &str) -> String {
+        match &self.share_group {
+            Some(_) => {
+                let tail = &instance[instance.len().saturating_sub(12)..];
+                format!("{}-{tail}", self.client_id)
+            }
+            None => self.client_id.clone(),
+        }
+    }
+
+    /// What the client puts before a subscriber's filter when it subscribes: its share
+    /// group's `$share/<group>/`, if any.
+    pub(crate) fn filter_prefix(&self) -> String {
+        (self.share_group.as_ref()).map_or_else(String::new, |group| format!("$share/{group}/"))
     }
 
     pub(crate) fn clean_session(&self) -> bool {
@@ -149,6 +188,14 @@ fn settings(id: &str, object: &Object, embedded: bool) -> Result<Settings, Strin
             }
         },
     };
+    let share_group = string(object, "shareGroup")?.filter(|g| !g.is_empty());
+    if share_group.is_some() && endpoints.is_empty() {
+        return Err(
+            "shareGroup: the embedded broker's clients run on every instance already, each for \
+             its own devices; shareGroup is for external brokers"
+                .into(),
+        );
+    }
     Ok(Settings {
         endpoints,
         username,
@@ -157,6 +204,7 @@ fn settings(id: &str, object: &Object, embedded: bool) -> Result<Settings, Strin
         client_id,
         clean_session: boolean(object, "cleanSession", true)?,
         version,
+        share_group,
     })
 }
 

@@ -59,12 +59,17 @@ pub(crate) struct Failure(pub String);
 
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
-/// A client and its event loop for `endpoint`, not connected until polled.
-pub(crate) fn connect(settings: &Settings, endpoint: &Endpoint) -> (Client, Events) {
+/// A client and its event loop for `endpoint`, connecting as `client_id`, not connected until
+/// polled.
+pub(crate) fn connect(
+    settings: &Settings,
+    client_id: &str,
+    endpoint: &Endpoint,
+) -> (Client, Events) {
     match settings.version {
         Version::V4 => {
-            let (client, events) =
-                rumqttc::AsyncClient::new(options4(settings, endpoint), REQUEST_CAPACITY);
+            let options = options4(settings, client_id, endpoint);
+            let (client, events) = rumqttc::AsyncClient::new(options, REQUEST_CAPACITY);
             let mut events = events;
             // Every publish and ack is one small packet that someone waits for: send it now
             // rather than let Nagle's algorithm hold it for the peer's delayed ACK.
@@ -72,16 +77,16 @@ pub(crate) fn connect(settings: &Settings, endpoint: &Endpoint) -> (Client, Even
             (Client::V4(client), Events::V4(Box::new(events)))
         }
         Version::V5 => {
-            let (client, events) =
-                rumqttc::v5::AsyncClient::new(options5(settings, endpoint), REQUEST_CAPACITY);
+            let options = options5(settings, client_id, endpoint);
+            let (client, events) = rumqttc::v5::AsyncClient::new(options, REQUEST_CAPACITY);
             (Client::V5(client), Events::V5(Box::new(events)))
         }
     }
 }
 
-fn options4(settings: &Settings, endpoint: &Endpoint) -> rumqttc::MqttOptions {
+fn options4(settings: &Settings, client_id: &str, endpoint: &Endpoint) -> rumqttc::MqttOptions {
     let (host, port) = endpoint.address();
-    let mut options = rumqttc::MqttOptions::new(settings.client_id(), host, port);
+    let mut options = rumqttc::MqttOptions::new(client_id, host, port);
     options
         .set_transport(endpoint.transport())
         .set_keep_alive(KEEP_ALIVE)
@@ -96,9 +101,9 @@ fn options4(settings: &Settings, endpoint: &Endpoint) -> rumqttc::MqttOptions {
     options
 }
 
-fn options5(settings: &Settings, endpoint: &Endpoint) -> rumqttc::v5::MqttOptions {
+fn options5(settings: &Settings, client_id: &str, endpoint: &Endpoint) -> rumqttc::v5::MqttOptions {
     let (host, port) = endpoint.address();
-    let mut options = rumqttc::v5::MqttOptions::new(settings.client_id(), host, port);
+    let mut options = rumqttc::v5::MqttOptions::new(client_id, host, port);
     let mut network = NetworkOptions::new();
     network.set_tcp_nodelay(true);
     options
@@ -240,11 +245,11 @@ impl Events {
         }
     }
 
-    /// Connects to `endpoint` on the next poll.
-    pub fn retarget(&mut self, settings: &Settings, endpoint: &Endpoint) {
+    /// Connects to `endpoint` as `client_id` on the next poll.
+    pub fn retarget(&mut self, settings: &Settings, client_id: &str, endpoint: &Endpoint) {
         match self {
-            Events::V4(events) => events.mqtt_options = options4(settings, endpoint),
-            Events::V5(events) => events.options = options5(settings, endpoint),
+            Events::V4(events) => events.mqtt_options = options4(settings, client_id, endpoint),
+            Events::V5(events) => events.options = options5(settings, client_id, endpoint),
         }
     }
 

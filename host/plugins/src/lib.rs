@@ -2,15 +2,20 @@
 //! components), compiled by the runtime, stored in the store's `plugins` space with their
 //! capabilities and limit overrides, and swapped in for every later message (hot reload).
 //!
-//! Compiled code is cached in the `artifacts` space under the upload's sha256, so a restart
-//! (or another plugin name with the same bytes) does not compile again; an artifact the engine
-//! cannot load (another wasmtime version or configuration) is compiled again and replaced.
+//! Compiled code is cached on this instance's disk under the upload's sha256 ([`artifacts`]),
+//! so a restart (or another plugin name with the same bytes) does not compile again; an
+//! artifact the engine cannot load (another wasmtime version or configuration) is compiled
+//! again and replaced. Other instances sharing the store see an upload, a change or a removal
+//! through [`Plugins::reload`] and compile for themselves.
 //!
 //! Plugins belong to a tenant: two tenants may each have a plugin of the same name, and a
 //! tenant's quotas bound how many it installs, how big an upload may be and how much memory
 //! any of them is given.
 
+mod artifacts;
 mod componentize;
+
+use artifacts::Artifacts;
 
 use parking_lot::RwLock;
 use serde_json::{Map, Value};
@@ -20,7 +25,7 @@ use std::sync::Arc;
 use switchyard_runtime::{
     Capabilities, Code, CompileError, Limits, Plugin, PluginLimits, Runtime, merge_overrides,
 };
-use switchyard_store::{Space, Store};
+use switchyard_store::{Space, SpaceChange, Store};
 use switchyard_tenants::{DEFAULT_TENANT, Quota, Tenants};
 
 pub use switchyard_runtime::{LEGACY_WORLD, WORLD};
@@ -29,8 +34,9 @@ pub use switchyard_runtime::{LEGACY_WORLD, WORLD};
 /// as JSON) and `wasm/<tenant>/<name>` (the uploaded bytes). Before tenants the keys had no
 /// tenant; such plugins are moved into the default tenant as they load.
 const PLUGINS: &str = "plugins";
-/// The store space of compiled code, by the upload's sha256.
-const ARTIFACTS: &str = "artifacts";
+/// The store space compiled code was kept in before it moved to each instance's disk; what is
+/// left of it is removed.
+const OLD_ARTIFACTS: &str = "artifacts";
 
 /// What the API shows about a plugin.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -142,7 +148,7 @@ struct Inner {
     store: Store,
     tenants: Tenants,
     space: Space,
-    artifacts: Space,
+    artifacts: Artifacts,
     /// By tenant, then name.
     loaded: RwLock<HashMap<String, HashMap<String, Arc<Loaded>>>>,
 }
@@ -182,6 +188,15 @@ fn to_component(bytes: &[u8]) -> Result<(Vec<u8>, &'static str), PluginError> {
     }
 }
 
+/// A stored plugin's info.
+fn plugin_info(meta: &[u8]) -> Result<PluginInfo, PluginError> {
+    serde_json::from_slice(meta).map_err(|e| {
+        PluginError::Storage(switchyard_store::Error::Corrupt(format!(
+            "a stored plugin's info: {e}"
+        )))
+    })
+}
+
 fn meta(info: &PluginInfo) -> Vec<u8> {
     serde_json::to_vec(info).expect("info serializes")
 }
@@ -196,12 +211,83 @@ impl Plugins {
                 store: store.clone(),
                 tenants,
                 space: store.space(PLUGINS),
-                artifacts: store.space(ARTIFACTS),
+                artifacts: Artifacts::open(store.dir()),
                 loaded: RwLock::default(),
             }),
         };
+        let old = store.space(OLD_ARTIFACTS);
+        let left: Vec<String> = old.list("")?.into_iter().map(|(key, _)| key).collect();
+        if !left.is_empty() {
+            old.write(
+                &left
+                    .iter()
+                    .map(|key| (key.as_str(), None))
+                    .collect::<Vec<_>>(),
+            )?;
+        }
         plugins.load_all()?;
         Ok(plugins)
+    }
+
+    /// Takes in another instance's change to the store's spaces: a plugin it uploaded,
+    /// configured or removed is loaded (compiled here) or forgotten. CPU-heavy: call from a
+    /// blocking task.
+    pub fn heard(&self, change: &SpaceChange) -> Result<(), PluginError> {
+        match change {
+            SpaceChange::Entry { space, key } if space == PLUGINS => {
+                let plugin = key.strip_prefix("meta/").and_then(|k| k.split_once('/'));
+                match plugin {
+                    Some((tenant, name)) => self.reload(tenant, name),
+                    None => Ok(()),
+                }
+            }
+            SpaceChange::Entry { .. } => Ok(()),
+            SpaceChange::Missed => self.reload_all(),
+        }
+    }
+
+    /// Loads `tenant`'s plugin `name` as it is stored now: compiled here unless this instance
+    /// has its code.
+    fn reload(&self, tenant: &str, name: &str) -> Result<(), PluginError> {
+        let Some(meta) = self.inner.space.get(&key("meta", tenant, name))? else {
+            if let Some(plugins) = self.inner.loaded.write().get_mut(tenant) {
+                plugins.remove(name);
+            }
+            self.inner.runtime.forget(tenant, name);
+            return Ok(());
+        };
+        let mut info = plugin_info(&meta)?;
+        info.name = name.to_owned();
+        let code = match self.get(tenant, name) {
+            Some(current) if current.info.sha256 == info.sha256 => current.plugin.code().clone(),
+            _ => {
+                let code = self.load(tenant, &info)?;
+                tracing::info!(tenant, plugin = name, "loaded as stored");
+                code
+            }
+        };
+        self.swap_in(tenant, self.loaded(tenant, info, code)?);
+        Ok(())
+    }
+
+    /// Loads every plugin as it is stored now; one that cannot be loaded is logged and left
+    /// out.
+    fn reload_all(&self) -> Result<(), PluginError> {
+        let stored: Vec<(String, String)> = (self.inner.space.list("meta/")?.into_iter())
+            .filter_map(|(key, _)| {
+                let (tenant, name) = key["meta/".len()..].split_once('/')?;
+                Some((tenant.to_owned(), name.to_owned()))
+            })
+            .collect();
+        let loaded: Vec<(String, String)> = (self.inner.loaded.read().iter())
+            .flat_map(|(tenant, plugins)| plugins.keys().map(|name| (tenant.clone(), name.clone())))
+            .collect();
+        for (tenant, name) in stored.iter().chain(&loaded) {
+            if let Err(e) = self.reload(tenant, name) {
+                tracing::error!(tenant, plugin = name, "cannot load a stored plugin: {e}");
+            }
+        }
+        Ok(())
     }
 
     /// The runtime the plugins run in.
@@ -284,9 +370,7 @@ impl Plugins {
             limit_overrides: previous.map(|p| p.limit_overrides).unwrap_or_default(),
         };
         let loaded = self.loaded(tenant, info, compiled.code)?;
-        inner
-            .artifacts
-            .put(&loaded.info.sha256, &compiled.artifact)?;
+        inner.artifacts.put(&loaded.info.sha256, &compiled.artifact);
         inner.space.write(&[
             (&key("meta", tenant, name), Some(&meta(&loaded.info))),
             (&key("wasm", tenant, name), Some(bytes)),
@@ -300,7 +384,7 @@ impl Plugins {
             started.elapsed()
         );
         let info = self.swap_in(tenant, loaded);
-        self.forget_unused_artifacts()?;
+        self.forget_unused_artifacts();
         Ok(info)
     }
 
@@ -379,7 +463,7 @@ impl Plugins {
             plugins.remove(name);
         }
         inner.runtime.forget(tenant, name);
-        self.forget_unused_artifacts()?;
+        self.forget_unused_artifacts();
         Ok(existed)
     }
 
@@ -392,54 +476,19 @@ impl Plugins {
         Ok(())
     }
 
-    /// Removes cached code that no stored plugin's upload has any more.
-    fn forget_unused_artifacts(&self) -> Result<(), PluginError> {
-        let inner = &self.inner;
-        let used: Vec<String> = (inner.loaded.read().values())
+    /// Removes cached code that no loaded plugin's upload has any more.
+    fn forget_unused_artifacts(&self) {
+        let used: Vec<String> = (self.inner.loaded.read().values())
             .flat_map(|plugins| plugins.values().map(|loaded| loaded.info.sha256.clone()))
             .collect();
-        let unused: Vec<String> = (inner.artifacts.list("")?.into_iter())
-            .map(|(digest, _)| digest)
-            .filter(|digest| !used.contains(digest))
-            .collect();
-        let removals: Vec<(&str, Option<&[u8]>)> = unused
-            .iter()
-            .map(|digest| (digest.as_str(), None))
-            .collect();
-        if !removals.is_empty() {
-            inner.artifacts.write(&removals)?;
-        }
-        Ok(())
+        (self.inner.artifacts).retain(|digest| used.iter().any(|used| used == digest));
     }
 
     /// Loads every stored plugin, from its cached code where that can be used, compiling (and
     /// caching) it otherwise. A plugin that cannot be loaded is logged and left out.
     fn load_all(&self) -> Result<(), PluginError> {
         self.move_legacy()?;
-        for (key, meta) in self.inner.space.list("meta/")? {
-            let Some((tenant, name)) = key["meta/".len()..].split_once('/') else {
-                continue;
-            };
-            let mut info: PluginInfo = match serde_json::from_slice(&meta) {
-                Ok(info) => info,
-                Err(e) => {
-                    tracing::error!(
-                        tenant,
-                        plugin = name,
-                        "cannot read a stored plugin's info: {e}"
-                    );
-                    continue;
-                }
-            };
-            info.name = name.to_owned();
-            let loaded =
-                (self.load(tenant, &info)).and_then(|code| self.loaded(tenant, info, code));
-            match loaded {
-                Ok(loaded) => drop(self.swap_in(tenant, loaded)),
-                Err(e) => tracing::error!(tenant, plugin = name, "cannot load stored plugin: {e}"),
-            }
-        }
-        Ok(())
+        self.reload_all()
     }
 
     /// Moves plugins stored before tenants (`meta/<name>`, `wasm/<name>`) into the default
@@ -466,9 +515,9 @@ impl Plugins {
 
     fn load(&self, tenant: &str, info: &PluginInfo) -> Result<Code, PluginError> {
         let inner = &self.inner;
-        if let Some(artifact) = inner.artifacts.get(&info.sha256)? {
-            // SAFETY: the `artifacts` space holds only what `Runtime::compile` produced (see
-            // `install` and below), under the digest of the upload it was compiled from.
+        if let Some(artifact) = inner.artifacts.get(&info.sha256) {
+            // SAFETY: this instance's cache holds only what its `Runtime::compile` produced
+            // (see `install` and below), under the digest of the upload it was compiled from.
             match unsafe { inner.runtime.load(&artifact) } {
                 Ok(code) => return Ok(code),
                 Err(e) => tracing::info!(plugin = %info.name, "compiling again: {e}"),
@@ -479,7 +528,7 @@ impl Plugins {
         })?;
         let (component, _) = to_component(&bytes)?;
         let compiled = inner.runtime.compile(&component)?;
-        inner.artifacts.put(&info.sha256, &compiled.artifact)?;
+        inner.artifacts.put(&info.sha256, &compiled.artifact);
         Ok(compiled.code)
     }
 }

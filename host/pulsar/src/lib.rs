@@ -54,6 +54,11 @@ impl Broker for PulsarBroker {
         settings::wanted(object)
     }
 
+    /// Every subscription type but `Exclusive` lets several consumers in.
+    fn shared(&self, settings: &Settings) -> bool {
+        !matches!(settings.kind, pulsar::SubType::Exclusive)
+    }
+
     fn connect(
         &self,
         store: &Store,

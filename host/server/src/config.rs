@@ -8,8 +8,14 @@ use switchyard_mqtt::{Access, AuthMode, BrokerConfig, Listeners, Tls};
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
     /// Directory of the data: the embedded database, and the MQTT clients' backlog files.
+    /// With --store it keeps only this instance's own files.
     #[arg(long, env = "SWITCHYARD_DATA", default_value = "./data")]
     pub data: PathBuf,
+    /// Keep the objects in PostgreSQL instead of the embedded database:
+    /// `postgres://user:password@host:port/db` (`?host=/socket/dir` for a Unix socket).
+    /// Several instances on one database share everything stored.
+    #[arg(long, env = "SWITCHYARD_STORE", hide_env_values = true)]
+    pub store: Option<String>,
     /// Memory the embedded database may keep, in MiB: its page cache, whatever the number of
     /// objects.
     #[arg(long, env = "SWITCHYARD_STORE_CACHE_MB", default_value_t = 64)]

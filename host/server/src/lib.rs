@@ -8,6 +8,8 @@
 //! A new broker (say NATS) is a crate that implements [`BrokerKind`] and one line in
 //! [`broker_kinds`].
 
+mod follow;
+mod heartbeat;
 mod hooks;
 
 use anyhow::Context;
@@ -45,6 +47,10 @@ pub fn client_kinds() -> Kinds {
 /// How to put a Switchyard together.
 pub struct Builder {
     data: PathBuf,
+    /// A PostgreSQL URL, or `None` for the embedded store in `data`.
+    store: Option<String>,
+    /// Where this instance's API listens, as other instances are told.
+    address: String,
     cache_bytes: usize,
     limits: Limits,
     retention: Retention,
@@ -63,6 +69,8 @@ impl Builder {
     pub fn new(data: impl Into<PathBuf>) -> Builder {
         Builder {
             data: data.into(),
+            store: None,
+            address: String::new(),
             cache_bytes: switchyard_store::DEFAULT_CACHE_BYTES,
             limits: Limits::default(),
             retention: Retention::default(),
@@ -87,6 +95,17 @@ impl Builder {
     /// The quotas of tenants that do not set their own (by default none).
     pub fn quotas(self, quotas: Quotas) -> Builder {
         Builder { quotas, ..self }
+    }
+
+    /// Keeps the objects in the PostgreSQL database at `url` (shared with other instances)
+    /// instead of the embedded store; `None` is the embedded store.
+    pub fn store(self, url: Option<String>) -> Builder {
+        Builder { store: url, ..self }
+    }
+
+    /// Where this instance's API listens, as `GET /api/instances` shows it.
+    pub fn address(self, address: String) -> Builder {
+        Builder { address, ..self }
     }
 
     /// How much of the store the process keeps in memory.
@@ -143,8 +162,13 @@ impl Builder {
         inbound: impl FnOnce(&Dispatcher) -> Arc<dyn Inbound>,
     ) -> anyhow::Result<Switchyard> {
         let kinds = client_kinds();
-        let store = Store::open_with_cache(&self.data, kinds, self.cache_bytes)
-            .with_context(|| format!("opening the database in {}", self.data.display()))?;
+        let store = match &self.store {
+            Some(url) => Store::open_postgres(url, &self.data, kinds).with_context(|| {
+                format!("opening the store at {}", Store::postgres_location(url))
+            })?,
+            None => Store::open_with_cache(&self.data, kinds, self.cache_bytes)
+                .with_context(|| format!("opening the database in {}", self.data.display()))?,
+        };
         let tenants = Tenants::open(&store, self.quotas).context("reading the tenants")?;
         let runtime = Runtime::new(self.limits).context("starting the runtime")?;
         let plugins =
@@ -161,13 +185,13 @@ impl Builder {
             .transpose()
             .context("starting the embedded MQTT broker")?;
         let broker_kinds = (self.brokers).unwrap_or_else(|| broker_kinds(mqtt.clone()));
-        let callbacks = Callbacks::new(plugins, self.natives);
+        let callbacks = Callbacks::new(plugins.clone(), self.natives);
         let brokers = Brokers::new(store.clone());
         let dispatcher = Dispatcher::new(
             store.clone(),
             callbacks,
             brokers.clone(),
-            tenants,
+            tenants.clone(),
             self.retention,
         );
         let inbound = inbound(&dispatcher);
@@ -183,6 +207,9 @@ impl Builder {
             dispatcher,
             mqtt,
             clients,
+            tenants,
+            plugins,
+            address: self.address,
         })
     }
 }
@@ -195,17 +222,28 @@ pub struct Switchyard {
     /// The embedded MQTT broker, if it runs.
     pub mqtt: Option<EmbeddedBroker>,
     clients: Vec<Arc<dyn Clients>>,
+    tenants: Tenants,
+    plugins: Plugins,
+    address: String,
 }
 
 impl Switchyard {
-    /// Connects every enabled client and starts following the store, and starts the retry
-    /// worker; all run until [`Running::stop`].
+    /// Connects every enabled client and starts following the store (and other instances'
+    /// changes to it), and starts the retry worker; all run until [`Running::stop`].
     pub fn start(&self) -> Running {
         let mut tasks: Vec<JoinHandle<()>> = (self.clients.iter())
             .map(|clients| tokio::spawn(clients.clone().run()))
             .collect();
         let dispatcher = self.dispatcher.clone();
         tasks.push(tokio::spawn(async move { dispatcher.run_retries().await }));
+        let (store, tenants, plugins) = (
+            self.store.clone(),
+            self.tenants.clone(),
+            self.plugins.clone(),
+        );
+        tasks.push(tokio::spawn(follow::follow(store, tenants, plugins)));
+        let (store, address) = (self.store.clone(), self.address.clone());
+        tasks.push(tokio::spawn(heartbeat::heartbeat(store, address)));
         Running {
             tasks,
             clients: self.clients.clone(),

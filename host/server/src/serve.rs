@@ -16,7 +16,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .limits(config.limits())
         .retention(config.retention())
         .quotas(config.quotas())
-        .cache_bytes(config.store_cache_mb << 20);
+        .cache_bytes(config.store_cache_mb << 20)
+        .store(config.store.clone())
+        .address(format!("http://{}", config.http));
     if let Some(mqtt) = config.mqtt()? {
         builder = builder.mqtt(mqtt).mqtt_hooks(config.mqtt_hooks.clone());
     }
@@ -54,6 +56,12 @@ fn banner(
     let http = http.local_addr()?;
     println!("Switchyard {}", env!("CARGO_PKG_VERSION"));
     println!("  data:      {}", config.data.display());
+    if let Some(url) = &config.store {
+        println!(
+            "  store:     {}",
+            switchyard_store::Store::postgres_location(url)
+        );
+    }
     println!("  admin UI:  http://{http}/   (sign in with the token)");
     println!(
         "  REST API:  http://{http}/api   (health: http://{http}/health, docs: http://{http}/api/docs)"

@@ -6,15 +6,19 @@
 //! type's objects (narrowed by its secondary indexes where it has some), atomic batches of write
 //! sets, durability, and the small key-value spaces and queues the host keeps beside the
 //! objects. Objects belong to tenants: a backend keeps each tenant's objects, indexes and usage
-//! apart, so a read in one tenant never meets another's. The embedded engine lives in [`crate::embedded`]; a shared one (PostgreSQL) is the
-//! next implementation, and the conformance suite in `tests/conformance` runs against each.
+//! apart, so a read in one tenant never meets another's. The embedded engine lives in [`crate::embedded`], the shared one in [`crate::postgres`];
+//! the conformance suite in `tests/conformance` runs against each.
 
-use crate::{Filter, Object, Order, Queued, Result, StorageQuota, Usage};
+use crate::{
+    Change, Filter, Instance, Object, Order, Queued, Result, SpaceChange, StorageQuota, Usage,
+};
+use std::time::Duration;
 
 /// Objects read from a backend, one at a time.
 pub(crate) type Objects<'a> = Box<dyn Iterator<Item = Result<Object>> + 'a>;
 
 /// One object's pending state in a write set.
+#[derive(Clone)]
 pub(crate) struct Write {
     pub id: String,
     pub type_name: String,
@@ -41,6 +45,17 @@ pub(crate) struct WriteSet<'a> {
     /// A set that would take the tenant's usage over this fails alone, with nothing applied.
     pub quota: StorageQuota,
 }
+
+/// What a shared engine hears of the other instances' writes.
+pub(crate) enum Heard {
+    Object(Change),
+    Space(SpaceChange),
+    /// It could not hear for a while: anything may have changed.
+    Missed,
+}
+
+/// Where an engine tells what it hears.
+pub(crate) type Hear = Box<dyn Fn(Heard) + Send + Sync>;
 
 /// A storage engine under the store. Reads see what is committed; nothing is durable until
 /// [`Backend::flush`] returns (an engine whose commits are durable by themselves does nothing
@@ -122,9 +137,65 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Adds a record to a queue, due at `due_ms`; durable with the next flush.
     fn queue_push(&self, queue: &str, due_ms: u64, record: &[u8]) -> Result<()>;
 
-    /// The entry of a queue due first.
+    /// The entry of a queue due first that no other instance holds.
     fn queue_first(&self, queue: &str) -> Result<Option<Queued>>;
+
+    /// Holds an entry of a queue for this instance for `hold_ms`, unless another holds it;
+    /// whether this instance holds it now. An engine no other instance shares always says yes.
+    fn queue_claim(&self, queue: &str, key: &[u8], hold_ms: u64) -> Result<bool> {
+        let _ = (queue, key, hold_ms);
+        Ok(true)
+    }
 
     /// Removes an entry of a queue; durable with the next flush.
     fn queue_remove(&self, queue: &str, key: &[u8]) -> Result<()>;
+
+    /// Whether the engine answers; an embedded one always does.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether other instances may share the engine. Only such an engine is asked about
+    /// instances and leases (below).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Records that `instance` is alive now.
+    fn heartbeat(&self, instance: &Instance) -> Result<()> {
+        let _ = instance;
+        Ok(())
+    }
+
+    /// The instances alive within `live`, with their leases.
+    fn instances(&self, live: Duration) -> Result<Vec<Instance>> {
+        let _ = live;
+        Ok(Vec::new())
+    }
+
+    /// The instances whose last heartbeat is older than `live`.
+    fn gone(&self, live: Duration) -> Result<Vec<String>> {
+        let _ = live;
+        Ok(Vec::new())
+    }
+
+    /// Gives `holder` the lease `name` for `ttl` unless another holder's has not expired;
+    /// whether `holder` holds it now.
+    fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let _ = (name, holder, ttl);
+        Ok(true)
+    }
+
+    /// Ends `holder`'s lease `name`.
+    fn release(&self, name: &str, holder: &str) -> Result<()> {
+        let _ = (name, holder);
+        Ok(())
+    }
+
+    /// From now on, tells `hear` what other instances sharing the engine write. An engine
+    /// that no other instance shares has nothing to tell.
+    fn watch(&self, hear: Hear) -> Result<()> {
+        drop(hear);
+        Ok(())
+    }
 }

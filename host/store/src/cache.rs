@@ -67,6 +67,13 @@ impl Cache {
         inner.objects.remove(id);
     }
 
+    /// Forgets every object: any may have changed.
+    pub(crate) fn forget_all(&self) {
+        let mut inner = self.inner.lock();
+        inner.changes += 1;
+        inner.objects.clear();
+    }
+
     /// Forgets every object of `tenant`, which is gone.
     pub(crate) fn forget_tenant(&self, tenant: &str) {
         let mut inner = self.inner.lock();

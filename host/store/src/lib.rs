@@ -11,8 +11,9 @@
 //! same time through [`Txn::commit_grouped`] share one transaction (group commit).
 //!
 //! Everything here is the same whatever engine keeps the bytes: the engine sits behind
-//! [`backend::Backend`], and the embedded one ([`embedded`], a redb file under the data
-//! directory) is the default. Beside the objects, a store keeps named key-value [`Space`]s
+//! [`backend::Backend`]. The embedded one ([`embedded`], a redb file under the data
+//! directory) is the default; [`postgres`] keeps them in PostgreSQL, shared by several
+//! instances. Beside the objects, a store keeps named key-value [`Space`]s
 //! (plugin uploads, settings) and durable [`Queue`]s (retries).
 //!
 //! Objects belong to tenants. A [`Store`] handle acts in one tenant ([`Store::tenant`],
@@ -23,10 +24,13 @@
 
 mod backend;
 mod cache;
+mod checks;
 mod durable;
 mod embedded;
 mod error;
 mod group;
+mod instances;
+mod postgres;
 mod props;
 mod query;
 mod queue;
@@ -37,6 +41,7 @@ mod txn;
 mod types;
 
 pub use error::{Error, Result};
+pub use instances::{Instance, LIVE_FOR};
 pub use query::{Filter, Op, Order, Page, Query};
 pub use queue::{Queue, Queued};
 pub use record::now;
@@ -44,7 +49,8 @@ pub use space::Space;
 pub use txn::Txn;
 pub use types::validate_type_name;
 
-use backend::Backend;
+use backend::{Backend, Heard};
+use instances::Me;
 
 pub use switchyard_model::{DEFAULT_TENANT, Kinds, Object};
 
@@ -71,6 +77,20 @@ pub enum ChangeKind {
     Created,
     Updated,
     Deleted,
+    /// Other instances sharing the store may have changed anything while this one could not
+    /// hear them (its connection to the database dropped): re-read whatever you keep. The
+    /// change's tenant, type and id are empty.
+    Missed,
+}
+
+/// A change to a key-value [`Space`] made by another instance sharing the store; see
+/// [`Store::space_changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpaceChange {
+    /// The entry `key` of `space` was set or removed.
+    Entry { space: String, key: String },
+    /// Entries may have changed while this instance could not hear: re-read what you keep.
+    Missed,
 }
 
 /// How much a tenant stores.
@@ -110,6 +130,8 @@ struct Inner {
     backend: Arc<dyn Backend>,
     schema: Schema,
     changes: broadcast::Sender<Change>,
+    /// Other instances' changes to spaces.
+    spaces: broadcast::Sender<SpaceChange>,
     /// Committed changes per built-in type, counted as they commit: lets the host keep what
     /// it derives from those objects (routing) and check it is current with one load.
     generations: HashMap<&'static str, AtomicU64>,
@@ -121,6 +143,8 @@ struct Inner {
     cache: cache::Cache,
     /// What each tenant may store, as the host configured it; absent is no limit.
     quotas: RwLock<HashMap<String, StorageQuota>>,
+    /// This instance, among those sharing the store.
+    me: Me,
 }
 
 /// How often a single write is tried again when it loses a race with another writer. Each try
@@ -142,33 +166,59 @@ impl Store {
         cache_bytes: usize,
     ) -> Result<Store> {
         let backend = Arc::new(embedded::Embedded::open(dir, cache_bytes)?);
-        Store::with_backend(dir, kinds, backend)
+        Store::with_backend(dir, kinds, backend, Me::new())
+    }
+
+    /// Opens the PostgreSQL database at `url` (`postgres://user:password@host:port/db`, or
+    /// libpq's `key=value` form), creating or migrating its schema, for the client kinds in
+    /// `kinds`. `dir` stays this instance's own, for files kept beside the store.
+    pub fn open_postgres(url: &str, dir: &std::path::Path, kinds: Kinds) -> Result<Store> {
+        let me = Me::new();
+        let backend = Arc::new(postgres::Postgres::connect(url, &me.id)?);
+        Store::with_backend(dir, kinds, backend, me)
+    }
+
+    /// Where the PostgreSQL URL `url` points, without its password: what logs and banners
+    /// may show.
+    pub fn postgres_location(url: &str) -> String {
+        postgres::location(url)
     }
 
     fn with_backend(
         dir: &std::path::Path,
         kinds: Kinds,
         backend: Arc<dyn Backend>,
+        me: Me,
     ) -> Result<Store> {
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
+        let (spaces, _) = broadcast::channel(CHANGE_CAPACITY);
         let flusher = durable::Flusher::start(backend.clone())?;
         let schema = Schema { kinds };
         let generations = (schema.builtin_names().into_iter())
             .map(|name| (name, AtomicU64::new(0)))
             .collect();
+        let inner = Arc::new(Inner {
+            dir: dir.to_owned(),
+            backend,
+            schema,
+            changes,
+            spaces,
+            generations,
+            changed: AtomicU64::new(0),
+            flusher,
+            committer: Default::default(),
+            cache: Default::default(),
+            quotas: RwLock::default(),
+            me,
+        });
+        let heard = Arc::downgrade(&inner);
+        inner.backend.watch(Box::new(move |change| {
+            if let Some(inner) = heard.upgrade() {
+                inner.heard(change);
+            }
+        }))?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                dir: dir.to_owned(),
-                backend,
-                schema,
-                changes,
-                generations,
-                changed: AtomicU64::new(0),
-                flusher,
-                committer: Default::default(),
-                cache: Default::default(),
-                quotas: RwLock::default(),
-            }),
+            inner,
             tenant: Arc::from(DEFAULT_TENANT),
             unquoted: false,
         })
@@ -242,7 +292,76 @@ impl Store {
         Ok(())
     }
 
-    /// The directory the database lives in; other parts of the host may keep files beside it.
+    /// This instance's id among those sharing the store.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.me.id
+    }
+
+    /// Tells the other instances sharing the store that this one is alive, its API at
+    /// `address`. Call it well within [`LIVE_FOR`].
+    pub fn heartbeat(&self, address: &str) -> Result<()> {
+        let me = &self.inner.me;
+        *me.address.lock() = address.to_owned();
+        *me.heartbeat_at.lock() = now();
+        match self.is_shared() {
+            true => self.inner.backend.heartbeat(&me.instance()),
+            false => Ok(()),
+        }
+    }
+
+    /// The live instances sharing the store, with the leases each holds.
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        match self.is_shared() {
+            true => self.inner.backend.instances(LIVE_FOR),
+            false => Ok(vec![self.inner.me.instance()]),
+        }
+    }
+
+    /// The instances that shared the store and stopped saying they are alive (within the
+    /// last day): what they left behind may need taking over.
+    pub fn gone_instances(&self) -> Result<Vec<String>> {
+        match self.is_shared() {
+            true => self.inner.backend.gone(LIVE_FOR),
+            false => Ok(Vec::new()),
+        }
+    }
+
+    /// Takes or renews the lease `name` for `ttl`, unless another live instance holds it;
+    /// whether this instance holds it now.
+    pub fn lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool> {
+        let held = match self.is_shared() {
+            true => self.inner.backend.lease(name, &self.inner.me.id, ttl)?,
+            false => true,
+        };
+        let mut leases = self.inner.me.leases.lock();
+        match held {
+            true => leases.insert(name.to_owned()),
+            false => leases.remove(name),
+        };
+        Ok(held)
+    }
+
+    /// Gives up the lease `name`, so another instance may take it at once.
+    pub fn release(&self, name: &str) -> Result<()> {
+        self.inner.me.leases.lock().remove(name);
+        match self.is_shared() {
+            true => self.inner.backend.release(name, &self.inner.me.id),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether the engine answers: a shared engine's server may be out of reach. Blocks.
+    pub fn check(&self) -> Result<()> {
+        self.inner.backend.check()
+    }
+
+    /// Whether other instances may share this store (it is in PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.inner.backend.is_shared()
+    }
+
+    /// This instance's data directory (the embedded database's): other parts of the host keep
+    /// their own files there.
     pub fn dir(&self) -> &std::path::Path {
         &self.inner.dir
     }
@@ -289,10 +408,18 @@ impl Store {
         Txn::new(self.clone())
     }
 
-    /// Notifications of committed changes. A lagging receiver gets `RecvError::Lagged` and
-    /// should re-read what it cares about.
+    /// Notifications of committed changes, this instance's and (on a shared engine) other
+    /// instances'. A lagging receiver gets `RecvError::Lagged`, and a receiver that gets a
+    /// [`ChangeKind::Missed`] change should re-read what it cares about.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.inner.changes.subscribe()
+    }
+
+    /// Notifications of what other instances sharing the store change in its key-value
+    /// spaces (this instance's own writes are not announced: the writer knows). Nothing comes
+    /// on the embedded engine, which no other instance shares.
+    pub fn space_changes(&self) -> broadcast::Receiver<SpaceChange> {
+        self.inner.spaces.subscribe()
     }
 
     /// Creates an object (one-write transaction). Returns it as a reader sees it.
@@ -470,12 +597,40 @@ impl Store {
     }
 
     fn notify(&self, change: Change) {
-        self.inner.changed.fetch_add(1, Ordering::AcqRel);
-        if let Some(generation) = self.inner.generations.get(change.type_name.as_str()) {
-            self.inner.cache.changed(&change.id);
+        self.inner.notify(change);
+    }
+}
+
+impl Inner {
+    fn notify(&self, change: Change) {
+        self.changed.fetch_add(1, Ordering::AcqRel);
+        if let Some(generation) = self.generations.get(change.type_name.as_str()) {
+            self.cache.changed(&change.id);
             generation.fetch_add(1, Ordering::AcqRel);
         }
         // No receivers is normal (nothing watching yet), not an error.
-        let _ = self.inner.changes.send(change);
+        let _ = self.changes.send(change);
+    }
+
+    /// Takes in what another instance sharing the engine did.
+    fn heard(&self, heard: Heard) {
+        match heard {
+            Heard::Object(change) => self.notify(change),
+            Heard::Space(change) => drop(self.spaces.send(change)),
+            Heard::Missed => {
+                self.cache.forget_all();
+                self.changed.fetch_add(1, Ordering::AcqRel);
+                for generation in self.generations.values() {
+                    generation.fetch_add(1, Ordering::AcqRel);
+                }
+                let _ = self.changes.send(Change {
+                    tenant: String::new(),
+                    kind: ChangeKind::Missed,
+                    type_name: String::new(),
+                    id: String::new(),
+                });
+                let _ = self.spaces.send(SpaceChange::Missed);
+            }
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! that keep it; this crate says who the tenants are and what they may use.
 //!
 //! Tenants live in the store's `tenants` space and tokens in its `tokens` space (keyed by the
-//! token's hash), read into memory at start. The tenant [`DEFAULT_TENANT`] always exists: it
+//! token's hash). Tenants are read into memory at start and again when another instance
+//! sharing the store changes them ([`Tenants::reload`]); tokens are read on every use. The tenant [`DEFAULT_TENANT`] always exists: it
 //! holds what an installation had before tenants and what the operator does without naming a
 //! tenant.
 
@@ -21,7 +22,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use switchyard_store::{Space, Store};
+use switchyard_store::{Space, SpaceChange, Store};
 
 const TENANTS: &str = "tenants";
 const TOKENS: &str = "tokens";
@@ -106,15 +107,59 @@ impl Tenants {
                 known: RwLock::default(),
             }),
         };
+        tenants.reload_all()?;
+        Ok(tenants)
+    }
+
+    /// Takes in another instance's change to the store's spaces; the tenants it changed.
+    pub fn heard(&self, change: &SpaceChange) -> Result<Vec<String>> {
+        match change {
+            SpaceChange::Entry { space, key } if space == TENANTS => {
+                self.reload(key)?;
+                Ok(vec![key.clone()])
+            }
+            SpaceChange::Entry { .. } => Ok(Vec::new()),
+            SpaceChange::Missed => {
+                self.reload_all()?;
+                Ok(self.list().into_iter().map(|tenant| tenant.name).collect())
+            }
+        }
+    }
+
+    /// Reads every tenant again.
+    fn reload_all(&self) -> Result<()> {
         let mut known = BTreeMap::new();
-        for (name, bytes) in tenants.inner.tenants.list("")? {
+        for (name, bytes) in self.inner.tenants.list("")? {
             known.insert(name, decode::<Tenant>("tenant", &bytes)?);
         }
-        *tenants.inner.known.write() = known;
-        for tenant in tenants.list() {
-            tenants.apply(&tenant.name);
+        let gone: Vec<String> = (self.inner.known.read().keys())
+            .filter(|name| !known.contains_key(*name))
+            .cloned()
+            .collect();
+        *self.inner.known.write() = known;
+        for name in gone {
+            self.inner.store.set_quota(&name, Default::default());
         }
-        Ok(tenants)
+        for tenant in self.list() {
+            self.apply(&tenant.name);
+        }
+        Ok(())
+    }
+
+    /// Reads tenant `name` again.
+    fn reload(&self, name: &str) -> Result<()> {
+        match self.inner.tenants.get(name)? {
+            Some(bytes) => {
+                let tenant = decode::<Tenant>("tenant", &bytes)?;
+                self.inner.known.write().insert(name.to_owned(), tenant);
+                self.apply(name);
+            }
+            None => {
+                self.inner.known.write().remove(name);
+                self.inner.store.set_quota(name, Default::default());
+            }
+        }
+        Ok(())
     }
 
     /// Every tenant, by name, the default one included.

@@ -2,13 +2,14 @@
 //! `switchyard` binary started on ports chosen at run time with a temporary data directory and
 //! talked to over REST like a user would ([`Server`]), MQTT devices ([`MqttPeer`],
 //! [`stream`]), the real brokers a test needs (Mosquitto, tansu for Kafka, pulsar-lite for
-//! Pulsar), TLS certificates of a test's own authority ([`tls`]), and waiting for something to become true ([`eventually`]) instead of sleeping.
+//! Pulsar), a real PostgreSQL ([`postgres`]), TLS certificates of a test's own authority ([`tls`]), and waiting for something to become true ([`eventually`]) instead of sleeping.
 
 pub mod clients;
 pub mod kafka;
 pub mod mosquitto;
 mod peer;
 pub mod plugins;
+pub mod postgres;
 pub mod pulsar;
 mod server;
 pub mod stream;

@@ -478,6 +478,22 @@ impl Api {
         .await
     }
 
+    /// Publishes a reading of `sensor` (`{"sensorId", "value"}`, what the `recorder` plugin
+    /// stores as a `TemperatureReading`) to `topic` through `device` until it is stored.
+    pub async fn record_reading(&self, device: &MqttPeer, topic: &str, sensor: &str) {
+        let reading = json!({"sensorId": sensor, "value": 1}).to_string();
+        let query = format!("sensorId={sensor}");
+        self.publish_until_stored(device, (topic, &reading), ("TemperatureReading", &query))
+            .await
+    }
+
+    /// A `MessageSubscriber` running `callback` for `topic` on `client`; returns its id.
+    pub async fn subscribe_client(&self, client: &str, topic: &str, callback: &str) -> String {
+        let subscriber = json!({"topic": topic, "callback": callback, "clients": [client]});
+        let created = self.create("MessageSubscriber", subscriber).await;
+        created["id"].as_str().expect("a subscriber id").to_owned()
+    }
+
     /// Waits until listing `type_name?query` returns exactly `n` objects; returns them.
     pub async fn wait_for(&self, type_name: &str, query: &str, n: usize) -> Vec<Value> {
         let what = format!("{n} {type_name} objects matching `{query}`");

@@ -8,9 +8,9 @@ use super::{
     unstored, utf8,
 };
 use crate::backend::{Write, WriteSet};
-use crate::{Error, Object, Result, StorageQuota, Usage, props, record};
+use crate::checks::{self, Claim};
+use crate::{Error, Object, Result, Usage, props, record};
 use ::redb::{ReadableTable, Table, WriteTransaction};
-use std::collections::HashSet;
 
 type Objects<'t> = Table<'t, &'static str, &'static [u8]>;
 type Keys<'t> = Table<'t, &'static [u8], ()>;
@@ -80,7 +80,7 @@ impl<'t> Tables<'t> {
         let doing = "writing a unique value";
         if let Some(before) = &claim.before {
             let key = unique_key(&write.type_name, before);
-            let owner = format!("{tenant}\0{}", write.id);
+            let owner = checks::owner(tenant, &write.id);
             let ours = (self.unique.get(key.as_str()).map_err(failed(doing))?)
                 .is_some_and(|found| found.value() == owner);
             if ours {
@@ -89,7 +89,7 @@ impl<'t> Tables<'t> {
         }
         if let Some(after) = &claim.after {
             let key = unique_key(&write.type_name, after);
-            let owner = format!("{tenant}\0{}", write.id);
+            let owner = checks::owner(tenant, &write.id);
             (self.unique.insert(key.as_str(), owner.as_str())).map_err(failed(doing))?;
         }
         Ok(())
@@ -146,32 +146,6 @@ pub(super) fn unique_key(type_name: &str, value: &str) -> String {
     format!("{type_name}\0{value}")
 }
 
-/// The values of a write's unique property before (as stored) and after it (as written).
-struct Claim {
-    property: &'static str,
-    before: Option<String>,
-    after: Option<String>,
-}
-
-impl Claim {
-    fn of(write: &Write, stored: Option<&Stored>) -> Result<Option<Claim>> {
-        let Some(property) = write.unique else {
-            return Ok(None);
-        };
-        let value = |object: &Object| object.get(property)?.as_str().map(str::to_owned);
-        let after = match &write.bytes {
-            Some(bytes) => value(&record::decode(bytes)?),
-            None => None,
-        };
-        let before = stored.and_then(|stored| value(&stored.object));
-        Ok((before != after).then_some(Claim {
-            property,
-            before,
-            after,
-        }))
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Which {
     ByType,
@@ -198,7 +172,7 @@ pub(super) fn apply(
         };
         let (mut objects, mut bytes) = (0, 0);
         for (write, stored) in set.writes.iter().zip(checked) {
-            if let Some(claim) = Claim::of(write, stored.as_ref())? {
+            if let Some(claim) = Claim::of(write, stored.as_ref().map(|s| &s.object))? {
                 tables.claim(set.tenant, write, &claim)?;
             }
             let scoped_type = scoped(set.tenant, &write.type_name);
@@ -220,87 +194,30 @@ pub(super) fn apply(
     Ok(outcomes)
 }
 
-/// What each write of a set replaces, after checking versions and the tenant's quota.
+/// What each write of a set replaces, after checking versions, unique values and the
+/// tenant's quota.
 fn check_set(tables: &Tables, set: &WriteSet) -> Result<Vec<Option<Stored>>> {
-    let mut stored = Vec::with_capacity(set.writes.len());
-    let (mut objects, mut bytes) = (0i64, 0i64);
-    for write in set.writes {
-        let replaced = check(tables, set.tenant, write)?;
-        let written = write.bytes.as_ref().map(|b| b.len() as i64);
-        objects += i64::from(written.is_some()) - i64::from(replaced.is_some());
-        bytes += written.unwrap_or(0) - replaced.as_ref().map_or(0, |s| s.bytes as i64);
-        stored.push(replaced);
-    }
-    check_claims(tables, set, &stored)?;
-    within_quota(
-        set.tenant,
-        &tables.usage(set.tenant)?,
-        set.quota,
-        objects,
-        bytes,
-    )?;
-    Ok(stored)
-}
-
-/// Refuses a set that gives a unique property a value another object has, stored or written
-/// earlier in the set; a value the set itself gives up is free again.
-fn check_claims(tables: &Tables, set: &WriteSet, stored: &[Option<Stored>]) -> Result<()> {
+    let stored = (set.writes.iter())
+        .map(|write| check(tables, set.tenant, write))
+        .collect::<Result<Vec<_>>>()?;
     let mut claims = Vec::new();
-    for (write, stored) in set.writes.iter().zip(stored) {
-        if let Some(claim) = Claim::of(write, stored.as_ref())? {
+    for (write, stored) in set.writes.iter().zip(&stored) {
+        if let Some(claim) = Claim::of(write, stored.as_ref().map(|s| &s.object))? {
             claims.push((write, claim));
         }
     }
-    let key = |write: &Write, value: &str| unique_key(&write.type_name, value);
-    let given_up: HashSet<String> = (claims.iter())
-        .filter_map(|(write, claim)| Some(key(write, claim.before.as_deref()?)))
-        .collect();
-    let mut taken_here = HashSet::new();
-    for (write, claim) in &claims {
-        let Some(value) = &claim.after else { continue };
-        let key = key(write, value);
-        let owner = (tables.unique.get(key.as_str())).map_err(failed("reading a unique value"))?;
-        let taken = owner.is_some_and(|owner| {
-            owner.value() != format!("{}\0{}", set.tenant, write.id) && !given_up.contains(&key)
-        });
-        if taken || !taken_here.insert(key) {
-            return Err(Error::Taken(format!(
-                "{}.{} `{value}` is taken: another {} has it",
-                write.type_name, claim.property, write.type_name
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a set that adds objects or bytes past its tenant's quota; one that adds none (an
-/// update that shrinks, a delete) always passes, so a tenant over its quota can clean up.
-fn within_quota(
-    tenant: &str,
-    usage: &Usage,
-    quota: StorageQuota,
-    objects: i64,
-    bytes: i64,
-) -> Result<()> {
-    let over = |now: u64, delta: i64, max: Option<u64>| {
-        max.filter(|&max| delta > 0 && now.saturating_add_signed(delta) > max)
-    };
-    if let Some(max) = over(usage.objects, objects, quota.objects) {
-        return Err(Error::Quota(format!(
-            "objects quota: tenant `{tenant}` may keep {max} objects and has {}; this write \
-             would add {objects}",
-            usage.objects
-        )));
-    }
-    if let Some(max) = over(usage.bytes, bytes, quota.bytes) {
-        return Err(Error::Quota(format!(
-            "storageMb quota: tenant `{tenant}` may store {} MiB and stores {:.1} MiB; this \
-             write would add {bytes} bytes",
-            max >> 20,
-            usage.bytes as f64 / f64::from(1 << 20)
-        )));
-    }
-    Ok(())
+    checks::claims(set.tenant, &claims, |type_name, value| {
+        let key = unique_key(type_name, value);
+        let holder = (tables.unique.get(key.as_str())).map_err(failed("reading a unique value"))?;
+        Ok(holder.map(|holder| holder.value().to_owned()))
+    })?;
+    let (objects, bytes) = checks::growth(
+        set.writes,
+        stored.iter().map(|s| s.as_ref().map(|s| s.bytes)),
+    );
+    let usage = tables.usage(set.tenant)?;
+    checks::within_quota(set.tenant, &usage, set.quota, objects, bytes)?;
+    Ok(stored)
 }
 
 /// The stored object a write replaces, if it replaces one, after checking that it is still
@@ -309,22 +226,9 @@ fn check(tables: &Tables, tenant: &str, write: &Write) -> Result<Option<Stored>>
     if !write.existed {
         return Ok(None);
     }
-    let Some(stored) = tables.stored(tenant, &write.id)? else {
-        return Err(Error::Conflict(format!(
-            "{} {} was deleted by another writer; nothing was written",
-            write.type_name, write.id
-        )));
-    };
-    let current = props::version_of(&stored.object);
-    if current != write.base {
-        return Err(crate::txn::stale(
-            &write.type_name,
-            &write.id,
-            write.base,
-            current,
-        ));
-    }
-    Ok(Some(stored))
+    let stored = tables.stored(tenant, &write.id)?;
+    checks::based_on(write, stored.as_ref().map(|s| &s.object))?;
+    Ok(stored)
 }
 
 /// Applies one write over what it replaces; the size of what it wrote, if it wrote an object.

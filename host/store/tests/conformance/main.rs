@@ -2,6 +2,9 @@
 //! dispatcher, plugins) see it, written once and run against every storage engine. An engine
 //! joins with one `conformance!` line below, naming how a test gets a database of its own.
 
+// The suite's files are compiled once per engine, on purpose.
+#![allow(clippy::duplicate_mod)]
+
 use serde_json::{Value, json};
 use std::sync::Arc;
 use switchyard_model::schema::Props;
@@ -96,6 +99,26 @@ impl Database for Embedded {
     }
 }
 
+/// PostgreSQL: a database of its own on the test binary's cluster (see
+/// `switchyard_test_support::postgres`), and a directory for the instance's own files.
+pub struct Postgres {
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Database for Postgres {
+    fn new() -> Postgres {
+        Postgres {
+            url: switchyard_test_support::postgres::database(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn open(&self) -> Store {
+        Store::open_postgres(&self.url, self.dir.path(), kinds()).expect("open store")
+    }
+}
+
 /// Runs every test of the suite against the engine `$database`, in module `$engine`.
 macro_rules! conformance {
     ($engine:ident, $database:ty) => {
@@ -124,6 +147,7 @@ macro_rules! conformance {
 }
 
 conformance!(embedded, crate::Embedded);
+conformance!(postgres, crate::Postgres);
 
 fn id(object: &Object) -> &str {
     object["id"].as_str().expect("object has an id")

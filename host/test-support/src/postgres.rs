@@ -1,0 +1,214 @@
+//! A real PostgreSQL for the tests of the shared store: Debian's server (installed by
+//! `scripts/install-postgres.sh`), a cluster of the test binary's own in a temporary
+//! directory, started once per test binary on a free port of 127.0.0.1 with password
+//! authentication, and stopped and removed when the test process exits. PostgreSQL refuses to
+//! run as root, so as root the cluster runs as the `postgres` user. Each caller of
+//! [`database`] gets an empty database of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The cluster's superuser password, which tests check never shows.
+pub const PASSWORD: &str = "pg-secret-Zq7";
+
+struct Cluster {
+    port: u16,
+    bin: PathBuf,
+}
+
+/// The directory of the newest installed server's programs.
+fn bin() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("postgres").exists())
+        .collect();
+    found.sort_by_key(|bin| {
+        let version = bin.parent().and_then(Path::file_name);
+        version.and_then(|v| v.to_str()?.parse::<u32>().ok())
+    });
+    found
+        .pop()
+        .expect("PostgreSQL is not installed: run scripts/install-postgres.sh")
+}
+
+/// `program` with `args`, as the `postgres` user when we are root.
+fn as_owner(program: &Path, args: &[&str]) -> Command {
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout);
+    match root.as_deref() {
+        Ok(b"0\n") => {
+            let mut command = Command::new("setpriv");
+            command.args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ]);
+            command.arg(program).args(args);
+            command
+        }
+        _ => {
+            let mut command = Command::new(program);
+            command.args(args);
+            command
+        }
+    }
+}
+
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let bin = bin();
+        let dir = tempfile::Builder::new()
+            .prefix("switchyard-pg-")
+            .tempdir()
+            .expect("a temporary directory")
+            .keep();
+        let (data, pwfile) = (dir.join("data"), dir.join("password"));
+        std::fs::write(&pwfile, PASSWORD).expect("writing the password file");
+        // Fails harmlessly when we are not root: then the directory is already the server's.
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status();
+        let init = as_owner(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &format!("--pwfile={}", pwfile.display()),
+                "--locale=C",
+                "--encoding=UTF8",
+            ],
+        )
+        .stdout(Stdio::null())
+        .output()
+        .expect("running initdb");
+        assert!(
+            init.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let port = crate::free_port();
+        let server = as_owner(
+            &bin.join("postgres"),
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-p",
+                &port.to_string(),
+                "-k",
+                &dir.display().to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+            ],
+        );
+        watch(server, &dir);
+        let cluster = Cluster { port, bin };
+        cluster.wait_ready();
+        cluster
+    })
+}
+
+/// Runs `server` for the rest of this test process: a watchdog shell stops it when the test
+/// process exits (statics are never dropped) and removes the cluster's directory.
+fn watch(server: Command, dir: &Path) {
+    let program = server.get_program().to_owned();
+    let args: Vec<String> = (server.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let script = format!(
+        "\"$0\" {args} & child=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
+         kill $child 2>/dev/null; wait $child; rm -rf {dir}",
+        args = args.join(" "),
+        parent = std::process::id(),
+        dir = dir.display(),
+    );
+    let watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .arg(program)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting PostgreSQL");
+    // It outlives every test of the binary; reaping it is the init process's job.
+    std::mem::forget(watchdog);
+}
+
+impl Cluster {
+    fn psql(&self, database: &str, sql: &str) -> std::process::Output {
+        Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .expect("running psql")
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "PostgreSQL did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The URL of a new, empty database on the test binary's cluster, with the password in it.
+pub fn database() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let cluster = cluster();
+    let name = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let created = cluster.psql("postgres", &format!("CREATE DATABASE {name}"));
+    assert!(
+        created.status.success(),
+        "creating database {name}: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    format!(
+        "postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}",
+        cluster.port
+    )
+}
+
+/// Runs `sql` in the database of `url` (from [`database`]) and returns psql's unaligned output.
+pub fn query(url: &str, sql: &str) -> String {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    let output = cluster().psql(name, sql);
+    assert!(
+        output.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -1,0 +1,282 @@
+//! The store in PostgreSQL (`--store postgres://...`): a server keeps its plugins, clients,
+//! subscribers and the objects its callbacks write in the database, not in its data
+//! directory, so a server started on another, empty data directory finds them all; the
+//! database's password shows nowhere; and several instances on one database run what any of
+//! them configures. PostgreSQL is the real server, a cluster of this test
+//! binary's own (see `switchyard_test_support::postgres`).
+
+use switchyard_test_support as support;
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::mosquitto::{self, Mosquitto};
+use support::plugins::plugin;
+use support::stream::Stream;
+use support::{MqttPeer, Options, Server, eventually};
+
+#[tokio::test]
+async fn a_server_on_postgresql_keeps_everything_there_and_never_shows_the_password() {
+    let url = support::postgres::database();
+    let on_postgres = |http, mqtt| Options {
+        http,
+        mqtt,
+        env: vec![("SWITCHYARD_STORE", url.clone())],
+        ..Options::default()
+    };
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = Server::start_with(first_dir.path(), on_postgres(None, None)).await;
+    assert!(
+        first
+            .logs()
+            .contains("store:     postgres://postgres@127.0.0.1:"),
+        "the banner names the store: {}",
+        first.logs()
+    );
+    first.upload("recorder", &plugin("recorder")).await;
+    let client = first
+        .connected_client(json!({"name": "site", "mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    first.subscribe_client(&client, "s/+", "recorder").await;
+    let device = MqttPeer::connect(first.mqtt, None, &[]).await;
+    first.record_reading(&device, "s/a", "first").await;
+    let rows = support::postgres::query(
+        &url,
+        "SELECT count(*) FROM objects WHERE type = 'TemperatureReading'",
+    );
+    assert_eq!(rows.trim(), "1", "the reading is a row in PostgreSQL");
+    let (http, mqtt) = (first.http, first.mqtt);
+    let first_logs = first.logs();
+    first.stop();
+    drop(device);
+
+    // Another data directory, empty: everything comes from the database.
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = Server::start_with(second_dir.path(), on_postgres(Some(http), Some(mqtt))).await;
+    let (_, plugins) = second.get("/api/plugins").await;
+    assert_eq!(plugins["result"][0]["name"], "recorder", "{plugins}");
+    assert_eq!(second.list("TemperatureReading", "").await.len(), 1);
+    second.wait_connected(&client).await;
+    let device = MqttPeer::connect(second.mqtt, None, &[]).await;
+    second.record_reading(&device, "s/b", "second").await;
+
+    let mut shown = vec![first_logs, second.logs()];
+    for path in [
+        "/api/health",
+        "/health",
+        "/api/plugins",
+        "/api/objects/MQTTClient",
+    ] {
+        shown.push(second.get(path).await.1.to_string());
+    }
+    for text in shown {
+        assert!(
+            !text.contains(support::postgres::PASSWORD),
+            "the database password shows: {text}"
+        );
+    }
+}
+
+/// Two instances on one database: a subscriber created through one routes messages on the
+/// other within a second, and a plugin uploaded to one runs on the other (compiled there).
+#[tokio::test]
+async fn what_one_instance_configures_the_other_runs() {
+    let url = support::postgres::database();
+    let options = || Options {
+        env: vec![("SWITCHYARD_STORE", url.clone())],
+        ..Options::default()
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with(dir_a.path(), options()).await;
+    let b = Server::start_with(dir_b.path(), options()).await;
+
+    b.upload("recorder", &plugin("recorder")).await;
+    let client = a
+        .connected_client(json!({"name": "site", "mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    a.subscribe_client(&client, "warm/+", "recorder").await;
+    // B runs the client A created, with the plugin uploaded to B, for B's own devices.
+    let device_b = MqttPeer::connect(b.mqtt, None, &[]).await;
+    b.record_reading(&device_b, "warm/b", "warm").await;
+
+    // A subscriber created on A: B routes what its device publishes from then on. Each try
+    // carries its number; the first one recorded says how soon B routed.
+    let created = Instant::now();
+    a.subscribe_client(&client, "s/+", "recorder").await;
+    let mut tries = Vec::new();
+    let routed = loop {
+        let sent = created.elapsed();
+        let payload = json!({"sensorId": "late", "value": tries.len()}).to_string();
+        device_b.publish("s/b", payload).await;
+        tries.push(sent);
+        let recorded = b.list("TemperatureReading", "sensorId=late").await;
+        if let Some(first) = recorded.iter().filter_map(|r| r["value"].as_u64()).min() {
+            break tries[first as usize];
+        }
+        assert!(
+            created.elapsed() < Duration::from_secs(20),
+            "B never routed s/+"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("B routed the new subscriber's messages {routed:?} after A created it");
+    assert!(
+        routed <= Duration::from_secs(1),
+        "B routed the new subscriber's messages {routed:?} after A created it"
+    );
+
+    // A plugin uploaded to B runs on A.
+    b.upload("recorder-two", &plugin("recorder")).await;
+    a.subscribe_client(&client, "two/+", "recorder-two").await;
+    let device_a = MqttPeer::connect(a.mqtt, None, &[]).await;
+    a.record_reading(&device_a, "two/a", "two").await;
+}
+
+/// Three instances on one PostgreSQL and one Mosquitto: a client in a share group (every
+/// instance subscribes as a member, each with a session of its own kept at QoS 1) and an
+/// exclusive client (run by one instance at a time, the holder of its lease). A device streams
+/// to both while the instance running the exclusive client is SIGKILLed: every message
+/// Mosquitto acknowledged has its record (duplicates allowed), what it had queued for the dead
+/// member's session included (another instance adopts that session), and another instance
+/// runs the exclusive client within 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_moves() {
+    const MESSAGES: u64 = 1500;
+    let url = support::postgres::database();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let mut servers = Vec::new();
+    for name in ["a", "b", "c"] {
+        let own = dir.path().join(name);
+        std::fs::create_dir_all(&own).unwrap();
+        let options = Options {
+            env: vec![("SWITCHYARD_STORE", url.clone())],
+            ..Options::default()
+        };
+        servers.push(Server::start_with(&own, options).await);
+    }
+    let first = &servers[0];
+    first.upload("chaos", &plugin("chaos")).await;
+    let client = |client_id: &str, group: Option<&str>| {
+        json!({
+            "mainBrokerURL": format!("mqtt://{}", broker.addr),
+            "username": mosquitto::USER, "password": mosquitto::PASSWORD,
+            "qos": 1, "cleanSession": false, "clientId": client_id, "isEnabled": true,
+            "shareGroup": group,
+        })
+    };
+    let shared = first
+        .create("MQTTClient", client("members", Some("switchyard")))
+        .await;
+    let exclusive = first.create("MQTTClient", client("exclusive", None)).await;
+    let (shared, exclusive) = (id(&shared), id(&exclusive));
+    for (topic, client) in [("shared/#", &shared), ("exclusive/#", &exclusive)] {
+        first.subscribe_client(client, topic, "chaos").await;
+    }
+    let creds = Some((mosquitto::USER, mosquitto::PASSWORD));
+    let device = MqttPeer::connect(broker.addr, creds, &[]).await;
+    for topic in ["shared/probe", "exclusive/probe"] {
+        let probe = (topic, "ok \"probe\"");
+        let record = ("ChaosRecord", &*format!("topic={topic}"));
+        first.publish_until_stored(&device, probe, record).await;
+    }
+    // Every instance is a member of the share group before the stream starts.
+    eventually(
+        "three members subscribed",
+        Duration::from_secs(30),
+        || async {
+            let members = (servers.iter())
+                .filter(|server| server.logs().contains("MQTT client connected"))
+                .count();
+            (members == 3).then_some(())
+        },
+    )
+    .await;
+
+    let owner = runner_of(first, &exclusive, None).await;
+    let victim = (servers.iter())
+        .position(|server| owner.address == format!("http://{}", server.http))
+        .expect("the exclusive client runs on one of the three");
+    let number = |topic: &'static str, command: &'static str| {
+        move |i: u64| (topic.to_owned(), format!("{command} {i}").into_bytes())
+    };
+    // The shared stream comes faster than slow callbacks take it, so the broker queues each
+    // member's share in its session, the killed member's too.
+    let slow = number("shared/stream", "slow-ok");
+    let to_shared = Stream::start(broker.addr, creds, MESSAGES, None, slow);
+    let steady = number("exclusive/stream", "ok");
+    let to_exclusive = Stream::start(broker.addr, creds, MESSAGES, Some(300), steady);
+    eventually("a few hundred records", Duration::from_secs(60), || async {
+        let recorded = first.chaos_numbers("exclusive/stream").await.len();
+        (recorded >= 200).then_some(())
+    })
+    .await;
+    servers[victim].kill();
+    let killed = Instant::now();
+    let survivor = &servers[(victim + 1) % 3];
+    let taken_over = runner_of(survivor, &exclusive, Some(&owner.id)).await;
+    let took = killed.elapsed();
+    eprintln!(
+        "instance {} runs the exclusive client {took:?} after the kill",
+        taken_over.id
+    );
+    assert!(took <= Duration::from_secs(15), "took over after {took:?}");
+
+    for (stream, topic) in [
+        (to_shared, "shared/stream"),
+        (to_exclusive, "exclusive/stream"),
+    ] {
+        let acked = stream.finish().await;
+        assert_eq!(acked.len() as u64, MESSAGES);
+        let what = format!("a record of every message acknowledged on {topic}");
+        eventually(&what, Duration::from_secs(120), || async {
+            let recorded = survivor.chaos_numbers(topic).await;
+            acked.is_subset(&recorded).then_some(())
+        })
+        .await;
+    }
+    let adopted = eventually(
+        "the killed member's session adopted",
+        Duration::from_secs(60),
+        || async {
+            (servers.iter())
+                .flat_map(|server| server.logs().lines().map(str::to_owned).collect::<Vec<_>>())
+                .find(|line| line.contains("adopted a session of an instance that died"))
+        },
+    )
+    .await;
+    eprintln!("{adopted}");
+}
+
+/// An instance as `GET /api/instances` lists it.
+struct Runner {
+    id: String,
+    address: String,
+}
+
+/// The instance `server` lists as running `client`, other than `not`, once there is one.
+async fn runner_of(server: &Server, client: &str, not: Option<&str>) -> Runner {
+    eventually(
+        "an instance running the client",
+        Duration::from_secs(60),
+        || async {
+            let (_, instances) = server.get("/api/instances").await;
+            let runs = |instance: &&Value| {
+                instance["clients"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c == client))
+                    && instance["id"].as_str() != not
+            };
+            let instances = instances["result"].as_array()?.clone();
+            let found = instances.iter().find(runs)?;
+            Some(Runner {
+                id: found["id"].as_str()?.to_owned(),
+                address: found["address"].as_str()?.to_owned(),
+            })
+        },
+    )
+    .await
+}
+
+fn id(object: &Value) -> String {
+    object["id"].as_str().expect("an id").to_owned()
+}
