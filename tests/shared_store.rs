@@ -1,12 +1,14 @@
 //! The store in PostgreSQL (`--store postgres://...`): a server keeps its plugins, clients,
 //! subscribers and the objects its callbacks write in the database, not in its data
 //! directory, so a server started on another, empty data directory finds them all; the
-//! database's password shows nowhere; and several instances on one database run what any of
-//! them configures. PostgreSQL is the real server, a cluster of this test
+//! database's password shows nowhere; several instances on one database run what any of them
+//! configures and take over from one that dies; and a PostgreSQL restarted under load costs
+//! nothing acknowledged. PostgreSQL is the real server, a cluster of this test
 //! binary's own (see `switchyard_test_support::postgres`).
 
 use switchyard_test_support as support;
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::mosquitto::{self, Mosquitto};
@@ -279,4 +281,76 @@ async fn runner_of(server: &Server, client: &str, not: Option<&str>) -> Runner {
 
 fn id(object: &Value) -> String {
     object["id"].as_str().expect("an id").to_owned()
+}
+
+/// PostgreSQL stopped under load and started again: while it is away `/health` says the
+/// server is degraded and why, nothing is acknowledged (messages wait at Mosquitto, in the
+/// client's persistent session), and once it is back every message Mosquitto acknowledged has
+/// its record. The cluster is this test's own, so stopping it touches no other test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
+    const MESSAGES: u64 = 1500;
+    let cluster = support::postgres::OwnCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let options = Options {
+        env: vec![("SWITCHYARD_STORE", cluster.database())],
+        ..Options::default()
+    };
+    let server = Server::start_with(dir.path(), options).await;
+    server.upload("chaos", &plugin("chaos")).await;
+    let client = server
+        .create(
+            "MQTTClient",
+            json!({
+                "mainBrokerURL": format!("mqtt://{}", broker.addr),
+                "username": mosquitto::USER, "password": mosquitto::PASSWORD,
+                "qos": 1, "cleanSession": false, "clientId": "through-a-restart",
+                "isEnabled": true,
+            }),
+        )
+        .await;
+    server
+        .subscribe_client(&id(&client), "stream/#", "chaos")
+        .await;
+    let creds = Some((mosquitto::USER, mosquitto::PASSWORD));
+    let device = MqttPeer::connect(broker.addr, creds, &[]).await;
+    let probe = ("stream/probe", "ok \"probe\"");
+    (server)
+        .publish_until_stored(&device, probe, ("ChaosRecord", "topic=stream/probe"))
+        .await;
+
+    let message = |i: u64| ("stream/n".to_owned(), format!("ok {i}").into_bytes());
+    let stream = Stream::start(broker.addr, creds, MESSAGES, Some(300), message);
+    eventually("a few hundred records", Duration::from_secs(60), || async {
+        (server.chaos_numbers("stream/n").await.len() >= 200).then_some(())
+    })
+    .await;
+    cluster.stop();
+    let degraded = eventually("/health degraded", Duration::from_secs(30), || async {
+        let (status, body) = server.get("/health").await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await;
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
+    let reason = degraded["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("PostgreSQL"), "{reason}");
+    cluster.start_again();
+    eventually("/health ok again", Duration::from_secs(30), || async {
+        (server.get("/health").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+
+    let acked = stream.finish().await;
+    assert_eq!(acked.len() as u64, MESSAGES);
+    eventually(
+        "a record of every acknowledged message",
+        Duration::from_secs(120),
+        || async {
+            acked
+                .is_subset(&server.chaos_numbers("stream/n").await)
+                .then_some(())
+        },
+    )
+    .await;
 }

@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "pg-secret-Zq7";
 struct Cluster {
     port: u16,
     bin: PathBuf,
+    /// The cluster's directory: `data/`, the password file, the socket.
+    dir: PathBuf,
 }
 
 /// The directory of the newest installed server's programs.
@@ -63,6 +65,44 @@ fn as_owner(program: &Path, args: &[&str]) -> Command {
 fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
+        let cluster = Cluster::init();
+        let args = cluster.options();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        watch(as_owner(&cluster.bin.join("postgres"), &args), &cluster.dir);
+        cluster.wait_ready();
+        cluster
+    })
+}
+
+/// Runs `server` for the rest of this test process: a watchdog shell stops it when the test
+/// process exits (statics are never dropped) and removes the cluster's directory.
+fn watch(server: Command, dir: &Path) {
+    let program = server.get_program().to_owned();
+    let args: Vec<String> = (server.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let script = format!(
+        "\"$0\" {args} & child=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
+         kill $child 2>/dev/null; wait $child; rm -rf {dir}",
+        args = args.join(" "),
+        parent = std::process::id(),
+        dir = dir.display(),
+    );
+    let watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .arg(program)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting PostgreSQL");
+    // It outlives every test of the binary; reaping it is the init process's job.
+    std::mem::forget(watchdog);
+}
+
+impl Cluster {
+    /// A new cluster in a temporary directory, owned by the server's user, not started.
+    fn init() -> Cluster {
         let bin = bin();
         let dir = tempfile::Builder::new()
             .prefix("switchyard-pg-")
@@ -98,56 +138,58 @@ fn cluster() -> &'static Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let port = crate::free_port();
-        let server = as_owner(
-            &bin.join("postgres"),
-            &[
-                "-D",
-                &data.display().to_string(),
-                "-p",
-                &port.to_string(),
-                "-k",
-                &dir.display().to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "max_connections=300",
-            ],
+        Cluster {
+            port: crate::free_port(),
+            bin,
+            dir,
+        }
+    }
+
+    /// The server's options: its data, its port on 127.0.0.1, its socket in the directory.
+    fn options(&self) -> Vec<String> {
+        [
+            "-D",
+            &self.dir.join("data").display().to_string(),
+            "-p",
+            &self.port.to_string(),
+            "-k",
+            &self.dir.display().to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=300",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    /// A new, empty database; its URL, with the password in it.
+    fn database(&self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let created = self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        assert!(
+            created.status.success(),
+            "creating database {name}: {}",
+            String::from_utf8_lossy(&created.stderr)
         );
-        watch(server, &dir);
-        let cluster = Cluster { port, bin };
-        cluster.wait_ready();
-        cluster
-    })
-}
+        format!(
+            "postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}",
+            self.port
+        )
+    }
 
-/// Runs `server` for the rest of this test process: a watchdog shell stops it when the test
-/// process exits (statics are never dropped) and removes the cluster's directory.
-fn watch(server: Command, dir: &Path) {
-    let program = server.get_program().to_owned();
-    let args: Vec<String> = (server.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let script = format!(
-        "\"$0\" {args} & child=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
-         kill $child 2>/dev/null; wait $child; rm -rf {dir}",
-        args = args.join(" "),
-        parent = std::process::id(),
-        dir = dir.display(),
-    );
-    let watchdog = Command::new("sh")
-        .args(["-c", &script])
-        .arg(program)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting PostgreSQL");
-    // It outlives every test of the binary; reaping it is the init process's job.
-    std::mem::forget(watchdog);
-}
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.join("data").display().to_string();
+        let mut all = vec!["-D", &data, "-w"];
+        all.extend(args);
+        let status = as_owner(&self.bin.join("pg_ctl"), &all)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running pg_ctl");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
 
-impl Cluster {
     fn psql(&self, database: &str, sql: &str) -> std::process::Output {
         Command::new(self.bin.join("psql"))
             .args([
@@ -186,19 +228,51 @@ impl Cluster {
 
 /// The URL of a new, empty database on the test binary's cluster, with the password in it.
 pub fn database() -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let cluster = cluster();
-    let name = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let created = cluster.psql("postgres", &format!("CREATE DATABASE {name}"));
-    assert!(
-        created.status.success(),
-        "creating database {name}: {}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    format!(
-        "postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}",
-        cluster.port
-    )
+    cluster().database()
+}
+
+/// A PostgreSQL of one test's own, to stop and start again on the same port (the test
+/// binary's cluster serves every test at once). Stopped and removed when dropped.
+pub struct OwnCluster(Cluster);
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        let own = OwnCluster(Cluster::init());
+        own.start_again();
+        own
+    }
+
+    /// The URL of a new, empty database on it.
+    pub fn database(&self) -> String {
+        self.0.database()
+    }
+
+    /// Stops it (fast: open connections are closed).
+    pub fn stop(&self) {
+        self.0.pg_ctl(&["-m", "fast", "stop"]);
+    }
+
+    /// Starts it again, on the same port; returns once it accepts connections.
+    pub fn start_again(&self) {
+        let log = self.0.dir.join("server.log").display().to_string();
+        let options = self.0.options()[2..].join(" ");
+        self.0.pg_ctl(&["-l", &log, "-o", &options, "start"]);
+        self.0.wait_ready();
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let data = self.0.dir.join("data").display().to_string();
+        let _ = as_owner(
+            &self.0.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "immediate", "stop"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+    }
 }
 
 /// Runs `sql` in the database of `url` (from [`database`]) and returns psql's unaligned output.
