@@ -98,9 +98,13 @@ impl Builder {
     }
 
     /// Keeps the objects in the PostgreSQL database at `url` (shared with other instances)
-    /// instead of the embedded store; `None` is the embedded store.
+    /// instead of the embedded store; `None` (or empty) is the embedded store.
     pub fn store(self, url: Option<String>) -> Builder {
-        Builder { store: url, ..self }
+        Builder {
+            // An empty setting (`SWITCHYARD_STORE=`) is no setting.
+            store: url.filter(|url| !url.is_empty()),
+            ..self
+        }
     }
 
     /// Where this instance's API listens, as `GET /api/instances` shows it.

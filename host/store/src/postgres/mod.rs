@@ -248,10 +248,12 @@ impl Backend for Postgres {
     fn scan(&self, tenant: &str, type_name: &str, filters: &[Filter]) -> Result<Objects<'_>> {
         let indexed = |property: &str| self.indexes.contains(tenant, type_name, property);
         let (narrowing, params) = index::narrowing(filters, indexed, 3);
-        // Tenant and type as literals, so PostgreSQL sees they match a partial index.
+        // Tenant and type as literals, so PostgreSQL sees they match a partial index; ordered
+        // as `objects_by_type` is, so it reads the type's rows in order instead of walking
+        // every object by id.
         let sql = format!(
             "SELECT id, doc FROM objects WHERE tenant = {} AND type = {} AND id > $1{narrowing} \
-             ORDER BY id LIMIT $2",
+             ORDER BY tenant, type, id LIMIT $2",
             literal(tenant),
             literal(type_name)
         );
@@ -280,7 +282,8 @@ impl Backend for Postgres {
     }
 
     fn sizes(&self, tenant: &str, type_name: &str) -> Result<Vec<(String, usize)>> {
-        let sql = "SELECT id, size FROM objects WHERE tenant = $1 AND type = $2 ORDER BY id";
+        let sql = "SELECT id, size FROM objects WHERE tenant = $1 AND type = $2 \
+                   ORDER BY tenant, type, id";
         let params: Params = vec![Box::new(tenant.to_owned()), Box::new(type_name.to_owned())];
         self.rows("reading object sizes", sql, params, |row| {
             Ok((row.get(0), row.get::<_, i64>(1) as usize))
