@@ -126,6 +126,21 @@ async fn what_one_instance_configures_the_other_runs() {
         "B routed the new subscriber's messages {routed:?} after A created it"
     );
 
+    // A tenant and its quota made through A hold on B.
+    let quotas = json!({"name": "acme", "quotas": {"objects": 1}});
+    assert_eq!(a.post("/api/tenants", quotas).await.0, StatusCode::CREATED);
+    let acme_on_b = b.in_tenant("acme");
+    eventually(
+        "B refusing acme's second object",
+        Duration::from_secs(10),
+        || async {
+            let (status, _) = acme_on_b.post("/api/objects/Note", json!({})).await;
+            (status == StatusCode::TOO_MANY_REQUESTS).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(acme_on_b.list("Note", "").await.len(), 1);
+
     // A plugin uploaded to B runs on A.
     b.upload("recorder-two", &plugin("recorder")).await;
     a.subscribe_client(&client, "two/+", "recorder-two").await;
@@ -146,16 +161,17 @@ async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_mo
     let url = support::postgres::database();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path()).await;
-    let mut servers = Vec::new();
-    for name in ["a", "b", "c"] {
+    // Started at once: each creates or migrates the schema, one after another under its lock.
+    let starting = ["a", "b", "c"].map(|name| {
         let own = dir.path().join(name);
         std::fs::create_dir_all(&own).unwrap();
         let options = Options {
             env: vec![("SWITCHYARD_STORE", url.clone())],
             ..Options::default()
         };
-        servers.push(Server::start_with(&own, options).await);
-    }
+        async move { Server::start_with(&own, options).await }
+    });
+    let servers = futures::future::join_all(starting).await;
     let first = &servers[0];
     first.upload("chaos", &plugin("chaos")).await;
     let client = |client_id: &str, group: Option<&str>| {

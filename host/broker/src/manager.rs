@@ -29,8 +29,6 @@ pub enum Wanted<S> {
     On(S),
     /// Enabled, but its settings cannot be used; the message says why.
     Invalid(String),
-    /// Enabled, and run by another instance sharing the store, which holds its lease.
-    Elsewhere,
 }
 
 /// A broker kind: MQTT, Kafka, Pulsar.
@@ -327,14 +325,13 @@ impl<B: Broker> Manager<B> {
         // A client only one instance may run runs here while this instance holds its lease.
         let wanted = match wanted {
             Wanted::On(settings) if !self.broker.shared(&settings) && !self.hold(tenant, id) => {
-                Wanted::Elsewhere
-            }
-            Wanted::Off => {
-                self.release(tenant, id);
                 Wanted::Off
             }
             wanted => wanted,
         };
+        if wanted == Wanted::Off {
+            self.release(tenant, id);
+        }
         // Status updates (our own) and other properties do not touch the connection.
         if let Wanted::On(settings) = &wanted
             && self

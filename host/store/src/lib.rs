@@ -341,10 +341,11 @@ impl Store {
         Ok(held)
     }
 
-    /// Gives up the lease `name`, so another instance may take it at once.
+    /// Gives up the lease `name`, if this instance holds it, so another instance may take it
+    /// at once.
     pub fn release(&self, name: &str) -> Result<()> {
-        self.inner.me.leases.lock().remove(name);
-        match self.is_shared() {
+        let held = self.inner.me.leases.lock().remove(name);
+        match held && self.is_shared() {
             true => self.inner.backend.release(name, &self.inner.me.id),
             false => Ok(()),
         }

@@ -132,3 +132,29 @@ fn two_instances_writing_one_object_at_once_lose_no_update() {
     });
     assert_eq!(b.get(id).unwrap().unwrap()["n"], 4 * EACH);
 }
+
+#[test]
+fn a_queued_record_one_instance_holds_is_left_to_it_until_its_hold_ends() {
+    let (_dir, _url, a, b) = instances();
+    let (mine, theirs) = (a.queue("retries"), b.queue("retries"));
+    mine.push(0, b"retry me").unwrap();
+    let queued = mine.first().unwrap().expect("the record");
+    assert!(mine.claim(&queued, Duration::from_millis(300)).unwrap());
+    assert!(
+        theirs.first().unwrap().is_none(),
+        "held by the other instance"
+    );
+    assert!(!theirs.claim(&queued, Duration::from_secs(60)).unwrap());
+    // The holder goes away without removing it: once its hold ends, the other takes it.
+    drop((mine, a));
+    let start = Instant::now();
+    let left = loop {
+        if let Some(left) = theirs.first().unwrap() {
+            break left;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never left over");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(left.record, b"retry me");
+    assert!(theirs.claim(&left, Duration::from_secs(60)).unwrap());
+}

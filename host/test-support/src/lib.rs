@@ -35,10 +35,20 @@ pub fn free_port() -> u16 {
 /// ends it when the test process exits (statics are never dropped, and a leftover broker would
 /// hold its port).
 pub fn spawn_for_test_binary(program: &Path, args: &[String], dir: &Path) {
+    watched(program, args, dir, false);
+}
+
+/// Like [`spawn_for_test_binary`]; with `remove_dir`, the watchdog also waits for the program
+/// to end and removes `dir`.
+pub(crate) fn watched(program: &Path, args: &[String], dir: &Path, remove_dir: bool) {
+    let cleanup = match remove_dir {
+        true => format!("; wait $child; rm -rf {}", dir.display()),
+        false => String::new(),
+    };
     let script = format!(
         "\"$0\" {args} & child=$!; \
          while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
-         kill $child 2>/dev/null",
+         kill $child 2>/dev/null{cleanup}",
         args = args.join(" "),
         parent = std::process::id()
     );

@@ -74,30 +74,13 @@ fn cluster() -> &'static Cluster {
     })
 }
 
-/// Runs `server` for the rest of this test process: a watchdog shell stops it when the test
-/// process exits (statics are never dropped) and removes the cluster's directory.
+/// Runs `server` for the rest of this test process; the cluster's directory goes with it.
 fn watch(server: Command, dir: &Path) {
-    let program = server.get_program().to_owned();
+    let program = PathBuf::from(server.get_program());
     let args: Vec<String> = (server.get_args())
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let script = format!(
-        "\"$0\" {args} & child=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
-         kill $child 2>/dev/null; wait $child; rm -rf {dir}",
-        args = args.join(" "),
-        parent = std::process::id(),
-        dir = dir.display(),
-    );
-    let watchdog = Command::new("sh")
-        .args(["-c", &script])
-        .arg(program)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting PostgreSQL");
-    // It outlives every test of the binary; reaping it is the init process's job.
-    std::mem::forget(watchdog);
+    crate::watched(&program, &args, dir, true);
 }
 
 impl Cluster {
