@@ -2,7 +2,8 @@
 //! and `mosquitto_sub` over TLS with a certificate authority the test makes, a Python
 //! (paho-mqtt) client over secure WebSocket speaking MQTT 5; a wrong password and a missing
 //! one refused; a device's publish and subscribe filters holding both ways; two tenants using
-//! the same topic names without meeting; a device's status, and its password never shown.
+//! the same topic names without meeting; a shared subscription splitting messages between its
+//! members; a device's status, and its password never shown.
 
 use switchyard_test_support as support;
 
@@ -398,6 +399,115 @@ async fn a_browser_over_secure_websocket_sends_user_properties_as_headers() {
         printed(&refused).contains("Bad user name or password"),
         "{}",
         printed(&refused)
+    );
+}
+
+/// paho-mqtt over TLS: two members of the share group `g` (one speaking MQTT 5, one 3.1.1)
+/// and a plain subscriber take `shared/#` after a retained message was kept there; 60 QoS 1
+/// messages, then one member leaves and 10 more. Prints what each received, as JSON.
+const SHARE_GROUP: &str = r#"
+import json, sys, threading, time
+import paho.mqtt.client as mqtt
+
+port, ca, username, password = sys.argv[1:5]
+
+def connect(name, version, filters):
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=version)
+    client.tls_set(ca_certs=ca)
+    client.username_pw_set(username, password)
+    client.got, client.granted, subscribed = [], [], threading.Event()
+    def on_subscribe(client, userdata, mid, reasons, properties):
+        client.granted.extend(reason.is_failure for reason in reasons)
+        subscribed.set()
+    client.on_subscribe = on_subscribe
+    client.on_message = lambda client, userdata, m: client.got.append(m.payload.decode())
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    client.connect("localhost", int(port))
+    client.loop_start()
+    if not connected.wait(10):
+        sys.exit(f"{name}: no CONNACK")
+    if filters:
+        client.subscribe([(f, 1) for f in filters])
+        if not subscribed.wait(10):
+            sys.exit(f"{name}: no SUBACK")
+    return client
+
+def publish(client, topic, payload, retain=False):
+    sent = client.publish(topic, payload, qos=1, retain=retain)
+    sent.wait_for_publish(10)
+    if not sent.is_published():
+        sys.exit(f"no PUBACK for {payload}")
+
+def until(done):
+    deadline = time.monotonic() + 20
+    while not done():
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+publisher = connect("publisher", mqtt.MQTTv311, [])
+publish(publisher, "shared/kept", "retained", retain=True)
+first = connect("first", mqtt.MQTTv5, ["$share/g/shared/#", "$share/g/secret/#"])
+second = connect("second", mqtt.MQTTv311, ["$share/g/shared/#"])
+plain = connect("plain", mqtt.MQTTv311, ["shared/#"])
+until(lambda: plain.got)
+plain_saw_retained = list(plain.got)
+plain.got.clear()
+for i in range(60):
+    publish(publisher, f"shared/{i % 3}", f"m{i}")
+until(lambda: len(first.got) + len(second.got) >= 60 and len(plain.got) >= 60)
+before = {"first": list(first.got), "second": list(second.got), "plain": len(plain.got)}
+first.disconnect()
+first.loop_stop()
+for i in range(10):
+    publish(publisher, "shared/late", f"late{i}")
+until(lambda: len(second.got) >= len(before["second"]) + 10)
+print(json.dumps({"before": before, "refused": first.granted, "retained": plain_saw_retained,
+                  "after": second.got[len(before["second"]):]}))
+"#;
+
+#[tokio::test]
+async fn a_shared_subscription_hands_each_message_to_one_member() {
+    let site = site().await;
+    let (status, body) = site
+        .server
+        .post("/api/tenants", json!({"name": "acme"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let acme = site.server.in_tenant("acme");
+    device(&acme, "acme-pool", json!(["shared/#"]), json!(["shared/#"])).await;
+    let (port, ca) = (
+        site.tls.port().to_string(),
+        site.certs.ca.display().to_string(),
+    );
+    let args = [port.as_str(), &ca, "acme-pool", "acme-pool-password"];
+    let ran = python(SHARE_GROUP, &args, &root().join(".tools/python"));
+    assert!(ran.status.success(), "{}", printed(&ran));
+    let seen: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let strings = |v: &Value| -> Vec<String> {
+        let list = v.as_array().unwrap().iter();
+        list.map(|s| s.as_str().unwrap().to_owned()).collect()
+    };
+    let (first, second) = (
+        strings(&seen["before"]["first"]),
+        strings(&seen["before"]["second"]),
+    );
+    assert!(!first.is_empty() && !second.is_empty(), "{seen}");
+    let mut both: Vec<String> = first.into_iter().chain(second).collect();
+    both.sort();
+    let mut every: Vec<String> = (0..60).map(|i| format!("m{i}")).collect();
+    every.sort();
+    assert_eq!(both, every, "each message reached exactly one member");
+    assert_eq!(seen["before"]["plain"], 60, "{seen}");
+    assert_eq!(seen["retained"], json!(["retained"]), "{seen}");
+    // `secret/#` is outside the device's filters, shared or not.
+    assert_eq!(seen["refused"], json!([false, true]), "{seen}");
+    let late: Vec<String> = (0..10).map(|i| format!("late{i}")).collect();
+    assert_eq!(
+        strings(&seen["after"]),
+        late,
+        "the member left takes everything"
     );
 }
 

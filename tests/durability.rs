@@ -323,7 +323,7 @@ async fn concurrent_rest_and_plugin_writers_lose_no_update() {
         let (server, path) = (server.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..REST_INCREMENTS {
-                increment_with_if_match(&server, &path).await;
+                server.increment(&path, "count").await;
             }
         }));
     }
@@ -347,28 +347,6 @@ async fn concurrent_rest_and_plugin_writers_lose_no_update() {
         assert_eq!(counter[format!("w{writer}")], MERGES, "{counter}");
     }
     assert!(server.list("FailedMessage", "").await.is_empty());
-}
-
-/// One increment over REST: read the version, write conditionally, start over on 409.
-async fn increment_with_if_match(server: &Server, path: &str) {
-    loop {
-        let response = server.raw_get(path).await;
-        let etag = response.0.expect("an ETag on every object");
-        let count = response.1["count"].as_u64().unwrap();
-        let (status, body) = server
-            .call_with(
-                reqwest::Method::PATCH,
-                path,
-                json!({"count": count + 1}),
-                &[("if-match", &etag)],
-            )
-            .await;
-        match status {
-            StatusCode::OK => return,
-            StatusCode::CONFLICT => continue,
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

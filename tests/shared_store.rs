@@ -2,14 +2,17 @@
 //! subscribers and the objects its callbacks write in the database, not in its data
 //! directory, so a server started on another, empty data directory finds them all; the
 //! database's password shows nowhere; several instances on one database run what any of them
-//! configures and take over from one that dies; and a PostgreSQL restarted under load costs
-//! nothing acknowledged. PostgreSQL is the real server, a cluster of this test
-//! binary's own (see `switchyard_test_support::postgres`).
+//! configures, lose no update when they write one object at once, and take over from one that
+//! dies; and a PostgreSQL restarted under load costs nothing acknowledged. PostgreSQL is the
+//! real server, a cluster of this test binary's own (see `switchyard_test_support::postgres`);
+//! Kafka is tansu's.
 
 use switchyard_test_support as support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::mosquitto::{self, Mosquitto};
 use support::plugins::plugin;
@@ -148,17 +151,96 @@ async fn what_one_instance_configures_the_other_runs() {
     a.record_reading(&device_a, "two/a", "two").await;
 }
 
-/// Three instances on one PostgreSQL and one Mosquitto: a client in a share group (every
-/// instance subscribes as a member, each with a session of its own kept at QoS 1) and an
-/// exclusive client (run by one instance at a time, the holder of its lease). A device streams
-/// to both while the instance running the exclusive client is SIGKILLed: every message
-/// Mosquitto acknowledged has its record (duplicates allowed), what it had queued for the dead
-/// member's session included (another instance adopts that session), and another instance
-/// runs the exclusive client within 15 s.
+/// Two instances writing one object at once, through REST (merges of each writer's own
+/// property, and increments with `If-Match`) and through a plugin's read-modify-write run by
+/// both instances for their own devices: the database's row locks make a stale write a
+/// conflict on either instance, so no update is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_writing_one_object_lose_no_update() {
+    const MERGES: u64 = 20;
+    const REST_INCREMENTS: u64 = 20;
+    const PLUGIN_INCREMENTS: u64 = 50;
+    let url = support::postgres::database();
+    let options = || Options {
+        env: vec![("SWITCHYARD_STORE", url.clone())],
+        ..Options::default()
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Arc::new(Server::start_with(dir_a.path(), options()).await);
+    let b = Arc::new(Server::start_with(dir_b.path(), options()).await);
+    a.upload("chaos", &plugin("chaos")).await;
+    let client = a
+        .connected_client(json!({"name": "site", "mainBrokerURL": "embedded", "isEnabled": true}))
+        .await;
+    a.subscribe_client(&client, "incr/#", "chaos").await;
+    let counter = a.create("Counter", json!({"count": 0})).await;
+    let path = format!("/api/objects/Counter/{}", id(&counter));
+    let mut devices = Vec::new();
+    for server in [&a, &b] {
+        let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+        let probe = ("incr/probe", "ok \"probe\"");
+        (server)
+            .publish_until_stored(&device, probe, ("ChaosRecord", "topic=incr/probe"))
+            .await;
+        devices.push(device);
+    }
+
+    let mut tasks = Vec::new();
+    for writer in 0..4 {
+        let (server, path) = ([&a, &b][writer % 2].clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 1..=MERGES {
+                let (status, body) = server.patch(&path, json!({format!("w{writer}"): i})).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        }));
+    }
+    for server in [&a, &b] {
+        let (server, path) = (server.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..REST_INCREMENTS {
+                server.increment(&path, "count").await;
+            }
+        }));
+    }
+    let increment = format!("incr {}", id(&counter));
+    for _ in 0..PLUGIN_INCREMENTS {
+        for device in &devices {
+            device.publish("incr/counter", increment.clone()).await;
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected = 2 * REST_INCREMENTS + 2 * PLUGIN_INCREMENTS;
+    let counter = eventually("every increment", Duration::from_secs(60), || async {
+        let counter = b.get(&path).await.1;
+        (counter["count"].as_u64() >= Some(expected)).then_some(counter)
+    })
+    .await;
+    assert_eq!(counter["count"], expected, "{counter}");
+    for writer in 0..4 {
+        assert_eq!(counter[format!("w{writer}")], MERGES, "{counter}");
+    }
+    assert!(a.list("FailedMessage", "").await.is_empty());
+}
+
+/// Three instances on one PostgreSQL, one Mosquitto and one Kafka-protocol broker (tansu): an
+/// MQTT client in a share group (every instance subscribes as a member, each with a session of
+/// its own kept at QoS 1), an exclusive MQTT client (run by one instance at a time, the holder
+/// of its lease) and a Kafka client whose group splits a 6-partition topic between the
+/// instances. 10,000 messages stream to the three while the instance running the exclusive
+/// client is SIGKILLed: every message a broker acknowledged has its record (duplicates
+/// allowed), what Mosquitto had queued for the dead member's session included (another
+/// instance adopts that session), and another instance runs the exclusive client within 15 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_moves() {
-    const MESSAGES: u64 = 1500;
+    const MQTT_MESSAGES: u64 = 3000;
+    const KAFKA_MESSAGES: u64 = 4000;
     let url = support::postgres::database();
+    let kafka = support::kafka::broker();
+    let orders = format!("orders-{}", support::free_port());
+    kafka.create_topic(&orders, 6);
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path()).await;
     // Started at once: each creates or migrates the schema, one after another under its lock.
@@ -190,6 +272,11 @@ async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_mo
     for (topic, client) in [("shared/#", &shared), ("exclusive/#", &exclusive)] {
         first.subscribe_client(client, topic, "chaos").await;
     }
+    let group = json!({"servers": [kafka.addr], "groupId": "switchyard", "isEnabled": true});
+    let grouped = id(&first.create("KafkaClient", group).await);
+    first
+        .subscriber(&orders, "chaos", &grouped, json!({}))
+        .await;
     let creds = Some((mosquitto::USER, mosquitto::PASSWORD));
     let device = MqttPeer::connect(broker.addr, creds, &[]).await;
     for topic in ["shared/probe", "exclusive/probe"] {
@@ -220,9 +307,10 @@ async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_mo
     // The shared stream comes faster than slow callbacks take it, so the broker queues each
     // member's share in its session, the killed member's too.
     let slow = number("shared/stream", "slow-ok");
-    let to_shared = Stream::start(broker.addr, creds, MESSAGES, None, slow);
+    let to_shared = Stream::start(broker.addr, creds, MQTT_MESSAGES, None, slow);
     let steady = number("exclusive/stream", "ok");
-    let to_exclusive = Stream::start(broker.addr, creds, MESSAGES, Some(300), steady);
+    let to_exclusive = Stream::start(broker.addr, creds, MQTT_MESSAGES, Some(300), steady);
+    let to_kafka = kafka.stream(&orders, KAFKA_MESSAGES, 400, |i| format!("ok {i}"));
     eventually("a few hundred records", Duration::from_secs(60), || async {
         let recorded = first.chaos_numbers("exclusive/stream").await.len();
         (recorded >= 200).then_some(())
@@ -244,14 +332,16 @@ async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_mo
         (to_exclusive, "exclusive/stream"),
     ] {
         let acked = stream.finish().await;
-        assert_eq!(acked.len() as u64, MESSAGES);
-        let what = format!("a record of every message acknowledged on {topic}");
-        eventually(&what, Duration::from_secs(120), || async {
-            let recorded = survivor.chaos_numbers(topic).await;
-            acked.is_subset(&recorded).then_some(())
-        })
-        .await;
+        assert_eq!(acked.len() as u64, MQTT_MESSAGES);
+        every_one_recorded(survivor, topic, &acked).await;
     }
+    let acked = to_kafka.await.unwrap();
+    assert_eq!(
+        acked.len() as u64,
+        KAFKA_MESSAGES,
+        "tansu acknowledged each"
+    );
+    every_one_recorded(survivor, &orders, &acked).await;
     let adopted = eventually(
         "the killed member's session adopted",
         Duration::from_secs(60),
@@ -263,6 +353,16 @@ async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_mo
     )
     .await;
     eprintln!("{adopted}");
+}
+
+/// Waits until `server` finds a `ChaosRecord` of each of the messages `acked` on `topic`.
+async fn every_one_recorded(server: &Server, topic: &str, acked: &BTreeSet<u64>) {
+    let what = format!("a record of every message acknowledged on {topic}");
+    eventually(&what, Duration::from_secs(120), || async {
+        let recorded = server.chaos_numbers(topic).await;
+        acked.is_subset(&recorded).then_some(())
+    })
+    .await;
 }
 
 /// An instance as `GET /api/instances` lists it.
@@ -359,14 +459,5 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
 
     let acked = stream.finish().await;
     assert_eq!(acked.len() as u64, MESSAGES);
-    eventually(
-        "a record of every acknowledged message",
-        Duration::from_secs(120),
-        || async {
-            acked
-                .is_subset(&server.chaos_numbers("stream/n").await)
-                .then_some(())
-        },
-    )
-    .await;
+    every_one_recorded(&server, "stream/n", &acked).await;
 }

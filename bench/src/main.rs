@@ -15,7 +15,8 @@
 //! objects, scanned and through a secondary index (`-- --queries` runs only that).
 //! `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the
 //! resident memory every 30 s. Last, the resident memory of storing 2,000,000 objects
-//! (`-- --store-memory` runs only that).
+//! (`-- --store-memory` runs only that). `-- --scaling` runs 1, 2 and 3 instances on one
+//! PostgreSQL consuming one Kafka topic (see [`scaling`]).
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
 //! `scripts/install-kafka.sh`). With `SWITCHYARD_STORE=postgres://...` set, the pipeline cases
@@ -28,6 +29,7 @@ mod load;
 mod natives;
 mod pipeline;
 mod queries;
+mod scaling;
 mod storage;
 
 use pipeline::{Case, Measured, Source, Work};
@@ -98,6 +100,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.first().is_some_and(|a| a == "--queries") {
         return queries::scaling();
+    }
+    if args.first().is_some_and(|a| a == "--scaling") {
+        let messages = args.get(1).map(|n| n.parse()).transpose()?;
+        return scaling::run(messages.unwrap_or(100_000)).await;
     }
     if args.first().is_some_and(|a| a == "--store-memory") {
         return storage::memory().await;

@@ -1,6 +1,7 @@
 //! How `find` grows with the number of objects of a type: a selective equality filter, a
 //! narrow range and a sorted page (the ten highest values), answered by scanning the type and
-//! through a secondary index, at 10,000, 100,000 and 1,000,000 objects.
+//! through a secondary index, at 10,000, 100,000 and 1,000,000 objects, in the embedded store
+//! or, with `SWITCHYARD_STORE=postgres://...`, in PostgreSQL.
 
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -28,7 +29,11 @@ pub fn scaling() -> anyhow::Result<()> {
          | top 10 by `value` scanned | indexed |\n|---|---|---|---|---|---|---|"
     );
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path(), Default::default())?;
+    // As the server does: `SWITCHYARD_STORE` keeps the objects in PostgreSQL.
+    let store = match std::env::var("SWITCHYARD_STORE") {
+        Ok(url) if !url.is_empty() => Store::open_postgres(&url, dir.path(), Default::default())?,
+        _ => Store::open(dir.path(), Default::default())?,
+    };
     let mut stored = 0;
     for size in [10_000, 100_000, 1_000_000] {
         while stored < size {

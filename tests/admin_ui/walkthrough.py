@@ -198,6 +198,16 @@ def no_secret_anywhere(page: Page) -> None:
     assert '"username": "ui"' in editor.input_value()
 
 
+def see_instances(page: Page) -> None:
+    """One instance on the embedded store: this one, with where it listens (the operator's)."""
+    go(page, "Instances")
+    expect(page.get_by_text("1 live, sharing one store.")).to_be_visible()
+    row = page.locator("table.instances tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("(this one)")
+    expect(row).to_contain_text(URL)
+
+
 def go(page: Page, section: str) -> None:
     """Follows a navigation link and waits for its page (htmx swaps it in)."""
     page.get_by_role("link", name=section, exact=True).click()
@@ -277,6 +287,7 @@ def main() -> None:
         see_new_object(page)
         see_failed_message(page)
         see_live_logs(page)
+        see_instances(page)
         no_secret_anywhere(page)
         page.goto(URL + "/ui/clients")
         expect(page.locator("tr[data-client='ui-client'] td.status")).to_have_text("connected")

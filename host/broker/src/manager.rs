@@ -205,7 +205,6 @@ impl<B: Broker> Manager<B> {
     /// Brings every client in line with its object. At startup (`reset`) no client of this
     /// instance is connected yet, whatever the stored status says; on a store shared with other
     /// instances the status may be theirs, and stays.
-    /// yet, whatever the stored status says.
     async fn reconcile_all(&self, reset: bool) {
         // A store that cannot be read now says nothing about which clients are gone.
         let Some(objects) = self.client_objects() else {

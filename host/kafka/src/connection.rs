@@ -94,9 +94,19 @@ impl Connection {
 }
 
 impl Shared {
+    /// Subscribes again only when the topics changed: each subscription makes the group
+    /// rebalance, and the manager sets the same filters again every few seconds when several
+    /// instances share the store, which would keep the group rebalancing and never consuming.
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        change(&mut self.topics.lock());
-        self.resubscribe();
+        let changed = {
+            let mut topics = self.topics.lock();
+            let before = topics.all();
+            change(&mut topics);
+            topics.all() != before
+        };
+        if changed {
+            self.resubscribe();
+        }
     }
 
     /// Subscribes the consumer to exactly the current topics (librdkafka replaces the set).

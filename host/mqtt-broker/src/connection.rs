@@ -689,7 +689,9 @@ where
             let allowed = match verdict {
                 Verdict::Allow | Verdict::MaxQos(_) => true,
                 Verdict::Deny => false,
-                Verdict::Ignore | Verdict::Superuser => self.identity.may_subscribe(&filter.path),
+                Verdict::Ignore | Verdict::Superuser => {
+                    self.identity.may_subscribe(unshared(&filter.path))
+                }
             };
             let refused = match () {
                 () if !valid_filter(&filter.path) => Some(SubscribeReasonCode::TopicFilterInvalid),
@@ -723,8 +725,11 @@ where
             }
             let details = json!({"filter": filter.path, "qos": qos as u8});
             self.event("subscribed", details);
-            for message in self.shared.retained.matching(&self.tenant, &filter.path) {
-                retained.push((message, qos));
+            // A shared subscription takes no retained messages (MQTT 5, 4.8.2).
+            if switchyard_topic::shared(&filter.path).is_none() {
+                for message in self.shared.retained.matching(&self.tenant, &filter.path) {
+                    retained.push((message, qos));
+                }
             }
         }
         let ack = SubAck {
@@ -879,11 +884,16 @@ async fn kept(
     )
 }
 
-/// A valid MQTT topic filter (shared subscriptions are not offered).
+/// A valid MQTT topic filter, or shared subscription `$share/<group>/<filter>`.
 fn valid_filter(filter: &str) -> bool {
-    rumqttd::protocol::valid_filter(filter)
-        && !filter.contains('\0')
-        && !filter.starts_with("$share/")
+    let shared = filter.starts_with("$share/");
+    let inner = unshared(filter);
+    rumqttd::protocol::valid_filter(inner) && !filter.contains('\0') && (!shared || inner != filter)
+}
+
+/// The filter a shared subscription matches with, or the filter itself.
+fn unshared(filter: &str) -> &str {
+    switchyard_topic::shared(filter).map_or(filter, |(_, inner)| inner)
 }
 
 /// A message on its way to a device.

@@ -1,5 +1,7 @@
 //! Who gets a message: each tenant's namespace of subscriptions, exact topics in a map and
-//! wildcard filters in a list, each subscription held by a session's [`Sink`].
+//! wildcard filters in a list, each subscription held by a session's [`Sink`]. A shared
+//! subscription (`$share/<group>/<filter>`) is a group of sessions taking its messages in
+//! turn: each message goes to one member.
 
 use crate::ack::Ack;
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A boxed future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -55,16 +57,51 @@ struct Subscription {
     sink: Arc<dyn Sink>,
 }
 
+/// The members of one shared subscription, by its whole `$share/<group>/<filter>`.
+struct Group {
+    inner: String,
+    members: Vec<Subscription>,
+    /// Whose turn it is, counted over every message the group took.
+    turn: AtomicUsize,
+}
+
 /// One tenant's subscriptions.
 #[derive(Default)]
 struct Namespace {
     exact: HashMap<String, Vec<Subscription>>,
     wildcard: Vec<Subscription>,
+    shared: HashMap<String, Group>,
 }
 
 impl Namespace {
     fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.wildcard.is_empty()
+        self.exact.is_empty() && self.wildcard.is_empty() && self.shared.is_empty()
+    }
+
+    /// The list `filter`'s subscriptions are kept in.
+    fn list(&mut self, filter: &str) -> &mut Vec<Subscription> {
+        if let Some((_, inner)) = switchyard_topic::shared(filter) {
+            let group = (self.shared.entry(filter.to_owned())).or_insert_with(|| Group {
+                inner: inner.to_owned(),
+                members: Vec::new(),
+                turn: AtomicUsize::new(0),
+            });
+            &mut group.members
+        } else if is_wildcard(filter) {
+            &mut self.wildcard
+        } else {
+            self.exact.entry(filter.to_owned()).or_default()
+        }
+    }
+
+    /// Forgets `filter`'s list if it was left empty.
+    fn tidy(&mut self, filter: &str) {
+        if self.exact.get(filter).is_some_and(Vec::is_empty) {
+            self.exact.remove(filter);
+        }
+        if (self.shared.get(filter)).is_some_and(|group| group.members.is_empty()) {
+            self.shared.remove(filter);
+        }
     }
 }
 
@@ -76,7 +113,7 @@ pub struct Router {
 
 impl Router {
     /// Adds (or replaces, with its new QoS) a session's subscription to `filter`, a valid MQTT
-    /// filter.
+    /// filter or shared subscription.
     pub fn subscribe(
         &self,
         tenant: &str,
@@ -93,11 +130,7 @@ impl Router {
         };
         let mut namespaces = self.namespaces.write();
         let namespace = namespaces.entry(tenant.to_owned()).or_default();
-        let list = if is_wildcard(filter) {
-            &mut namespace.wildcard
-        } else {
-            namespace.exact.entry(filter.to_owned()).or_default()
-        };
+        let list = namespace.list(filter);
         list.retain(|s| !(s.session == session && s.filter == filter));
         list.push(subscription);
     }
@@ -108,20 +141,11 @@ impl Router {
         let Some(namespace) = namespaces.get_mut(tenant) else {
             return false;
         };
-        let removed = if is_wildcard(filter) {
-            remove(&mut namespace.wildcard, |s| {
-                s.session == session && s.filter == filter
-            })
-        } else {
-            let Some(list) = namespace.exact.get_mut(filter) else {
-                return false;
-            };
-            let removed = remove(list, |s| s.session == session);
-            if list.is_empty() {
-                namespace.exact.remove(filter);
-            }
-            removed
-        };
+        let list = namespace.list(filter);
+        let before = list.len();
+        list.retain(|s| !(s.session == session && s.filter == filter));
+        let removed = list.len() != before;
+        namespace.tidy(filter);
         if namespace.is_empty() {
             namespaces.remove(tenant);
         }
@@ -139,6 +163,10 @@ impl Router {
             list.retain(|s| s.session != session);
             !list.is_empty()
         });
+        namespace.shared.retain(|_, group| {
+            group.members.retain(|s| s.session != session);
+            !group.members.is_empty()
+        });
         if namespace.is_empty() {
             namespaces.remove(tenant);
         }
@@ -146,7 +174,8 @@ impl Router {
 
     /// Hands a message to every session with a matching subscription in `tenant`'s namespace,
     /// once per session (at the highest QoS among its matching subscriptions, capped by the
-    /// message's), and returns what the publisher should wait for before its next message.
+    /// message's), and to one member of each matching shared subscription, in turn; returns
+    /// what the publisher should wait for before its next message.
     pub fn route(&self, tenant: &str, message: &Arc<Message>, ack: &Ack) -> Vec<BoxFuture<()>> {
         let mut matched: Vec<(SessionId, QoS, Arc<dyn Sink>)> = Vec::new();
         {
@@ -164,6 +193,14 @@ impl Router {
                     None => matched.push((s.session, qos, s.sink.clone())),
                 }
             }
+            let groups = (namespace.shared.values())
+                .filter(|group| switchyard_topic::matches(&group.inner, &message.topic));
+            for group in groups {
+                let turn = group.turn.fetch_add(1, Ordering::Relaxed);
+                let member = &group.members[turn % group.members.len()];
+                let qos = member.qos.min(message.qos);
+                matched.push((member.session, qos, member.sink.clone()));
+            }
         }
         // Delivered outside the lock: a sink may take its own locks.
         let mut waits = Vec::new();
@@ -177,12 +214,6 @@ impl Router {
 
 fn is_wildcard(filter: &str) -> bool {
     filter.contains(['+', '#'])
-}
-
-fn remove(list: &mut Vec<Subscription>, which: impl Fn(&Subscription) -> bool) -> bool {
-    let before = list.len();
-    list.retain(|s| !which(s));
-    list.len() != before
 }
 
 #[cfg(test)]
@@ -234,6 +265,32 @@ mod tests {
         assert!(router.unsubscribe("a", session, "s/1/t"));
         assert!(!router.unsubscribe("a", session, "s/1/t"));
         router.remove_session("a", session);
+        assert!(router.namespaces.read().get("a").is_none());
+    }
+
+    #[test]
+    fn a_shared_subscription_hands_each_message_to_one_member_in_turn() {
+        let router = Router::default();
+        let members: Vec<Arc<Recorder>> = (0..3).map(|_| Arc::default()).collect();
+        let sessions: Vec<SessionId> = members.iter().map(|_| SessionId::next()).collect();
+        for (member, session) in members.iter().zip(&sessions) {
+            let sink: Arc<dyn Sink> = member.clone();
+            router.subscribe("a", *session, "$share/g/s/#", QoS::AtLeastOnce, &sink);
+        }
+        // A member also subscribed without the group gets both its copies.
+        let sink: Arc<dyn Sink> = members[0].clone();
+        router.subscribe("a", sessions[0], "s/+", QoS::AtMostOnce, &sink);
+        for _ in 0..6 {
+            router.route("a", &message("s/1", QoS::AtLeastOnce), &Ack::none());
+        }
+        let counts = || members.iter().map(|m| m.0.lock().len()).collect::<Vec<_>>();
+        assert_eq!(counts(), [8, 2, 2]);
+        assert!(router.unsubscribe("a", sessions[1], "$share/g/s/#"));
+        router.remove_session("a", sessions[2]);
+        router.route("a", &message("s/1", QoS::AtLeastOnce), &Ack::none());
+        router.route("a", &message("other", QoS::AtLeastOnce), &Ack::none());
+        assert_eq!(counts(), [10, 2, 2]);
+        router.remove_session("a", sessions[0]);
         assert!(router.namespaces.read().get("a").is_none());
     }
 }

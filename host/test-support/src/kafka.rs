@@ -7,6 +7,7 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -85,6 +86,38 @@ impl Tansu {
             .set("message.timeout.ms", "10000")
             .create()
             .expect("a Kafka producer")
+    }
+
+    /// Produces messages `0..count` to `topic`, `per_second` of them a second, each with the
+    /// payload `message(i)`; resolves to the numbers the broker acknowledged.
+    pub fn stream(
+        &self,
+        topic: &str,
+        count: u64,
+        per_second: u64,
+        message: impl Fn(u64) -> String + Send + 'static,
+    ) -> tokio::task::JoinHandle<BTreeSet<u64>> {
+        let (producer, topic) = (self.producer(), topic.to_owned());
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut deliveries = Vec::new();
+            for i in 0..count {
+                let due = start + Duration::from_micros(i * 1_000_000 / per_second);
+                tokio::time::sleep_until(due).await;
+                let payload = message(i);
+                let record = FutureRecord::<(), _>::to(&topic).payload(&payload);
+                // Queued at once; acknowledged (or not) by the broker later.
+                let delivery = producer.send_result(record).map_err(|(e, _)| e);
+                deliveries.push((i, delivery.expect("queuing a Kafka message")));
+            }
+            let mut acked = BTreeSet::new();
+            for (i, delivery) in deliveries {
+                if let Ok(Ok(_)) = delivery.await {
+                    acked.insert(i);
+                }
+            }
+            acked
+        })
     }
 
     /// A consumer in `group` of `topics`, from the earliest offset.

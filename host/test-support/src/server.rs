@@ -10,13 +10,14 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// The `switchyard` binary cargo built beside the test binary running now (tests of the
-/// server crate: cargo builds its binary for them).
+/// server crate: cargo builds its binary for them), or beside the bench.
 pub fn binary() -> PathBuf {
-    let test = std::env::current_exe().expect("the test binary's path");
-    let dir = test
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
+    let exe = std::env::current_exe().expect("the running binary's path");
+    let dir = exe.parent().expect("target/<profile>[/deps]");
+    let dir = match dir.ends_with("deps") {
+        true => dir.parent().expect("target/<profile>"),
+        false => dir,
+    };
     let binary = dir.join("switchyard");
     assert!(binary.exists(), "{} was not built", binary.display());
     binary
@@ -288,6 +289,23 @@ impl Api {
             request = request.header(*name, *value);
         }
         read(request.send().await.expect("request sent")).await
+    }
+
+    /// Adds one to the number `property` of the object at `path` over REST: reads its version,
+    /// writes with `If-Match`, and starts over on 409.
+    pub async fn increment(&self, path: &str, property: &str) {
+        loop {
+            let (etag, object) = self.raw_get(path).await;
+            let etag = etag.expect("an ETag on every object");
+            let count = object[property].as_u64().expect("a number to increment");
+            let body = json!({ property: count + 1 });
+            let headers = [("if-match", etag.as_str())];
+            match self.call_with(Method::PATCH, path, body, &headers).await {
+                (StatusCode::OK, _) => return,
+                (StatusCode::CONFLICT, _) => continue,
+                (other, body) => panic!("unexpected {other}: {body}"),
+            }
+        }
     }
 
     /// GETs `path`; returns its `ETag` header and JSON body.

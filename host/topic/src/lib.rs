@@ -45,6 +45,17 @@ fn split_share(filter: &str) -> Result<(&str, &str), InvalidFilter> {
     Ok((&filter[..prefix_len], inner))
 }
 
+/// The group and the inner filter of a well-formed shared subscription
+/// (`$share/<group>/<filter>`); `None` for any other filter.
+pub fn shared(filter: &str) -> Option<(&str, &str)> {
+    match split_share(filter) {
+        Ok((prefix, inner)) if !prefix.is_empty() => {
+            Some((&prefix[SHARE_PREFIX.len()..prefix.len() - 1], inner))
+        }
+        _ => None,
+    }
+}
+
 /// The inner filter of a shared subscription (or the filter itself), leniently: a malformed
 /// `$share` prefix is matched as a literal filter, which then simply matches nothing useful.
 fn inner(filter: &str) -> &str {
@@ -297,6 +308,9 @@ mod tests {
             "sensors/t1/temperature"
         ));
         assert!(matches("$share/g/*", "a/b"));
+        assert_eq!(shared("$share/g/a/+"), Some(("g", "a/+")));
+        assert_eq!(shared("a/+"), None);
+        assert_eq!(shared("$share/+/a"), None);
         assert!(!matches("$share/g/sensors/#", "$share/g/sensors"));
     }
 

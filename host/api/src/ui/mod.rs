@@ -6,6 +6,7 @@
 
 mod clients;
 mod failed;
+mod instances;
 mod logs;
 mod objects;
 mod plugins;
@@ -53,6 +54,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/failed", get(failed::show))
         .route("/ui/failed/replay", post(failed::replay_all))
         .route("/ui/failed/{id}/replay", post(failed::replay))
+        .route("/ui/instances", get(instances::show))
         .route("/ui/logs", get(logs::show))
         .route("/ui/logs/stream", get(crate::logs::logs))
         .route("/ui/publish", get(publish::show).post(publish::send))

@@ -12,7 +12,7 @@ use switchyard_store::Object;
 /// What an action did: shown above the page it re-renders.
 pub(crate) type Outcome = Result<String, ApiError>;
 
-const SECTIONS: [(&str, &str); 7] = [
+const SECTIONS: [(&str, &str); 8] = [
     ("Clients", "/ui/clients"),
     ("Subscribers", "/ui/subscribers"),
     ("Plugins", "/ui/plugins"),
@@ -20,6 +20,7 @@ const SECTIONS: [(&str, &str); 7] = [
     ("Failed messages", "/ui/failed"),
     ("Logs", "/ui/logs"),
     ("Publish", "/ui/publish"),
+    ("Instances", "/ui/instances"),
 ];
 
 /// A whole page of `state`'s tenant. Its status is the failed action's, else 500 if the page

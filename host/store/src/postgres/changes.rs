@@ -16,13 +16,16 @@ use crate::backend::{Hear, Heard, Write};
 use crate::{Change, ChangeKind, Error, Result, SpaceChange};
 use parking_lot::RwLock;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, GenericClient};
+use postgres::{Client, Config, GenericClient, ToStatement};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const CHANNEL: &str = "switchyard";
+
+/// Sends a notice of each payload on the channel.
+pub(super) const NOTIFY: &str = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
 
 /// The listening connection's `application_name`, as `pg_stat_activity` shows it.
 const LISTENER: &str = "switchyard-listen";
@@ -75,7 +78,11 @@ impl Changes {
     }
 
     /// Sends the changes on `client`'s transaction (or at once, outside one).
-    pub(super) fn send(self, client: &mut impl GenericClient) -> Result<()> {
+    pub(super) fn send(
+        self,
+        client: &mut impl GenericClient,
+        notify: &(impl ToStatement + ?Sized),
+    ) -> Result<()> {
         if self.changes.is_empty() {
             return Ok(());
         }
@@ -92,8 +99,7 @@ impl Changes {
             size += length;
         }
         payloads.push(payload(&self.from, &chunk));
-        let sql = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
-        (client.query(sql, &[&CHANNEL, &payloads]))
+        (client.query(notify, &[&CHANNEL, &payloads]))
             .map_err(|e| Error::storage("announcing a change", e))?;
         Ok(())
     }

@@ -333,7 +333,7 @@ impl Backend for Postgres {
             .map(|set| (set.tenant.to_owned(), set.writes.to_vec(), set.quota))
             .collect();
         let me = self.me.clone();
-        self.pool.run(move |client| {
+        self.pool.run_on(move |connection| {
             let sets: Vec<WriteSet> = (owned.iter())
                 .map(|(tenant, writes, quota)| WriteSet {
                     tenant,
@@ -341,15 +341,17 @@ impl Backend for Postgres {
                     quota: *quota,
                 })
                 .collect();
+            let hot = write::Hot::prepare(connection)?;
+            let client = &mut connection.client;
             let mut tx = client.transaction().map_err(failed("starting a commit"))?;
-            let outcomes = write::apply(&mut tx, &sets)?;
+            let outcomes = write::apply(&mut tx, &sets, &hot)?;
             let mut changes = Changes::new(&me);
             for (set, outcome) in sets.iter().zip(&outcomes) {
                 if outcome.is_ok() {
                     changes.writes(set.tenant, set.writes);
                 }
             }
-            changes.send(&mut tx)?;
+            changes.send(&mut tx, &hot.notify)?;
             tx.commit().map_err(failed("committing"))?;
             Ok(outcomes)
         })
@@ -373,7 +375,7 @@ impl Backend for Postgres {
             if let Some(type_name) = &type_name {
                 let mut changes = Changes::new(&me);
                 changes.object(&tenant, "u", type_name, &id);
-                changes.send(&mut tx)?;
+                changes.send(&mut tx, changes::NOTIFY)?;
             }
             tx.commit().map_err(failed("committing"))?;
             Ok(type_name)
@@ -405,7 +407,7 @@ impl Backend for Postgres {
             (tx.execute(declare, &[&t, &ty, &p, &name])).map_err(failed("declaring an index"))?;
             let mut changes = Changes::new(&me);
             changes.index(&t, &ty, &p, true);
-            changes.send(&mut tx)?;
+            changes.send(&mut tx, changes::NOTIFY)?;
             tx.commit().map_err(failed("declaring an index"))?;
             let count = "SELECT count(*) FROM objects WHERE tenant = $1 AND type = $2";
             let row = client
@@ -429,7 +431,7 @@ impl Backend for Postgres {
             let rows = (tx.query(undeclare, &[&t, &ty, &p])).map_err(failed(doing))?;
             let mut changes = Changes::new(&me);
             changes.index(&t, &ty, &p, false);
-            changes.send(&mut tx)?;
+            changes.send(&mut tx, changes::NOTIFY)?;
             tx.commit().map_err(failed(doing))?;
             drop_indexes(client, rows.iter().map(|row| row.get(0)))?;
             Ok(!rows.is_empty())
@@ -462,7 +464,7 @@ impl Backend for Postgres {
                 changes.index(&tenant, row.get(1), row.get(2), false);
             }
             changes.anything();
-            changes.send(&mut tx)?;
+            changes.send(&mut tx, changes::NOTIFY)?;
             tx.commit().map_err(failed(doing))?;
             drop_indexes(client, rows.iter().map(|row| row.get(0)))
         })
@@ -514,7 +516,7 @@ impl Backend for Postgres {
                 }
                 .map_err(failed(doing))?;
             }
-            changes.send(&mut tx)?;
+            changes.send(&mut tx, changes::NOTIFY)?;
             tx.commit().map_err(failed(doing))
         })
     }

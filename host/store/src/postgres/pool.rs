@@ -10,7 +10,8 @@
 
 use crate::{Error, Result};
 use parking_lot::Mutex;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config, NoTls, Statement};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -22,7 +23,27 @@ const CONNECTIONS: usize = 4;
 /// How long opening a connection may take before the job fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Job = Box<dyn FnOnce(Result<&mut Client>) + Send>;
+type Job = Box<dyn FnOnce(Result<&mut Connection>) + Send>;
+
+/// A pool thread's connection, with the statements prepared on it.
+pub(super) struct Connection {
+    pub client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Connection {
+    /// `sql` prepared on this connection, once: the hot path's statements then cost one round
+    /// trip each instead of two (parse, then execute).
+    pub(super) fn statement(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement =
+            (self.client.prepare(sql)).map_err(|e| Error::storage("preparing a statement", e))?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
 
 pub(super) struct Pool {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -42,21 +63,24 @@ impl Pool {
             let thread = std::thread::Builder::new()
                 .name(format!("store-pg-{n}"))
                 .spawn(move || {
-                    let mut client = None;
+                    let mut connection: Option<Connection> = None;
                     loop {
                         let job = queue.lock().recv();
                         let Ok(job) = job else { return };
-                        if client.as_ref().is_none_or(Client::is_closed) {
-                            client = None;
+                        if connection.as_ref().is_none_or(|c| c.client.is_closed()) {
+                            connection = None;
                             match connect(&config) {
-                                Ok(connected) => client = Some(connected),
+                                Ok(client) => {
+                                    let statements = HashMap::new();
+                                    connection = Some(Connection { client, statements });
+                                }
                                 Err(e) => {
                                     job(Err(e));
                                     continue;
                                 }
                             }
                         }
-                        job(client.as_mut().ok_or(Error::Closing));
+                        job(connection.as_mut().ok_or(Error::Closing));
                     }
                 })
                 .map_err(|e| Error::storage("starting the PostgreSQL threads", e))?;
@@ -72,6 +96,14 @@ impl Pool {
     pub(super) fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run_on(move |connection| job(&mut connection.client))
+    }
+
+    /// Runs `job` on a connection with its prepared statements and waits for its answer.
+    pub(super) fn run_on<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (answer, answered) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |client| {

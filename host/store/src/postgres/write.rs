@@ -1,18 +1,93 @@
 //! Write sets in one PostgreSQL transaction: each checked against the rows it read (locked
 //! `FOR UPDATE`, so another instance's concurrent write waits, then sees the new version and
 //! conflicts), the unique values it claims and its tenant's quota, then applied; a set that
-//! fails its checks is rolled back to its savepoint alone. Usage counts are added up per
-//! tenant and written once per transaction.
+//! fails its checks is rolled back to its savepoint alone. Creations that need no check
+//! (the common case: a callback's new objects) are gathered and inserted in one statement.
+//! Usage counts are added up per tenant and written once per transaction. The statements of
+//! this path are prepared once per connection ([`Hot`]).
 
+use super::pool::Connection;
 use crate::backend::{Write, WriteSet};
 use crate::checks::{self, Claim};
 use crate::{Error, Object, Result, StorageQuota, Usage, props, record};
 use postgres::error::SqlState;
-use postgres::{GenericClient, Transaction};
+use postgres::{GenericClient, Statement, ToStatement, Transaction};
 use std::collections::HashMap;
 
 fn failed(doing: &'static str) -> impl Fn(postgres::Error) -> Error {
     move |e| Error::storage(doing, e)
+}
+
+/// Inserts objects given as arrays of their columns.
+const INSERT_MANY: &str = "INSERT INTO objects (id, tenant, type, doc, size, search) \
+    SELECT id, tenant, type, doc, size, search::jsonb \
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[]) \
+    AS new (id, tenant, type, doc, size, search)";
+
+/// Adds to a tenant's usage.
+const COUNT: &str = "INSERT INTO usage VALUES ($1, $2, $3) ON CONFLICT (tenant) DO UPDATE \
+    SET objects = usage.objects + $2, bytes = usage.bytes + $3";
+
+/// The statements every commit runs, prepared on its connection.
+pub(super) struct Hot {
+    insert_many: Statement,
+    count: Statement,
+    pub notify: Statement,
+}
+
+impl Hot {
+    pub(super) fn prepare(connection: &mut Connection) -> Result<Hot> {
+        Ok(Hot {
+            insert_many: connection.statement(INSERT_MANY)?,
+            count: connection.statement(COUNT)?,
+            notify: connection.statement(super::changes::NOTIFY)?,
+        })
+    }
+}
+
+/// New objects waiting to be inserted together, column by column.
+#[derive(Default)]
+struct Creations<'a> {
+    ids: Vec<&'a str>,
+    tenants: Vec<&'a str>,
+    types: Vec<&'a str>,
+    docs: Vec<&'a str>,
+    sizes: Vec<i64>,
+    searches: Vec<Option<String>>,
+}
+
+impl<'a> Creations<'a> {
+    /// Adds `write`'s object; the objects and bytes it adds.
+    fn add(&mut self, tenant: &'a str, write: &'a Write) -> Result<(i64, i64)> {
+        let Some(json) = &write.bytes else {
+            return Ok((0, 0));
+        };
+        self.ids.push(&write.id);
+        self.tenants.push(tenant);
+        self.types.push(&write.type_name);
+        self.docs.push(text(json)?);
+        self.sizes.push(json.len() as i64);
+        self.searches.push(super::index::searchable(json));
+        Ok((1, json.len() as i64))
+    }
+
+    /// Inserts what was added, in one statement.
+    fn insert(&mut self, tx: &mut Transaction, statement: &Statement) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let this = std::mem::take(self);
+        let params: [&(dyn postgres::types::ToSql + Sync); 6] = [
+            &this.ids,
+            &this.tenants,
+            &this.types,
+            &this.docs,
+            &this.sizes,
+            &this.searches,
+        ];
+        (tx.execute(statement, &params)).map_err(failed("writing objects"))?;
+        Ok(())
+    }
 }
 
 /// An object as stored, locked for the rest of the transaction.
@@ -68,10 +143,10 @@ impl Counts {
         (entry.1, entry.2) = (entry.1 + objects, entry.2 + bytes);
     }
 
-    fn write(self, tx: &mut Transaction) -> Result<()> {
+    fn write(self, tx: &mut Transaction, statement: &Statement) -> Result<()> {
         for (tenant, (_, objects, bytes)) in self.tenants {
             if (objects, bytes) != (0, 0) {
-                count(tx, &tenant, objects, bytes)?;
+                count(tx, statement, &tenant, objects, bytes)?;
             }
         }
         Ok(())
@@ -79,25 +154,27 @@ impl Counts {
 }
 
 /// Adds to `tenant`'s usage.
-pub(super) fn count(
+fn count(
     client: &mut impl GenericClient,
+    statement: &(impl ToStatement + ?Sized),
     tenant: &str,
     objects: i64,
     bytes: i64,
 ) -> Result<()> {
-    let sql = "INSERT INTO usage VALUES ($1, $2, $3) ON CONFLICT (tenant) DO UPDATE \
-               SET objects = usage.objects + $2, bytes = usage.bytes + $3";
-    (client.execute(sql, &[&tenant, &objects, &bytes])).map_err(failed("counting the usage"))?;
+    (client.execute(statement, &[&tenant, &objects, &bytes]))
+        .map_err(failed("counting the usage"))?;
     Ok(())
 }
 
 /// Applies write sets in order; each fails alone on a conflict, a taken value or over its
 /// quota.
-pub(super) fn apply(tx: &mut Transaction, sets: &[WriteSet]) -> Result<Vec<Result<()>>> {
+pub(super) fn apply(tx: &mut Transaction, sets: &[WriteSet], hot: &Hot) -> Result<Vec<Result<()>>> {
     let mut counts = Counts::default();
     let mut outcomes = Vec::with_capacity(sets.len());
+    let mut creations = Creations::default();
     for set in sets {
-        // A set of creations without unique values cannot fail its checks: no savepoint.
+        // A set of creations without unique values cannot fail its checks past its quota: no
+        // savepoint, and its objects wait to be inserted with the others'.
         let simple = set.writes.iter().all(|w| !w.existed && w.unique.is_none());
         if simple {
             let growth = checks::growth(set.writes, set.writes.iter().map(|_| None));
@@ -106,12 +183,14 @@ pub(super) fn apply(tx: &mut Transaction, sets: &[WriteSet]) -> Result<Vec<Resul
                 continue;
             }
             for write in set.writes {
-                put(tx, set.tenant, write, None)?;
+                creations.add(set.tenant, write)?;
             }
             counts.add(set.tenant, growth.0, growth.1);
             outcomes.push(Ok(()));
             continue;
         }
+        // A set that reads sees the sets before it.
+        creations.insert(tx, &hot.insert_many)?;
         let mut savepoint = tx
             .savepoint("set")
             .map_err(failed("starting a write set"))?;
@@ -130,7 +209,8 @@ pub(super) fn apply(tx: &mut Transaction, sets: &[WriteSet]) -> Result<Vec<Resul
             Err(e) => return Err(e),
         }
     }
-    counts.write(tx)?;
+    creations.insert(tx, &hot.insert_many)?;
+    counts.write(tx, &hot.count)?;
     Ok(outcomes)
 }
 
@@ -284,7 +364,7 @@ pub(super) fn set_status(
     let sql = "UPDATE objects SET doc = $2, size = $3, search = $4::text::jsonb WHERE id = $1";
     (tx.execute(sql, &[&id, &text(&json)?, &size, &search]))
         .map_err(failed("writing an object"))?;
-    count(tx, tenant, 0, size - bytes as i64)?;
+    count(tx, COUNT, tenant, 0, size - bytes as i64)?;
     Ok(Some(record::type_of(&object).to_owned()))
 }
 
