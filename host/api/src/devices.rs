@@ -71,6 +71,7 @@ pub(crate) async fn publish(
         qos: QoS::AtLeastOnce,
         retain,
         properties: Vec::new(),
+        publisher: None,
     };
     match broker.publish(&device, message).await {
         Ok(()) => Ok(Json(json!({ "published": true }))),

@@ -18,7 +18,7 @@ use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use switchyard_store::{Error as StoreError, Object, Page, Result as StoreResult, Txn};
+use switchyard_store::{Object, Page, Result as StoreResult, Txn};
 
 /// `POST /api/objects/{Type}`: 201 with the new object and its `Location`, once it is on disk.
 #[utoipa::path(post, path = "/api/objects/{type}", tag = "objects", params(("type" = String, Path, description = "The object type, e.g. `MQTTClient` or `Order`")),
@@ -189,19 +189,7 @@ pub(crate) async fn write<T>(
     version: Option<u64>,
     mut op: impl FnMut(&mut Txn) -> StoreResult<T>,
 ) -> Result<T> {
-    let out = state.store.write(|txn| {
-        // The type never changes after creation, so a write after this check cannot land
-        // on an object of another type (`/api/objects/Order/{id}` never touches a client).
-        if !txn.get(id)?.is_some_and(|o| is_of(&o, type_name)) {
-            return Err(StoreError::NotFound(format!(
-                "no {type_name} with id `{id}`"
-            )));
-        }
-        if let Some(version) = version {
-            txn.expect_version(id, version)?;
-        }
-        op(txn)
-    })?;
+    let out = state.store.write_object(type_name, id, version, &mut op)?;
     state.store.sync().await?;
     Ok(out)
 }

@@ -62,6 +62,17 @@ pub struct Incoming {
     /// What order is kept within, besides the subscriber: `None` for the topic (MQTT), the
     /// partition for Kafka. Messages of different lanes may run at the same time.
     pub lane: Option<String>,
+    /// Who published it, where the broker vouches for it (the embedded broker, for its
+    /// devices); `None` elsewhere.
+    pub sender: Option<Sender>,
+}
+
+/// The device session that published a message, as the embedded broker knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub client_id: String,
+    /// The `MQTTDevice` object it signed in as, if it did.
+    pub device: Option<String>,
 }
 
 /// An empty message of the default tenant (the consumer sets the tenant of what it receives).
@@ -76,6 +87,7 @@ impl Default for Incoming {
             headers: Vec::new(),
             received_at_ms: 0,
             lane: None,
+            sender: None,
         }
     }
 }

@@ -104,6 +104,7 @@ impl Failure {
             headers,
             received_at_ms: value.get("receivedAt").and_then(Value::as_u64).unwrap_or(0),
             lane: None,
+            sender: None,
         };
         Ok(Failure {
             subscriber: text("subscriber")?,
@@ -159,6 +160,7 @@ mod tests {
             ],
             received_at_ms: 42,
             lane: None,
+            sender: None,
         };
         let failure = Failure::first("s", "p", &message, "boom".into());
         let json = failure.to_json();

@@ -3,9 +3,11 @@
 //! Its `username` is unique on the server (a device names no tenant when it connects: its
 //! username finds it), its `password` is kept only as an Argon2id hash and never read back,
 //! and its `publish` and `subscribe` lists are the topic filters it may use, where
-//! `{username}` stands for its own name.
+//! `{username}` stands for its own name. Its `read` and `write` lists are the object types it
+//! may read and change over Data over MQTT (`*`: every type of its tenant that is not
+//! built in).
 
-use crate::schema::Props;
+use crate::schema::{Props, is_type_name};
 use crate::{MQTT_DEVICE, Object, text};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde_json::Value;
@@ -35,6 +37,11 @@ pub struct Device {
     pub publish: Vec<String>,
     /// Filters it may subscribe within, with `{username}` replaced.
     pub subscribe: Vec<String>,
+    /// Object types it may read over Data over MQTT; `*` for every user type.
+    pub read: Vec<String>,
+    /// Object types it may create, update and delete over Data over MQTT; `*` for every user
+    /// type.
+    pub write: Vec<String>,
 }
 
 impl Device {
@@ -51,8 +58,17 @@ impl Device {
                 .map(|filter| filter.replace(OWN_NAME, &username))
                 .collect()
         };
+        let types = |property: &str| {
+            let list = object.get(property).and_then(Value::as_array);
+            (list.into_iter().flatten())
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
         Some(Device {
             id: text(object, "id")?.to_owned(),
+            read: types("read"),
+            write: types("write"),
             password_hash: text(object, "password").map(str::to_owned),
             enabled: object.get("isEnabled").and_then(Value::as_bool) != Some(false),
             publish: filters("publish"),
@@ -85,6 +101,16 @@ impl Device {
         (self.subscribe.iter()).any(|allowed| switchyard_topic::covers(allowed, filter))
     }
 
+    /// Whether the device may read objects of `type_name`, a user type.
+    pub fn may_read(&self, type_name: &str) -> bool {
+        grants(&self.read, type_name)
+    }
+
+    /// Whether the device may write objects of `type_name`, a user type.
+    pub fn may_write(&self, type_name: &str) -> bool {
+        grants(&self.write, type_name)
+    }
+
     /// Turns a plain `password` in user input into its hash, so no write path stores it plain.
     pub fn hash_input(input: &mut Object) -> Result<(), String> {
         let Some(password) = input.get("password") else {
@@ -111,7 +137,7 @@ impl Device {
 
     /// Fills in the defaults a stored device shows: no topics, enabled.
     pub fn apply_defaults(object: &mut Object) {
-        for list in ["publish", "subscribe"] {
+        for list in ["publish", "subscribe", "read", "write"] {
             object
                 .entry(list)
                 .or_insert_with(|| Value::Array(Vec::new()));
@@ -154,8 +180,21 @@ impl Device {
             }
             props.list(list, "a topic filter", Value::is_string)?;
         }
+        for list in ["read", "write"] {
+            props.list(list, "`*` or a type name", |v| {
+                v.as_str()
+                    .is_some_and(|t| t == ALL_TYPES || is_type_name(t))
+            })?;
+        }
         Ok(())
     }
+}
+
+/// In a device's `read` or `write` list: every type of its tenant that is not built in.
+const ALL_TYPES: &str = "*";
+
+fn grants(list: &[String], type_name: &str) -> bool {
+    list.iter().any(|t| t == type_name || t == ALL_TYPES)
 }
 
 /// Whether `name` can be a device's username: it names topics (`{username}`) and comes before

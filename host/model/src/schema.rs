@@ -116,6 +116,15 @@ pub fn is_host_port(text: &str) -> bool {
     })
 }
 
+/// Whether `name` can name an object type: a letter, then letters, digits or `_`, at most 64
+/// (type names end up in index keys and URLs).
+pub fn is_type_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
+
 /// What a plugin name may be: it becomes a key, a log tag and a path segment.
 pub const PLUGIN_NAME_EXPECTED: &str = "a plugin name of 1 to 64 letters, digits, `.`, `_` or `-`";
 

@@ -15,7 +15,7 @@ use crate::access::{Identity, Login, Refused};
 use crate::ack::{Ack, Acked};
 use crate::codec::{CodecError, Reader, Version, Writer};
 use crate::events::Who;
-use crate::router::{BoxFuture, Message, SessionId, Sink};
+use crate::router::{BoxFuture, Message, Publisher, SessionId, Sink};
 use crate::sessions::{self, Slot};
 use crate::verdicts::Verdicts;
 use futures::FutureExt;
@@ -170,11 +170,16 @@ where
     let details = json!({"device": identity.device, "protocol": protocol, "cleanStart": connect.clean_session});
     shared.event(&who(&tenant, &identity, &client_id), "connected", details);
     let verdicts = Verdicts::new(shared.access.hooks.as_ref(), &identity, &client_id);
+    let publisher = Arc::new(Publisher {
+        client_id: client_id.clone(),
+        device: identity.device.clone(),
+    });
     let mut connection = Connection {
         shared: shared.clone(),
         client_id: client_id.clone(),
         tenant,
         identity,
+        publisher,
         refused: 0,
         session,
         sink: sink.clone(),
@@ -319,6 +324,8 @@ struct Connection<R, W> {
     client_id: String,
     tenant: String,
     identity: Identity,
+    /// Who this device is to the sessions its messages reach.
+    publisher: Arc<Publisher>,
     /// Publishes refused because they were outside the device's topics.
     refused: u64,
     session: SessionId,
@@ -533,6 +540,7 @@ where
             qos: publish.qos,
             retain: publish.retain,
             properties: properties.map(|p| p.user_properties).unwrap_or_default(),
+            publisher: Some(self.publisher.clone()),
         });
         let (ack, acked) = match publish.qos {
             QoS::AtMostOnce => (Ack::none(), None),

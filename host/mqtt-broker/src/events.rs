@@ -37,6 +37,7 @@ impl Shared {
             qos: QoS::AtLeastOnce,
             retain: false,
             properties: Vec::new(),
+            publisher: None,
         });
         // Nobody waits for an event: what its sessions take is theirs to keep.
         drop(self.router.route(who.tenant, &message, &Ack::none()));

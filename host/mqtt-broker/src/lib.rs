@@ -26,7 +26,7 @@ mod verdicts;
 pub use access::{Access, AuthMode, HookDevice, Hooks, Identity, Login, Refused, Verdict};
 pub use ack::Ack;
 pub use local::LocalSession;
-pub use router::{BoxFuture, Message, Sink};
+pub use router::{BoxFuture, Message, Publisher, Sink};
 pub use rumqttd::protocol::QoS;
 pub use tls::Tls;
 
@@ -443,6 +443,7 @@ impl Shared {
             qos: will.qos,
             retain: will.retain,
             properties: Vec::new(),
+            publisher: None,
         });
         if message.retain {
             let stored = self.retained.set(tenant, &message);

@@ -56,6 +56,7 @@ impl LocalSession {
             qos,
             retain: false,
             properties: Vec::new(),
+            publisher: None,
         });
         self.shared
             .router

@@ -37,6 +37,7 @@ impl Retained {
                 qos: qos(level).unwrap_or(QoS::AtMostOnce),
                 retain: true,
                 properties: Vec::new(),
+                publisher: None,
             };
             (topics.entry(tenant.to_owned()).or_default()).insert(topic.to_owned(), message.into());
         }

@@ -25,6 +25,17 @@ pub struct Message {
     pub retain: bool,
     /// MQTT 5 user properties.
     pub properties: Vec<(String, String)>,
+    /// The device session that published it; `None` for Switchyard's own publishes.
+    pub publisher: Option<Arc<Publisher>>,
+}
+
+/// A device session that publishes: what a receiver may rely on about who sent a message,
+/// unlike its user properties, which the device chooses.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Publisher {
+    pub client_id: String,
+    /// The `MQTTDevice` object it signed in as, if it did.
+    pub device: Option<String>,
 }
 
 /// Where a session's messages go: a device connection's queue, or an in-process session.
@@ -240,6 +251,7 @@ mod tests {
             qos,
             retain: false,
             properties: Vec::new(),
+            publisher: None,
         })
     }
 

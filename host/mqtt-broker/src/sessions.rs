@@ -379,6 +379,7 @@ fn decode(bytes: &[u8]) -> Option<(Arc<Message>, QoS)> {
         qos,
         retain: false,
         properties: Vec::new(),
+        publisher: None,
     };
     Some((Arc::new(message), qos))
 }

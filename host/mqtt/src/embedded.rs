@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Status, Topics};
+use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Sender, Status, Topics};
 use switchyard_mqtt_broker::{Ack, EmbeddedBroker, LocalSession, Message, QoS, Sink};
 use switchyard_store::Store;
 use tokio::sync::Notify;
@@ -245,6 +245,10 @@ impl Delivery for EmbeddedDelivery {
                 .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
                 .collect(),
             received_at_ms: self.received_at_ms,
+            sender: (message.publisher.as_ref()).map(|publisher| Sender {
+                client_id: publisher.client_id.clone(),
+                device: publisher.device.clone(),
+            }),
             ..Incoming::default()
         }
     }

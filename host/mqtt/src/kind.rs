@@ -71,6 +71,12 @@ impl ClientKind for MqttKind {
             "shareGroup",
             "a name without `/`, `+` or `#`",
         )?;
+        let prefix = props.get("specPrefix");
+        props.check(
+            prefix.is_none_or(|p| p.as_str().is_some_and(is_spec_prefix)),
+            "specPrefix",
+            "topic levels without wildcards, not starting with `$`, such as `spec`",
+        )?;
         props.bool("isEnabled")
     }
 
@@ -94,6 +100,14 @@ impl ClientKind for MqttKind {
 /// Whether `name` can name a shared subscription group: MQTT 5 forbids `/`, `+` and `#` in it.
 fn is_share_group(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '+', '#'])
+}
+
+/// Whether `prefix` can begin the topics of Data over MQTT: whole levels, no wildcards, and
+/// not a `$` topic (devices cannot publish those).
+fn is_spec_prefix(prefix: &str) -> bool {
+    !prefix.starts_with('$')
+        && !prefix.contains(['+', '#'])
+        && prefix.split('/').all(|level| !level.is_empty())
 }
 
 #[cfg(test)]

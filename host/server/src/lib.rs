@@ -22,6 +22,7 @@ use switchyard_dispatch::{Callbacks, Dispatcher, NativeCallback, Retention};
 use switchyard_model::Kinds;
 use switchyard_mqtt::{BrokerConfig, Devices, EmbeddedBroker};
 use switchyard_mqtt_broker::Hooks;
+use switchyard_mqttspec::Requests;
 use switchyard_plugins::Plugins;
 use switchyard_runtime::{Limits, Runtime};
 use switchyard_store::Store;
@@ -198,7 +199,9 @@ impl Builder {
             tenants.clone(),
             self.retention,
         );
-        let inbound = inbound(&dispatcher);
+        // Requests of Data over MQTT are answered before the dispatcher sees messages.
+        let inbound: Arc<dyn Inbound> =
+            Requests::new(inbound(&dispatcher), store.clone(), brokers.clone());
         let clients = (broker_kinds.iter())
             .map(|kind| {
                 let clients = kind.start(store.clone(), inbound.clone());

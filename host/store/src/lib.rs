@@ -524,6 +524,28 @@ impl Store {
         }
     }
 
+    /// [`Store::write`] on the object `id` of type `type_name` (not found if it is another
+    /// type's: the type never changes after creation, so a write through `/Order/{id}` never
+    /// touches a client), at `version` if one is given (a conflict otherwise).
+    pub fn write_object<T>(
+        &self,
+        type_name: &str,
+        id: &str,
+        version: Option<u64>,
+        mut op: impl FnMut(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|txn| {
+            let found = txn.get(id)?;
+            if found.is_none_or(|o| record::type_of(&o) != type_name) {
+                return Err(Error::NotFound(format!("no {type_name} with id `{id}`")));
+            }
+            if let Some(version) = version {
+                txn.expect_version(id, version)?;
+            }
+            op(txn)
+        })
+    }
+
     pub(crate) fn backend(&self) -> &dyn Backend {
         &*self.inner.backend
     }

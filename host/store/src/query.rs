@@ -18,10 +18,14 @@ pub enum Op {
     Lte,
     Contains,
     In,
+    /// SQL's `LIKE` on text: `%` any run of characters, `_` one character.
+    Like,
+    /// `LIKE`, ignoring case.
+    Ilike,
 }
 
 impl Op {
-    const ALL: [(&str, Op); 8] = [
+    const ALL: [(&str, Op); 10] = [
         ("eq", Op::Eq),
         ("neq", Op::Neq),
         ("gt", Op::Gt),
@@ -30,6 +34,8 @@ impl Op {
         ("lte", Op::Lte),
         ("contains", Op::Contains),
         ("in", Op::In),
+        ("like", Op::Like),
+        ("ilike", Op::Ilike),
     ];
 
     /// Parses an operator name, case-insensitively.
@@ -247,8 +253,55 @@ impl Filter {
                 .value
                 .as_array()
                 .is_some_and(|options| options.iter().any(|option| json_eq(actual, option))),
+            Op::Like | Op::Ilike => match (actual, &self.value) {
+                (Value::String(text), Value::String(pattern)) if self.op == Op::Like => {
+                    like(text, pattern)
+                }
+                (Value::String(text), Value::String(pattern)) => {
+                    like(&text.to_lowercase(), &pattern.to_lowercase())
+                }
+                _ => false,
+            },
         }
     }
+}
+
+/// SQL's `LIKE`: `%` matches any run of characters, `_` exactly one, `\` makes the next
+/// character literal; the whole text must match.
+fn like(text: &str, pattern: &str) -> bool {
+    let text: Vec<char> = text.chars().collect();
+    let pattern: Vec<char> = pattern.chars().collect();
+    // Where the last `%` was in the pattern, and the text position it had reached.
+    let (mut t, mut p, mut star) = (0, 0, None::<(usize, usize)>);
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('%') => {
+                p += 1;
+                star = Some((p, t));
+                continue;
+            }
+            Some('_') => {
+                (t, p) = (t + 1, p + 1);
+                continue;
+            }
+            Some('\\') if pattern.get(p + 1) == Some(&text[t]) => {
+                (t, p) = (t + 1, p + 2);
+                continue;
+            }
+            Some(c) if *c != '\\' && *c == text[t] => {
+                (t, p) = (t + 1, p + 1);
+                continue;
+            }
+            _ => {}
+        }
+        // A mismatch: let the last `%` take one more character, or fail.
+        let Some((after, taken)) = star else {
+            return false;
+        };
+        star = Some((after, taken + 1));
+        (t, p) = (taken + 1, after);
+    }
+    pattern[p..].iter().all(|c| *c == '%')
 }
 
 fn equality_filters(map: &Map<String, Value>) -> Vec<Filter> {
@@ -285,7 +338,7 @@ fn parse_filter(i: usize, filter: &Value) -> Result<Filter> {
         Some(Value::String(name)) => Op::parse(name).ok_or_else(|| {
             bad(format!(
                 "filter {i} has unknown operator `{name}`; expected one of \
-                 eq, neq, gt, gte, lt, lte, contains, in"
+                 eq, neq, gt, gte, lt, lte, contains, in, like, ilike"
             ))
         })?,
         Some(other) => {
@@ -301,6 +354,11 @@ fn parse_filter(i: usize, filter: &Value) -> Result<Filter> {
     if op == Op::In && !value.is_array() {
         return Err(bad(format!(
             "filter {i} on `{column}`: operator `in` needs a list as its value, not {value}"
+        )));
+    }
+    if matches!(op, Op::Like | Op::Ilike) && !value.is_string() {
+        return Err(bad(format!(
+            "filter {i} on `{column}`: a `like` pattern must be text, not {value}"
         )));
     }
     Ok(Filter { column, op, value })

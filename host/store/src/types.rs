@@ -165,11 +165,7 @@ impl Builtin {
 
 /// Checks type names: they end up in index keys and URLs, so they are kept to a safe alphabet.
 pub fn validate_type_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 64;
-    if valid {
+    if switchyard_model::schema::is_type_name(name) {
         Ok(())
     } else {
         Err(Error::Invalid(format!(

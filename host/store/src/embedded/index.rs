@@ -259,7 +259,7 @@ fn ranges(type_name: &str, filter: &Filter) -> Option<Vec<Range>> {
     match filter.op {
         Op::Eq => Some(vec![exactly(&filter.value)?]),
         Op::In => filter.value.as_array()?.iter().map(exactly).collect(),
-        Op::Neq | Op::Contains => None,
+        Op::Neq | Op::Contains | Op::Like | Op::Ilike => None,
         _ if kind == 0 => Some(Vec::new()),
         Op::Gt | Op::Gte => Some(vec![(
             Bound::Included(at(0)),

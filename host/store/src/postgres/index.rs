@@ -110,7 +110,7 @@ pub(super) fn narrowing(
                 sql += &format!(" AND {value} = ANY ((${n}::text[])::jsonb[])");
                 continue;
             }
-            Op::Neq | Op::Contains => continue,
+            Op::Neq | Op::Contains | Op::Like | Op::Ilike => continue,
         };
         // Ranges only over numbers: `jsonb` orders strings by the database's collation.
         let ranged = !matches!(filter.op, Op::Eq);

@@ -141,6 +141,25 @@ fn in_matches_any_listed_value() {
 }
 
 #[test]
+fn like_matches_whole_text_with_percent_and_underscore() {
+    let (_dir, store) = readings();
+    let like = |op, pattern: &str| names(&store, &filter("sensor", op, json!(pattern)));
+    assert_eq!(like(Op::Like, "t_"), ["r1", "r2", "r4", "r5"]);
+    assert_eq!(like(Op::Like, "%t1"), ["r1", "r3", "r4"]);
+    assert_eq!(like(Op::Like, "k%n%1"), ["r3"]);
+    assert_eq!(like(Op::Like, "T1"), Vec::<String>::new());
+    assert_eq!(like(Op::Ilike, "T1"), ["r1", "r4"]);
+    assert_eq!(like(Op::Ilike, "KITCHEN%"), ["r3"]);
+    // Not text: never matched.
+    assert_eq!(
+        names(&store, &filter("value", Op::Like, json!("%"))),
+        ["r4"]
+    );
+    let message = bad_query(json!({"filters": [{"column": "sensor", "operator": "like", "value": 1}]}));
+    assert!(message.contains("must be text"), "{message}");
+}
+
+#[test]
 fn filters_combine_with_and() {
     let (_dir, store) = readings();
     let query = Query::from_json(&json!({"filters": [

@@ -1,0 +1,145 @@
+//! What each operation does to one tenant's objects: the store calls and checks of the REST
+//! object routes, for the types a caller may use. Built-in types (clients, subscribers,
+//! devices, failed messages) are never served; a device of the embedded broker is held to the
+//! types its `read` and `write` lists name.
+
+use crate::envelope::{Answer, Code, Failure, Operation, Request};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use switchyard_model::Device;
+use switchyard_store::{Object, Query, Store};
+
+/// Objects `meta` looks at for the properties a type's objects have.
+const META_SAMPLE: usize = 1_000;
+
+/// Who a request comes from.
+#[derive(Debug)]
+pub enum Caller {
+    /// A device signed in to the embedded broker.
+    Device(Device),
+    /// A session the broker vouches for without a device object: a client of an external
+    /// broker (whose own ACL decides who may publish requests), or a device without
+    /// credentials where the embedded broker lets those in.
+    Trusted,
+}
+
+/// Runs `request` on `store`'s tenant; a write is on disk when this returns.
+pub async fn run(store: &Store, caller: &Caller, request: &Request) -> Result<Answer, Failure> {
+    allowed(store, caller, request)?;
+    let entity = &request.entity;
+    let data = |object: Object| Answer {
+        data: Value::Object(object),
+        metadata: None,
+    };
+    let answer = match request.operation {
+        Operation::Read => match &request.record_id {
+            Some(id) => data(one(store, entity, id)?),
+            None => many(store, entity, &request.query)?,
+        },
+        Operation::Create => {
+            let properties = request.data.clone().ok_or_else(|| {
+                Failure::invalid("`create` needs `data`: the new object's properties")
+            })?;
+            data(store.create(entity, Value::Object(properties))?)
+        }
+        Operation::Update => {
+            let id = record_id(request)?;
+            let patch = Value::Object(request.data.clone().unwrap_or_default());
+            let update = |txn: &mut switchyard_store::Txn| txn.update(id, patch.clone());
+            data(store.write_object(entity, id, request.version, update)?)
+        }
+        Operation::Delete => {
+            let id = record_id(request)?;
+            store.write_object(entity, id, request.version, |txn| txn.delete(id))?;
+            Answer {
+                data: json!({ "id": id }),
+                metadata: None,
+            }
+        }
+        Operation::Meta => meta(store, entity)?,
+    };
+    if matches!(
+        request.operation,
+        Operation::Create | Operation::Update | Operation::Delete
+    ) {
+        store.sync().await?;
+    }
+    Ok(answer)
+}
+
+fn allowed(store: &Store, caller: &Caller, request: &Request) -> Result<(), Failure> {
+    let entity = &request.entity;
+    switchyard_store::validate_type_name(entity)?;
+    if store.is_builtin(entity) {
+        return Err(Failure::new(
+            Code::Denied,
+            format!("{entity} is a built-in type: it is not served over MQTT"),
+        ));
+    }
+    let Caller::Device(device) = caller else {
+        return Ok(());
+    };
+    let (may, list) = match request.operation {
+        Operation::Read | Operation::Meta => (device.may_read(entity), "read"),
+        _ => (device.may_write(entity), "write"),
+    };
+    if may {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Code::Denied,
+        format!(
+            "device `{}` may not {list} {entity} objects: its `{list}` list does not name the type",
+            device.username
+        ),
+    ))
+}
+
+fn record_id(request: &Request) -> Result<&str, Failure> {
+    request.record_id.as_deref().ok_or_else(|| {
+        Failure::invalid("this operation needs the object's id, as `record_id` or `data.id`")
+    })
+}
+
+fn one(store: &Store, entity: &str, id: &str) -> Result<Object, Failure> {
+    (store.get(id)?)
+        .filter(|object| switchyard_model::type_of(object) == entity)
+        .ok_or_else(|| Failure::new(Code::NotFound, format!("no {entity} with id `{id}`")))
+}
+
+fn many(store: &Store, entity: &str, query: &Query) -> Result<Answer, Failure> {
+    let query = Query {
+        total: true,
+        ..query.clone()
+    };
+    let page = store.query(entity, &query)?;
+    let count = page.result.len();
+    Ok(Answer {
+        data: Value::Array(page.result.into_iter().map(Value::Object).collect()),
+        metadata: Some((page.total, count)),
+    })
+}
+
+/// The type's declared indexes and the properties its first objects have.
+fn meta(store: &Store, entity: &str) -> Result<Answer, Failure> {
+    let indexes: Vec<String> = (store.indexes().into_iter())
+        .filter(|(type_name, _)| type_name == entity)
+        .map(|(_, property)| property)
+        .collect();
+    let sample = Query {
+        limit: Some(META_SAMPLE),
+        total: true,
+        ..Query::default()
+    };
+    let page = store.query(entity, &sample)?;
+    let properties: BTreeSet<&String> = page.result.iter().flat_map(|o| o.keys()).collect();
+    Ok(Answer {
+        data: json!({
+            "entity": entity,
+            "indexes": indexes,
+            "properties": properties,
+            "count": page.total,
+        }),
+        metadata: None,
+    })
+}

@@ -1,0 +1,353 @@
+//! Data over MQTT with a real MQTTSpec-style client: Python's paho-mqtt publishing MQTTSpec's
+//! JSON envelope to `spec/{client_id}/request` and reading `spec/{client_id}/response`, on the
+//! embedded broker with device credentials (create, read one, read filtered and sorted with
+//! totals, a stale update refused, update, delete, meta; malformed requests; a built-in type
+//! and a type outside the device's lists refused; another device's client id not served), and
+//! through Mosquitto, whose own ACL is the guard there.
+
+use switchyard_test_support as support;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::Duration;
+use support::clients::printed;
+use support::mosquitto::{self, Mosquitto};
+use support::plugins::root;
+use support::{Api, Options, Server, eventually};
+
+/// Connects as a client, sends each step's request to `<prefix>/<to>/request` (`to` defaults
+/// to its own client id) and waits for the response with the request's id (a step with
+/// `"wait": false` does not wait). Prints the responses as a JSON list, `null` where none came.
+const CLIENT: &str = r#"
+import json, sys, threading
+import paho.mqtt.client as mqtt
+
+port, username, password, client_id, prefix, steps = sys.argv[1:7]
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+if username:
+    client.username_pw_set(username, password)
+responses, arrived = {}, threading.Condition()
+def on_message(client, userdata, message):
+    response = json.loads(message.payload)
+    with arrived:
+        responses[response.get("id")] = response
+        arrived.notify_all()
+connected, subscribed = threading.Event(), threading.Event()
+client.on_connect = lambda *args: connected.set()
+client.on_subscribe = lambda *args: subscribed.set()
+client.on_message = on_message
+client.connect("127.0.0.1", int(port))
+client.loop_start()
+if not connected.wait(10):
+    sys.exit("no CONNACK")
+client.subscribe(f"{prefix}/{client_id}/response", 1)
+if not subscribed.wait(10):
+    sys.exit("no SUBACK")
+out = []
+for step in json.loads(steps):
+    request = step["send"]
+    payload = request if isinstance(request, str) else json.dumps(request)
+    topic = f"{prefix}/{step.get('to', client_id)}/request"
+    client.publish(topic, payload, qos=1).wait_for_publish(10)
+    if not step.get("wait", True):
+        out.append(None)
+        continue
+    with arrived:
+        arrived.wait_for(lambda: request["id"] in responses, timeout=10)
+    out.append(responses.get(request["id"]))
+print(json.dumps(out))
+"#;
+
+/// One MQTT session of [`CLIENT`].
+struct Session<'a> {
+    port: u16,
+    login: Option<(&'a str, &'a str)>,
+    client_id: &'a str,
+    prefix: &'a str,
+}
+
+impl Session<'_> {
+    /// Runs `steps`; their responses.
+    fn run(&self, steps: Value) -> Vec<Value> {
+        let (username, password) = self.login.unwrap_or_default();
+        let ran = Command::new("python3")
+            .arg("-c")
+            .arg(CLIENT)
+            .args([&self.port.to_string(), username, password, self.client_id])
+            .args([self.prefix, &steps.to_string()])
+            .env("PYTHONPATH", root().join(".tools/python"))
+            .output()
+            .expect("running python3");
+        assert!(ran.status.success(), "{}", printed(&ran));
+        serde_json::from_slice(&ran.stdout).expect("the responses as JSON")
+    }
+
+    /// Sends one request and returns its response.
+    fn ask(&self, request: Value) -> Value {
+        self.run(json!([{ "send": request }])).remove(0)
+    }
+}
+
+/// A device that may use `spec/<its client id>/...`, reading and writing the types given.
+async fn device(api: &Api, username: &str, read: Value, write: Value) {
+    let filters = format!("spec/{username}/#");
+    let device = json!({
+        "username": username, "password": format!("{username}-password"),
+        "publish": ["spec/+/request"], "subscribe": [filters],
+        "read": read, "write": write,
+    });
+    api.create("MQTTDevice", device).await;
+}
+
+fn error_code(response: &Value) -> &str {
+    assert_eq!(response["success"], false, "{response}");
+    response["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn ok(response: &Value) -> &Value {
+    assert_eq!(response["success"], true, "{response}");
+    assert_eq!(response["type"], "response", "{response}");
+    &response["data"]
+}
+
+#[tokio::test]
+async fn a_device_keeps_records_over_mqtt_on_the_embedded_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        env: vec![("SWITCHYARD_MQTT_AUTH", "required".to_owned())],
+        ..Options::default()
+    };
+    let server = Server::start_with(dir.path(), options).await;
+    let (status, body) = server.post("/api/tenants", json!({"name": "acme"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let acme = server.in_tenant("acme");
+    let client =
+        json!({"mainBrokerURL": "embedded", "specPrefix": "spec", "qos": 1, "isEnabled": true});
+    acme.create("MQTTClient", client).await;
+    device(&acme, "app-1", json!(["Order"]), json!(["Order"])).await;
+    device(&acme, "viewer", json!(["Order"]), json!([])).await;
+    let (app_password, viewer_password) = ("app-1-password", "viewer-password");
+    let session = |client_id, password| Session {
+        port: server.mqtt.port(),
+        login: Some((client_id, password)),
+        client_id,
+        prefix: "spec",
+    };
+    let (app, viewer) = (
+        session("app-1", app_password),
+        session("viewer", viewer_password),
+    );
+    let from_rest = acme
+        .create("Order", json!({"item": "nut", "qty": 1, "status": "open"}))
+        .await;
+
+    // Create, as MQTTSpec's README does; the client may still be subscribing at first.
+    let created = eventually(
+        "the first create answered",
+        Duration::from_secs(20),
+        || async {
+            let response = app.run(
+                json!([{"send": {"id": "c1", "type": "request", "operation": "create",
+            "schema": "public", "entity": "Order",
+            "data": {"item": "bolt", "qty": 5, "status": "open"}}}]),
+            );
+            response[0].is_object().then(|| response[0].clone())
+        },
+    )
+    .await;
+    let bolt = ok(&created).clone();
+    assert_eq!(
+        (bolt["item"].clone(), bolt["version"].clone()),
+        (json!("bolt"), json!(1))
+    );
+    let stored = acme
+        .get(&format!(
+            "/api/objects/Order/{}",
+            bolt["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(stored.1["qty"], 5, "the create is an object for REST too");
+
+    let create = |id: &str, item: &str, qty: u64, status: &str| {
+        json!({"send": {"id": id, "type": "request", "operation": "create", "entity": "Order",
+               "data": {"item": item, "qty": qty, "status": status}}})
+    };
+    let read_id = from_rest["id"].as_str().unwrap();
+    let responses = app.run(json!([
+        create("c2", "washer", 9, "open"),
+        create("c3", "screw", 3, "closed"),
+        {"send": {"id": "r1", "type": "request", "operation": "read", "entity": "Order", "record_id": read_id}},
+        {"send": {"id": "r2", "type": "request", "operation": "read", "entity": "Order", "data": {"id": read_id}}},
+        {"send": {"id": "r3", "type": "request", "operation": "read", "entity": "Order", "options": {
+            "filters": [{"column": "status", "operator": "eq", "value": "open"}],
+            "sort": [{"column": "qty", "direction": "desc"}], "limit": 2}}},
+        {"send": {"id": "r4", "type": "request", "operation": "read", "entity": "Order", "options": {
+            "filters": [{"column": "item", "operator": "like", "value": "%sh%"}]}}},
+        {"send": {"id": "missing", "type": "request", "operation": "read", "entity": "Order", "record_id": "nope"}},
+    ]));
+    assert_eq!(ok(&responses[2])["item"], "nut", "read by record_id");
+    assert_eq!(ok(&responses[3])["item"], "nut", "read by data.id");
+    let open = ok(&responses[4]).as_array().unwrap();
+    let items: Vec<&Value> = open.iter().map(|order| &order["item"]).collect();
+    assert_eq!(
+        items,
+        ["washer", "bolt"],
+        "open orders by qty, largest first, two of them"
+    );
+    assert_eq!(responses[4]["metadata"], json!({"total": 3, "count": 2}));
+    assert_eq!(ok(&responses[5])[0]["item"], "washer");
+    assert_eq!(error_code(&responses[6]), "not_found");
+
+    // Update: a stale version is a conflict; the current one merges.
+    let id = bolt["id"].as_str().unwrap();
+    let update = |request_id: &str, version: u64, qty: u64| {
+        json!({"send": {"id": request_id, "type": "request", "operation": "update", "entity": "Order",
+               "data": {"id": id, "version": version, "qty": qty}}})
+    };
+    let responses = app.run(json!([update("u1", 7, 6), update("u2", 1, 6)]));
+    assert_eq!(error_code(&responses[0]), "conflict");
+    let updated = ok(&responses[1]);
+    assert_eq!(
+        (updated["qty"].clone(), updated["item"].clone()),
+        (json!(6), json!("bolt"))
+    );
+    assert_eq!(updated["version"], 2);
+
+    // Delete, then it is gone; meta names the properties and the declared index.
+    let (status, body) = (acme)
+        .call(reqwest::Method::PUT, "/api/indexes/Order/status", None)
+        .await;
+    assert!(status.is_success(), "{body}");
+    let responses = app.run(json!([
+        {"send": {"id": "d1", "type": "request", "operation": "delete", "entity": "Order", "record_id": id}},
+        {"send": {"id": "d2", "type": "request", "operation": "read", "entity": "Order", "record_id": id}},
+        {"send": {"id": "m1", "type": "request", "operation": "meta", "entity": "Order"}},
+    ]));
+    assert_eq!(ok(&responses[0]), &json!({ "id": id }));
+    assert_eq!(error_code(&responses[1]), "not_found");
+    let meta = ok(&responses[2]);
+    assert_eq!(meta["indexes"], json!(["status"]), "{meta}");
+    for property in ["item", "qty", "status", "id", "version"] {
+        assert!(
+            meta["properties"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(property)),
+            "{meta}"
+        );
+    }
+
+    // Malformed requests: the ones with an id are answered with what is wrong; one without
+    // is only logged; the client goes on serving.
+    let responses = app.run(json!([
+        {"send": "not json at all", "wait": false},
+        {"send": {"id": "x1", "type": "request", "operation": "drop", "entity": "Order"}},
+        {"send": {"id": "x2", "type": "request", "operation": "read", "entity": "Order",
+                  "options": {"filters": [{"column": "qty", "operator": "like", "value": 5}]}}},
+        {"send": {"id": "x3", "type": "request", "operation": "create", "entity": "Order", "data": [1]}},
+        {"send": {"id": "x4", "type": "request", "operation": "read", "entity": "MQTTClient"}},
+        {"send": {"id": "x5", "type": "request", "operation": "read", "entity": "Invoice"}},
+        {"send": {"id": "x6", "type": "request", "operation": "read", "entity": "../Order"}},
+    ]));
+    assert_eq!(error_code(&responses[1]), "invalid_message");
+    assert!(
+        responses[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`drop`")
+    );
+    assert_eq!(error_code(&responses[2]), "invalid_message");
+    assert!(
+        responses[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be text")
+    );
+    assert_eq!(error_code(&responses[3]), "invalid_message");
+    assert_eq!(
+        error_code(&responses[4]),
+        "denied",
+        "built-in types are not served"
+    );
+    assert_eq!(
+        error_code(&responses[5]),
+        "denied",
+        "outside the device's `read` list"
+    );
+    assert_eq!(error_code(&responses[6]), "invalid_message");
+    eventually(
+        "the request without an id logged",
+        Duration::from_secs(10),
+        || async {
+            server
+                .logs()
+                .contains("cannot be answered (it has no id)")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // A device may read what its lists allow, and nothing more.
+    let responses = viewer.run(json!([
+        {"send": {"id": "v1", "type": "request", "operation": "read", "entity": "Order"}},
+        create("v2", "forbidden", 1, "open"),
+    ]));
+    assert_eq!(responses[0]["metadata"]["total"], 3);
+    assert_eq!(error_code(&responses[1]), "denied");
+    assert!(
+        responses[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`write` list")
+    );
+
+    // A request in another client id's name is not served, nor answered to that client id.
+    let forged = app.run(json!([
+        {"send": {"id": "f1", "type": "request", "operation": "create", "entity": "Order",
+                  "data": {"item": "forged", "qty": 1, "status": "open"}}, "to": "viewer", "wait": false},
+        create("after", "real", 1, "open"),
+    ]));
+    ok(&forged[1]);
+    eventually(
+        "the forged request refused",
+        Duration::from_secs(10),
+        || async {
+            let refused = "must come from client id `viewer`: not served";
+            server.logs().contains(refused).then_some(())
+        },
+    )
+    .await;
+    assert!(acme.list("Order", "item=forged").await.is_empty());
+}
+
+#[tokio::test]
+async fn requests_through_mosquitto_are_served_in_the_clients_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path()).await;
+    let server = Server::start(dir.path()).await;
+    let client = json!({
+        "mainBrokerURL": format!("mqtt://{}", broker.addr), "specPrefix": "ext/data",
+        "username": mosquitto::USER, "password": mosquitto::PASSWORD, "qos": 1, "isEnabled": true,
+    });
+    server.connected_client(client).await;
+    let app = Session {
+        port: broker.addr.port(),
+        login: Some((mosquitto::USER, mosquitto::PASSWORD)),
+        client_id: "field-app",
+        prefix: "ext/data",
+    };
+    let created = eventually("the create answered", Duration::from_secs(20), || async {
+        let response = app.run(
+            json!([{"send": {"id": "c1", "type": "request", "operation": "create",
+            "entity": "Reading", "data": {"sensor": "s1", "value": 21.5}}}]),
+        );
+        response[0].is_object().then(|| response[0].clone())
+    })
+    .await;
+    let id = ok(&created)["id"].as_str().unwrap().to_owned();
+    let read =
+        app.ask(json!({"id": "r1", "type": "request", "operation": "read", "entity": "Reading"}));
+    assert_eq!(ok(&read)[0]["id"], id.as_str());
+    assert_eq!(server.list("Reading", "sensor=s1").await.len(), 1);
+}
