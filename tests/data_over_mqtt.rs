@@ -2,8 +2,9 @@
 //! JSON envelope to `spec/{client_id}/request` and reading `spec/{client_id}/response`, on the
 //! embedded broker with device credentials (create, read one, read filtered and sorted with
 //! totals, a stale update refused, update, delete, meta; malformed requests; a built-in type
-//! and a type outside the device's lists refused; another device's client id not served), and
-//! through Mosquitto, whose own ACL is the guard there.
+//! and a type outside the device's lists refused; another device's client id not served; live
+//! change subscriptions fed by REST, MQTT and a plugin), and through Mosquitto, whose own ACL
+//! is the guard there.
 
 use switchyard_test_support as support;
 
@@ -16,22 +17,29 @@ use support::mosquitto::{self, Mosquitto};
 use support::plugins::root;
 use support::{Api, Options, Server, eventually};
 
-/// Connects as a client, sends each step's request to `<prefix>/<to>/request` (`to` defaults
-/// to its own client id) and waits for the response with the request's id (a step with
-/// `"wait": false` does not wait). Prints the responses as a JSON list, `null` where none came.
+/// Connects as a client and runs its steps: `{"send": request}` publishes to
+/// `<prefix>/<to>/request` (`to` defaults to its own client id) and waits for the response
+/// with the request's id (unless `"wait": false`; `{sub:N}` in a request stands for the
+/// subscription id answered to the N-th request); `{"rest": [method, path, body]}` calls the
+/// REST API; `{"publish": [topic, payload]}` publishes at QoS 1; `{"notifications": n}` waits
+/// until `n` notifications arrived on `<prefix>/<client id>/notify/+`. Prints
+/// `{"responses": [...], "notifications": [...]}`, a response `null` where none came.
 const CLIENT: &str = r#"
-import json, sys, threading
+import json, sys, threading, urllib.request
 import paho.mqtt.client as mqtt
 
-port, username, password, client_id, prefix, steps = sys.argv[1:7]
+port, username, password, client_id, prefix, api, token, steps = sys.argv[1:9]
 client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
 if username:
     client.username_pw_set(username, password)
-responses, arrived = {}, threading.Condition()
+responses, notifications, arrived = {}, [], threading.Condition()
 def on_message(client, userdata, message):
-    response = json.loads(message.payload)
+    body = json.loads(message.payload)
     with arrived:
-        responses[response.get("id")] = response
+        if body.get("type") == "notification":
+            notifications.append(body)
+        else:
+            responses[body.get("id")] = body
         arrived.notify_all()
 connected, subscribed = threading.Event(), threading.Event()
 client.on_connect = lambda *args: connected.set()
@@ -41,13 +49,32 @@ client.connect("127.0.0.1", int(port))
 client.loop_start()
 if not connected.wait(10):
     sys.exit("no CONNACK")
-client.subscribe(f"{prefix}/{client_id}/response", 1)
+client.subscribe([(f"{prefix}/{client_id}/response", 1), (f"{prefix}/{client_id}/notify/+", 1)])
 if not subscribed.wait(10):
     sys.exit("no SUBACK")
 out = []
 for step in json.loads(steps):
+    if "rest" in step:
+        method, path, body = step["rest"]
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(api + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Tenant": "acme"})
+        urllib.request.urlopen(request).read()
+        continue
+    if "publish" in step:
+        topic, payload = step["publish"]
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+        continue
+    if "notifications" in step:
+        with arrived:
+            arrived.wait_for(lambda: len(notifications) >= step["notifications"], timeout=10)
+        continue
     request = step["send"]
     payload = request if isinstance(request, str) else json.dumps(request)
+    # "{sub:N}" stands for the subscription id answered to the N-th request sent.
+    for i, answered in enumerate(out):
+        if answered and isinstance(answered.get("data"), dict):
+            payload = payload.replace("{sub:%d}" % i, str(answered["data"].get("subscription_id")))
     topic = f"{prefix}/{step.get('to', client_id)}/request"
     client.publish(topic, payload, qos=1).wait_for_publish(10)
     if not step.get("wait", True):
@@ -56,7 +83,8 @@ for step in json.loads(steps):
     with arrived:
         arrived.wait_for(lambda: request["id"] in responses, timeout=10)
     out.append(responses.get(request["id"]))
-print(json.dumps(out))
+with arrived:
+    print(json.dumps({"responses": out, "notifications": notifications}))
 "#;
 
 /// One MQTT session of [`CLIENT`].
@@ -65,22 +93,35 @@ struct Session<'a> {
     login: Option<(&'a str, &'a str)>,
     client_id: &'a str,
     prefix: &'a str,
+    /// The REST API's address and token, for `rest` steps.
+    api: (String, String),
 }
 
 impl Session<'_> {
-    /// Runs `steps`; their responses.
-    fn run(&self, steps: Value) -> Vec<Value> {
+    /// Runs `steps`; the responses and notifications that came.
+    fn converse(&self, steps: Value) -> (Vec<Value>, Vec<Value>) {
         let (username, password) = self.login.unwrap_or_default();
+        let (api, token) = &self.api;
         let ran = Command::new("python3")
             .arg("-c")
             .arg(CLIENT)
             .args([&self.port.to_string(), username, password, self.client_id])
-            .args([self.prefix, &steps.to_string()])
+            .args([self.prefix, api, token, &steps.to_string()])
             .env("PYTHONPATH", root().join(".tools/python"))
             .output()
             .expect("running python3");
         assert!(ran.status.success(), "{}", printed(&ran));
-        serde_json::from_slice(&ran.stdout).expect("the responses as JSON")
+        let mut printed: Value = serde_json::from_slice(&ran.stdout).expect("JSON out");
+        let list = |value: &mut Value| value.as_array_mut().map(std::mem::take).unwrap_or_default();
+        (
+            list(&mut printed["responses"]),
+            list(&mut printed["notifications"]),
+        )
+    }
+
+    /// Runs `steps`; the responses.
+    fn run(&self, steps: Value) -> Vec<Value> {
+        self.converse(steps).0
     }
 
     /// Sends one request and returns its response.
@@ -89,15 +130,33 @@ impl Session<'_> {
     }
 }
 
-/// A device that may use `spec/<its client id>/...`, reading and writing the types given.
+/// A device that may use `spec/<its client id>/...` and publish to `sensors/#`, reading and
+/// writing the types given.
 async fn device(api: &Api, username: &str, read: Value, write: Value) {
     let filters = format!("spec/{username}/#");
     let device = json!({
         "username": username, "password": format!("{username}-password"),
-        "publish": ["spec/+/request"], "subscribe": [filters],
+        "publish": ["spec/+/request", "sensors/#"], "subscribe": [filters],
         "read": read, "write": write,
     });
     api.create("MQTTDevice", device).await;
+}
+
+/// A server whose embedded broker requires credentials, with tenant `acme` serving Data over
+/// MQTT on `spec` through an embedded client; the operator acting in acme.
+async fn acme_serving(dir: &std::path::Path) -> (Server, Api) {
+    let options = Options {
+        env: vec![("SWITCHYARD_MQTT_AUTH", "required".to_owned())],
+        ..Options::default()
+    };
+    let server = Server::start_with(dir, options).await;
+    let (status, body) = server.post("/api/tenants", json!({"name": "acme"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let acme = server.in_tenant("acme");
+    let client =
+        json!({"mainBrokerURL": "embedded", "specPrefix": "spec", "qos": 1, "isEnabled": true});
+    acme.create("MQTTClient", client).await;
+    (server, acme)
 }
 
 fn error_code(response: &Value) -> &str {
@@ -114,17 +173,7 @@ fn ok(response: &Value) -> &Value {
 #[tokio::test]
 async fn a_device_keeps_records_over_mqtt_on_the_embedded_broker() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options {
-        env: vec![("SWITCHYARD_MQTT_AUTH", "required".to_owned())],
-        ..Options::default()
-    };
-    let server = Server::start_with(dir.path(), options).await;
-    let (status, body) = server.post("/api/tenants", json!({"name": "acme"})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let acme = server.in_tenant("acme");
-    let client =
-        json!({"mainBrokerURL": "embedded", "specPrefix": "spec", "qos": 1, "isEnabled": true});
-    acme.create("MQTTClient", client).await;
+    let (server, acme) = acme_serving(dir.path()).await;
     device(&acme, "app-1", json!(["Order"]), json!(["Order"])).await;
     device(&acme, "viewer", json!(["Order"]), json!([])).await;
     let (app_password, viewer_password) = ("app-1-password", "viewer-password");
@@ -133,6 +182,7 @@ async fn a_device_keeps_records_over_mqtt_on_the_embedded_broker() {
         login: Some((client_id, password)),
         client_id,
         prefix: "spec",
+        api: (format!("http://{}", server.http), server.token.clone()),
     };
     let (app, viewer) = (
         session("app-1", app_password),
@@ -321,6 +371,114 @@ async fn a_device_keeps_records_over_mqtt_on_the_embedded_broker() {
     assert!(acme.list("Order", "item=forged").await.is_empty());
 }
 
+/// Live change subscriptions: notifications only for matching changes, whoever made them
+/// (REST, a request over MQTT, a plugin), an update moving an object out of the filter sent
+/// once, a delete of a known object; none after `unsubscribe`; and a clean session's
+/// subscriptions end with it.
+#[tokio::test]
+async fn subscriptions_notify_matching_changes_from_every_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, acme) = acme_serving(dir.path()).await;
+    device(
+        &acme,
+        "app-1",
+        json!(["Order", "ChaosRecord"]),
+        json!(["Order"]),
+    )
+    .await;
+    acme.upload("chaos", &support::plugins::plugin("chaos"))
+        .await;
+    acme.subscribe_plugin("chaos", "sensors/#").await;
+    let app = Session {
+        port: server.mqtt.port(),
+        login: Some(("app-1", "app-1-password")),
+        client_id: "app-1",
+        prefix: "spec",
+        api: (format!("http://{}", server.http), server.token.clone()),
+    };
+    let subscribe = |id: &str, entity: &str, filters: Value| {
+        json!({"send": {"id": id, "type": "subscription", "operation": "subscribe",
+               "entity": entity, "options": {"filters": filters}}})
+    };
+    let unsubscribe = |id: &str, subscription: &str| {
+        json!({"send": {"id": id, "type": "subscription", "operation": "unsubscribe",
+               "data": {"subscription_id": subscription}}})
+    };
+    let open = json!([{"column": "status", "operator": "eq", "value": "open"}]);
+    let first = eventually("the subscription made", Duration::from_secs(20), || async {
+        let response = app.run(json!([subscribe("s0", "Order", open.clone())]));
+        response[0].is_object().then(|| response[0].clone())
+    })
+    .await;
+    let ended = ok(&first)["subscription_id"].as_str().unwrap().to_owned();
+    let order = |item: &str, status: &str| json!({"item": item, "status": status});
+    let kept = acme.create("Order", order("kept", "open")).await;
+    let path = format!("/api/objects/Order/{}", kept["id"].as_str().unwrap());
+    let (responses, notifications) = app.converse(json!([
+        unsubscribe("u0", &ended),
+        subscribe("s1", "Order", open.clone()),
+        subscribe("s2", "ChaosRecord", json!([])),
+        {"rest": ["POST", "/api/objects/Order", order("rest", "open")]},
+        {"rest": ["POST", "/api/objects/Order", order("closed", "closed")]},
+        {"send": {"id": "c1", "type": "request", "operation": "create", "entity": "Order",
+                  "data": order("mqtt", "open")}},
+        {"rest": ["PATCH", &path, {"status": "closed"}]},
+        {"rest": ["PATCH", &path, {"qty": 2}]},
+        {"publish": ["sensors/line-1", "ok 5"]},
+        {"notifications": 4},
+    ]));
+    // The first session was clean and has ended: so has its subscription.
+    assert_eq!(error_code(&responses[0]), "not_found");
+    let orders = ok(&responses[1]).clone();
+    let sub = orders["subscription_id"].as_str().unwrap();
+    assert_eq!(orders["notify_topic"], format!("spec/app-1/notify/{sub}"));
+    let items: Vec<(Value, Value)> = (notifications.iter())
+        .filter(|n| n["subscription_id"] == sub)
+        .map(|n| (n["operation"].clone(), n["data"]["item"].clone()))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            (json!("create"), json!("rest")),
+            (json!("create"), json!("mqtt")),
+            (json!("update"), json!("kept")),
+        ],
+        "matching creates over REST and MQTT, and the update that moved `kept` out, once"
+    );
+    let records: Vec<&Value> = (notifications.iter())
+        .filter(|n| n["entity"] == "ChaosRecord")
+        .collect();
+    assert_eq!(records.len(), 1, "{notifications:?}");
+    assert_eq!(records[0]["operation"], "create");
+    assert_eq!(records[0]["data"]["n"], 5, "the plugin's write");
+
+    // A delete of a matching object; nothing after unsubscribing.
+    let mqtt = ok(&responses[3])["id"].as_str().unwrap().to_owned();
+    let (responses, notifications) = app.converse(json!([
+        subscribe("s3", "Order", open),
+        subscribe("s4", "ChaosRecord", json!([])),
+        {"rest": ["DELETE", format!("/api/objects/Order/{mqtt}"), null]},
+        {"notifications": 1},
+        unsubscribe("u1", "{sub:0}"),
+        {"rest": ["POST", "/api/objects/Order", order("late", "open")]},
+        {"publish": ["sensors/line-1", "ok 6"]},
+        {"notifications": 2},
+    ]));
+    ok(&responses[2]);
+    let seen: Vec<(Value, Value)> = (notifications.iter())
+        .map(|n| (n["operation"].clone(), n["data"].clone()))
+        .map(|(operation, data)| (operation, data.get("n").cloned().unwrap_or(data)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("delete"), json!({ "id": mqtt })),
+            (json!("create"), json!(6))
+        ],
+        "the delete, then only the plugin's record: no order after unsubscribing"
+    );
+}
+
 #[tokio::test]
 async fn requests_through_mosquitto_are_served_in_the_clients_tenant() {
     let dir = tempfile::tempdir().unwrap();
@@ -336,6 +494,7 @@ async fn requests_through_mosquitto_are_served_in_the_clients_tenant() {
         login: Some((mosquitto::USER, mosquitto::PASSWORD)),
         client_id: "field-app",
         prefix: "ext/data",
+        api: (format!("http://{}", server.http), server.token.clone()),
     };
     let created = eventually("the create answered", Duration::from_secs(20), || async {
         let response = app.run(

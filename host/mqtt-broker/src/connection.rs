@@ -211,7 +211,11 @@ where
         ..
     } = connection;
     shared.access.presence(&identity, false);
-    let details = json!({"device": identity.device, "reason": end.to_string()});
+    let details = json!({
+        "device": identity.device,
+        "reason": end.to_string(),
+        "sessionKept": slot.session.is_some(),
+    });
     shared.event(
         &who(&tenant, &identity, &client_id),
         "disconnected",

@@ -82,15 +82,19 @@ pub enum Operation {
     Update,
     Delete,
     Meta,
+    Subscribe,
+    Unsubscribe,
 }
 
 impl Operation {
-    const ALL: [(&str, Operation); 5] = [
+    const ALL: [(&str, Operation); 7] = [
         ("read", Operation::Read),
         ("create", Operation::Create),
         ("update", Operation::Update),
         ("delete", Operation::Delete),
         ("meta", Operation::Meta),
+        ("subscribe", Operation::Subscribe),
+        ("unsubscribe", Operation::Unsubscribe),
     ];
 }
 
@@ -99,7 +103,7 @@ impl Operation {
 pub struct Request {
     pub id: String,
     pub operation: Operation,
-    /// The object type.
+    /// The object type (empty for `unsubscribe`, which needs none).
     pub entity: String,
     /// The object one operation is about: `record_id`, else `data.id`.
     pub record_id: Option<String>,
@@ -169,13 +173,15 @@ fn fields(id: String, map: &Map<String, Value>) -> Result<Request, Failure> {
             .map(|(_, op)| *op)
             .ok_or_else(|| {
                 Failure::invalid(format!(
-                    "unknown operation `{name}`; expected read, create, update, delete or meta"
+                    "unknown operation `{name}`; expected read, create, update, delete, meta, \
+                     subscribe or unsubscribe"
                 ))
             })?,
         _ => return Err(Failure::invalid("a request needs an `operation` (text)")),
     };
     let entity = match map.get("entity") {
         Some(Value::String(entity)) if !entity.is_empty() => entity.clone(),
+        None if operation == Operation::Unsubscribe => String::new(),
         _ => {
             let message = "a request needs an `entity`: the type of the objects it is about";
             return Err(Failure::invalid(message));

@@ -2,7 +2,8 @@
 //! `specPrefix`. Devices and apps publish JSON requests to `<prefix>/{client_id}/request` and
 //! get their answers on `<prefix>/{client_id}/response`: create, read (one, or many with
 //! filters, sort, paging and totals), update, delete and `meta`, on the client's tenant's
-//! objects, with the checks the REST API makes.
+//! objects, with the checks the REST API makes; `subscribe` starts a live feed of a type's
+//! changes matching filters ([`subscriptions`]).
 //!
 //! [`Requests`] stands in front of the dispatcher as the brokers' `Inbound`: it adds the
 //! request filter to such clients, answers what arrives there, and hands every other message
@@ -11,5 +12,6 @@
 pub mod envelope;
 pub mod operations;
 mod requests;
+pub mod subscriptions;
 
 pub use requests::Requests;

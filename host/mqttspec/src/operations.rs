@@ -4,8 +4,10 @@
 //! types its `read` and `write` lists name.
 
 use crate::envelope::{Answer, Code, Failure, Operation, Request};
+use crate::subscriptions::{Requester, Subscriptions};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use switchyard_model::Device;
 use switchyard_store::{Object, Query, Store};
 
@@ -23,8 +25,21 @@ pub enum Caller {
     Trusted,
 }
 
+/// Where a request came from: what its subscriptions are answered through.
+pub struct Origin<'a> {
+    pub subscriptions: &'a Arc<Subscriptions>,
+    /// The client's `specPrefix`.
+    pub prefix: &'a str,
+    pub requester: Requester,
+}
+
 /// Runs `request` on `store`'s tenant; a write is on disk when this returns.
-pub async fn run(store: &Store, caller: &Caller, request: &Request) -> Result<Answer, Failure> {
+pub async fn run(
+    store: &Store,
+    caller: &Caller,
+    origin: &Origin<'_>,
+    request: &Request,
+) -> Result<Answer, Failure> {
     allowed(store, caller, request)?;
     let entity = &request.entity;
     let data = |object: Object| Answer {
@@ -57,6 +72,34 @@ pub async fn run(store: &Store, caller: &Caller, request: &Request) -> Result<An
             }
         }
         Operation::Meta => meta(store, entity)?,
+        Operation::Subscribe => {
+            let filters = request.query.filters.clone();
+            let subscriptions = origin.subscriptions;
+            let (id, topic) = subscriptions.subscribe(
+                origin.prefix,
+                origin.requester.clone(),
+                entity,
+                filters,
+            )?;
+            Answer {
+                data: json!({"subscription_id": id, "notify_topic": topic}),
+                metadata: None,
+            }
+        }
+        Operation::Unsubscribe => {
+            let id = (request.data.as_ref())
+                .and_then(|data| data.get("subscription_id"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| Failure::invalid("`unsubscribe` needs `data.subscription_id`"))?;
+            if !origin.subscriptions.unsubscribe(&origin.requester, id) {
+                let message = format!("no subscription `{id}` of this client id");
+                return Err(Failure::new(Code::NotFound, message));
+            }
+            Answer {
+                data: json!({ "subscription_id": id }),
+                metadata: None,
+            }
+        }
     };
     if matches!(
         request.operation,
@@ -68,6 +111,10 @@ pub async fn run(store: &Store, caller: &Caller, request: &Request) -> Result<An
 }
 
 fn allowed(store: &Store, caller: &Caller, request: &Request) -> Result<(), Failure> {
+    if request.operation == Operation::Unsubscribe {
+        // Only the requester's own subscriptions can be ended.
+        return Ok(());
+    }
     let entity = &request.entity;
     switchyard_store::validate_type_name(entity)?;
     if store.is_builtin(entity) {
@@ -80,7 +127,9 @@ fn allowed(store: &Store, caller: &Caller, request: &Request) -> Result<(), Fail
         return Ok(());
     };
     let (may, list) = match request.operation {
-        Operation::Read | Operation::Meta => (device.may_read(entity), "read"),
+        Operation::Read | Operation::Meta | Operation::Subscribe => {
+            (device.may_read(entity), "read")
+        }
         _ => (device.may_write(entity), "write"),
     };
     if may {

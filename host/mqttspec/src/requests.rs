@@ -8,7 +8,8 @@
 //! not acknowledged, and comes again.
 
 use crate::envelope::{self, Code, Failure};
-use crate::operations::{self, Caller};
+use crate::operations::{self, Caller, Origin};
+use crate::subscriptions::{Requester, Subscriptions};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -19,6 +20,9 @@ use switchyard_model::{Device, Report};
 use switchyard_store::Store;
 use tokio::sync::oneshot;
 
+/// The embedded broker's events of devices leaving, whose subscriptions may end with them.
+const DISCONNECTED: &str = "$events/disconnected/+";
+
 /// The property that turns Data over MQTT on for an `MQTTClient`.
 const PREFIX: &str = "specPrefix";
 const MQTT_CLIENT: &str = "MQTTClient";
@@ -27,6 +31,7 @@ pub struct Requests {
     next: Arc<dyn Inbound>,
     store: Store,
     brokers: Brokers,
+    subscriptions: Arc<Subscriptions>,
     served: Mutex<Served>,
     /// Per requester, the end of its latest request, for the next one to wait for.
     turns: Mutex<HashMap<(String, String), Turn>>,
@@ -57,6 +62,7 @@ impl Requests {
     pub fn new(next: Arc<dyn Inbound>, store: Store, brokers: Brokers) -> Arc<Requests> {
         Arc::new(Requests {
             next,
+            subscriptions: Subscriptions::new(store.clone(), brokers.clone()),
             store,
             brokers,
             served: Mutex::default(),
@@ -154,9 +160,17 @@ impl Requests {
         let store = self.store.in_tenant(&message.tenant);
         let answer = match envelope::parse(&message.payload) {
             Ok(request) => {
-                let caller = caller(&store, &service, sender);
-                let outcome = match caller {
-                    Ok(caller) => operations::run(&store, &caller, &request).await,
+                let origin = Origin {
+                    subscriptions: &self.subscriptions,
+                    prefix: &service.prefix,
+                    requester: Requester {
+                        tenant: message.tenant.clone(),
+                        client: message.client_id.clone(),
+                        id: requester.clone(),
+                    },
+                };
+                let outcome = match caller(&store, &service, sender) {
+                    Ok(caller) => operations::run(&store, &caller, &origin, &request).await,
                     Err(refused) => Err(refused),
                 };
                 if let Err(Failure {
@@ -190,6 +204,20 @@ impl Requests {
         }
         drop(end);
         Outcome::Done
+    }
+}
+
+impl Requests {
+    /// A device left the embedded broker: unless its session is kept, so are its
+    /// subscriptions. (The event goes on to the dispatcher, for the tenant's own subscribers.)
+    fn session_ended(&self, message: &Incoming) {
+        let Ok(event) = serde_json::from_slice::<Value>(&message.payload) else {
+            return;
+        };
+        let kept = event["sessionKept"].as_bool() == Some(true);
+        if let (false, Some(requester)) = (kept, event["clientId"].as_str()) {
+            (self.subscriptions).end(&message.tenant, &message.client_id, requester);
+        }
     }
 }
 
@@ -245,12 +273,20 @@ impl Inbound for Requests {
         let mut filters = self.next.filters_for(tenant, client_id);
         if let Some(service) = self.service(tenant, client_id) {
             filters.push(format!("{}/+/request", service.prefix));
+            if service.embedded {
+                filters.push(DISCONNECTED.to_owned());
+            }
         }
         filters
     }
 
     fn dispatch(self: Arc<Self>, message: Incoming) -> BoxFuture<'static, Outcome> {
         let service = self.service(&message.tenant, &message.client_id);
+        if service.as_ref().is_some_and(|service| service.embedded)
+            && switchyard_topic::matches(DISCONNECTED, &message.topic)
+        {
+            self.session_ended(&message);
+        }
         let requester = (service.as_ref())
             .and_then(|service| requester(&service.prefix, &message.topic))
             .map(str::to_owned);
