@@ -401,6 +401,10 @@ impl Backend for Postgres {
                 let _ = drop_indexes(client, std::iter::once(name.as_str()));
                 return Err(Error::storage("building an index", e));
             }
+            // The planner knows nothing of the indexed values until the table is analyzed:
+            // without their statistics it walks the type in id order instead (seconds over a
+            // million objects, where the index answers in a fraction of a millisecond).
+            (client.batch_execute("ANALYZE objects")).map_err(failed("analyzing the objects"))?;
             let declare =
                 "INSERT INTO object_indexes VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
             let mut tx = client.transaction().map_err(failed("declaring an index"))?;
