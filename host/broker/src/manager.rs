@@ -553,6 +553,13 @@ impl Topics {
             .collect()
     }
 
+    /// Applies `change`; whether the filters to follow changed with it.
+    pub fn change(&mut self, change: impl FnOnce(&mut Topics)) -> bool {
+        let before = self.all();
+        change(self);
+        self.all() != before
+    }
+
     /// Replaces the subscribers' filters.
     pub fn set_filters(&mut self, filters: BTreeSet<String>) {
         self.filters = filters;

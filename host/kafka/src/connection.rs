@@ -98,12 +98,7 @@ impl Shared {
     /// rebalance, and the manager sets the same filters again every few seconds when several
     /// instances share the store, which would keep the group rebalancing and never consuming.
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        let changed = {
-            let mut topics = self.topics.lock();
-            let before = topics.all();
-            change(&mut topics);
-            topics.all() != before
-        };
+        let changed = self.topics.lock().change(change);
         if changed {
             self.resubscribe();
         }

@@ -177,7 +177,6 @@ fn meta(store: &Store, entity: &str) -> Result<Answer, Failure> {
         .collect();
     let sample = Query {
         limit: Some(META_SAMPLE),
-        total: true,
         ..Query::default()
     };
     let page = store.query(entity, &sample)?;
@@ -187,7 +186,7 @@ fn meta(store: &Store, entity: &str) -> Result<Answer, Failure> {
             "entity": entity,
             "indexes": indexes,
             "properties": properties,
-            "count": page.total,
+            "count": store.count(entity)?,
         }),
         metadata: None,
     })

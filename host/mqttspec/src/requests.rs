@@ -37,11 +37,12 @@ pub struct Requests {
     turns: Mutex<HashMap<(String, String), Turn>>,
 }
 
-/// Which clients serve requests, read once per change to the clients.
+/// Which clients serve requests, read once per change to the clients; by client id (object
+/// ids are unique across tenants), so a message's lookup allocates nothing.
 #[derive(Default)]
 struct Served {
     generation: u64,
-    by_client: HashMap<(String, String), Option<Arc<Service>>>,
+    by_client: HashMap<String, Option<Arc<Service>>>,
 }
 
 /// How one client serves requests.
@@ -73,14 +74,13 @@ impl Requests {
     /// How `tenant`'s client `client_id` serves requests, if it does.
     fn service(&self, tenant: &str, client_id: &str) -> Option<Arc<Service>> {
         let generation = self.store.generation(MQTT_CLIENT);
-        let key = (tenant.to_owned(), client_id.to_owned());
         {
             let mut served = self.served.lock();
             if served.generation != generation {
                 served.by_client.clear();
                 served.generation = generation;
             }
-            if let Some(found) = served.by_client.get(&key) {
+            if let Some(found) = served.by_client.get(client_id) {
                 return found.clone();
             }
         }
@@ -106,7 +106,7 @@ impl Requests {
             });
         let mut served = self.served.lock();
         if served.generation == generation {
-            served.by_client.insert(key, found.clone());
+            served.by_client.insert(client_id.to_owned(), found.clone());
         }
         found
     }

@@ -119,10 +119,7 @@ impl Connection {
 impl Shared {
     /// Changes the followed topics; the consumer starts over only if what it follows changed.
     fn change_topics(&self, change: impl FnOnce(&mut Topics)) {
-        let mut topics = self.topics.lock();
-        let before = topics.all();
-        change(&mut topics);
-        if topics.all() != before {
+        if self.topics.lock().change(change) {
             self.topics_changed.send_replace(());
         }
     }
