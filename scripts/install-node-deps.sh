@@ -11,6 +11,7 @@ PROJECTS=(
     plugins/order-as
     plugins/glue-as
     plugins/gate-as
+    plugins/guard-as
 )
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

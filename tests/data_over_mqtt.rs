@@ -4,11 +4,15 @@
 //! totals, a stale update refused, update, delete, meta; malformed requests; a built-in type
 //! and a type outside the device's lists refused; another device's client id not served; live
 //! change subscriptions fed by REST, MQTT and a plugin), and through Mosquitto, whose own ACL
-//! is the guard there.
+//! is the guard there. Lifecycle hooks built from source (`plugins/guard` in Rust,
+//! `plugins/guard-as` in AssemblyScript) rule requests over MQTT and REST and devices
+//! connecting: they inject a filter, change data, refuse a delete, audit, and deny when they
+//! trap. The same changes stream to browsers and scripts as server-sent events, resumed with
+//! `Last-Event-ID`.
 
 use switchyard_test_support as support;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
@@ -509,4 +513,318 @@ async fn requests_through_mosquitto_are_served_in_the_clients_tenant() {
         app.ask(json!({"id": "r1", "type": "request", "operation": "read", "entity": "Reading"}));
     assert_eq!(ok(&read)[0]["id"], id.as_str());
     assert_eq!(server.list("Reading", "sensor=s1").await.len(), 1);
+}
+
+#[tokio::test]
+async fn lifecycle_hooks_rule_every_door() {
+    hooks_rule(&support::plugins::plugin("guard")).await;
+}
+
+/// The same rules from `plugins/guard-as`, built with the AssemblyScript SDK: the server wraps
+/// its core module into a component of the lifecycle-hooks world on upload.
+#[tokio::test]
+async fn assemblyscript_lifecycle_hooks_rule_the_same() {
+    hooks_rule(&support::plugins::as_plugin(
+        "plugins/guard-as",
+        "guard_as.wasm",
+    ))
+    .await;
+}
+
+/// Attaches `guard` (deciding as `plugins/guard` documents) to acme's points and checks each
+/// of its rules through Data over MQTT, REST and the embedded broker.
+async fn hooks_rule(guard: &std::path::Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, acme) = acme_serving(dir.path()).await;
+    for username in ["acme-1", "globex-1", "blocked-1"] {
+        device(
+            &acme,
+            username,
+            json!(["Note", "Trap"]),
+            json!(["Note", "Trap"]),
+        )
+        .await;
+    }
+    acme.upload("guard", guard).await;
+    let points = json!([
+        "beforeRead",
+        "beforeCreate",
+        "beforeUpdate",
+        "beforeDelete",
+        "beforeSubscribe",
+        "afterCreate",
+        "afterUpdate",
+        "afterDelete",
+        "beforeConnect",
+        "afterConnect",
+        "afterDisconnect"
+    ]);
+    acme.create(
+        "LifecycleHook",
+        json!({"plugin": "guard", "points": points}),
+    )
+    .await;
+    let session = |login: (&'static str, &'static str)| Session {
+        port: server.mqtt.port(),
+        login: Some(login),
+        client_id: login.0,
+        prefix: "spec",
+        api: (format!("http://{}", server.http), server.token.clone()),
+    };
+    let acme_1 = session(("acme-1", "acme-1-password"));
+    let globex_1 = session(("globex-1", "globex-1-password"));
+    let create = |id: &str, entity: &str, data: Value| json!({"send": {"id": id, "operation": "create", "entity": entity, "data": data}});
+    let read_all = |id: &str| json!({"send": {"id": id, "operation": "read", "entity": "Note"}});
+
+    // Creates get the caller's tenant_id whatever they say; reads see only their own.
+    let first = eventually("acme-1 served", Duration::from_secs(20), || async {
+        let response = acme_1.run(json!([create(
+            "a1",
+            "Note",
+            json!({"text": "a", "tenant_id": "globex"})
+        )]));
+        response[0].is_object().then(|| response[0].clone())
+    })
+    .await;
+    let note = ok(&first).clone();
+    assert_eq!(note["tenant_id"], "acme", "{note}");
+    let responses = globex_1.run(json!([
+        create("g1", "Note", json!({"text": "g"})),
+        read_all("g2"),
+        {"send": {"id": "g3", "operation": "update", "entity": "Note", "record_id": note["id"],
+                  "data": {"text": "moved", "tenant_id": "globex"}}},
+        {"send": {"id": "g4", "operation": "delete", "entity": "Note", "record_id": note["id"]}},
+        create("g5", "Trap", json!({})),
+        read_all("g6"),
+    ]));
+    assert_eq!(ok(&responses[0])["tenant_id"], "globex");
+    let seen = ok(&responses[1]).as_array().unwrap();
+    assert_eq!(seen.len(), 1, "globex-1 sees its own note only: {seen:?}");
+    assert_eq!(seen[0]["text"], "g");
+    assert_eq!(responses[1]["metadata"]["total"], 1);
+    let updated = ok(&responses[2]);
+    assert_eq!(updated["text"], "moved");
+    assert_eq!(
+        updated["tenant_id"], "acme",
+        "an update cannot move a note: {updated}"
+    );
+    assert_eq!(error_code(&responses[3]), "denied");
+    assert_eq!(responses[3]["error"]["message"], "notes are never deleted");
+    assert_eq!(
+        error_code(&responses[4]),
+        "hook_error",
+        "a trapping hook denies"
+    );
+    assert_eq!(
+        ok(&responses[5]).as_array().unwrap().len(),
+        1,
+        "still served"
+    );
+
+    // Subscriptions get the same filter: acme-1 hears its own notes only.
+    let (responses, notifications) = acme_1.converse(json!([
+        {"send": {"id": "s1", "type": "subscription", "operation": "subscribe", "entity": "Note"}},
+        {"rest": ["POST", "/api/objects/Note", {"text": "from rest"}]},
+        create("a2", "Note", json!({"text": "mine"})),
+        {"notifications": 1},
+    ]));
+    ok(&responses[0]);
+    let heard: Vec<&Value> = notifications.iter().map(|n| &n["data"]["text"]).collect();
+    assert_eq!(heard, [&json!("mine")], "{notifications:?}");
+
+    // The REST door: the same rules, for the operator's token.
+    let (status, created) = acme
+        .call(
+            Method::POST,
+            "/api/objects/Note",
+            Some(json!({"text": "r"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["tenant_id"], "operator");
+    let listed = acme.list("Note", "").await;
+    assert!(
+        listed.iter().all(|n| n["tenant_id"] == "operator") && listed.len() == 2,
+        "the operator's token sees its own notes only: {listed:?}"
+    );
+    let path = format!("/api/objects/Note/{}", created["id"].as_str().unwrap());
+    let (status, body) = acme.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("notes are never deleted"),
+        "{body}"
+    );
+    let (status, body) = acme
+        .call(Method::POST, "/api/objects/Trap", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("hook_error"),
+        "{body}"
+    );
+
+    // A device the connect hook refuses never gets in.
+    let refused = support::clients::run(
+        "mosquitto_pub",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.mqtt.port().to_string(),
+            "-u",
+            "blocked-1",
+            "-P",
+            "blocked-1-password",
+            "-i",
+            "blocked-1",
+            "-q",
+            "1",
+            "-t",
+            "sensors/x",
+            "-m",
+            "hi",
+        ]
+        .map(str::to_owned),
+    );
+    assert!(!refused.status.success(), "{}", printed(&refused));
+    assert!(
+        printed(&refused).to_lowercase().contains("not authori"),
+        "{}",
+        printed(&refused)
+    );
+
+    // The after hooks audited the writes and the comings and goings.
+    let audit = eventually("the audit", Duration::from_secs(20), || async {
+        let entries = acme.list("AuditEntry", "").await;
+        let disconnects = entries
+            .iter()
+            .filter(|e| e["operation"] == "disconnect")
+            .count();
+        (disconnects >= 3).then_some(entries)
+    })
+    .await;
+    let entry = |operation: &str, caller: &str| {
+        audit
+            .iter()
+            .filter(|e| e["operation"] == operation && e["caller"] == caller)
+            .map(|e| (e["recordId"].clone(), e["success"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        entry("create", "acme-1").contains(&(note["id"].clone(), json!(true))),
+        "{audit:?}"
+    );
+    assert_eq!(
+        entry("update", "globex-1"),
+        [(note["id"].clone(), json!(true))]
+    );
+    assert_eq!(
+        entry("delete", "globex-1"),
+        [],
+        "a refused delete never ran: {audit:?}"
+    );
+    assert!(!entry("connect", "acme-1").is_empty(), "{audit:?}");
+    assert!(entry("connect", "blocked-1").is_empty(), "{audit:?}");
+    let by_rest = entry("create", "operator");
+    assert!(
+        by_rest.contains(&(created["id"].clone(), json!(true))),
+        "{audit:?}"
+    );
+}
+
+/// Reads server-sent events from `response` until `wanted` have come: `(id, event, data)`.
+async fn events(response: &mut reqwest::Response, wanted: usize) -> Vec<(String, String, Value)> {
+    let mut text = String::new();
+    let parsed = |text: &str| -> Vec<(String, String, Value)> {
+        (text.split("\n\n").filter(|block| block.contains("data:")))
+            .map(|block| {
+                let field = |name: &str| {
+                    (block.lines())
+                        .find_map(|line| line.strip_prefix(name))
+                        .map(|v| v.trim().to_owned())
+                        .unwrap_or_default()
+                };
+                let data = serde_json::from_str(&field("data:")).unwrap_or(Value::Null);
+                (field("id:"), field("event:"), data)
+            })
+            .collect()
+    };
+    let read = async {
+        while parsed(&text).len() < wanted {
+            match response.chunk().await.expect("the stream reads") {
+                Some(chunk) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                None => break,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("{wanted} events did not come; got {text}"));
+    parsed(&text)
+}
+
+#[tokio::test]
+async fn the_change_feed_streams_matching_changes_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, acme) = acme_serving(dir.path()).await;
+    let http = reqwest::Client::new();
+    let feed = |query: &str, last: Option<&str>| {
+        let url = format!("http://{}/api/objects/Order/changes?{query}", server.http);
+        let request = (http.get(url).bearer_auth(&server.token)).header("x-tenant", "acme");
+        match last {
+            Some(id) => request.header("last-event-id", id),
+            None => request,
+        }
+    };
+    let kept = acme
+        .create("Order", json!({"item": "kept", "status": "open"}))
+        .await;
+    let mut follow = feed("status=open&follow=true", None).send().await.unwrap();
+    assert_eq!(follow.status(), StatusCode::OK);
+    let path = format!("/api/objects/Order/{}", kept["id"].as_str().unwrap());
+    acme.create("Order", json!({"item": "a", "status": "open"}))
+        .await;
+    acme.create("Order", json!({"item": "closed", "status": "closed"}))
+        .await;
+    let (status, _) = acme.patch(&path, json!({"status": "closed"})).await;
+    assert_eq!(status, StatusCode::OK);
+    acme.create("Order", json!({"item": "b", "status": "open"}))
+        .await;
+    let seen = events(&mut follow, 3).await;
+    let told: Vec<(&str, &Value)> = (seen.iter())
+        .map(|(_, event, data)| (event.as_str(), &data["data"]["item"]))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("create", &json!("a")),
+            ("update", &json!("kept")),
+            ("create", &json!("b"))
+        ],
+        "matching changes only, and the update that moved `kept` out, once"
+    );
+    assert!(
+        seen.iter()
+            .all(|(id, _, data)| !id.is_empty() && data["entity"] == "Order")
+    );
+    drop(follow);
+
+    // Resumed after the first event: what came since, then the end (no `follow`).
+    let first = seen[0].0.as_str();
+    let mut resumed = feed("status=open", Some(first)).send().await.unwrap();
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let again = events(&mut resumed, 2).await;
+    let ids: Vec<&str> = again.iter().map(|(id, ..)| id.as_str()).collect();
+    assert_eq!(ids, [seen[1].0.as_str(), seen[2].0.as_str()]);
+    assert!(resumed.chunk().await.unwrap().is_none(), "it ends");
+
+    // Resumed from an id the instance never gave: read again.
+    let mut lost = feed("status=open", Some("999999")).send().await.unwrap();
+    let missed = events(&mut lost, 1).await;
+    assert_eq!(missed[0].1, "missed");
+    let (status, body) = acme.get("/api/objects/Order/changes?_sort=item").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -3,7 +3,8 @@
 //! directory, so a server started on another, empty data directory finds them all; the
 //! database's password shows nowhere; several instances on one database run what any of them
 //! configures, lose no update when they write one object at once, and take over from one that
-//! dies; and a PostgreSQL restarted under load costs nothing acknowledged. PostgreSQL is the
+//! dies; a Data over MQTT change subscription held on one instance hears what another one
+//! writes; and a PostgreSQL restarted under load costs nothing acknowledged. PostgreSQL is the
 //! real server, a cluster of this test binary's own (see `switchyard_test_support::postgres`);
 //! Kafka is tansu's.
 
@@ -85,14 +86,7 @@ async fn a_server_on_postgresql_keeps_everything_there_and_never_shows_the_passw
 /// other within a second, and a plugin uploaded to one runs on the other (compiled there).
 #[tokio::test]
 async fn what_one_instance_configures_the_other_runs() {
-    let url = support::postgres::database();
-    let options = || Options {
-        env: vec![("SWITCHYARD_STORE", url.clone())],
-        ..Options::default()
-    };
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Server::start_with(dir_a.path(), options()).await;
-    let b = Server::start_with(dir_b.path(), options()).await;
+    let (a, b, _dirs) = two_instances().await;
 
     b.upload("recorder", &plugin("recorder")).await;
     let client = a
@@ -149,6 +143,66 @@ async fn what_one_instance_configures_the_other_runs() {
     a.subscribe_client(&client, "two/+", "recorder-two").await;
     let device_a = MqttPeer::connect(a.mqtt, None, &[]).await;
     a.record_reading(&device_a, "two/a", "two").await;
+}
+
+/// Two instances on one new database, and their data directories (kept while they run).
+async fn two_instances() -> (Server, Server, [tempfile::TempDir; 2]) {
+    let url = support::postgres::database();
+    let options = || Options {
+        env: vec![("SWITCHYARD_STORE", url.clone())],
+        ..Options::default()
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = Server::start_with(dirs[0].path(), options()).await;
+    let b = Server::start_with(dirs[1].path(), options()).await;
+    (a, b, dirs)
+}
+
+/// A device subscribed to changes over Data over MQTT on instance A is notified of an object
+/// created through instance B's REST API: the subscription follows the database's change
+/// notices, not only A's own commits.
+#[tokio::test]
+async fn a_change_subscription_hears_what_another_instance_writes() {
+    let (a, b, _dirs) = two_instances().await;
+    a.connected_client(
+        json!({"mainBrokerURL": "embedded", "specPrefix": "spec", "qos": 1,
+                              "isEnabled": true}),
+    )
+    .await;
+    let filters = ["spec/+/response", "spec/+/notify/+"];
+    let mut device = MqttPeer::connect(a.mqtt, None, &filters).await;
+    let request = format!("spec/{}/request", device.id());
+    let subscribe = json!({"id": "s1", "type": "subscription", "operation": "subscribe",
+        "entity": "Order", "options": {"filters": [{"column": "status", "operator": "eq", "value": "open"}]}});
+    let started = Instant::now();
+    let subscribed: Value = loop {
+        // Until A's client has subscribed to the requests, they reach nobody: ask again.
+        device.publish(&request, subscribe.to_string()).await;
+        if let Some((_, payload)) = device.nothing_within(Duration::from_millis(500)).await {
+            break serde_json::from_slice(&payload).unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "A never served the request"
+        );
+    };
+    assert_eq!(subscribed["success"], true, "{subscribed}");
+
+    b.create("Order", json!({"item": "closed on b", "status": "closed"}))
+        .await;
+    b.create("Order", json!({"item": "open on b", "status": "open"}))
+        .await;
+    let notice: Value = loop {
+        let (topic, payload) = device.next(Duration::from_secs(20)).await;
+        if topic.contains("/notify/") {
+            break serde_json::from_slice(&payload).unwrap();
+        }
+    };
+    assert_eq!(notice["operation"], "create", "{notice}");
+    assert_eq!(
+        notice["data"]["item"], "open on b",
+        "only the matching change: {notice}"
+    );
 }
 
 /// Two instances writing one object at once, through REST (merges of each writer's own

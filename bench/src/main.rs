@@ -16,7 +16,8 @@
 //! `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the
 //! resident memory every 30 s. Last, the resident memory of storing 2,000,000 objects
 //! (`-- --store-memory` runs only that). `-- --scaling` runs 1, 2 and 3 instances on one
-//! PostgreSQL consuming one Kafka topic (see [`scaling`]).
+//! PostgreSQL consuming one Kafka topic (see [`scaling`]). `-- --mqttspec` measures Data over
+//! MQTT's request round trips and notification latency (see [`mqttspec`]).
 //!
 //! Run: `cargo run --release -p switchyard-bench [-- MESSAGES]` (the Kafka cases need
 //! `scripts/install-kafka.sh`). With `SWITCHYARD_STORE=postgres://...` set, the pipeline cases
@@ -26,6 +27,7 @@ use switchyard_test_support::plugins;
 
 mod invoke;
 mod load;
+mod mqttspec;
 mod natives;
 mod pipeline;
 mod queries;
@@ -104,6 +106,10 @@ async fn main() -> anyhow::Result<()> {
     if args.first().is_some_and(|a| a == "--scaling") {
         let messages = args.get(1).map(|n| n.parse()).transpose()?;
         return scaling::run(messages.unwrap_or(100_000)).await;
+    }
+    if args.first().is_some_and(|a| a == "--mqttspec") {
+        let requests = args.get(1).map(|n| n.parse()).transpose()?;
+        return mqttspec::run(requests.unwrap_or(10_000)).await;
     }
     if args.first().is_some_and(|a| a == "--store-memory") {
         return storage::memory().await;

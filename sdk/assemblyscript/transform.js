@@ -1,8 +1,8 @@
 // asc transform: gives the SDK's glue functions their canonical-ABI export names, which are not
 // AssemblyScript identifiers, and fails the build early if the module would not fit its world
 // (so the server's upload check never has to be the first to say so). A module is of the
-// `plugin` world (a message handler) or of the `broker-hooks` world, told by the glue its entry
-// file exports.
+// `plugin` world (a message handler), the `broker-hooks` world or the `lifecycle-hooks` world,
+// told by the glue its entry file exports.
 //
 // Dependency-free on purpose: asc hands us its own binaryen as `this.binaryen`, and a plugin
 // links this package from the repository, where importing "assemblyscript" would resolve to a
@@ -12,11 +12,12 @@
 const WIT_VERSION = "0.2.0";
 const iface = (name) => `switchyard:plugin/${name}@${WIT_VERSION}`;
 
-// Each world: the glue module its entry file re-exports, the glue's renames (one function may
-// take several names) and the interfaces it may import.
+// Each world: what such a plugin is (for error messages), the glue module its entry file re-exports,
+// the glue's renames (one function may take several names) and the interfaces it may import.
 const WORLDS = [
   {
     name: "switchyard:plugin",
+    kind: "a message handler",
     glue: "switchyard-plugin/exports",
     renames: [
       ["__switchyard_handle", `${iface("handler")}#handle`],
@@ -26,12 +27,23 @@ const WORLDS = [
   },
   {
     name: "switchyard:plugin broker-hooks",
+    kind: "broker hooks",
     glue: "switchyard-plugin/hooks",
     renames: ["authenticate", "authorize-subscribe", "authorize-publish"].flatMap((hook) => [
       [`__switchyard_${hook.replace("-", "_")}`, `${iface("hooks")}#${hook}`],
       ["__switchyard_post_hook", `cabi_post_${iface("hooks")}#${hook}`],
     ]),
     imports: ["logging"],
+  },
+  {
+    name: "switchyard:plugin lifecycle-hooks",
+    kind: "lifecycle hooks",
+    glue: "switchyard-plugin/lifecycle",
+    renames: ["before", "after"].flatMap((hook) => [
+      [`__switchyard_${hook}`, `${iface("lifecycle")}#${hook}`],
+      [`__switchyard_post_${hook}`, `cabi_post_${iface("lifecycle")}#${hook}`],
+    ]),
+    imports: ["objects", "logging"],
   },
 ];
 
@@ -42,9 +54,10 @@ export default class SwitchyardTransform {
     const worlds = WORLDS.filter((world) => exported(world.renames[0][0]));
     if (worlds.length !== 1) {
       throw buildError(worlds.length === 0
-        ? "the entry file exports no glue; add `export * from \"switchyard-plugin/exports\";` to it " +
-          "(a message handler) or `export * from \"switchyard-plugin/hooks\";` (broker hooks)"
-        : "the entry file exports the glue of both a message handler and broker hooks; a plugin is one or the other");
+        ? "the entry file exports no glue; add " +
+          or(WORLDS.map((w) => `\`export * from "${w.glue}";\` (${w.kind})`)) + " to it"
+        : `the entry file exports the glue of ${worlds.map((w) => w.kind).join(" and ")}; ` +
+          `a plugin is exactly one of ${or(WORLDS.map((w) => w.kind))}`);
     }
     const [world] = worlds;
 
@@ -88,6 +101,11 @@ function buildError(message) {
   return error;
 }
 
+// "a, b or c".
+function or(items) {
+  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}
+
 function hint(module, base) {
   if (module === "env" && ["abort", "trace", "seed"].includes(base)) {
     return " (extend the SDK's asconfig.json, which routes it to the logging import)";
@@ -96,7 +114,8 @@ function hint(module, base) {
   if (module === "env" && base.startsWith("console")) return " (use log.info and friends instead of console)";
   if (module.startsWith("wasi")) return " (plugins have no WASI: no files, clock, environment or console)";
   if (module.startsWith("switchyard:plugin/")) {
-    return ` (this SDK builds plugins for switchyard:plugin@${WIT_VERSION}; broker hooks may only log)`;
+    return ` (this SDK builds plugins for switchyard:plugin@${WIT_VERSION}; broker hooks may only log, ` +
+      "lifecycle hooks may only use objects and log)";
   }
   return "";
 }

@@ -31,6 +31,7 @@
 //! the same token.
 
 mod auth;
+mod changes;
 mod clients;
 mod devices;
 mod error;
@@ -38,6 +39,7 @@ mod extract;
 mod failed;
 mod indexes;
 mod instances;
+mod lifecycle;
 mod logs;
 mod metrics;
 mod objects;
@@ -55,8 +57,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use switchyard_broker::Brokers;
+use switchyard_changes::Feeds;
 use switchyard_dispatch::Dispatcher;
+use switchyard_lifecycle::Lifecycle;
 use switchyard_mqtt_broker::EmbeddedBroker;
 use switchyard_plugins::Plugins;
 use switchyard_store::Store;
@@ -95,6 +100,11 @@ pub struct AppState {
     tenant: String,
     /// Whether the caller is the operator (who may switch tenants).
     operator: bool,
+    /// Who the caller is, as lifecycle hooks are told: `operator`, `admin` or `viewer`.
+    role: &'static str,
+    lifecycle: Lifecycle,
+    /// The change feeds of this instance, for `.../changes`.
+    feeds: Arc<Feeds>,
     store: Store,
     plugins: Plugins,
     brokers: Brokers,
@@ -116,6 +126,12 @@ impl AppState {
         AppState {
             tenant: DEFAULT_TENANT.to_owned(),
             operator: true,
+            role: "operator",
+            lifecycle: Lifecycle::new(
+                dispatcher.callbacks().plugins().clone(),
+                dispatcher.store().clone(),
+            ),
+            feeds: Feeds::new(dispatcher.store().clone()),
             store: dispatcher.store().clone(),
             plugins: dispatcher.callbacks().plugins().clone(),
             brokers: dispatcher.brokers().clone(),
@@ -126,6 +142,17 @@ impl AppState {
             closing: CancellationToken::new(),
             metrics: None,
             mqtt: None,
+        }
+    }
+
+    /// Asks the tenants' lifecycle hooks through `lifecycle` and serves change feeds from
+    /// `feeds`: the ones Data over MQTT uses, so both share what they read of the hooks and
+    /// one window of changes to resume from.
+    pub fn with_lifecycle(self, lifecycle: Lifecycle, feeds: Arc<Feeds>) -> AppState {
+        AppState {
+            lifecycle,
+            feeds,
+            ..self
         }
     }
 
@@ -158,6 +185,10 @@ impl AppState {
     fn scoped(&self, caller: &auth::Caller) -> AppState {
         AppState {
             operator: caller.operator,
+            role: match caller.operator {
+                true => "operator",
+                false => caller.role.name(),
+            },
             ..self.scoped_to(&caller.tenant)
         }
     }
@@ -183,6 +214,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(plugins::list))
         .routes(routes!(objects::create, objects::list))
         .routes(routes!(objects::query))
+        .routes(routes!(changes::changes))
         .routes(routes!(
             objects::read,
             objects::merge,

@@ -7,17 +7,20 @@
 //! ([`switchyard_store::Store::sync`], shared with concurrent writers).
 //!
 //! Every object carries a `version`, sent as its `ETag`; `If-Match` makes a write conditional
-//! on it, and a stale one answers 409.
+//! on it, and a stale one answers 409. The tenant's lifecycle hooks are asked about objects of
+//! its own types ([`crate::lifecycle`]).
 
 use crate::AppState;
 use crate::error::{ApiError, Result};
 use crate::extract::{Checked, IfMatch, JsonBody, Scoped};
+use crate::lifecycle::{Hooked, data_of};
 use crate::openapi::ErrorMessage;
 use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use switchyard_lifecycle::Operation;
 use switchyard_store::{Object, Page, Result as StoreResult, Txn};
 
 /// `POST /api/objects/{Type}`: 201 with the new object and its `Location`, once it is on disk.
@@ -34,8 +37,18 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<impl IntoResponse> {
     crate::tenants::admit(&state, &type_name)?;
-    let object = state.store.create(&type_name, json_object(body)?)?;
-    state.store.sync().await?;
+    let body = json_object(body)?;
+    let hooked = Hooked::before(&state, Operation::Create, &type_name, |request| {
+        request.data = data_of(&body);
+    })
+    .await?;
+    let data = hooked.data(body);
+    let created = async {
+        let object = state.store.create(&type_name, data)?;
+        state.store.sync().await?;
+        Ok(object)
+    };
+    let object = hooked.after(created.await, shown).await?;
     let location = format!("/api/objects/{type_name}/{}", id_of(&object));
     Ok((
         StatusCode::CREATED,
@@ -66,7 +79,7 @@ pub(crate) async fn list(
             .iter()
             .map(|(key, value)| (key.as_str(), value.as_str())),
     )?;
-    counted(&state, &type_name, query)
+    counted(&state, &type_name, query).await
 }
 
 /// `POST /api/objects/{Type}/query` with `{filters, sort, order, limit, offset}`.
@@ -82,11 +95,12 @@ pub(crate) async fn query(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Page>> {
     let query = switchyard_store::Query::from_json(&body)?;
-    counted(&state, &type_name, query)
+    counted(&state, &type_name, query).await
 }
 
-/// Runs a query for a page the API answers: with `total` counting every match.
-fn counted(
+/// Runs a query for a page the API answers: with `total` counting every match, and the
+/// filters the tenant's hooks add.
+async fn counted(
     state: &AppState,
     type_name: &str,
     query: switchyard_store::Query,
@@ -95,7 +109,14 @@ fn counted(
         total: true,
         ..query
     };
-    Ok(Json(state.store.query(type_name, &query)?))
+    let hooked = Hooked::before(state, Operation::Read, type_name, |request| {
+        request.query = query.clone();
+    })
+    .await?;
+    let query = hooked.query(query);
+    let page = state.store.query(type_name, &query).map_err(ApiError::from);
+    let shown = |page: &Page| serde_json::to_value(page).unwrap_or_default();
+    Ok(Json(hooked.after(page, shown).await?))
 }
 
 /// `GET /api/objects/{Type}/{id}`, with the version as `ETag`.
@@ -108,10 +129,15 @@ pub(crate) async fn read(
     Scoped(state): Scoped,
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
 ) -> Result<Versioned> {
-    let object = state.store.get(&id)?.filter(|o| is_of(o, &type_name));
-    object
-        .map(Versioned)
-        .ok_or_else(|| no_such(&type_name, &id))
+    let hooked = Hooked::before(&state, Operation::Read, &type_name, |request| {
+        request.record_id = Some(id.clone());
+    })
+    .await?;
+    let object = async {
+        let object = state.store.get(&id)?.filter(|o| is_of(o, &type_name));
+        object.ok_or_else(|| no_such(&type_name, &id))
+    };
+    Ok(Versioned(hooked.after(object.await, shown).await?))
 }
 
 /// `PATCH /api/objects/{Type}/{id}`: merges the body (`null` removes a property).
@@ -131,11 +157,17 @@ pub(crate) async fn merge(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Versioned> {
     let patch = json_object(body)?;
+    let hooked = Hooked::before(&state, Operation::Update, &type_name, |request| {
+        request.record_id = Some(id.clone());
+        request.data = data_of(&patch);
+    })
+    .await?;
+    let patch = hooked.data(patch);
     let object = write(&state, &type_name, &id, version, |txn| {
         txn.update(&id, patch.clone())
     })
-    .await?;
-    Ok(Versioned(object))
+    .await;
+    Ok(Versioned(hooked.after(object, shown).await?))
 }
 
 /// `PUT /api/objects/{Type}/{id}`: replaces every user property with the body.
@@ -155,11 +187,17 @@ pub(crate) async fn replace(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Versioned> {
     let properties = json_object(body)?;
+    let hooked = Hooked::before(&state, Operation::Update, &type_name, |request| {
+        request.record_id = Some(id.clone());
+        request.data = data_of(&properties);
+    })
+    .await?;
+    let properties = hooked.data(properties);
     let object = write(&state, &type_name, &id, version, |txn| {
         txn.replace(&id, properties.clone())
     })
-    .await?;
-    Ok(Versioned(object))
+    .await;
+    Ok(Versioned(hooked.after(object, shown).await?))
 }
 
 /// `DELETE /api/objects/{Type}/{id}`: 204.
@@ -174,7 +212,14 @@ pub(crate) async fn delete(
     Checked(Path((type_name, id))): Checked<Path<(String, String)>>,
     IfMatch(version): IfMatch,
 ) -> Result<StatusCode> {
-    write(&state, &type_name, &id, version, |txn| txn.delete(&id)).await?;
+    let hooked = Hooked::before(&state, Operation::Delete, &type_name, |request| {
+        request.record_id = Some(id.clone());
+    })
+    .await?;
+    let deleted = write(&state, &type_name, &id, version, |txn| txn.delete(&id)).await;
+    hooked
+        .after(deleted, |_| serde_json::json!({ "id": id }))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,6 +237,11 @@ pub(crate) async fn write<T>(
     let out = state.store.write_object(type_name, id, version, &mut op)?;
     state.store.sync().await?;
     Ok(out)
+}
+
+/// An object as the `after` hooks are told of it.
+fn shown(object: &Object) -> Value {
+    Value::Object(object.clone())
 }
 
 fn is_of(object: &Object, type_name: &str) -> bool {

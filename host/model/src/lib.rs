@@ -8,12 +8,14 @@
 //! the CLI agree on them.
 
 mod device;
+mod hook;
 mod kind;
 mod report;
 pub mod schema;
 mod subscriber;
 
 pub use device::{DEVICE_STATUS, Device};
+pub use hook::{LifecycleHook, OPERATIONS, When};
 pub use kind::{ClientKind, Kinds};
 pub use report::Report;
 pub use subscriber::Subscriber;
@@ -40,6 +42,8 @@ pub fn is_tenant_name(name: &str) -> bool {
 pub const MESSAGE_SUBSCRIBER: &str = "MessageSubscriber";
 /// The type of a device's credentials and topics on the embedded broker.
 pub const MQTT_DEVICE: &str = "MQTTDevice";
+/// The type that attaches a tenant's lifecycle-hooks plugin to operations on its objects.
+pub const LIFECYCLE_HOOK: &str = "LifecycleHook";
 /// The type of the records of messages whose callback gave up.
 pub const FAILED_MESSAGE: &str = "FailedMessage";
 

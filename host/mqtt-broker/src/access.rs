@@ -177,12 +177,25 @@ pub trait Hooks: Send + Sync + 'static {
     fn publish(&self, device: HookDevice, topic: String, qos: QoS) -> BoxFuture<Verdict>;
 }
 
+/// A tenant's own rules on its devices coming and going (its lifecycle hooks), asked once a
+/// device's tenant is known. Unlike [`Hooks`] (the operator's, for the whole broker), these
+/// belong to the tenant the device signed in to.
+pub trait Arrivals: Send + Sync + 'static {
+    /// Whether the device `client_id` (empty if the broker assigns one) may connect; `false`
+    /// refuses it (not authorized).
+    fn connect(&self, identity: &Identity, client_id: &str) -> BoxFuture<bool>;
+    /// The device connected (`true`, after its CONNACK) or left; nothing waits for the
+    /// answer.
+    fn presence(&self, identity: &Identity, client_id: &str, connected: bool);
+}
+
 /// The broker's access rules.
 #[derive(Clone)]
 pub struct Access {
     pub mode: AuthMode,
     pub gatekeeper: Option<Arc<dyn Gatekeeper>>,
     pub hooks: Option<Arc<dyn Hooks>>,
+    pub arrivals: Option<Arc<dyn Arrivals>>,
 }
 
 impl Default for Access {
@@ -192,17 +205,30 @@ impl Default for Access {
             mode: AuthMode::Off,
             gatekeeper: None,
             hooks: None,
+            arrivals: None,
         }
     }
 }
 
 impl Access {
-    /// Lets a device in, or says why not: the hooks first, if there are any.
+    /// Lets a device in, or says why not: the operator's hooks first, if there are any, then
+    /// its credentials, then its tenant's rules.
     pub(crate) async fn admit(
         &self,
         client_id: &str,
         login: Option<Login>,
     ) -> Result<Identity, Refused> {
+        let identity = self.identify(client_id, login).await?;
+        match &self.arrivals {
+            Some(arrivals) if !arrivals.connect(&identity, client_id).await => {
+                Err(Refused::NotAuthorized)
+            }
+            _ => Ok(identity),
+        }
+    }
+
+    /// Who a device is, asking the operator's hooks first, if there are any.
+    async fn identify(&self, client_id: &str, login: Option<Login>) -> Result<Identity, Refused> {
         let Some(hooks) = &self.hooks else {
             return self.check(login).await;
         };
@@ -252,9 +278,12 @@ impl Access {
         }
     }
 
-    pub(crate) fn presence(&self, identity: &Identity, connected: bool) {
+    pub(crate) fn presence(&self, identity: &Identity, client_id: &str, connected: bool) {
         if let (Some(gatekeeper), Some(_)) = (&self.gatekeeper, &identity.device) {
             gatekeeper.presence(identity, connected);
+        }
+        if let Some(arrivals) = &self.arrivals {
+            arrivals.presence(identity, client_id, connected);
         }
     }
 }

@@ -165,7 +165,7 @@ where
         preface = queued.chain(since).collect();
     }
     tracing::debug!(%peer, client = %client_id, %tenant, "MQTT device connected");
-    shared.access.presence(&identity, true);
+    shared.access.presence(&identity, &client_id, true);
     let protocol = if v5 { "5" } else { "3.1.1" };
     let details = json!({"device": identity.device, "protocol": protocol, "cleanStart": connect.clean_session});
     shared.event(&who(&tenant, &identity, &client_id), "connected", details);
@@ -210,7 +210,7 @@ where
         mut slot,
         ..
     } = connection;
-    shared.access.presence(&identity, false);
+    shared.access.presence(&identity, &client_id, false);
     let details = json!({
         "device": identity.device,
         "reason": end.to_string(),

@@ -23,7 +23,9 @@ mod sessions;
 mod tls;
 mod verdicts;
 
-pub use access::{Access, AuthMode, HookDevice, Hooks, Identity, Login, Refused, Verdict};
+pub use access::{
+    Access, Arrivals, AuthMode, HookDevice, Hooks, Identity, Login, Refused, Verdict,
+};
 pub use ack::Ack;
 pub use local::LocalSession;
 pub use router::{BoxFuture, Message, Publisher, Sink};

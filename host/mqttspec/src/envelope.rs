@@ -17,6 +17,8 @@ pub enum Code {
     Conflict,
     Denied,
     Quota,
+    /// A lifecycle hook failed, trapped or ran out of time, so the request was refused.
+    HookError,
     Internal,
 }
 
@@ -28,8 +30,24 @@ impl Code {
             Code::Conflict => "conflict",
             Code::Denied => "denied",
             Code::Quota => "quota",
+            Code::HookError => "hook_error",
             Code::Internal => "internal",
         }
+    }
+}
+
+impl From<switchyard_lifecycle::Refusal> for Failure {
+    /// A lifecycle hook's refusal, with the code it chose (one of ours).
+    fn from(refusal: switchyard_lifecycle::Refusal) -> Failure {
+        let codes = [
+            Code::InvalidMessage,
+            Code::NotFound,
+            Code::Conflict,
+            Code::Quota,
+            Code::HookError,
+        ];
+        let code = codes.into_iter().find(|code| code.as_str() == refusal.code);
+        Failure::new(code.unwrap_or(Code::Denied), refusal.message)
     }
 }
 

@@ -1,13 +1,15 @@
 //! What each operation does to one tenant's objects: the store calls and checks of the REST
 //! object routes, for the types a caller may use. Built-in types (clients, subscribers,
-//! devices, failed messages) are never served; a device of the embedded broker is held to the
-//! types its `read` and `write` lists name.
+//! devices, failed messages, hooks) are never served; a device of the embedded broker is held
+//! to the types its `read` and `write` lists name. Between those checks and the operation, the
+//! tenant's lifecycle hooks may refuse or change it, and they hear how it went.
 
 use crate::envelope::{Answer, Code, Failure, Operation, Request};
 use crate::subscriptions::{Requester, Subscriptions};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use switchyard_lifecycle::{Lifecycle, When};
 use switchyard_model::Device;
 use switchyard_store::{Object, Query, Store};
 
@@ -25,15 +27,18 @@ pub enum Caller {
     Trusted,
 }
 
-/// Where a request came from: what its subscriptions are answered through.
+/// Where a request came from: what its subscriptions are answered through, and the tenant's
+/// lifecycle hooks.
 pub struct Origin<'a> {
     pub subscriptions: &'a Arc<Subscriptions>,
+    pub lifecycle: &'a Lifecycle,
     /// The client's `specPrefix`.
     pub prefix: &'a str,
     pub requester: Requester,
 }
 
-/// Runs `request` on `store`'s tenant; a write is on disk when this returns.
+/// Runs `request` on `store`'s tenant, asking its lifecycle hooks first and telling them
+/// after; a write is on disk when this returns.
 pub async fn run(
     store: &Store,
     caller: &Caller,
@@ -41,6 +46,92 @@ pub async fn run(
     request: &Request,
 ) -> Result<Answer, Failure> {
     allowed(store, caller, request)?;
+    let Some(operation) = hooked_operation(request.operation) else {
+        return perform(store, origin, request).await;
+    };
+    let lifecycle = origin.lifecycle;
+    let tenant = store.tenant();
+    let entity = &request.entity;
+    let (before, after) = (
+        lifecycle.hooked(tenant, When::Before, operation, entity),
+        lifecycle.hooked(tenant, When::After, operation, entity),
+    );
+    if !before && !after {
+        return perform(store, origin, request).await;
+    }
+    let subscription = (request.data.as_ref())
+        .filter(|_| request.operation == Operation::Unsubscribe)
+        .and_then(|data| data.get("subscription_id")?.as_str().map(str::to_owned));
+    let asked = switchyard_lifecycle::Request {
+        record_id: request.record_id.clone().or(subscription),
+        data: request.data.clone(),
+        query: request.query.clone(),
+        ..switchyard_lifecycle::Request::new(operation, hook_caller(store, caller, origin), entity)
+    };
+    let asked = match before {
+        true => lifecycle.before(asked).await.map_err(Failure::from)?,
+        false => asked,
+    };
+    let amended = Request {
+        data: asked.data.clone(),
+        query: asked.query.clone(),
+        ..request.clone()
+    };
+    let outcome = perform(store, origin, &amended).await;
+    if after
+        && !matches!(
+            outcome,
+            Err(Failure {
+                unserved: Some(_),
+                ..
+            })
+        )
+    {
+        let refusal = |failure: &Failure| switchyard_lifecycle::Refusal {
+            code: failure.code.as_str(),
+            message: failure.message.clone(),
+        };
+        let told = outcome.as_ref().map(|answer| &answer.data).map_err(refusal);
+        lifecycle.after(&asked, told.as_ref().copied()).await;
+    }
+    outcome
+}
+
+/// The lifecycle operation a request is (`meta` is none).
+fn hooked_operation(operation: Operation) -> Option<switchyard_lifecycle::Operation> {
+    use switchyard_lifecycle::Operation as Hooked;
+    Some(match operation {
+        Operation::Read => Hooked::Read,
+        Operation::Create => Hooked::Create,
+        Operation::Update => Hooked::Update,
+        Operation::Delete => Hooked::Delete,
+        Operation::Subscribe => Hooked::Subscribe,
+        Operation::Unsubscribe => Hooked::Unsubscribe,
+        Operation::Meta => return None,
+    })
+}
+
+/// Who is asking, as hooks are told: a device by its username, anyone else by the client id
+/// in the request's topic.
+fn hook_caller(
+    store: &Store,
+    caller: &Caller,
+    origin: &Origin<'_>,
+) -> switchyard_lifecycle::Caller {
+    use switchyard_lifecycle::CallerKind;
+    let (kind, name) = match caller {
+        Caller::Device(device) => (CallerKind::Device, device.username.clone()),
+        Caller::Trusted => (CallerKind::Client, origin.requester.id.clone()),
+    };
+    switchyard_lifecycle::Caller {
+        kind,
+        name,
+        tenant: store.tenant().to_owned(),
+    }
+}
+
+/// Runs `request` as it stands now.
+async fn perform(store: &Store, origin: &Origin<'_>, request: &Request) -> Result<Answer, Failure> {
     let entity = &request.entity;
     let data = |object: Object| Answer {
         data: Value::Object(object),

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use switchyard_broker::{BoxFuture, Brokers, Inbound, Incoming, Outcome, Sender, Unsettled};
+use switchyard_changes::Feeds;
+use switchyard_lifecycle::Lifecycle;
 use switchyard_model::{Device, Report};
 use switchyard_store::Store;
 use tokio::sync::oneshot;
@@ -32,6 +34,7 @@ pub struct Requests {
     store: Store,
     brokers: Brokers,
     subscriptions: Arc<Subscriptions>,
+    lifecycle: Lifecycle,
     served: Mutex<Served>,
     /// Per requester, the end of its latest request, for the next one to wait for.
     turns: Mutex<HashMap<(String, String), Turn>>,
@@ -59,11 +62,19 @@ struct Turn {
 
 impl Requests {
     /// Answers requests on the clients that serve them, and hands every other message to
-    /// `next`. Responses go out through `brokers`.
-    pub fn new(next: Arc<dyn Inbound>, store: Store, brokers: Brokers) -> Arc<Requests> {
+    /// `next`. Responses go out through `brokers`, subscriptions are served from `feeds`,
+    /// and the tenants' `lifecycle` hooks are asked.
+    pub fn new(
+        next: Arc<dyn Inbound>,
+        store: Store,
+        brokers: Brokers,
+        feeds: Arc<Feeds>,
+        lifecycle: Lifecycle,
+    ) -> Arc<Requests> {
         Arc::new(Requests {
             next,
-            subscriptions: Subscriptions::new(store.clone(), brokers.clone()),
+            lifecycle,
+            subscriptions: Subscriptions::new(feeds, brokers.clone()),
             store,
             brokers,
             served: Mutex::default(),
@@ -162,6 +173,7 @@ impl Requests {
             Ok(request) => {
                 let origin = Origin {
                     subscriptions: &self.subscriptions,
+                    lifecycle: &self.lifecycle,
                     prefix: &service.prefix,
                     requester: Requester {
                         tenant: message.tenant.clone(),

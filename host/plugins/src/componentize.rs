@@ -1,5 +1,5 @@
 //! Turns an uploaded core WebAssembly module of one of our worlds (`plugin`, or `broker-hooks`
-//! when it exports the hooks) into a component.
+//! or `lifecycle-hooks` when it exports their functions) into a component.
 //!
 //! Toolchains such as AssemblyScript emit core modules: they follow the canonical ABI's naming
 //! (`switchyard:plugin/objects@0.2.0` imports, a `switchyard:plugin/handler@0.2.0#handle`
@@ -19,6 +19,7 @@ const WIT: &str = include_str!("../../../wit/plugin.wit");
 const LEGACY_WIT: &str = include_str!("../../../wit/legacy/0.1.0/plugin.wit");
 const LEGACY_MARK: &str = "switchyard:plugin/handler@0.1.0#";
 const HOOKS_MARK: &str = "switchyard:plugin/hooks@0.2.0#";
+const LIFECYCLE_MARK: &str = "switchyard:plugin/lifecycle@0.2.0#";
 
 /// Wraps `module` (a core module of one of our worlds) into a validated component.
 pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
@@ -54,7 +55,7 @@ pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The contract (WIT text, world) a module was built against, told by the names it exports:
-/// a 0.1.0 handler, broker hooks, or else a 0.2.0 handler.
+/// a 0.1.0 handler, broker hooks, lifecycle hooks, or else a 0.2.0 handler.
 fn contract_of(module: &[u8]) -> (&'static str, &'static str) {
     let exports = |mark: &str| {
         Parser::new(0)
@@ -70,6 +71,8 @@ fn contract_of(module: &[u8]) -> (&'static str, &'static str) {
         (LEGACY_WIT, "plugin")
     } else if exports(HOOKS_MARK) {
         (WIT, "broker-hooks")
+    } else if exports(LIFECYCLE_MARK) {
+        (WIT, "lifecycle-hooks")
     } else {
         (WIT, "plugin")
     }
@@ -79,6 +82,7 @@ fn contract_of(module: &[u8]) -> (&'static str, &'static str) {
 fn label(world: &str) -> &'static str {
     match world {
         "broker-hooks" => "switchyard:plugin broker-hooks",
+        "lifecycle-hooks" => "switchyard:plugin lifecycle-hooks",
         _ => "switchyard:plugin",
     }
 }

@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use exports::switchyard::plugin::handler;
-pub(crate) use switchyard::plugin::{messaging, objects, types};
-// Public: the `broker-hooks` bindings (`crate::hooks`) reuse this interface.
-pub use switchyard::plugin::logging;
+pub(crate) use switchyard::plugin::messaging;
+// Public: the `broker-hooks` and `lifecycle-hooks` bindings (`crate::hooks`,
+// `crate::lifecycle`) reuse these interfaces.
+pub use switchyard::plugin::{logging, objects, types};

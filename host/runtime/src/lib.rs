@@ -19,6 +19,7 @@ mod hooks;
 mod imports;
 mod journal;
 mod legacy;
+mod lifecycle;
 mod limits;
 mod log;
 mod metrics;
@@ -28,6 +29,9 @@ mod sandbox;
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
 pub use hooks::{HookCall, HookDecision, HookDevice};
 pub use journal::{Journal, LogFilter, LogLine, LogSource};
+pub use lifecycle::{
+    Caller, CallerKind, Decision, HookRequest, LifecycleCall, Operation, operation_name,
+};
 pub use limits::{Limits, PluginLimits, SettingsError, merge_overrides};
 
 use admission::Admission;
@@ -46,6 +50,8 @@ pub const WORLD: &str = "switchyard:plugin/plugin@0.2.0";
 pub const LEGACY_WORLD: &str = "switchyard:plugin/plugin@0.1.0";
 /// The world of plugins that decide for the embedded MQTT broker.
 pub const HOOKS_WORLD: &str = "switchyard:plugin/broker-hooks@0.2.0";
+/// The world of plugins that are a tenant's lifecycle hooks.
+pub const LIFECYCLE_WORLD: &str = "switchyard:plugin/lifecycle-hooks@0.2.0";
 
 /// One message handed to a plugin.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +171,7 @@ enum Pre {
     Current(bindings::PluginPre<Sandbox>),
     Legacy(legacy::PluginPre<Sandbox>),
     Hooks(hooks::BrokerHooksPre<Sandbox>),
+    Lifecycle(lifecycle::LifecycleHooksPre<Sandbox>),
 }
 
 impl Code {
@@ -174,6 +181,7 @@ impl Code {
             Pre::Current(_) => WORLD,
             Pre::Legacy(_) => LEGACY_WORLD,
             Pre::Hooks(_) => HOOKS_WORLD,
+            Pre::Lifecycle(_) => LIFECYCLE_WORLD,
         }
     }
 }
@@ -302,10 +310,12 @@ impl Runtime {
             Ok(current) => Ok(Code(Pre::Current(current))),
             Err(error) => match (
                 legacy::PluginPre::new(pre.clone()),
-                hooks::BrokerHooksPre::new(pre),
+                hooks::BrokerHooksPre::new(pre.clone()),
+                lifecycle::LifecycleHooksPre::new(pre),
             ) {
-                (Ok(old), _) => Ok(Code(Pre::Legacy(old))),
-                (_, Ok(hooks)) => Ok(Code(Pre::Hooks(hooks))),
+                (Ok(old), _, _) => Ok(Code(Pre::Legacy(old))),
+                (_, Ok(hooks), _) => Ok(Code(Pre::Hooks(hooks))),
+                (_, _, Ok(lifecycle)) => Ok(Code(Pre::Lifecycle(lifecycle))),
                 _ => Err(CompileError::WrongWorld(format!("{error:#}"))),
             },
         }
@@ -340,7 +350,9 @@ impl Runtime {
                 publishes: sandbox.publishes,
                 subscriptions: sandbox.subscriptions,
             }),
-            Ok(Returned::Decided(_)) => unreachable!("a message gets no hook decision"),
+            Ok(Returned::Decided(_) | Returned::Ruled(_)) => {
+                unreachable!("a message gets no hook decision")
+            }
             Err(error) => Err(InvokeFailure {
                 error,
                 writes: Some(sandbox.writes),
@@ -358,7 +370,23 @@ impl Runtime {
     ) -> Result<HookDecision, InvokeError> {
         match self.sandboxed(plugin, Call::Hook(call), writes).await.0? {
             Returned::Decided(decision) => Ok(decision),
-            Returned::Handled => unreachable!("a hook call gets a decision"),
+            _ => unreachable!("a hook call gets a decision"),
+        }
+    }
+
+    /// Asks a `lifecycle-hooks` plugin, in a fresh instance with the plugin's limits and
+    /// capabilities over `writes`: what it decided, and the write set with what it wrote,
+    /// for the caller to commit.
+    pub async fn lifecycle(
+        &self,
+        plugin: &Plugin,
+        call: LifecycleCall,
+        writes: Txn,
+    ) -> Result<(Decision, Txn), InvokeError> {
+        let (outcome, sandbox) = self.sandboxed(plugin, Call::Lifecycle(call), writes).await;
+        match outcome? {
+            Returned::Ruled(decision) => Ok((decision, sandbox.writes)),
+            _ => unreachable!("a lifecycle call gets a decision"),
         }
     }
 
@@ -381,6 +409,7 @@ impl Runtime {
                 message.client_id.clone(),
             ),
             Call::Hook(hook) => (String::new(), hook.subject(), hook.client_id().to_owned()),
+            Call::Lifecycle(call) => (String::new(), call.subject(), call.caller().to_owned()),
         };
         let tag = Tag {
             tenant: plugin.tenant.clone(),
@@ -439,12 +468,14 @@ impl Runtime {
 enum Call {
     Message(Message),
     Hook(HookCall),
+    Lifecycle(LifecycleCall),
 }
 
 /// What a call returned when it did not fail.
 enum Returned {
     Handled,
     Decided(HookDecision),
+    Ruled(Decision),
 }
 
 /// Why a guest trapped, in a line: the trap itself (`call stack exhausted`, `wasm
@@ -492,7 +523,11 @@ async fn run(
         (Pre::Hooks(pre), Call::Hook(call)) => {
             Ok(hooks::call(pre, store, call).await?.map(Returned::Decided))
         }
-        (Pre::Hooks(_), Call::Message(_)) => wrong(WORLD),
+        (Pre::Lifecycle(pre), Call::Lifecycle(call)) => Ok(lifecycle::call(pre, store, call)
+            .await?
+            .map(Returned::Ruled)),
+        (Pre::Hooks(_) | Pre::Lifecycle(_), Call::Message(_)) => wrong(WORLD),
         (_, Call::Hook(_)) => wrong(HOOKS_WORLD),
+        (_, Call::Lifecycle(_)) => wrong(LIFECYCLE_WORLD),
     }
 }

@@ -8,17 +8,21 @@
 //! A new broker (say NATS) is a crate that implements [`BrokerKind`] and one line in
 //! [`broker_kinds`].
 
+mod arrivals;
 mod follow;
 mod heartbeat;
 mod hooks;
 
 use anyhow::Context;
+use arrivals::DeviceArrivals;
 use hooks::PluginHooks;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchyard_broker::{BrokerKind, Brokers, Clients, Inbound};
+use switchyard_changes::Feeds;
 use switchyard_dispatch::{Callbacks, Dispatcher, NativeCallback, Retention};
+use switchyard_lifecycle::Lifecycle;
 use switchyard_model::Kinds;
 use switchyard_mqtt::{BrokerConfig, Devices, EmbeddedBroker};
 use switchyard_mqtt_broker::Hooks;
@@ -180,11 +184,13 @@ impl Builder {
             Plugins::open(&store, runtime, tenants.clone()).context("loading the plugins")?;
         let hooks = (self.mqtt_hooks.as_deref())
             .map(|name| Arc::new(PluginHooks::new(plugins.clone(), store.clone(), name)));
+        let lifecycle = Lifecycle::new(plugins.clone(), store.clone());
         let mqtt = (self.mqtt)
             .map(|mut config| {
                 config.max_packet = switchyard_mqtt::MAX_PACKET;
                 config.access.gatekeeper = Some(Devices::new(store.clone()));
                 config.access.hooks = hooks.map(|hooks| hooks as Arc<dyn Hooks>);
+                config.access.arrivals = Some(Arc::new(DeviceArrivals(lifecycle.clone())));
                 EmbeddedBroker::start(config, &store)
             })
             .transpose()
@@ -200,8 +206,14 @@ impl Builder {
             self.retention,
         );
         // Requests of Data over MQTT are answered before the dispatcher sees messages.
-        let inbound: Arc<dyn Inbound> =
-            Requests::new(inbound(&dispatcher), store.clone(), brokers.clone());
+        let feeds = Feeds::new(store.clone());
+        let inbound: Arc<dyn Inbound> = Requests::new(
+            inbound(&dispatcher),
+            store.clone(),
+            brokers.clone(),
+            feeds.clone(),
+            lifecycle.clone(),
+        );
         let clients = (broker_kinds.iter())
             .map(|kind| {
                 let clients = kind.start(store.clone(), inbound.clone());
@@ -216,6 +228,8 @@ impl Builder {
             clients,
             tenants,
             plugins,
+            lifecycle,
+            feeds,
             address: self.address,
         })
     }
@@ -228,6 +242,10 @@ pub struct Switchyard {
     pub dispatcher: Dispatcher,
     /// The embedded MQTT broker, if it runs.
     pub mqtt: Option<EmbeddedBroker>,
+    /// The tenants' lifecycle hooks, asked by every door a request comes through.
+    pub lifecycle: Lifecycle,
+    /// The live change feeds, of Data over MQTT and the REST API.
+    pub feeds: Arc<Feeds>,
     clients: Vec<Arc<dyn Clients>>,
     tenants: Tenants,
     plugins: Plugins,

@@ -31,7 +31,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
     let state = AppState::new(switchyard.dispatcher.clone(), Auth::from_hash(token_hash))
         .with_metrics(render_metrics, config.metrics_public)
-        .with_mqtt(switchyard.mqtt.clone());
+        .with_mqtt(switchyard.mqtt.clone())
+        .with_lifecycle(switchyard.lifecycle.clone(), switchyard.feeds.clone());
     banner(&config, &listener, switchyard.mqtt.as_ref(), &token)?;
     let closing = state.closing();
     axum::serve(listener, switchyard_api::router(state))

@@ -38,6 +38,12 @@ impl Op {
         ("ilike", Op::Ilike),
     ];
 
+    /// The operator's name, as queries write it.
+    pub fn name(self) -> &'static str {
+        let named = Op::ALL.iter().find(|(_, op)| *op == self);
+        named.map_or("eq", |(name, _)| name)
+    }
+
     /// Parses an operator name, case-insensitively.
     pub fn parse(name: &str) -> Option<Op> {
         Op::ALL
@@ -159,6 +165,35 @@ impl Query {
             offset: count("offset")?.unwrap_or(0),
             total,
         })
+    }
+
+    /// The query in the shape [`Query::from_json`] reads (without `total`), for plugins.
+    pub fn to_json(&self) -> Value {
+        let filters = self.filters.iter().map(|filter| {
+            serde_json::json!({
+                "column": filter.column,
+                "operator": filter.op.name(),
+                "value": filter.value,
+            })
+        });
+        let mut map = Map::new();
+        map.insert("filters".into(), Value::Array(filters.collect()));
+        if let Some(sort) = &self.sort {
+            map.insert("sort".into(), Value::String(sort.clone()));
+            let order = if self.order == Order::Desc {
+                "desc"
+            } else {
+                "asc"
+            };
+            map.insert("order".into(), order.into());
+        }
+        if let Some(limit) = self.limit {
+            map.insert("limit".into(), limit.into());
+        }
+        if self.offset > 0 {
+            map.insert("offset".into(), self.offset.into());
+        }
+        Value::Object(map)
     }
 
     /// Parses REST query-string pairs: `prop=value` equality plus `_sort`, `_order`,

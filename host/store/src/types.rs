@@ -3,7 +3,7 @@
 //! The host reads these objects to connect brokers and route messages, so a bad value must be
 //! refused on write with a message naming the field, not discovered later. Client types are
 //! the [`ClientKind`]s the composition root registered; `MessageSubscriber`,
-//! `FailedMessage` and `MQTTDevice` are the host's own. This module also says which properties only the host
+//! `FailedMessage`, `MQTTDevice` and `LifecycleHook` are the host's own. This module also says which properties only the host
 //! writes (connection status) and which are never read back (secrets); `props` applies those
 //! rules.
 
@@ -11,8 +11,8 @@ use crate::{Error, Object, Result};
 use serde_json::Value;
 use std::sync::Arc;
 use switchyard_model::{
-    CLIENT_STATUS, ClientKind, DEVICE_STATUS, Device, FAILED_MESSAGE, Kinds, MESSAGE_SUBSCRIBER,
-    MQTT_DEVICE, Subscriber, schema::Props,
+    CLIENT_STATUS, ClientKind, DEVICE_STATUS, Device, FAILED_MESSAGE, Kinds, LIFECYCLE_HOOK,
+    LifecycleHook, MESSAGE_SUBSCRIBER, MQTT_DEVICE, Subscriber, schema::Props,
 };
 
 /// A type the host itself understands.
@@ -22,6 +22,7 @@ pub(crate) enum Builtin {
     MessageSubscriber,
     FailedMessage,
     MqttDevice,
+    LifecycleHook,
 }
 
 /// The built-in types of one store: the host's own and the registered client kinds.
@@ -36,13 +37,19 @@ impl Schema {
             MESSAGE_SUBSCRIBER => Some(Builtin::MessageSubscriber),
             FAILED_MESSAGE => Some(Builtin::FailedMessage),
             MQTT_DEVICE => Some(Builtin::MqttDevice),
+            LIFECYCLE_HOOK => Some(Builtin::LifecycleHook),
             _ => self.kinds.of(type_name).cloned().map(Builtin::Client),
         }
     }
 
     /// Every built-in type name.
     pub(crate) fn builtin_names(&self) -> Vec<&'static str> {
-        let mut names = vec![MESSAGE_SUBSCRIBER, FAILED_MESSAGE, MQTT_DEVICE];
+        let mut names = vec![
+            MESSAGE_SUBSCRIBER,
+            FAILED_MESSAGE,
+            MQTT_DEVICE,
+            LIFECYCLE_HOOK,
+        ];
         names.extend(self.kinds.type_names());
         names
     }
@@ -145,6 +152,7 @@ impl Builtin {
             Builtin::Client(kind) => kind.apply_defaults(object),
             Builtin::MessageSubscriber => Subscriber::apply_defaults(object),
             Builtin::MqttDevice => Device::apply_defaults(object),
+            Builtin::LifecycleHook => LifecycleHook::apply_defaults(object),
             Builtin::FailedMessage => {}
         }
     }
@@ -157,6 +165,7 @@ impl Builtin {
                 .and_then(|()| kind.validate(object)),
             Builtin::MessageSubscriber => Subscriber::validate(object),
             Builtin::MqttDevice => Device::validate(object),
+            Builtin::LifecycleHook => LifecycleHook::validate(object),
             Builtin::FailedMessage => Ok(()),
         }
         .map_err(Error::Invalid)

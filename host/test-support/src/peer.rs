@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 pub struct MqttPeer {
     pub client: rumqttc::AsyncClient,
     received: tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    id: String,
 }
 
 impl MqttPeer {
@@ -19,7 +20,7 @@ impl MqttPeer {
         filters: &[&str],
     ) -> MqttPeer {
         let id = format!("peer-{}", free_port());
-        let mut options = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        let mut options = rumqttc::MqttOptions::new(id.clone(), addr.ip().to_string(), addr.port());
         options.set_keep_alive(Duration::from_secs(10));
         options.set_max_packet_size(4 << 20, 4 << 20);
         if let Some((user, password)) = credentials {
@@ -53,7 +54,16 @@ impl MqttPeer {
                 .await
                 .expect("the broker confirms the subscription");
         }
-        MqttPeer { client, received }
+        MqttPeer {
+            id,
+            client,
+            received,
+        }
+    }
+
+    /// The client id it connected with.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {

@@ -87,20 +87,31 @@ export function takeStringAt(at: usize): string {
   return takeString(load<u32>(at), load<u32>(at, 4));
 }
 
-/** Writes the error case of a `result<_, string>` we return (u8 tag 1 at `area`, the reason at
- *  4/8). The host reads the reason after the export returns, so it lives in a block of its own
- *  until the post-return export hands `area` to `freeReason`. */
-export function storeReason(area: usize, reason: string): void {
-  const bytes = utf8(reason);
+/** Writes `s` as a string we return (ptr at `at`, len at `at + 4`). The host reads it after the
+ *  export returns, so it lives in a block of its own until the post-return export hands `at` to
+ *  `freeStringAt`. */
+export function storeStringAt(at: usize, s: string): void {
+  const bytes = utf8(s);
   const len = <usize>bytes.byteLength;
   const ptr: usize = len == 0 ? 1 : heap.alloc(len);
   memory.copy(ptr, changetype<usize>(bytes), len);
+  store<u32>(at, <u32>ptr);
+  store<u32>(at, <u32>len, 4);
+}
+
+/** Frees the string `storeStringAt` wrote at `at`. */
+export function freeStringAt(at: usize): void {
+  freeHostBlock(load<u32>(at), load<u32>(at, 4));
+}
+
+/** Writes the error case of a `result<_, string>` we return (u8 tag 1 at `area`, the reason at
+ *  4/8), kept until the post-return export hands `area` to `freeReason`. */
+export function storeReason(area: usize, reason: string): void {
   store<u8>(area, 1);
-  store<u32>(area, <u32>ptr, 4);
-  store<u32>(area, <u32>len, 8);
+  storeStringAt(area + 4, reason);
 }
 
 /** Frees the reason `storeReason` wrote at `area`, if it wrote one. */
 export function freeReason(area: usize): void {
-  if (load<u8>(area) != 0) freeHostBlock(load<u32>(area, 4), load<u32>(area, 8));
+  if (load<u8>(area) != 0) freeStringAt(area + 4);
 }

@@ -7,7 +7,9 @@
 //   register((message: Message): Outcome => ok());
 //
 // A plugin for the embedded broker's hooks (the broker-hooks world) instead extends `Hooks`,
-// calls `registerHooks(...)` and re-exports "switchyard-plugin/hooks".
+// calls `registerHooks(...)` and re-exports "switchyard-plugin/hooks"; one of lifecycle hooks
+// (the lifecycle-hooks world) extends `Lifecycle`, calls `registerLifecycle(...)` and re-exports
+// "switchyard-plugin/lifecycle".
 
 export { Header, Message, decodeText, isUtf8 } from "./message";
 export { ErrorKind, HostError, Result } from "./result";
@@ -15,6 +17,9 @@ export { Level, log, messaging, objects } from "./host";
 export { Handler, Outcome, err, ok, register } from "./handler";
 export { JSON, JSONKind, JSONValue } from "./json";
 export { Authentication, Authorization, Device, Hooks, registerHooks } from "./hooks";
+export {
+  Caller, CallerKind, Decision, Lifecycle, Operation, Request, operationName, registerLifecycle,
+} from "./lifecycle";
 
 // Parsed with the API, so the asconfig's `use abort=...` finds its target even in a module
 // that forgot to export the glue (the transform then says what is missing).

@@ -1,11 +1,20 @@
 // Unit tests of the SDK's pure parts (JSON, UTF-8, results), compiled by unit.test.js and run in
-// Node without a host: every exported `test_*` function aborts on its first failed check.
+// Node without a host: every exported `test_*` function aborts on its first failed check. The
+// lifecycle-hooks glue is exported too, with the `Echo` hooks below, for unit.test.js to call
+// as the host would.
 
 import { JSON, JSONKind, JSONValue } from "../assembly/json";
 import { decodeText, isUtf8 } from "../assembly/message";
 import { ErrorKind, HostError, Result, errorKindOf } from "../assembly/result";
 import { utf8 } from "../assembly/abi";
+import {
+  Caller, CallerKind, Decision, Lifecycle, Operation, Request, operationName, registerLifecycle,
+} from "../assembly/lifecycle";
 import "../assembly/runtime";
+
+export {
+  __switchyard_before, __switchyard_post_before, __switchyard_after, __switchyard_post_after, cabi_realloc,
+} from "../assembly/lifecycle-exports";
 
 function eq(actual: string, expected: string, what: string): void {
   if (actual != expected) throw new Error(what + ": expected " + JSON.quote(expected) + ", got " + JSON.quote(actual));
@@ -125,6 +134,51 @@ export function test_host_error_cases_decode_in_wit_order(): void {
   eq(new HostError(ErrorKind.Denied, "type MQTTClient is built in").toString(),
     "denied: type MQTTClient is built in", "denied toString");
 }
+
+export function test_operations_and_caller_kinds_in_wit_order(): void {
+  const names = ["connect", "disconnect", "read", "create", "update", "delete", "subscribe", "unsubscribe"];
+  for (let tag = 0; tag < names.length; tag++) eq(operationName(<Operation>tag), names[tag], "case " + tag.toString());
+  if (Operation.Unsubscribe != 7 || CallerKind.Device != 0 || CallerKind.Token != 2) throw new Error("case numbers");
+}
+
+export function test_request_parses_data_and_query_objects(): void {
+  const caller = new Caller(CallerKind.Device, "acme-1", "acme");
+  const create = new Request(Operation.Create, caller, "Note", "", "{\"text\":\"hi\"}", "null");
+  eq(create.dataObject()!.getString("text")!, "hi", "data");
+  if (create.queryObject() !== null) throw new Error("a null query is no object");
+  eq(create.operationName, "create", "operationName");
+  const read = new Request(Operation.Read, caller, "Note", "", "null", "{\"filters\":[],\"limit\":5}");
+  if (read.dataObject() !== null) throw new Error("null data is no object");
+  if (read.queryObject()!.getNumber("limit") != 5) throw new Error("query");
+  if (new Request(Operation.Read, caller, "Note", "", "[1]", "{oops").queryObject() !== null) {
+    throw new Error("invalid JSON is no object");
+  }
+}
+
+// What unit.test.js's lifecycle tests expect, by entity: each decision echoes parts of the
+// request, so the tests see that the glue lifted it whole.
+class Echo extends Lifecycle {
+  before(request: Request): Decision {
+    const entity = request.entity;
+    const caller = request.caller;
+    if (entity == "Deny") {
+      return Decision.deny("denied", request.operationName + " by " + caller.kind.toString() + ":" + caller.name +
+        " in " + caller.tenant + " of " + request.recordId);
+    }
+    if (entity == "Empty") return Decision.deny("", "");
+    if (entity == "Modify") return Decision.modify(request.data, request.query);
+    if (entity == "Filters") return Decision.modify(null, "[]");
+    if (entity == "Fail") return Decision.fail("no " + request.operationName + " for " + caller.name);
+    if (entity == "Trap") throw new Error("trapping on " + request.recordId);
+    return Decision.allow();
+  }
+
+  after(request: Request, outcome: string): string | null {
+    return request.entity == "Fail" ? request.operationName + " " + request.recordId + " " + outcome : null;
+  }
+}
+
+registerLifecycle(new Echo());
 
 // Checks that a failed check really fails the test (see unit.test.js).
 export function test_failing_check_aborts(): void {

@@ -88,11 +88,13 @@
 //! `limit-exceeded` when the invocation used up one of its limits.
 //!
 //! The crate binds version 0.2.0 of the `switchyard:plugin` contract. Plugins that decide for
-//! the embedded MQTT broker instead (the `broker-hooks` world) use [`hooks`].
+//! the embedded MQTT broker instead (the `broker-hooks` world) use [`hooks`]; a tenant's
+//! lifecycle hooks (the `lifecycle-hooks` world) use [`lifecycle`].
 
 mod error;
 pub mod hooks;
 mod json;
+pub mod lifecycle;
 pub mod log;
 mod message;
 pub mod messaging;
