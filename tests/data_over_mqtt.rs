@@ -592,20 +592,34 @@ async fn hooks_rule(guard: &std::path::Path) {
         create("g1", "Note", json!({"text": "g"})),
         read_all("g2"),
         {"send": {"id": "g3", "operation": "update", "entity": "Note", "record_id": note["id"],
-                  "data": {"text": "moved", "tenant_id": "globex"}}},
+                  "data": {"text": "taken"}}},
         {"send": {"id": "g4", "operation": "delete", "entity": "Note", "record_id": note["id"]}},
         create("g5", "Trap", json!({})),
         read_all("g6"),
+        {"send": {"id": "g7", "operation": "read", "entity": "Note", "record_id": note["id"]}},
     ]));
-    assert_eq!(ok(&responses[0])["tenant_id"], "globex");
+    let own = ok(&responses[0]).clone();
+    assert_eq!(own["tenant_id"], "globex");
     let seen = ok(&responses[1]).as_array().unwrap();
     assert_eq!(seen.len(), 1, "globex-1 sees its own note only: {seen:?}");
     assert_eq!(seen[0]["text"], "g");
     assert_eq!(responses[1]["metadata"]["total"], 1);
-    let updated = ok(&responses[2]);
+    assert_eq!(
+        error_code(&responses[2]),
+        "not_found",
+        "another's note, by id"
+    );
+    assert_eq!(
+        error_code(&responses[6]),
+        "not_found",
+        "another's note, by id"
+    );
+    let moved = globex_1.ask(json!({"id": "g8", "operation": "update", "entity": "Note",
+        "record_id": own["id"], "data": {"text": "moved", "tenant_id": "acme"}}));
+    let updated = ok(&moved);
     assert_eq!(updated["text"], "moved");
     assert_eq!(
-        updated["tenant_id"], "acme",
+        updated["tenant_id"], "globex",
         "an update cannot move a note: {updated}"
     );
     assert_eq!(error_code(&responses[3]), "denied");
@@ -717,9 +731,14 @@ async fn hooks_rule(guard: &std::path::Path) {
         entry("create", "acme-1").contains(&(note["id"].clone(), json!(true))),
         "{audit:?}"
     );
-    assert_eq!(
-        entry("update", "globex-1"),
-        [(note["id"].clone(), json!(true))]
+    let updates = entry("update", "globex-1");
+    assert!(
+        updates.contains(&(own["id"].clone(), json!(true))),
+        "{audit:?}"
+    );
+    assert!(
+        updates.contains(&(note["id"].clone(), json!(false))),
+        "{audit:?}"
     );
     assert_eq!(
         entry("delete", "globex-1"),

@@ -32,7 +32,7 @@ const PER_TENANT: usize = 64;
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream` of `create`, `update` and `delete` events (data: `{operation, entity, data}`, `data` the object as committed or `{id}`), and `missed` (read again); other query parameters are equality filters", body = String),
+        (status = 200, description = "`text/event-stream` of `create`, `update` and `delete` events (data: `{operation, entity, data}`, `data` the object or `{id}`), and `missed` (read again); other query parameters are equality filters", body = String),
         (status = 400, description = "A bad query parameter or `Last-Event-ID`", body = ErrorMessage),
         (status = 429, description = "The tenant holds too many open change feeds", body = ErrorMessage),
     ))]

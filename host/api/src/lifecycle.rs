@@ -81,6 +81,11 @@ impl Hooked {
         }
     }
 
+    /// What a request about one object must find it passing: the filters hooks added.
+    pub(crate) fn within(&self) -> Query {
+        self.query(Query::default())
+    }
+
     /// Tells the `after` hooks how it went; `shown` is what the caller gets on success.
     pub(crate) async fn after<T>(
         self,

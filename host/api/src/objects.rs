@@ -133,8 +133,9 @@ pub(crate) async fn read(
         request.record_id = Some(id.clone());
     })
     .await?;
+    let within = hooked.within();
     let object = async {
-        let object = state.store.get(&id)?.filter(|o| is_of(o, &type_name));
+        let object = (state.store.get(&id)?).filter(|o| is_of(o, &type_name) && within.matches(o));
         object.ok_or_else(|| no_such(&type_name, &id))
     };
     Ok(Versioned(hooked.after(object.await, shown).await?))
@@ -163,9 +164,13 @@ pub(crate) async fn merge(
     })
     .await?;
     let patch = hooked.data(patch);
-    let object = write(&state, &type_name, &id, version, |txn| {
-        txn.update(&id, patch.clone())
-    })
+    let object = write(
+        &state,
+        (&type_name, &id),
+        version,
+        &hooked.within(),
+        |txn| txn.update(&id, patch.clone()),
+    )
     .await;
     Ok(Versioned(hooked.after(object, shown).await?))
 }
@@ -193,9 +198,13 @@ pub(crate) async fn replace(
     })
     .await?;
     let properties = hooked.data(properties);
-    let object = write(&state, &type_name, &id, version, |txn| {
-        txn.replace(&id, properties.clone())
-    })
+    let object = write(
+        &state,
+        (&type_name, &id),
+        version,
+        &hooked.within(),
+        |txn| txn.replace(&id, properties.clone()),
+    )
     .await;
     Ok(Versioned(hooked.after(object, shown).await?))
 }
@@ -216,25 +225,32 @@ pub(crate) async fn delete(
         request.record_id = Some(id.clone());
     })
     .await?;
-    let deleted = write(&state, &type_name, &id, version, |txn| txn.delete(&id)).await;
+    let within = hooked.within();
+    let deleted = write(&state, (&type_name, &id), version, &within, |txn| {
+        txn.delete(&id)
+    })
+    .await;
     hooked
         .after(deleted, |_| serde_json::json!({ "id": id }))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Runs `op` on the object `id` of type `type_name` (404 if there is none) and answers once
-/// the write is on disk. With `If-Match` the write applies only to that version (409 if the
-/// object moved on); without it, a write that races with another one is retried on the
-/// latest version, so concurrent merges of different properties all land.
+/// Runs `op` on the object `id` of type `type_name` (404 if there is none, or if it does not
+/// pass the filters of `within`: a hook's) and answers once the write is on disk. With
+/// `If-Match` the write applies only to that version (409 if the object moved on); without
+/// it, a write that races with another one is retried on the latest version, so concurrent
+/// merges of different properties all land.
 pub(crate) async fn write<T>(
     state: &AppState,
-    type_name: &str,
-    id: &str,
+    (type_name, id): (&str, &str),
     version: Option<u64>,
+    within: &switchyard_store::Query,
     mut op: impl FnMut(&mut Txn) -> StoreResult<T>,
 ) -> Result<T> {
-    let out = state.store.write_object(type_name, id, version, &mut op)?;
+    let out = state
+        .store
+        .write_object(type_name, id, version, within, &mut op)?;
     state.store.sync().await?;
     Ok(out)
 }

@@ -4,7 +4,9 @@
 //! subscriptions publish them; `GET /api/objects/{Type}/changes` streams them as server-sent
 //! events.
 //!
-//! Filters are evaluated here, on the object as committed. Each feed remembers which objects
+//! Filters are evaluated here, on the object as it is when its change is heard (read once for
+//! every feed of its type; a feed that falls behind sees the latest state, not each step, so
+//! an object created and moved out before it was heard is never told). Each feed remembers which objects
 //! it last saw matching (those matching when it opened, and those it sent since; up to
 //! [`TRACKED`]), so an update that moves one out of the filter comes once, and a delete comes
 //! for the objects it knew. Each feed has a bounded queue of its own; when it is full (a reader
@@ -40,7 +42,8 @@ pub struct Notice {
     pub seq: u64,
     /// `create`, `update`, `delete` or `missed`.
     pub operation: &'static str,
-    /// The object as committed, `{id}` for a delete, `null` for `missed`.
+    /// The object as it was when the change was heard, `{id}` for a delete, `null` for
+    /// `missed`.
     pub data: Value,
 }
 
@@ -354,5 +357,83 @@ impl Feeds {
                 Err(()) => feed.notify(Notice::missed()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted(store: &Store, after: Option<u64>) -> Wanted {
+        Wanted {
+            tenant: store.tenant().to_owned(),
+            entity: "Order".into(),
+            filters: Query::from_params([("status", "open")]).unwrap().filters,
+            owner: "test".into(),
+            after,
+        }
+    }
+
+    async fn next(receiver: &mut Receiver) -> (u64, &'static str, Value) {
+        let notice = tokio::time::timeout(std::time::Duration::from_secs(5), receiver.next())
+            .await
+            .expect("a notice comes")
+            .expect("the feed is open");
+        (notice.seq, notice.operation, notice.data["item"].clone())
+    }
+
+    #[tokio::test]
+    async fn a_feed_tells_matching_changes_a_move_out_once_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Default::default()).unwrap();
+        let feeds = Feeds::new(store.clone());
+        let mut live = feeds.open(wanted(&store, None)).unwrap();
+        let order = |item: &str, status: &str| json!({"item": item, "status": status});
+        let kept = store.create("Order", order("kept", "open")).unwrap();
+        let (first, operation, item) = next(&mut live).await;
+        assert_eq!((operation, item), ("create", json!("kept")));
+        store.create("Order", order("shut", "closed")).unwrap();
+        store.create("Other", order("other", "open")).unwrap();
+        let id = switchyard_model::id_of(&kept);
+        store.update(id, json!({"status": "closed"})).unwrap();
+        let (_, operation, item) = next(&mut live).await;
+        assert_eq!(
+            (operation, item),
+            ("update", json!("kept")),
+            "moved out, told once"
+        );
+        store.update(id, json!({"qty": 2})).unwrap();
+        store.create("Order", order("last", "open")).unwrap();
+        let (last, operation, item) = next(&mut live).await;
+        assert_eq!(
+            (operation, item),
+            ("create", json!("last")),
+            "nothing in between"
+        );
+
+        // Resumed after the first: the rest again, from the window.
+        // Whether `kept` matched before each of its updates is not known then: both are told.
+        let mut resumed = feeds.open(wanted(&store, Some(first))).unwrap();
+        let mut again = Vec::new();
+        for _ in 0..3 {
+            let (seq, operation, _) = next(&mut resumed).await;
+            again.push((seq, operation));
+        }
+        assert_eq!(
+            again,
+            [(last - 2, "update"), (last - 1, "update"), (last, "create")]
+        );
+        assert!(resumed.try_next().is_none());
+
+        // From before the window: read again.
+        let mut lost = feeds.open(wanted(&store, Some(last + 10))).unwrap();
+        assert_eq!(next(&mut lost).await.1, "missed");
+
+        // A dropped receiver closes its feed; the owner's count says so.
+        assert_eq!(feeds.held_by("test"), 3);
+        drop(lost);
+        assert_eq!(feeds.held_by("test"), 2);
+        feeds.close_all("test");
+        assert!(live.next().await.is_none(), "closed");
     }
 }

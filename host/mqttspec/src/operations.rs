@@ -139,7 +139,7 @@ async fn perform(store: &Store, origin: &Origin<'_>, request: &Request) -> Resul
     };
     let answer = match request.operation {
         Operation::Read => match &request.record_id {
-            Some(id) => data(one(store, entity, id)?),
+            Some(id) => data(one(store, entity, id, &request.query)?),
             None => many(store, entity, &request.query)?,
         },
         Operation::Create => {
@@ -152,11 +152,13 @@ async fn perform(store: &Store, origin: &Origin<'_>, request: &Request) -> Resul
             let id = record_id(request)?;
             let patch = Value::Object(request.data.clone().unwrap_or_default());
             let update = |txn: &mut switchyard_store::Txn| txn.update(id, patch.clone());
-            data(store.write_object(entity, id, request.version, update)?)
+            let within = &request.query;
+            data(store.write_object(entity, id, request.version, within, update)?)
         }
         Operation::Delete => {
             let id = record_id(request)?;
-            store.write_object(entity, id, request.version, |txn| txn.delete(id))?;
+            let delete = |txn: &mut switchyard_store::Txn| txn.delete(id);
+            store.write_object(entity, id, request.version, &request.query, delete)?;
             Answer {
                 data: json!({ "id": id }),
                 metadata: None,
@@ -241,9 +243,10 @@ fn record_id(request: &Request) -> Result<&str, Failure> {
     })
 }
 
-fn one(store: &Store, entity: &str, id: &str) -> Result<Object, Failure> {
+/// The object `id` of type `entity`, if it passes `within`'s filters (a hook's).
+fn one(store: &Store, entity: &str, id: &str, within: &Query) -> Result<Object, Failure> {
     (store.get(id)?)
-        .filter(|object| switchyard_model::type_of(object) == entity)
+        .filter(|object| switchyard_model::type_of(object) == entity && within.matches(object))
         .ok_or_else(|| Failure::new(Code::NotFound, format!("no {entity} with id `{id}`")))
 }
 

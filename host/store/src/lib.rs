@@ -526,17 +526,20 @@ impl Store {
 
     /// [`Store::write`] on the object `id` of type `type_name` (not found if it is another
     /// type's: the type never changes after creation, so a write through `/Order/{id}` never
-    /// touches a client), at `version` if one is given (a conflict otherwise).
+    /// touches a client), at `version` if one is given (a conflict otherwise). An object that
+    /// does not pass `within`'s filters is not found either: what a lifecycle hook lets the
+    /// caller see.
     pub fn write_object<T>(
         &self,
         type_name: &str,
         id: &str,
         version: Option<u64>,
+        within: &Query,
         mut op: impl FnMut(&mut Txn) -> Result<T>,
     ) -> Result<T> {
         self.write(|txn| {
             let found = txn.get(id)?;
-            if found.is_none_or(|o| record::type_of(&o) != type_name) {
+            if found.is_none_or(|o| record::type_of(&o) != type_name || !within.matches(&o)) {
                 return Err(Error::NotFound(format!("no {type_name} with id `{id}`")));
             }
             if let Some(version) = version {

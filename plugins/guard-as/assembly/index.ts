@@ -4,9 +4,9 @@
 // | asked | decides |
 // |---|---|
 // | before anything on `Trap` | traps |
-// | before `read` or `subscribe` of `Note` | modify: no data, filters `[{"column":"tenant_id","operator":"eq","value":<tenant>}]` |
+// | before `read` or `subscribe` of `Note` | modify: no data, filters `[{"column":"tenant_id","operator":"eq","value":<tenant>}]` (for a read of one, another tenant's note is not found) |
 // | before `create` of `Note` | modify: data = the request's data with `"tenant_id": <tenant>` (replacing any given) |
-// | before `update` of `Note` | modify: data = the request's data without `tenant_id` |
+// | before `update` of `Note` | modify: data = the request's data without `tenant_id`, and the filter above (another tenant's note is not found) |
 // | before `delete` of `Note` | deny: `denied`, `notes are never deleted` |
 // | before `connect` by a caller whose name starts with `blocked` | deny: `denied`, `blocked device` |
 // | after `create`, `update` or `delete` of `Note` | creates an `AuditEntry` `{"operation", "entity": "Note", "recordId", "caller", "success"}` (`recordId`: a create's is the outcome's `data.id`; `success`: the outcome's); ok |
@@ -53,15 +53,14 @@ class Guard extends Lifecycle {
       return request.caller.name.startsWith("blocked") ? Decision.deny("denied", "blocked device") : Decision.allow();
     }
     if (request.entity != "Note") return Decision.allow();
+    const own = JSON.arrayValue().push(JSON.objectValue()
+      .setString("column", "tenant_id")
+      .setString("operator", "eq")
+      .setString("value", tenantOf(request.caller))).stringify();
     switch (request.operation) {
       case Operation.Read:
-      case Operation.Subscribe: {
-        const own = JSON.objectValue()
-          .setString("column", "tenant_id")
-          .setString("operator", "eq")
-          .setString("value", tenantOf(request.caller));
-        return Decision.modify(null, JSON.arrayValue().push(own).stringify());
-      }
+      case Operation.Subscribe:
+        return Decision.modify(null, own);
       case Operation.Create:
         return Decision.modify(dataOf(request).setString("tenant_id", tenantOf(request.caller)).stringify(), null);
       case Operation.Update: {
@@ -72,7 +71,7 @@ class Guard extends Lifecycle {
           const key = keys[i];
           if (key != "tenant_id") kept.set(key, data.get(key)!);
         }
-        return Decision.modify(kept.stringify(), null);
+        return Decision.modify(kept.stringify(), own);
       }
       case Operation.Delete:
         return Decision.deny("denied", "notes are never deleted");

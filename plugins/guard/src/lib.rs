@@ -6,9 +6,9 @@
 //! | asked | decides |
 //! |---|---|
 //! | before anything on `Trap` | traps |
-//! | before `read` or `subscribe` of `Note` | adds the filter `tenant_id eq <tenant>` |
+//! | before `read` or `subscribe` of `Note` | adds the filter `tenant_id eq <tenant>` (so another tenant's note is not found) |
 //! | before `create` of `Note` | writes the data with `tenant_id: <tenant>` (replacing any given) |
-//! | before `update` of `Note` | writes the data without `tenant_id` |
+//! | before `update` of `Note` | writes the data without `tenant_id`, and adds the same filter |
 //! | before `delete` of `Note` | denies: `denied`, `notes are never deleted` |
 //! | before `connect` by a caller whose name starts with `blocked` | denies: `denied`, `blocked device` |
 //! | after `create`, `update` or `delete` of `Note` | creates an `AuditEntry` `{operation, entity, recordId, caller, success}` |
@@ -54,10 +54,9 @@ impl Lifecycle for Guard {
             panic!("the guard traps on {:?} of Trap", request.operation);
         }
         let tenant = tenant_of(request);
+        let own = || vec![json!({"column": "tenant_id", "operator": "eq", "value": tenant})];
         Ok(match (request.operation, request.entity.as_str()) {
-            (Operation::Read | Operation::Subscribe, "Note") => Decision::with_filters(vec![
-                json!({"column": "tenant_id", "operator": "eq", "value": tenant}),
-            ]),
+            (Operation::Read | Operation::Subscribe, "Note") => Decision::with_filters(own()),
             (Operation::Create, "Note") => {
                 let mut data = request.data_map();
                 data.insert("tenant_id".into(), Value::from(tenant));
@@ -66,7 +65,10 @@ impl Lifecycle for Guard {
             (Operation::Update, "Note") => {
                 let mut data = request.data_map();
                 data.remove("tenant_id");
-                Decision::with_data(data)
+                Decision::Modify {
+                    data: Some(data),
+                    filters: own(),
+                }
             }
             (Operation::Delete, "Note") => Decision::deny("denied", "notes are never deleted"),
             (Operation::Connect, _) if request.caller.name.starts_with("blocked") => {

@@ -97,8 +97,9 @@ pub enum Decision {
     /// `not_found`, `conflict`, `quota`; any other is answered as `denied`).
     Deny { code: String, message: String },
     /// Go ahead with `data` written instead of the request's own (create, update) and
-    /// `filters` (`{"column", "operator", "value"}` values) added to a read's or
-    /// subscription's.
+    /// `filters` (`{"column", "operator", "value"}` values) added: a read or subscription
+    /// gets only the objects that pass them, and a read of one, update or delete of an object
+    /// that does not pass finds none.
     Modify {
         data: Option<Map<String, Value>>,
         filters: Vec<Value>,

@@ -1,6 +1,9 @@
 //! The object browser: any type's objects with equality filters, sort and paging; a JSON
 //! editor for one object; creating and deleting objects. Writes go through the same checks
-//! as the REST API, and an edit is saved only onto the version it was made from.
+//! as the REST API, and an edit is saved only onto the version it was made from. The console
+//! is the administrator's: it shows and changes objects as they are, without the tenant's
+//! lifecycle hooks (which rule the doors apps and devices use), so a hook can never hide from
+//! the people who attach it what it keeps from everyone else.
 
 use super::view::{self, Outcome, cell, columns};
 use crate::AppState;
@@ -135,7 +138,7 @@ pub(crate) async fn remove(state: &AppState, id: &str) -> Outcome {
 /// Merges `patch` into the object `id`, on disk.
 pub(crate) async fn update(state: &AppState, id: &str, patch: Value) -> Result<(), ApiError> {
     let type_name = type_of(state, id)?;
-    write(state, &type_name, id, None, |txn| {
+    write(state, (&type_name, id), None, &Default::default(), |txn| {
         txn.update(id, patch.clone())
     })
     .await?;
@@ -164,11 +167,18 @@ fn type_of(state: &AppState, id: &str) -> Result<String, ApiError> {
 async fn save_edit(state: &AppState, id: &str, edited: &Edited) -> Result<(), ApiError> {
     let edited_props = parse(&edited.properties)?;
     let type_name = type_of(state, id)?;
-    write(state, &type_name, id, Some(edited.version), |txn| {
-        let current = txn.get(id)?.unwrap_or_default();
-        let patch = changes(&current, &edited_props);
-        txn.update(id, Value::Object(patch))
-    })
+    let version = Some(edited.version);
+    write(
+        state,
+        (&type_name, id),
+        version,
+        &Default::default(),
+        |txn| {
+            let current = txn.get(id)?.unwrap_or_default();
+            let patch = changes(&current, &edited_props);
+            txn.update(id, Value::Object(patch))
+        },
+    )
     .await?;
     Ok(())
 }
