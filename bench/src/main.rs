@@ -13,7 +13,8 @@
 //! case runs in a process of its own, so these are its own). Then
 //! the per-invocation overhead of an empty handler, and how `find` grows with the number of
 //! objects, scanned and through a secondary index (`-- --queries` runs only that).
-//! `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the
+//! `-- --split` prints where a WASM invocation's time goes, phase by phase (also part of a
+//! full run). `-- --soak` runs the WASM recorder at half its throughput for ten minutes and samples the
 //! resident memory every 30 s. Last, the resident memory of storing 2,000,000 objects
 //! (`-- --store-memory` runs only that). `-- --scaling` runs 1, 2 and 3 instances on one
 //! PostgreSQL consuming one Kafka topic (see [`scaling`]). `-- --mqttspec` measures Data over
@@ -68,6 +69,49 @@ fn run_in_child(case: &Case) -> anyhow::Result<Measured> {
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
+/// Where the WASM forwarder's and recorder's invocations spend their time (MQTT QoS 1, one
+/// subscriber), each in a process of its own, beside the process's CPU per message.
+fn split(messages: usize) -> anyhow::Result<()> {
+    let cases = [Work::Forwarder, Work::Recorder].map(|work| Case {
+        source: Source::Mqtt { qos: 1 },
+        work,
+        wasm: true,
+        subscribers: 1,
+        messages,
+        soak_seconds: 0,
+    });
+    let measured: Vec<Measured> = cases.iter().map(run_in_child).collect::<Result<_, _>>()?;
+    println!(
+        "\nWhere a WASM invocation's time goes (µs per invocation, wall time, MQTT QoS 1, \
+         {messages} messages)\n| phase | forwarder | recorder |\n|---|---|---|"
+    );
+    let mut phases: Vec<&str> = Vec::new();
+    for (phase, _) in measured.iter().flat_map(|m| &m.split) {
+        if !phases.contains(&phase.as_str()) {
+            phases.push(phase);
+        }
+    }
+    let mean = |m: &Measured, phase: &str| {
+        (m.split.iter())
+            .find(|(p, _)| p == phase)
+            .map_or("".into(), |(_, us)| format!("{us:.1}"))
+    };
+    for phase in phases {
+        println!(
+            "| {phase} | {} | {} |",
+            mean(&measured[0], phase),
+            mean(&measured[1], phase)
+        );
+    }
+    let cpu = |m: &Measured| format!("{:.1}", m.cpu_us_per_message);
+    println!(
+        "| process CPU per message (all threads) | {} | {} |",
+        cpu(&measured[0]),
+        cpu(&measured[1])
+    );
+    Ok(())
+}
+
 fn label(case: &Case) -> String {
     let source = match case.source {
         Source::Mqtt { qos } => format!("MQTT QoS {qos}"),
@@ -106,6 +150,10 @@ async fn main() -> anyhow::Result<()> {
     if args.first().is_some_and(|a| a == "--scaling") {
         let messages = args.get(1).map(|n| n.parse()).transpose()?;
         return scaling::run(messages.unwrap_or(100_000)).await;
+    }
+    if args.first().is_some_and(|a| a == "--split") {
+        let messages = args.get(1).map(|n| n.parse()).transpose()?;
+        return split(messages.unwrap_or(20_000));
     }
     if args.first().is_some_and(|a| a == "--mqttspec") {
         let requests = args.get(1).map(|n| n.parse()).transpose()?;
@@ -160,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
             measured.peak_rss_mib,
         );
     }
+    split(messages)?;
     let (p50, p99) = invoke::overhead(10_000).await?;
     println!("empty handler, instantiate + call + drop: p50 {p50:.1?}, p99 {p99:.1?}");
     queries::scaling()?;

@@ -15,6 +15,7 @@ use switchyard_broker::{BoxFuture, Inbound, Incoming, Outcome};
 use switchyard_dispatch::{Dispatcher, NativeCallback};
 use switchyard_model::DEFAULT_TENANT;
 use switchyard_mqtt::{BrokerConfig, Listeners};
+use switchyard_runtime::profile;
 use switchyard_store::Store;
 use switchyard_test_support::plugins;
 use tokio::sync::mpsc;
@@ -79,6 +80,10 @@ pub struct Measured {
     /// Resident memory every 30 s of a soak, in MiB.
     #[serde(default)]
     pub rss_mib_every_30s: Vec<u64>,
+    /// Where the burst's invocations spent their time, per invocation: each phase's name and
+    /// its mean in microseconds (`switchyard_runtime::profile`).
+    #[serde(default)]
+    pub split: Vec<(String, f64)>,
 }
 
 impl Source {
@@ -399,7 +404,7 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
         Source::Mqtt { qos: 0 } => IN_FLIGHT_QOS0,
         _ => IN_FLIGHT,
     };
-    let (start, cpu_start) = (Instant::now(), cpu_time());
+    let (start, cpu_start, profiled) = (Instant::now(), cpu_time(), profile::snapshot());
     let (mut sent, mut completed, mut last) = (0, 0, start);
     while completed < case.messages {
         while sent < case.messages && sent - completed < in_flight {
@@ -412,6 +417,12 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
         }
     }
     let cpu = cpu_time() - cpu_start;
+    let invocations = (completed * case.subscribers) as u64;
+    let split = (profile::snapshot()
+        .since(&profiled, invocations)
+        .into_iter())
+    .map(|(phase, mean)| (phase.to_owned(), mean.as_secs_f64() * 1e6))
+    .collect();
     let throughput = completed as f64 / last.duration_since(start).as_secs_f64();
     while completions.try_recv().is_ok() {}
 
@@ -459,6 +470,7 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
         cpu_us_per_message: cpu.as_secs_f64() * 1e6 / completed.max(1) as f64,
         peak_rss_mib: rss_mib("VmHWM:"),
         rss_mib_every_30s: rss,
+        split,
     };
     running.stop().await?;
     Ok(measured)

@@ -19,9 +19,10 @@ use crate::throttle::Throttle;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use switchyard_broker::{BoxFuture, Brokers, Inbound, Incoming, Outcome, Unsettled};
 use switchyard_model::{FAILED_MESSAGE, MESSAGE_SUBSCRIBER, Report, Subscriber};
+use switchyard_runtime::profile::{self, Phase};
 use switchyard_runtime::{
     Effects, InvokeError, InvokeFailure, LogSource, Message, SubscriptionChange,
 };
@@ -347,13 +348,20 @@ impl Dispatcher {
     /// Commits the callback's writes, then sends its publishes and subscription changes
     /// through `tenant`'s clients.
     async fn apply(&self, tenant: &str, effects: Effects) -> switchyard_store::Result<()> {
+        let started = Instant::now();
         effects.writes.commit_grouped().await?;
+        let committed = Instant::now();
+        profile::record(Phase::Commit, committed - started);
         let brokers = &self.inner.brokers.in_tenant(tenant);
+        let published = !effects.publishes.is_empty();
         for publish in effects.publishes {
             let (client, topic) = (&publish.client.id, &publish.topic);
             if let Err(e) = brokers.send(&publish.client, topic, publish.payload).await {
                 tracing::warn!(client = %client, topic = %topic, "publish failed: {e}");
             }
+        }
+        if published {
+            profile::record(Phase::Publish, committed.elapsed());
         }
         for change in effects.subscriptions {
             let result = match &change {

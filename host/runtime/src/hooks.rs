@@ -75,7 +75,9 @@ pub(crate) async fn call(
     store: &mut wasmtime::Store<crate::sandbox::Sandbox>,
     call: HookCall,
 ) -> wasmtime::Result<Result<HookDecision, String>> {
+    let started = std::time::Instant::now();
     let instance = pre.instantiate_async(&mut *store).await?;
+    crate::profile::since(crate::profile::Phase::Instantiate, started);
     let hooks = instance.switchyard_plugin_hooks();
     let device = |d: HookDevice| wit::Device {
         client_id: d.client_id,

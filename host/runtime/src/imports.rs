@@ -8,9 +8,11 @@
 use crate::bindings::types::Error;
 use crate::bindings::{logging, messaging, objects, types};
 use crate::capabilities::ClientName;
+use crate::profile::{self, Phase};
 use crate::sandbox::{Sandbox, spend};
 use crate::{Publish, SubscriptionChange};
 use serde_json::{Value, json};
+use std::time::Instant;
 use switchyard_broker::Client;
 use switchyard_store::{Error as StoreError, Object, Query};
 
@@ -41,15 +43,23 @@ fn type_of(object: &Object) -> &str {
 }
 
 impl Sandbox {
-    /// Runs one host call against the budget; a spent budget answers `limit-exceeded`.
-    fn call<T>(&mut self, f: impl FnOnce(&mut Sandbox) -> Result<T, Error>) -> HostResult<T> {
+    /// Runs one host call against the budget, its time counted as `phase`; a spent budget
+    /// answers `limit-exceeded`.
+    fn call<T>(
+        &mut self,
+        phase: Phase,
+        f: impl FnOnce(&mut Sandbox) -> Result<T, Error>,
+    ) -> HostResult<T> {
         if !self.charge() {
             return Ok(Err(Error::LimitExceeded(format!(
                 "host call limit: all {} host calls of this invocation are used",
                 self.settings.limits.host_calls
             ))));
         }
-        Ok(f(self))
+        let started = Instant::now();
+        let done = f(self);
+        profile::since(phase, started);
+        Ok(done)
     }
 
     /// A refused call: logged for the operator and in the plugin's journal, `denied` for the
@@ -147,7 +157,7 @@ impl types::Host for Sandbox {}
 
 impl objects::Host for Sandbox {
     fn create(&mut self, type_name: String, properties: String) -> HostResult<String> {
-        self.call(|s| {
+        self.call(Phase::ObjectsWrite, |s| {
             s.writable(&type_name)?;
             s.charge_write(&properties)?;
             let object = s
@@ -158,7 +168,7 @@ impl objects::Host for Sandbox {
     }
 
     fn get(&mut self, id: String) -> HostResult<Option<String>> {
-        self.call(|s| match s.writes.get(&id)? {
+        self.call(Phase::ObjectsGet, |s| match s.writes.get(&id)? {
             None => Ok(None),
             Some(object) => {
                 // Its own subscriber holds its settings (Structr's `$.this`): always readable.
@@ -171,7 +181,7 @@ impl objects::Host for Sandbox {
     }
 
     fn find(&mut self, type_name: String, query: String) -> HostResult<String> {
-        self.call(|s| {
+        self.call(Phase::ObjectsFind, |s| {
             s.readable(&type_name)?;
             let query = s.limited(&query)?;
             let page = s.writes.query(&type_name, &query)?;
@@ -184,7 +194,7 @@ impl objects::Host for Sandbox {
     }
 
     fn update(&mut self, id: String, properties: String) -> HostResult<()> {
-        self.call(|s| {
+        self.call(Phase::ObjectsWrite, |s| {
             s.writable(&s.type_of_object(&id)?)?;
             s.charge_write(&properties)?;
             s.writes
@@ -194,7 +204,7 @@ impl objects::Host for Sandbox {
     }
 
     fn delete(&mut self, id: String) -> HostResult<bool> {
-        self.call(|s| {
+        self.call(Phase::ObjectsWrite, |s| {
             let Some(object) = s.writes.get(&id)? else {
                 return Ok(false);
             };
@@ -206,7 +216,7 @@ impl objects::Host for Sandbox {
 
 impl messaging::Host for Sandbox {
     fn publish(&mut self, client: String, topic: String, payload: Vec<u8>) -> HostResult<()> {
-        self.call(|s| {
+        self.call(Phase::MessagingPublish, |s| {
             let client = s.client(&client)?;
             client.check_topic(&topic).map_err(Error::Invalid)?;
             let name = ClientName {
@@ -244,7 +254,7 @@ impl messaging::Host for Sandbox {
     }
 
     fn subscribe(&mut self, client: String, topic: String) -> HostResult<()> {
-        self.call(|s| {
+        self.call(Phase::MessagingSubscribe, |s| {
             let client_id = s.subscription(&client, &topic)?;
             s.subscriptions
                 .push(SubscriptionChange::Subscribe { client_id, topic });
@@ -253,7 +263,7 @@ impl messaging::Host for Sandbox {
     }
 
     fn unsubscribe(&mut self, client: String, topic: String) -> HostResult<()> {
-        self.call(|s| {
+        self.call(Phase::MessagingSubscribe, |s| {
             let client_id = s.subscription(&client, &topic)?;
             s.subscriptions
                 .push(SubscriptionChange::Unsubscribe { client_id, topic });
@@ -265,7 +275,9 @@ impl messaging::Host for Sandbox {
 impl logging::Host for Sandbox {
     fn log(&mut self, level: logging::Level, message: String) -> wasmtime::Result<()> {
         if self.charge() {
+            let started = Instant::now();
             crate::log::budgeted(&self.tag, level, &message, &mut self.budget);
+            profile::since(Phase::Logging, started);
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ mod limits;
 mod log;
 mod metrics;
 mod output;
+pub mod profile;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
@@ -400,8 +401,9 @@ impl Runtime {
     ) -> (Result<Returned, InvokeError>, Sandbox) {
         let inner = &self.inner;
         let limits = &plugin.settings.limits;
+        let waited = Instant::now();
         let _slot = inner.admission.acquire(&plugin.tenant).await;
-        let started = Instant::now();
+        let started = profile::since(profile::Phase::Admission, waited);
         let (subscriber, topic, origin) = match &call {
             Call::Message(message) => (
                 message.subscriber_id.clone(),
@@ -435,9 +437,12 @@ impl Runtime {
 
         // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
         // epochs cannot stop it: the deadline drops the whole call instead.
+        let set_up = profile::since(profile::Phase::Setup, started);
         let run = run(&plugin.name, &plugin.code.0, &mut store, call);
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
+        let called = profile::since(profile::Phase::Call, set_up);
         let sandbox = store.into_data();
+        profile::since(profile::Phase::Teardown, called);
         log::stdio(&tag, &sandbox.stdout, &sandbox.stderr);
         let hit_memory_limit = sandbox.hit_memory_limit();
         let error = match outcome {
@@ -500,7 +505,9 @@ async fn run(
         ($pre:expr, $handler:path, $message:expr) => {{
             use $handler as handler;
             let message = $message;
+            let started = std::time::Instant::now();
             let instance = $pre.instantiate_async(&mut *store).await?;
+            profile::since(profile::Phase::Instantiate, started);
             let message = handler::Message {
                 topic: message.topic,
                 payload: message.payload,

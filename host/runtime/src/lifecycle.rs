@@ -108,7 +108,9 @@ pub(crate) async fn call(
     store: &mut wasmtime::Store<crate::sandbox::Sandbox>,
     call: LifecycleCall,
 ) -> wasmtime::Result<Result<Decision, String>> {
+    let started = std::time::Instant::now();
     let instance = pre.instantiate_async(&mut *store).await?;
+    crate::profile::since(crate::profile::Phase::Instantiate, started);
     let hooks = instance.switchyard_plugin_lifecycle();
     let request = |r: HookRequest| wit::Request {
         operation: r.operation,
