@@ -83,7 +83,12 @@ struct Feed {
 impl Feed {
     /// Queues a notice, or remembers that one was missed.
     fn notify(&self, notice: Notice) {
-        if self.notices.try_send(notice).is_err() && !self.missed.swap(true, Ordering::AcqRel) {
+        // A closed feed's reader is gone: nothing to tell.
+        let full = matches!(
+            self.notices.try_send(notice),
+            Err(mpsc::error::TrySendError::Full(_))
+        );
+        if full && !self.missed.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 owner = %self.owner,
                 "a change feed is not keeping up: notices dropped, `missed` follows"
@@ -331,18 +336,25 @@ impl Feeds {
         }
     }
 
+    /// Numbers `change` and tells the feeds it concerns. The object is read after the lock is
+    /// let go (with PostgreSQL that is a round trip): a feed opening meanwhile to resume finds
+    /// the change in the window, and one opening without resuming starts after it.
     fn changed(&self, change: Change) {
-        let mut state = self.state.lock();
-        let window = &mut state.window;
-        window.last += 1;
-        let seq = window.last;
-        if window.changes.len() == RETAINED {
-            window.changes.pop_front();
-        }
-        window.changes.push_back((seq, change.clone()));
-        let feeds: Vec<&Arc<Feed>> = (state.by_id.values())
-            .filter(|f| f.tenant == change.tenant && f.entity == change.type_name)
-            .collect();
+        let (seq, feeds) = {
+            let mut state = self.state.lock();
+            let window = &mut state.window;
+            window.last += 1;
+            let seq = window.last;
+            if window.changes.len() == RETAINED {
+                window.changes.pop_front();
+            }
+            window.changes.push_back((seq, change.clone()));
+            let feeds: Vec<Arc<Feed>> = (state.by_id.values())
+                .filter(|f| f.tenant == change.tenant && f.entity == change.type_name)
+                .cloned()
+                .collect();
+            (seq, feeds)
+        };
         if feeds.is_empty() {
             return;
         }
