@@ -846,4 +846,24 @@ async fn the_change_feed_streams_matching_changes_and_resumes() {
     assert_eq!(missed[0].1, "missed");
     let (status, body) = acme.get("/api/objects/Order/changes?_sort=item").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // A tenant holds at most 64 feeds open at once; the 65th is refused, not queued.
+    let (status, body) = server.post("/api/tenants", json!({"name": "beta"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let url = format!(
+        "http://{}/api/objects/Order/changes?follow=true",
+        server.http
+    );
+    let open_feed = || {
+        let request = http.get(&url).bearer_auth(&server.token);
+        request.header("x-tenant", "beta").send()
+    };
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let response = open_feed().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        held.push(response);
+    }
+    let refused = open_feed().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
 }

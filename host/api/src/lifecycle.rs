@@ -136,3 +136,25 @@ fn code(status: StatusCode) -> &'static str {
         _ => "internal",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_answers_the_status_of_its_code() {
+        let status = |code| {
+            let refusal = Refusal {
+                code,
+                message: "no".into(),
+            };
+            refused(refusal).status()
+        };
+        assert_eq!(status("denied"), StatusCode::FORBIDDEN);
+        assert_eq!(status("hook_error"), StatusCode::FORBIDDEN);
+        assert_eq!(status("not_found"), StatusCode::NOT_FOUND);
+        assert_eq!(status("conflict"), StatusCode::CONFLICT);
+        assert_eq!(status("invalid_message"), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status("quota"), StatusCode::TOO_MANY_REQUESTS);
+    }
+}

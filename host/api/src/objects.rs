@@ -157,22 +157,7 @@ pub(crate) async fn merge(
     IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Versioned> {
-    let patch = json_object(body)?;
-    let hooked = Hooked::before(&state, Operation::Update, &type_name, |request| {
-        request.record_id = Some(id.clone());
-        request.data = data_of(&patch);
-    })
-    .await?;
-    let patch = hooked.data(patch);
-    let object = write(
-        &state,
-        (&type_name, &id),
-        version,
-        &hooked.within(),
-        |txn| txn.update(&id, patch.clone()),
-    )
-    .await;
-    Ok(Versioned(hooked.after(object, shown).await?))
+    updated(&state, (&type_name, &id), version, body, Txn::update).await
 }
 
 /// `PUT /api/objects/{Type}/{id}`: replaces every user property with the body.
@@ -191,20 +176,29 @@ pub(crate) async fn replace(
     IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Versioned> {
-    let properties = json_object(body)?;
-    let hooked = Hooked::before(&state, Operation::Update, &type_name, |request| {
-        request.record_id = Some(id.clone());
-        request.data = data_of(&properties);
+    updated(&state, (&type_name, &id), version, body, Txn::replace).await
+}
+
+/// Writes `body` into the object with `op` (a merge or a replace), as the tenant's hooks let
+/// it: they are asked about the update first and told how it went.
+async fn updated(
+    state: &AppState,
+    (type_name, id): (&str, &str),
+    version: Option<u64>,
+    body: Value,
+    op: fn(&mut Txn, &str, Value) -> StoreResult<Object>,
+) -> Result<Versioned> {
+    let body = json_object(body)?;
+    let hooked = Hooked::before(state, Operation::Update, type_name, |request| {
+        request.record_id = Some(id.to_owned());
+        request.data = data_of(&body);
     })
     .await?;
-    let properties = hooked.data(properties);
-    let object = write(
-        &state,
-        (&type_name, &id),
-        version,
-        &hooked.within(),
-        |txn| txn.replace(&id, properties.clone()),
-    )
+    let body = hooked.data(body);
+    let within = hooked.within();
+    let object = write(state, (type_name, id), version, &within, |txn| {
+        op(txn, id, body.clone())
+    })
     .await;
     Ok(Versioned(hooked.after(object, shown).await?))
 }

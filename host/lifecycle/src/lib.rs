@@ -285,3 +285,50 @@ fn unreadable() -> LifecycleHook {
         enabled: true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        let caller = Caller {
+            kind: CallerKind::Token,
+            name: "admin".into(),
+            tenant: "acme".into(),
+        };
+        let mut request = Request::new(Operation::Read, caller, "Note");
+        request.query = Query::from_params([("kind", "memo")]).unwrap();
+        request
+    }
+
+    #[test]
+    fn an_amendment_replaces_the_data_and_adds_filters() {
+        let mut amended = request();
+        let filters = r#"[{"column": "tenant_id", "operator": "eq", "value": "acme"}]"#;
+        amended
+            .amend(Some(r#"{"text": "x"}"#.into()), Some(filters.into()))
+            .unwrap();
+        assert_eq!(Value::Object(amended.data.unwrap()), json!({"text": "x"}));
+        let columns: Vec<&str> = amended
+            .query
+            .filters
+            .iter()
+            .map(|f| f.column.as_str())
+            .collect();
+        assert_eq!(columns, ["kind", "tenant_id"], "added to the caller's own");
+    }
+
+    #[test]
+    fn an_amendment_the_host_cannot_make_is_named() {
+        let not_an_object = request().amend(Some("[1]".into()), None).unwrap_err();
+        assert!(
+            not_an_object.contains("`data` must be a JSON object"),
+            "{not_an_object}"
+        );
+        let bad_filter = r#"[{"column": "a", "operator": "about", "value": 1}]"#;
+        let unknown = request().amend(None, Some(bad_filter.into())).unwrap_err();
+        assert!(unknown.contains("not a list of filters"), "{unknown}");
+        let not_json = request().amend(None, Some("[".into())).unwrap_err();
+        assert!(not_json.contains("not JSON"), "{not_json}");
+    }
+}
