@@ -29,26 +29,28 @@ build_all() {
     cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml
 }
 
-# Starts Mosquitto on a free port, which it sets in `mqtt`.
+# Starts Mosquitto on a free port, which it sets in `mqtt`; its pid in `mosquitto`.
 # Unbounded queues: with Mosquitto's default of 1,000 queued messages per client, a forwarder
 # slower than the publisher loses the rest, and the run would measure the drops. TCP_NODELAY:
 # without it Mosquitto's small writes wait for the peer's delayed ACK, which adds ~16 ms to
 # every hop through a forwarder at a steady rate.
 start_mosquitto() {
     mqtt=$(free_port)
-    local mosquitto
-    mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+    local binary
+    binary=$(command -v mosquitto || echo /usr/sbin/mosquitto)
     printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_queued_bytes 0\nset_tcp_nodelay true\n' \
         "$mqtt" >"$work/mosquitto.conf"
-    "$mosquitto" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
-    pids+=($!)
+    "$binary" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+    mosquitto=$!
+    pids+=($mosquitto)
     wait_port "$mqtt"
 }
 
 # Starts Switchyard with a client of that Mosquitto and a `forwarder` subscriber from
-# `peers/in` to `peers/out`; sets `switchyard` to its pid.
+# `peers/in` to `peers/out`; sets `switchyard` to its pid, `api` to its API's URL and `auth`
+# to the header that signs in.
 start_switchyard() {
-    local http token=bench api auth client
+    local http token=bench client
     http=$(free_port)
     target/release/switchyard serve --data "$work/switchyard" --http "127.0.0.1:$http" \
         --mqtt "127.0.0.1:$(free_port)" --token "$token" >"$work/switchyard.log" 2>&1 &

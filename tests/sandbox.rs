@@ -159,14 +159,21 @@ struct Arena {
 }
 
 impl Arena {
-    async fn start(dir: &std::path::Path, plugin_timeout_ms: u64) -> Arena {
+    /// A server whose plugins run for at most `plugin_timeout_ms`, each message in a fresh
+    /// instance, or with `reuse` in instances kept for up to 1,000 messages of a subscriber.
+    async fn start(dir: &std::path::Path, plugin_timeout_ms: u64, reuse: bool) -> Arena {
         let options = support::Options {
             plugin_timeout_ms,
             ..support::Options::default()
         };
         let server = Server::start_with(dir, options).await;
-        server.upload("hostile", &plugin("hostile")).await;
-        server.upload("recorder", &plugin("recorder")).await;
+        for name in ["hostile", "recorder"] {
+            server.upload(name, &plugin(name)).await;
+            if reuse {
+                let reuse = json!({"messages": 1000, "idleMs": 60_000});
+                reuse_instances(&server, name, reuse).await;
+            }
+        }
         let client = server
             .connected_client(json!({
                 "name": "main", "mainBrokerURL": "embedded", "isEnabled": true,
@@ -240,6 +247,13 @@ impl Arena {
     }
 }
 
+/// Sets plugin `name`'s `limits.reuse`.
+async fn reuse_instances(server: &Server, name: &str, reuse: Value) {
+    let limits = json!({"limits": {"reuse": reuse}});
+    let (status, info) = server.patch(&format!("/api/plugins/{name}"), limits).await;
+    assert_eq!(status, 200, "{info}");
+}
+
 fn reading(n: usize, value: f64) -> (String, String) {
     let sensor = format!("t{n}");
     let payload = json!({"sensorId": sensor, "value": value}).to_string();
@@ -260,8 +274,18 @@ fn limited(attempt: &Value, limit: &str) {
 
 #[tokio::test]
 async fn plugins_cannot_take_over_the_servers_configuration() {
+    plugins_cannot_take_over_the_servers_configuration_(false).await;
+}
+
+/// The same attacks on instances kept between messages.
+#[tokio::test]
+async fn plugins_cannot_take_over_the_servers_configuration_with_reuse() {
+    plugins_cannot_take_over_the_servers_configuration_(true).await;
+}
+
+async fn plugins_cannot_take_over_the_servers_configuration_(reuse: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let mut arena = Arena::start(dir.path(), 2000).await;
+    let mut arena = Arena::start(dir.path(), 2000, reuse).await;
     // Where a stolen password would go.
     let attacker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     attacker.set_nonblocking(true).unwrap();
@@ -389,8 +413,18 @@ async fn plugins_cannot_take_over_the_servers_configuration() {
 
 #[tokio::test]
 async fn budgets_stop_floods_and_name_the_limit_that_tripped() {
+    budgets_stop_floods_and_name_the_limit_that_tripped_(false).await;
+}
+
+/// The same attacks on instances kept between messages.
+#[tokio::test]
+async fn budgets_stop_floods_and_name_the_limit_that_tripped_with_reuse() {
+    budgets_stop_floods_and_name_the_limit_that_tripped_(true).await;
+}
+
+async fn budgets_stop_floods_and_name_the_limit_that_tripped_(reuse: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let mut arena = Arena::start(dir.path(), 5000).await;
+    let mut arena = Arena::start(dir.path(), 5000, reuse).await;
 
     // `find` without a limit gets the default page; past the maximum it is refused.
     arena.device.publish("attack/x", "make-blobs 150").await;
@@ -459,8 +493,18 @@ async fn budgets_stop_floods_and_name_the_limit_that_tripped() {
 
 #[tokio::test]
 async fn deadlines_hold_in_blocking_calls_and_escapes_find_nothing() {
+    deadlines_hold_in_blocking_calls_and_escapes_find_nothing_(false).await;
+}
+
+/// The same attacks on instances kept between messages.
+#[tokio::test]
+async fn deadlines_hold_in_blocking_calls_and_escapes_find_nothing_with_reuse() {
+    deadlines_hold_in_blocking_calls_and_escapes_find_nothing_(true).await;
+}
+
+async fn deadlines_hold_in_blocking_calls_and_escapes_find_nothing_(reuse: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let mut arena = Arena::start(dir.path(), 1000).await;
+    let mut arena = Arena::start(dir.path(), 1000, reuse).await;
 
     let error = arena.stopped("sleep 120").await;
     assert!(
@@ -526,7 +570,7 @@ async fn p50_latency(arena: &mut Arena, from: usize) -> f64 {
 #[tokio::test]
 async fn a_looping_and_a_sleeping_plugin_beside_the_recorder_do_not_slow_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut arena = Arena::start(dir.path(), 3000).await;
+    let mut arena = Arena::start(dir.path(), 3000, false).await;
     let baseline = p50_latency(&mut arena, 0).await;
 
     // Different topics, so each ties up only its own lane, for three seconds.
@@ -545,4 +589,96 @@ async fn a_looping_and_a_sleeping_plugin_beside_the_recorder_do_not_slow_it() {
             .all(|f| f["error"].as_str().unwrap().contains("out of time"))
     );
     arena.lost_nothing().await;
+}
+
+/// Sends `remember` to the `hostile` plugin: each call returns the count the instance that
+/// handled it answered with (1 in a fresh instance), checking it ran for `subscriber`.
+struct Rememberer<'a> {
+    server: &'a Server,
+    device: MqttPeer,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Rememberer<'_> {
+    async fn remember(&mut self, topic: &str, subscriber: &Value) -> u64 {
+        self.device.publish(topic, "remember").await;
+        let query = "command=remember&_limit=1000";
+        let attempts = self
+            .server
+            .wait_for("Attempt", query, self.seen.len() + 1)
+            .await;
+        let new = (attempts.into_iter())
+            .find(|a| self.seen.insert(a["id"].as_str().unwrap().to_owned()))
+            .unwrap();
+        assert_eq!(new["detail"], subscriber["id"], "{new}");
+        new["count"].as_u64().unwrap()
+    }
+
+    /// The counts of `n` messages to `topic` in a row.
+    async fn counts(&mut self, topic: &str, subscriber: &Value, n: usize) -> Vec<u64> {
+        let mut counts = Vec::new();
+        for _ in 0..n {
+            counts.push(self.remember(topic, subscriber).await);
+        }
+        counts
+    }
+}
+
+/// Instance reuse, opted into per plugin: what a plugin keeps in its memory survives between
+/// messages of one subscriber only while reuse is on, never reaches another subscriber, and
+/// is gone after a trap, after the instance's last message and after its idle time.
+#[tokio::test]
+async fn reused_instances_keep_state_for_their_own_subscriber_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    server.upload("hostile", &plugin("hostile")).await;
+    let client = (server.connected_client(json!({
+        "name": "main", "mainBrokerURL": "embedded", "isEnabled": true,
+    })))
+    .await;
+    let subscriber = |topic: &str| json!({"topic": topic, "callback": "hostile", "clients": [client], "maxAttempts": 1});
+    let a = server.create("MessageSubscriber", subscriber("a/#")).await;
+    let b = server.create("MessageSubscriber", subscriber("b/#")).await;
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    let ready = ("Attempt", "command=read-clients");
+    (server.publish_until_stored(&device, ("a/x", "read-clients"), ready)).await;
+    let mut r = Rememberer {
+        server: &server,
+        device,
+        seen: Default::default(),
+    };
+
+    assert_eq!(
+        r.counts("a/x", &a, 3).await,
+        [1, 1, 1],
+        "no reuse by default"
+    );
+
+    reuse_instances(
+        &server,
+        "hostile",
+        json!({"messages": 1000, "idleMs": 60_000}),
+    )
+    .await;
+    assert_eq!(r.counts("a/x", &a, 3).await, [1, 2, 3]);
+    assert_eq!(r.counts("b/x", &b, 2).await, [1, 2], "b got a's instance");
+    assert_eq!(r.counts("a/x", &a, 1).await, [4]);
+
+    // A trap discards the instance: the next message starts afresh.
+    r.device.publish("a/x", "recurse").await;
+    server.wait_for("FailedMessage", "payload=recurse", 1).await;
+    assert_eq!(r.counts("a/x", &a, 2).await, [1, 2], "kept after a trap");
+
+    // An instance serves at most `messages`; one idle for longer than `idleMs` is let go.
+    reuse_instances(&server, "hostile", json!({"messages": 2, "idleMs": 60_000})).await;
+    assert_eq!(r.counts("a/x", &a, 5).await, [1, 2, 1, 2, 1]);
+    reuse_instances(&server, "hostile", json!({"messages": 1000, "idleMs": 1})).await;
+    assert_eq!(
+        r.counts("a/x", &a, 3).await,
+        [1, 1, 1],
+        "kept past its idle time"
+    );
+
+    reuse_instances(&server, "hostile", Value::Null).await;
+    assert_eq!(r.counts("b/x", &b, 2).await, [1, 1], "reuse is off again");
 }

@@ -6,8 +6,10 @@
 //! `switchyard-bench --load HOST:PORT IN OUT MESSAGES RATE [SECONDS]` prints one JSON line:
 //! throughput with the publisher going as fast as the broker takes (QoS 1, 100 in flight), and
 //! p50/p99 latency from publish to receipt at a fixed RATE for SECONDS (default 5; a soak runs
-//! it for minutes).
+//! it for minutes). With `LOAD_CPU=name=PID,...` set, it also reports each named process's CPU
+//! time per message over the throughput burst (`cpu_us_per_message`), from `/proc/PID/stat`.
 
+use crate::pipeline::cpu_time_of;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -104,6 +106,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     while received.try_recv().is_ok() {}
 
     // Throughput: as fast as the broker takes QoS 1 publishes.
+    let watched = watched()?;
+    let cpu_before: Vec<Duration> = watched.iter().map(|(_, pid)| cpu_time_of(pid)).collect();
     let start = Instant::now();
     let sending = {
         let publisher = publisher.clone();
@@ -125,6 +129,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let throughput = count as f64 / start.elapsed().as_secs_f64();
+    let cpu: serde_json::Map<String, serde_json::Value> = (watched.iter().zip(cpu_before))
+        .map(|((name, pid), before)| {
+            let used = cpu_time_of(pid).saturating_sub(before);
+            let per_message = used.as_secs_f64() * 1e6 / count.max(1) as f64;
+            (name.clone(), json!(per_message))
+        })
+        .collect();
     sending.await??;
     while received.try_recv().is_ok() {}
 
@@ -158,7 +169,25 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let report = json!({
         "throughput": throughput, "received": count, "messages": messages,
         "p50_ms": ms(pick(0.5)), "p99_ms": ms(pick(0.99)), "latency_samples": latencies.len(),
+        "cpu_us_per_message": cpu,
     });
     println!("{report}");
     Ok(())
+}
+
+/// The processes `LOAD_CPU` names (`name=PID,...`), each checked to exist.
+fn watched() -> anyhow::Result<Vec<(String, String)>> {
+    let list = std::env::var("LOAD_CPU").unwrap_or_default();
+    (list.split(',').filter(|entry| !entry.is_empty()))
+        .map(|entry| {
+            let (name, pid) = (entry.split_once('='))
+                .ok_or_else(|| anyhow::anyhow!("LOAD_CPU wants name=PID, not `{entry}`"))?;
+            let stat = format!("/proc/{pid}/stat");
+            anyhow::ensure!(
+                std::path::Path::new(&stat).exists(),
+                "no process {pid} ({name})"
+            );
+            Ok((name.to_owned(), pid.to_owned()))
+        })
+        .collect()
 }

@@ -3,9 +3,10 @@
 //! subscribers, to callbacks whose writes are committed and on disk before the message could be
 //! acknowledged.
 //!
-//! Every case runs twice, with the callback as a plugin (WASM, a fresh instance per message)
-//! and as the same work in native Rust registered through the same dispatcher path, so the
-//! ratio is what the sandbox costs. Cases: QoS 0 and QoS 1, the `recorder` (stores one object)
+//! Every case runs three times: with the callback as a plugin (WASM, a fresh instance per
+//! message), as the plugin keeping its instances between messages (`limits.reuse`), and as the
+//! same work in native Rust registered through the same dispatcher path, so the ratios are
+//! what the sandbox costs. Cases: QoS 0 and QoS 1, the `recorder` (stores one object)
 //! and the `forwarder` (publishes only), 1 and 8 subscribers, and Kafka. MQTT readings come
 //! from 100 sensors, each on a topic of its own, as from a fleet of devices. Reported per
 //! case: throughput with a window of messages in flight (256; 64 for QoS 0, the client's
@@ -46,10 +47,11 @@ fn cases(messages: usize) -> Vec<Case> {
     let kafka = [(Source::Kafka, Work::Recorder, 1)];
     (mqtt.chain(kafka))
         .flat_map(|(source, work, subscribers)| {
-            [true, false].map(|wasm| Case {
+            [(true, true), (true, false), (false, false)].map(|(wasm, reuse)| Case {
                 source,
                 work,
                 wasm,
+                reuse,
                 subscribers,
                 messages,
                 soak_seconds: 0,
@@ -70,20 +72,28 @@ fn run_in_child(case: &Case) -> anyhow::Result<Measured> {
 }
 
 /// Where the WASM forwarder's and recorder's invocations spend their time (MQTT QoS 1, one
-/// subscriber), each in a process of its own, beside the process's CPU per message.
+/// subscriber), in fresh and in reused instances, each in a process of its own, beside the
+/// process's CPU per message.
 fn split(messages: usize) -> anyhow::Result<()> {
-    let cases = [Work::Forwarder, Work::Recorder].map(|work| Case {
-        source: Source::Mqtt { qos: 1 },
-        work,
-        wasm: true,
-        subscribers: 1,
-        messages,
-        soak_seconds: 0,
-    });
-    let measured: Vec<Measured> = cases.iter().map(run_in_child).collect::<Result<_, _>>()?;
+    let cases = [(Work::Forwarder, false), (Work::Recorder, false)]
+        .into_iter()
+        .chain([(Work::Forwarder, true), (Work::Recorder, true)])
+        .map(|(work, reuse)| Case {
+            source: Source::Mqtt { qos: 1 },
+            work,
+            wasm: true,
+            reuse,
+            subscribers: 1,
+            messages,
+            soak_seconds: 0,
+        });
+    let measured: Vec<Measured> = cases
+        .map(|case| run_in_child(&case))
+        .collect::<Result<_, _>>()?;
     println!(
         "\nWhere a WASM invocation's time goes (µs per invocation, wall time, MQTT QoS 1, \
-         {messages} messages)\n| phase | forwarder | recorder |\n|---|---|---|"
+         {messages} messages)\n| phase | forwarder | recorder | forwarder, reused | recorder, \
+         reused |\n|---|---|---|---|---|"
     );
     let mut phases: Vec<&str> = Vec::new();
     for (phase, _) in measured.iter().flat_map(|m| &m.split) {
@@ -96,19 +106,16 @@ fn split(messages: usize) -> anyhow::Result<()> {
             .find(|(p, _)| p == phase)
             .map_or("".into(), |(_, us)| format!("{us:.1}"))
     };
+    let row = |name: &str, cell: &dyn Fn(&Measured) -> String| {
+        let cells: Vec<String> = measured.iter().map(cell).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    };
     for phase in phases {
-        println!(
-            "| {phase} | {} | {} |",
-            mean(&measured[0], phase),
-            mean(&measured[1], phase)
-        );
+        row(phase, &|m| mean(m, phase));
     }
-    let cpu = |m: &Measured| format!("{:.1}", m.cpu_us_per_message);
-    println!(
-        "| process CPU per message (all threads) | {} | {} |",
-        cpu(&measured[0]),
-        cpu(&measured[1])
-    );
+    row("process CPU per message (all threads)", &|m| {
+        format!("{:.1}", m.cpu_us_per_message)
+    });
     Ok(())
 }
 
@@ -136,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             source: Source::Mqtt { qos: 1 },
             work: Work::Recorder,
             wasm: true,
+            reuse: false,
             subscribers: 1,
             messages: 10_000,
             soak_seconds: 600,
@@ -199,7 +207,11 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {} | {:.0}{lost} | {ratio} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} µs | {} MiB |",
             label(case),
-            if case.wasm { "wasm" } else { "native" },
+            match (case.wasm, case.reuse) {
+                (true, true) => "wasm, reused",
+                (true, false) => "wasm",
+                (false, _) => "native",
+            },
             measured.throughput,
             measured.p50_us as f64 / 1e3,
             measured.p99_us as f64 / 1e3,

@@ -53,6 +53,9 @@ pub struct Case {
     pub source: Source,
     pub work: Work,
     pub wasm: bool,
+    /// For a plugin: whether it keeps its instances between messages (`limits.reuse`).
+    #[serde(default)]
+    pub reuse: bool,
     /// Subscribers on the client, all matching every message.
     pub subscribers: usize,
     pub messages: usize,
@@ -300,9 +303,14 @@ impl Drop for Tansu {
     }
 }
 
-/// CPU time (user + system) this process has used so far.
+/// CPU time (user + system, all threads) this process has used so far.
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_time_of("self")
+}
+
+/// CPU time (user + system, all threads) process `pid` (or `self`) has used so far.
+pub fn cpu_time_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -357,6 +365,14 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
             plugin,
             &std::fs::read(plugins::plugin(plugin))?,
         )?;
+        if case.reuse {
+            let limits = json!({"reuse": {"messages": 1_000_000, "idleMs": 60_000}});
+            let patch = switchyard_plugins::SettingsPatch {
+                capabilities: None,
+                limits: limits.as_object().cloned(),
+            };
+            plugins.configure(DEFAULT_TENANT, plugin, patch)?;
+        }
     }
     let qos = match case.source {
         Source::Mqtt { qos } => qos,

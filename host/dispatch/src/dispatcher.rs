@@ -31,8 +31,8 @@ use switchyard_tenants::Tenants;
 
 pub use crate::failures::Retention;
 
-/// How often an invocation whose writes lost a race with another writer is run again, in a
-/// fresh instance on the latest data, before that counts as a failure.
+/// How often an invocation whose writes lost a race with another writer is run again on the
+/// latest data, before that counts as a failure.
 const CONFLICT_TRIES: usize = 8;
 
 /// How often the retry worker looks for retries on a store shared with other instances, when
@@ -326,7 +326,7 @@ impl Dispatcher {
         }
     }
 
-    /// Runs the subscriber's callback on the message, in a fresh instance.
+    /// Runs the subscriber's callback on the message.
     async fn invoke(&self, subscriber: &Subscriber, incoming: &Incoming) -> Invoked {
         let message = Message {
             topic: incoming.topic.clone(),

@@ -45,16 +45,28 @@ impl Admission {
         })
     }
 
+    /// A slot for an invocation of `tenant`, if one is free for it now.
+    pub(crate) fn try_acquire(self: &Arc<Self>, tenant: &Arc<str>) -> Option<Slot> {
+        let mut state = self.state.lock();
+        self.free_for(&state, tenant)
+            .then(|| self.grant(&mut state, tenant))
+    }
+
+    /// Whether `tenant` may take a slot without waiting: one is free, it is under its cap,
+    /// and none of its invocations waits before it.
+    fn free_for(&self, state: &State, tenant: &Arc<str>) -> bool {
+        let (holds, waiters) = state
+            .tenants
+            .get(tenant)
+            .map_or((0, false), |t| (t.in_use, !t.waiting.is_empty()));
+        state.in_use < self.total && holds < self.per_tenant && !waiters
+    }
+
     /// A slot for an invocation of `tenant`, once one is free for it.
     pub(crate) async fn acquire(self: &Arc<Self>, tenant: &Arc<str>) -> Slot {
         let waiting = {
             let mut state = self.state.lock();
-            let holds = state.tenants.get(tenant).map_or(0, |t| t.in_use);
-            let waiters = state
-                .tenants
-                .get(tenant)
-                .is_some_and(|t| !t.waiting.is_empty());
-            if state.in_use < self.total && holds < self.per_tenant && !waiters {
+            if self.free_for(&state, tenant) {
                 return self.grant(&mut state, tenant);
             }
             let (send, receive) = oneshot::channel();

@@ -59,6 +59,7 @@ impl Sandbox {
         let started = Instant::now();
         let done = f(self);
         profile::since(phase, started);
+        self.tripped |= matches!(done, Err(Error::LimitExceeded(_)));
         Ok(done)
     }
 

@@ -1,5 +1,6 @@
 //! The sandbox: runs a compiled plugin of the `switchyard:plugin` world on one message, in a
-//! fresh instance.
+//! fresh instance (or, for a plugin that opts in with `limits.reuse`, in one that served the
+//! same subscriber before: see [`reuse`]).
 //!
 //! Each invocation waits for a slot (a semaphore sized to the instance pool), then gets a new
 //! instance, a WASI context with no files, network or environment, the write set it was handed
@@ -25,6 +26,7 @@ mod log;
 mod metrics;
 mod output;
 pub mod profile;
+mod reuse;
 mod sandbox;
 
 pub use capabilities::{ALL_USER_TYPES, Capabilities, PublishGrant};
@@ -33,10 +35,11 @@ pub use journal::{Journal, LogFilter, LogLine, LogSource};
 pub use lifecycle::{
     Caller, CallerKind, Decision, HookRequest, LifecycleCall, Operation, operation_name,
 };
-pub use limits::{Limits, PluginLimits, SettingsError, merge_overrides};
+pub use limits::{Limits, PluginLimits, Reuse, SettingsError, merge_overrides};
 
-use admission::Admission;
+use admission::{Admission, Slot};
 use metrics::PluginMetrics;
+use reuse::{Lots, Parking, Warm};
 use sandbox::{Sandbox, Settings, Tag};
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,6 +67,14 @@ pub struct Message {
     pub key: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
     pub timestamp_ms: u64,
+}
+
+impl Message {
+    /// The subscriber it is for, its topic, and the client it came on.
+    fn names(&self) -> (String, String, String) {
+        let (subscriber, topic) = (self.subscriber_id.clone(), self.topic.clone());
+        (subscriber, topic, self.client_id.clone())
+    }
 }
 
 /// A publish a plugin asked for; sent by the dispatcher after the invocation commits. The
@@ -200,6 +211,8 @@ pub struct Plugin {
     code: Code,
     settings: Arc<Settings>,
     metrics: PluginMetrics,
+    /// Its instances between messages, when its limits ask for reuse.
+    parking: Option<Arc<Parking>>,
 }
 
 impl Plugin {
@@ -214,6 +227,7 @@ impl Plugin {
         Plugin {
             tenant: Arc::from(tenant),
             name: Arc::from(name),
+            parking: limits.reuse.map(|reuse| Arc::new(Parking::new(reuse))),
             code,
             settings: Arc::new(Settings {
                 capabilities,
@@ -243,6 +257,8 @@ struct Inner {
     admission: Arc<Admission>,
     /// Recent plugin log lines, for `GET /api/logs`.
     journal: Arc<Journal>,
+    /// Instances of plugins that reuse them, between messages.
+    lots: Arc<Lots>,
 }
 
 impl Runtime {
@@ -255,10 +271,13 @@ impl Runtime {
         type Host = wasmtime::component::HasSelf<Sandbox>;
         bindings::Plugin::add_to_linker::<_, Host>(&mut linker, |s| s)?;
         legacy::Plugin::add_to_linker::<_, Host>(&mut linker, |s| s)?;
+        let lots = Arc::default();
+        Lots::start_sweeper(&lots);
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                lots,
                 admission: Admission::new(limits.max_instances as usize),
                 journal: Arc::new(Journal::new(limits.log_lines)),
                 limits,
@@ -327,9 +346,10 @@ impl Runtime {
         self.inner.journal.forget(tenant, plugin);
     }
 
-    /// Runs `plugin` on one message in a fresh instance, once an instance slot is free, with
-    /// `writes` as its view of the store. A failure keeps what the invocation read, so a
-    /// caller that ran it ahead of time can tell whether the failure still stands.
+    /// Runs `plugin` on one message in a fresh instance (or a parked one of the same subscriber,
+    /// if the plugin reuses them), once an instance slot is free, with `writes` as its view of
+    /// the store. A failure keeps what the invocation read, so a caller that ran it ahead of
+    /// time can tell whether the failure still stands.
     pub async fn invoke(
         &self,
         plugin: &Plugin,
@@ -344,19 +364,18 @@ impl Runtime {
             }
             .into());
         }
-        let (outcome, sandbox) = self.sandboxed(plugin, Call::Message(message), writes).await;
+        let (outcome, effects) = match &plugin.parking {
+            Some(parking) => self.reused(plugin, parking, message, writes).await,
+            None => self.sandboxed(plugin, Call::Message(message), writes).await,
+        };
         match outcome {
-            Ok(Returned::Handled) => Ok(Effects {
-                writes: sandbox.writes,
-                publishes: sandbox.publishes,
-                subscriptions: sandbox.subscriptions,
-            }),
+            Ok(Returned::Handled) => Ok(effects),
             Ok(Returned::Decided(_) | Returned::Ruled(_)) => {
                 unreachable!("a message gets no hook decision")
             }
             Err(error) => Err(InvokeFailure {
                 error,
-                writes: Some(sandbox.writes),
+                writes: Some(effects.writes),
             }),
         }
     }
@@ -384,89 +403,184 @@ impl Runtime {
         call: LifecycleCall,
         writes: Txn,
     ) -> Result<(Decision, Txn), InvokeError> {
-        let (outcome, sandbox) = self.sandboxed(plugin, Call::Lifecycle(call), writes).await;
+        let (outcome, effects) = self.sandboxed(plugin, Call::Lifecycle(call), writes).await;
         match outcome? {
-            Returned::Ruled(decision) => Ok((decision, sandbox.writes)),
+            Returned::Ruled(decision) => Ok((decision, effects.writes)),
             _ => unreachable!("a lifecycle call gets a decision"),
         }
     }
 
-    /// Runs one call of `plugin` in a fresh instance with its deadline, once an instance slot
-    /// is free; what it returned, and its sandbox with what it wrote, published and printed.
-    async fn sandboxed(
+    /// An instance slot for `tenant`, once one is free. Parked instances hold slots, so they
+    /// are let go before anyone waits for one.
+    async fn admit(&self, tenant: &Arc<str>) -> Slot {
+        let admission = &self.inner.admission;
+        match admission.try_acquire(tenant) {
+            Some(slot) => slot,
+            None => {
+                self.inner.lots.shed();
+                admission.acquire(tenant).await
+            }
+        }
+    }
+
+    /// A store for one call of `plugin`: its sandbox, its memory limit, and the epoch
+    /// callback that yields to the executor on every tick, so a busy guest never starves
+    /// other tasks.
+    fn new_store(
         &self,
         plugin: &Plugin,
-        call: Call,
+        (subscriber, topic, origin): (String, String, String),
         writes: Txn,
-    ) -> (Result<Returned, InvokeError>, Sandbox) {
-        let inner = &self.inner;
-        let limits = &plugin.settings.limits;
-        let waited = Instant::now();
-        let _slot = inner.admission.acquire(&plugin.tenant).await;
-        let started = profile::since(profile::Phase::Admission, waited);
-        let (subscriber, topic, origin) = match &call {
-            Call::Message(message) => (
-                message.subscriber_id.clone(),
-                message.topic.clone(),
-                message.client_id.clone(),
-            ),
-            Call::Hook(hook) => (String::new(), hook.subject(), hook.client_id().to_owned()),
-            Call::Lifecycle(call) => (String::new(), call.subject(), call.caller().to_owned()),
-        };
+    ) -> wasmtime::Store<Sandbox> {
         let tag = Tag {
             tenant: plugin.tenant.clone(),
             plugin: plugin.name.clone(),
             subscriber,
             topic,
-            journal: inner.journal.clone(),
+            journal: self.inner.journal.clone(),
         };
-        let sandbox = Sandbox::new(tag.clone(), plugin.settings.clone(), origin, writes);
-        let mut store = wasmtime::Store::new(&inner.engine, sandbox);
+        let sandbox = Sandbox::new(tag, plugin.settings.clone(), origin, writes);
+        let mut store = wasmtime::Store::new(&self.inner.engine, sandbox);
         store.limiter(|s| s.limiter());
-        let deadline = Instant::now() + limits.timeout();
-        store.set_epoch_deadline(1);
-        // Yield to the executor on every tick so a busy guest never starves other tasks,
-        // and stop it once its wall time is up.
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
+        store
+    }
 
-        // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
-        // epochs cannot stop it: the deadline drops the whole call instead.
+    /// Runs one call of `plugin` in a fresh instance with its deadline, once an instance slot
+    /// is free; what it returned, and what it wrote, published and subscribed.
+    async fn sandboxed(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        writes: Txn,
+    ) -> (Result<Returned, InvokeError>, Effects) {
+        let waited = Instant::now();
+        let _slot = self.admit(&plugin.tenant).await;
+        let started = profile::since(profile::Phase::Admission, waited);
+        let mut store = self.new_store(plugin, call.names(), writes);
+        let deadline = arm(&mut store, &plugin.settings.limits);
         let set_up = profile::since(profile::Phase::Setup, started);
         let run = run(&plugin.name, &plugin.code.0, &mut store, call);
+        // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
+        // epochs cannot stop it: the deadline drops the whole call instead.
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
         let called = profile::since(profile::Phase::Call, set_up);
         let sandbox = store.into_data();
         profile::since(profile::Phase::Teardown, called);
-        log::stdio(&tag, &sandbox.stdout, &sandbox.stderr);
-        let hit_memory_limit = sandbox.hit_memory_limit();
-        let error = match outcome {
-            Ok(Ok(Ok(returned))) => {
-                plugin.metrics.record(None, started.elapsed());
-                return (Ok(returned), sandbox);
-            }
-            Err(_elapsed) => InvokeError::TimeoutBlocked(limits.timeout_ms),
-            Ok(Ok(Err(reason))) => InvokeError::Handler(reason),
-            Ok(Err(e)) if e.downcast_ref::<InvokeError>().is_some() => {
-                e.downcast::<InvokeError>().expect("checked")
-            }
-            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                InvokeError::Timeout(limits.timeout_ms)
-            }
-            Ok(Err(e)) if hit_memory_limit => InvokeError::OutOfMemory {
-                limit_mb: limits.memory_mb,
-                trap: trap_reason(&e),
-            },
-            Ok(Err(e)) => InvokeError::Trap(trap_reason(&e)),
+        let outcome = verdict(plugin, &sandbox, outcome, started);
+        let effects = Effects {
+            writes: sandbox.writes,
+            publishes: sandbox.publishes,
+            subscriptions: sandbox.subscriptions,
         };
-        plugin.metrics.record(Some(&error), started.elapsed());
-        (Err(error), sandbox)
+        (outcome, effects)
     }
+
+    /// Runs `plugin` on one message in the instance its subscriber's last message left parked,
+    /// or in a fresh one, and parks the instance again if it handled the message cleanly.
+    async fn reused(
+        &self,
+        plugin: &Plugin,
+        parking: &Arc<Parking>,
+        message: Message,
+        writes: Txn,
+    ) -> (Result<Returned, InvokeError>, Effects) {
+        let waited = Instant::now();
+        let subscriber = message.subscriber_id.clone();
+        let mut warm = match parking.take(&subscriber) {
+            Some(mut warm) => {
+                let sandbox = warm.store.data_mut();
+                sandbox.renew(message.topic.clone(), message.client_id.clone(), writes);
+                warm
+            }
+            None => {
+                let slot = self.admit(&plugin.tenant).await;
+                Warm {
+                    store: self.new_store(plugin, message.names(), writes),
+                    handler: None,
+                    served: 0,
+                    parked_at: waited,
+                    _slot: slot,
+                }
+            }
+        };
+        let started = profile::since(profile::Phase::Admission, waited);
+        let deadline = arm(&mut warm.store, &plugin.settings.limits);
+        let set_up = profile::since(profile::Phase::Setup, started);
+        let store = &mut warm.store;
+        let handler = warm.handler.take();
+        let run = async {
+            let handler = match handler {
+                Some(handler) => handler,
+                None => Handler::instantiate(&plugin.name, &plugin.code.0, store).await?,
+            };
+            let handled = handler.handle(store, message).await?;
+            wasmtime::Result::Ok((handler, handled.map(|()| Returned::Handled)))
+        };
+        let outcome = tokio::time::timeout_at(deadline.into(), run).await;
+        let called = profile::since(profile::Phase::Call, set_up);
+        let (outcome, handler) = match outcome {
+            Ok(Ok((handler, returned))) => (Ok(Ok(returned)), Some(handler)),
+            Ok(Err(error)) => (Ok(Err(error)), None),
+            Err(elapsed) => (Err(elapsed), None),
+        };
+        let outcome = verdict(plugin, warm.store.data(), outcome, started);
+        let clean = outcome.is_ok() && !warm.store.data().hit_a_limit();
+        let effects = warm.store.data_mut().take_effects();
+        if let (true, Some(handler)) = (clean, handler) {
+            warm.handler = Some(handler);
+            warm.served += 1;
+            parking.park(&self.inner.lots, &subscriber, warm);
+        }
+        profile::since(profile::Phase::Teardown, called);
+        (outcome, effects)
+    }
+}
+
+/// Sets a call's wall-time deadline on `store`: guest code is interrupted once it passes.
+fn arm(store: &mut wasmtime::Store<Sandbox>, limits: &PluginLimits) -> Instant {
+    let deadline = Instant::now() + limits.timeout();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    deadline
+}
+
+/// What became of a call, from how its future ended and what its sandbox saw: logs what the
+/// guest printed and records the call in the plugin's metrics.
+fn verdict(
+    plugin: &Plugin,
+    sandbox: &Sandbox,
+    outcome: Result<wasmtime::Result<Result<Returned, String>>, tokio::time::error::Elapsed>,
+    started: Instant,
+) -> Result<Returned, InvokeError> {
+    let limits = &plugin.settings.limits;
+    log::stdio(&sandbox.tag, &sandbox.stdout, &sandbox.stderr);
+    let error = match outcome {
+        Ok(Ok(Ok(returned))) => {
+            plugin.metrics.record(None, started.elapsed());
+            return Ok(returned);
+        }
+        Err(_elapsed) => InvokeError::TimeoutBlocked(limits.timeout_ms),
+        Ok(Ok(Err(reason))) => InvokeError::Handler(reason),
+        Ok(Err(e)) if e.downcast_ref::<InvokeError>().is_some() => {
+            e.downcast::<InvokeError>().expect("checked")
+        }
+        Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+            InvokeError::Timeout(limits.timeout_ms)
+        }
+        Ok(Err(e)) if sandbox.hit_memory_limit() => InvokeError::OutOfMemory {
+            limit_mb: limits.memory_mb,
+            trap: trap_reason(&e),
+        },
+        Ok(Err(e)) => InvokeError::Trap(trap_reason(&e)),
+    };
+    plugin.metrics.record(Some(&error), started.elapsed());
+    Err(error)
 }
 
 /// What a plugin is called for.
@@ -474,6 +588,18 @@ enum Call {
     Message(Message),
     Hook(HookCall),
     Lifecycle(LifecycleCall),
+}
+
+impl Call {
+    /// Who a call runs for, what it is about, and the client it came from (where a message
+    /// may publish by default).
+    fn names(&self) -> (String, String, String) {
+        match self {
+            Call::Message(message) => message.names(),
+            Call::Hook(hook) => (String::new(), hook.subject(), hook.client_id().to_owned()),
+            Call::Lifecycle(call) => (String::new(), call.subject(), call.caller().to_owned()),
+        }
+    }
 }
 
 /// What a call returned when it did not fail.
@@ -493,6 +619,60 @@ fn trap_reason(error: &wasmtime::Error) -> String {
     }
 }
 
+/// A plugin's `handler` export, instantiated: of the current world or the 0.1.0 one.
+pub(crate) enum Handler {
+    Current(bindings::Plugin),
+    Legacy(legacy::Plugin),
+}
+
+impl Handler {
+    /// A new instance of the plugin, if it is of a world with a message handler.
+    async fn instantiate(
+        name: &str,
+        pre: &Pre,
+        store: &mut wasmtime::Store<Sandbox>,
+    ) -> wasmtime::Result<Handler> {
+        let started = Instant::now();
+        let handler = match pre {
+            Pre::Current(pre) => Handler::Current(pre.instantiate_async(&mut *store).await?),
+            Pre::Legacy(pre) => Handler::Legacy(pre.instantiate_async(&mut *store).await?),
+            Pre::Hooks(_) | Pre::Lifecycle(_) => {
+                return Err(InvokeError::WrongWorld(name.to_owned(), WORLD).into());
+            }
+        };
+        profile::since(profile::Phase::Instantiate, started);
+        Ok(handler)
+    }
+
+    /// Hands the instance one message.
+    async fn handle(
+        &self,
+        store: &mut wasmtime::Store<Sandbox>,
+        message: Message,
+    ) -> wasmtime::Result<Result<(), String>> {
+        macro_rules! handle {
+            ($instance:expr, $handler:path) => {{
+                use $handler as handler;
+                let message = handler::Message {
+                    topic: message.topic,
+                    payload: message.payload,
+                    client_id: message.client_id,
+                    subscriber_id: message.subscriber_id,
+                    key: message.key,
+                    headers: message.headers,
+                    timestamp_ms: message.timestamp_ms,
+                };
+                let handler = $instance.switchyard_plugin_handler();
+                handler.call_handle(store, &message).await
+            }};
+        }
+        match self {
+            Handler::Current(instance) => handle!(instance, bindings::handler),
+            Handler::Legacy(instance) => handle!(instance, legacy::handler),
+        }
+    }
+}
+
 /// Instantiates the plugin and makes the call, in whichever world it was built for; a call
 /// its world has no export for fails with [`InvokeError::WrongWorld`].
 async fn run(
@@ -501,39 +681,19 @@ async fn run(
     store: &mut wasmtime::Store<Sandbox>,
     call: Call,
 ) -> wasmtime::Result<Result<Returned, String>> {
-    macro_rules! handle {
-        ($pre:expr, $handler:path, $message:expr) => {{
-            use $handler as handler;
-            let message = $message;
-            let started = std::time::Instant::now();
-            let instance = $pre.instantiate_async(&mut *store).await?;
-            profile::since(profile::Phase::Instantiate, started);
-            let message = handler::Message {
-                topic: message.topic,
-                payload: message.payload,
-                client_id: message.client_id,
-                subscriber_id: message.subscriber_id,
-                key: message.key,
-                headers: message.headers,
-                timestamp_ms: message.timestamp_ms,
-            };
-            let handled = instance
-                .switchyard_plugin_handler()
-                .call_handle(store, &message);
-            Ok(handled.await?.map(|()| Returned::Handled))
-        }};
-    }
     let wrong = |world| Err(InvokeError::WrongWorld(name.to_owned(), world).into());
     match (pre, call) {
-        (Pre::Current(pre), Call::Message(message)) => handle!(pre, bindings::handler, message),
-        (Pre::Legacy(pre), Call::Message(message)) => handle!(pre, legacy::handler, message),
+        (_, Call::Message(message)) => {
+            let handler = Handler::instantiate(name, pre, store).await?;
+            let handled = handler.handle(store, message).await?;
+            Ok(handled.map(|()| Returned::Handled))
+        }
         (Pre::Hooks(pre), Call::Hook(call)) => {
             Ok(hooks::call(pre, store, call).await?.map(Returned::Decided))
         }
         (Pre::Lifecycle(pre), Call::Lifecycle(call)) => Ok(lifecycle::call(pre, store, call)
             .await?
             .map(Returned::Ruled)),
-        (Pre::Hooks(_) | Pre::Lifecycle(_), Call::Message(_)) => wrong(WORLD),
         (_, Call::Hook(_)) => wrong(HOOKS_WORLD),
         (_, Call::Lifecycle(_)) => wrong(LIFECYCLE_WORLD),
     }

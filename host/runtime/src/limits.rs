@@ -39,7 +39,25 @@ pub struct PluginLimits {
     pub find_rows: usize,
     /// The largest `limit` a `find` may ask for.
     pub find_max_rows: usize,
+    /// Whether one instance may serve several messages of a subscriber (off by default: a
+    /// fresh instance per message).
+    pub reuse: Option<Reuse>,
 }
+
+/// Instance reuse, opted into per plugin: an instance serves up to `messages` messages of one
+/// subscriber, and is dropped once it has been idle for `idle_ms`. State a plugin keeps in its
+/// memory then survives from one message to the next of that subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reuse {
+    pub messages: u32,
+    pub idle_ms: u64,
+}
+
+/// The most messages one instance may serve.
+const MAX_REUSE_MESSAGES: u32 = 1_000_000;
+/// The longest an idle instance may be kept, in milliseconds.
+const MAX_REUSE_IDLE_MS: u64 = 600_000;
 
 impl Default for PluginLimits {
     fn default() -> Self {
@@ -56,6 +74,7 @@ impl Default for PluginLimits {
             log_bytes: 64 << 10,
             find_rows: 100,
             find_max_rows: 1_000,
+            reuse: None,
         }
     }
 }
@@ -67,6 +86,12 @@ impl PluginLimits {
 
     pub fn memory_bytes(&self) -> usize {
         self.memory_mb << 20
+    }
+}
+
+impl Reuse {
+    pub fn idle(&self) -> Duration {
+        Duration::from_millis(self.idle_ms)
     }
 }
 
@@ -135,6 +160,20 @@ impl Limits {
                 limits.find_rows, limits.find_max_rows
             ));
         }
+        if let Some(reuse) = &limits.reuse {
+            if reuse.messages == 0 || reuse.messages > MAX_REUSE_MESSAGES {
+                return refuse(format!(
+                    "`reuse.messages` must be between 1 and {MAX_REUSE_MESSAGES}, not {}",
+                    reuse.messages
+                ));
+            }
+            if reuse.idle_ms == 0 || reuse.idle_ms > MAX_REUSE_IDLE_MS {
+                return refuse(format!(
+                    "`reuse.idleMs` must be between 1 and {MAX_REUSE_IDLE_MS}, not {}",
+                    reuse.idle_ms
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -185,5 +224,16 @@ mod tests {
         assert!(error(json!({"hostCalls": "many"})).contains("invalid type"));
         assert!(error(json!({"memoryMb": 4096})).contains("`memoryMb` must be between 1 and 256"));
         assert!(error(json!({"findRows": 5000})).contains("`findRows`"));
+        assert!(
+            error(json!({"reuse": {"messages": 0, "idleMs": 10}})).contains("`reuse.messages`")
+        );
+        assert!(error(json!({"reuse": {"messages": 5}})).contains("missing field `idleMs`"));
+        let reuse = json!({"reuse": {"messages": 100, "idleMs": 1000}});
+        let effective = limits.with_overrides(&overrides(reuse)).unwrap();
+        let expected = Reuse {
+            messages: 100,
+            idle_ms: 1000,
+        };
+        assert_eq!(effective.reuse, Some(expected));
     }
 }

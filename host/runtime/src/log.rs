@@ -53,7 +53,7 @@ pub(crate) fn stdio(tag: &Tag, stdout: &CappedOutput, stderr: &CappedOutput) {
         (stdout, Level::Info, "stdout"),
         (stderr, Level::Warn, "stderr"),
     ] {
-        let (bytes, dropped) = output.contents();
+        let (bytes, dropped) = output.take();
         for text in String::from_utf8_lossy(&bytes)
             .lines()
             .filter(|l| !l.is_empty())

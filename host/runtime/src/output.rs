@@ -37,10 +37,12 @@ impl CappedOutput {
         }
     }
 
-    /// What was kept, and how many bytes were dropped past the cap.
-    pub(crate) fn contents(&self) -> (Vec<u8>, usize) {
-        let captured = self.inner.lock();
-        (captured.kept.clone(), captured.dropped)
+    /// What was kept, and how many bytes were dropped past the cap, emptying the pipe for a
+    /// reused instance's next message.
+    pub(crate) fn take(&self) -> (Vec<u8>, usize) {
+        let mut captured = self.inner.lock();
+        let dropped = std::mem::take(&mut captured.dropped);
+        (std::mem::take(&mut captured.kept), dropped)
     }
 
     fn keep(&self, bytes: &[u8]) {

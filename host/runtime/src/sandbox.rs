@@ -133,6 +133,9 @@ pub(crate) struct Sandbox {
     pub(crate) publishes: Vec<Publish>,
     pub(crate) subscriptions: Vec<SubscriptionChange>,
     pub(crate) budget: Budget,
+    /// Set once a call was refused for a spent budget or a limit: a reused instance that
+    /// tripped one is not kept.
+    pub(crate) tripped: bool,
 }
 
 impl Sandbox {
@@ -168,7 +171,39 @@ impl Sandbox {
             subscriptions: Vec::new(),
             budget: Budget::of(limits),
             settings,
+            tripped: false,
         }
+    }
+
+    /// Readies a reused instance's state for its next message: a new write set, nothing
+    /// queued, full budgets.
+    pub(crate) fn renew(&mut self, topic: String, origin: String, mut writes: Txn) {
+        writes.limit_object_size(self.settings.limits.object_bytes);
+        self.writes = writes;
+        self.tag.topic = topic;
+        self.origin = origin;
+        self.publishes.clear();
+        self.subscriptions.clear();
+        self.budget = Budget::of(&self.settings.limits);
+        self.memory.refused = false;
+        self.tripped = false;
+    }
+
+    /// What the last call left, taken out of a sandbox that stays (a reused instance's); its
+    /// write set is replaced by an empty one until [`Sandbox::renew`].
+    pub(crate) fn take_effects(&mut self) -> crate::Effects {
+        let empty = self.writes.another();
+        crate::Effects {
+            writes: std::mem::replace(&mut self.writes, empty),
+            publishes: std::mem::take(&mut self.publishes),
+            subscriptions: std::mem::take(&mut self.subscriptions),
+        }
+    }
+
+    /// Whether this call hit a limit: refused memory, or a budget or limit that a call was
+    /// refused for.
+    pub(crate) fn hit_a_limit(&self) -> bool {
+        self.tripped || self.memory.refused
     }
 
     /// Takes one host call from the budget; false once it is spent.
@@ -178,7 +213,10 @@ impl Sandbox {
                 self.budget.host_calls = left;
                 true
             }
-            None => false,
+            None => {
+                self.tripped = true;
+                false
+            }
         }
     }
 

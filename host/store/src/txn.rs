@@ -103,6 +103,11 @@ impl Txn {
         &self.store
     }
 
+    /// An empty write set over the same store, in the same tenant.
+    pub fn another(&self) -> Txn {
+        Txn::new(self.store.clone())
+    }
+
     /// The client kinds of the store this write set is over.
     pub fn kinds(&self) -> &switchyard_model::Kinds {
         self.store.kinds()

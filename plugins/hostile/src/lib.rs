@@ -46,6 +46,7 @@
 //! | `stdout-flood <mib>` | prints 1 KiB lines to stdout until `<mib>` MiB were printed, ignoring write errors | `outcome` `"ok"`; `count` is the lines printed |
 //! | `loop` | spins forever (the host's deadline must stop it) | nothing |
 //! | `wasi-probe` | reads `/etc/passwd`, lists `/`, counts environment variables and arguments, connects to `127.0.0.1:1883` and reads stdin to its end | one Attempt per probe (`read-file`, `read-dir`, `env`, `args`, `connect`, `stdin`): `"ok"` with `count` and `detail` (what it got), or `"refused"` with the io error |
+//! | `remember` | counts how often its instance was sent `remember`, in its memory (a fresh instance per message counts 1 every time; a reused one counts on) | `outcome` `"ok"`; `count` is the count, `detail` the subscriber it ran for |
 //! | `subscribe <client> <filter>` | subscribes `<client>` to `<filter>` | the `subscribe` |
 //! | `publish-to <client> <topic>` | publishes `hostile` to `<topic>` through `<client>` | the `publish` |
 
@@ -53,9 +54,13 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 use std::io::{Read, Write};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use switchyard_sdk::serde_json::{self, Value, json};
 use switchyard_sdk::{Error, Message, Object, Query, Result, log, messaging, objects};
+
+/// Messages `remember` was sent in this instance.
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
 
 /// The verdict of one probe, stored as an `Attempt` object.
 #[derive(Debug, Default, Serialize)]
@@ -220,6 +225,15 @@ fn hostile(msg: Message) -> Result<()> {
             std::hint::spin_loop();
         },
         "wasi-probe" => wasi_probe(),
+        "remember" => {
+            let count = HANDLED.fetch_add(1, Ordering::Relaxed) + 1;
+            let attempt = Attempt::new(command, "memory", "ok", None).count(count);
+            Attempt {
+                detail: Some(msg.subscriber_id.clone()),
+                ..attempt
+            }
+            .record()
+        }
         "subscribe" => {
             let subscribed = messaging::subscribe(args.word(0, "client")?, args.word(1, "filter")?);
             record_call(command, "messaging.subscribe", subscribed)
