@@ -1,6 +1,7 @@
 //! AssemblyScript handlers end to end: the plugins in `plugins/order-as` and `plugins/glue-as`
 //! are built from source with npm, uploaded as the single core-module file the build makes
-//! (the server turns it into a component), and driven through the embedded broker.
+//! (the server turns it into a component), and driven through the embedded broker. They are
+//! built against `switchyard:plugin@0.2.0`, so they also show that plugins of that world run.
 
 use switchyard_test_support as support;
 
@@ -17,6 +18,8 @@ async fn setup(dir: &std::path::Path, plugin: (&str, &str), topic: &str) -> (Ser
     let server = Server::start(dir).await;
     let info = server.upload("as", &as_plugin(plugin.0, plugin.1)).await;
     assert_eq!(info["kind"], "module", "{info}");
+    // The SDK still speaks 0.2.0: the host runs plugins of the earlier world unchanged.
+    assert_eq!(info["world"], "switchyard:plugin/plugin@0.2.0", "{info}");
     let subscriber = server.subscribe_plugin("as", topic).await;
     (server, subscriber)
 }

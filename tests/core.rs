@@ -30,7 +30,7 @@ async fn recorder_stores_readings_and_alerts_above_threshold() {
     let server = Server::start(dir.path()).await;
     let info = server.upload("recorder", &plugin("recorder")).await;
     assert_eq!(info["name"], "recorder");
-    assert_eq!(info["world"], "switchyard:plugin/plugin@0.2.0");
+    assert_eq!(info["world"], "switchyard:plugin/plugin@0.2.1");
 
     let client = server
         .connected_client(json!({"name": "site", "mainBrokerURL": "embedded", "isEnabled": true}))
@@ -115,20 +115,38 @@ async fn forwarder_through_external_mosquitto_with_credentials() {
         "password in the log"
     );
 
-    server
+    let subscriber = server
         .create(
             "MessageSubscriber",
             json!({"topic": "in/#", "callback": "forwarder", "clients": [client], "forwardTo": "out/fwd"}),
         )
         .await;
     let credentials = Some((mosquitto::USER, mosquitto::PASSWORD));
-    let mut device = MqttPeer::connect(broker.addr, credentials, &["out/fwd"]).await;
+    let mut device = MqttPeer::connect(broker.addr, credentials, &["out/#"]).await;
 
     let payload: Vec<u8> = (0..=255u8).chain([0, 0xff, 0x80]).collect();
     let received = device
         .publish_until_received("in/raw", payload.clone())
         .await;
     assert_eq!(received, ("out/fwd".to_owned(), payload));
+
+    // The subscriber comes with each message as it is now: a changed setting holds for the
+    // next message.
+    let path = format!(
+        "/api/objects/MessageSubscriber/{}",
+        subscriber["id"].as_str().unwrap()
+    );
+    let (status, _) = server.patch(&path, json!({"forwardTo": "out/moved"})).await;
+    assert!(status.is_success());
+    device.publish("in/raw", "after the change").await;
+    // Copies of the first payload that `publish_until_received` sent may still come first.
+    let after = loop {
+        let (topic, payload) = device.next(WAIT).await;
+        if payload == b"after the change" {
+            break topic;
+        }
+    };
+    assert_eq!(after, "out/moved");
 }
 
 #[tokio::test]

@@ -336,6 +336,7 @@ impl Dispatcher {
             key: incoming.key.clone(),
             headers: incoming.headers.clone(),
             timestamp_ms: incoming.received_at_ms,
+            subscriber: Some(subscriber.object.clone()),
         };
         let tenant = &incoming.tenant;
         self.inner.throttle.admit(tenant).await;

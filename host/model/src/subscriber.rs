@@ -4,6 +4,7 @@
 use crate::schema::{PLUGIN_NAME_EXPECTED, Props, is_plugin_name};
 use crate::{MESSAGE_SUBSCRIBER, Object, text};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Attempts a failing callback gets unless its subscriber sets `maxAttempts`.
@@ -30,6 +31,9 @@ pub struct Subscriber {
     pub retry_delay: Duration,
     /// Whether its callbacks run one at a time per topic (the default), or as they come.
     pub ordered: bool,
+    /// The whole object as JSON, as a plugin reads it: encoded once per change and handed to
+    /// its callback with each message, so no callback reads and re-encodes it per message.
+    pub object: Arc<str>,
 }
 
 impl Subscriber {
@@ -51,6 +55,7 @@ impl Subscriber {
             max_attempts: number("maxAttempts").map_or(DEFAULT_ATTEMPTS, |n| n.max(1) as u32),
             retry_delay: number("retryDelayMs").map_or(DEFAULT_RETRY_DELAY, Duration::from_millis),
             ordered: object.get("ordered").and_then(Value::as_bool) != Some(false),
+            object: (serde_json::to_string(object).expect("a JSON object serializes")).into(),
         })
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Toolchains such as AssemblyScript emit core modules: they follow the canonical ABI's naming
 //! (`switchyard:plugin/objects@0.2.0` imports, a `switchyard:plugin/handler@0.2.0#handle`
-//! export, `cabi_realloc`) but carry no component types. Embedding the world's WIT and letting
+//! export, `cabi_realloc`) but carry no component types; the version in those names says which
+//! contract's WIT they are wrapped with. Embedding the world's WIT and letting
 //! `wit-component` wrap the module means a user uploads one file whatever their language. When
 //! wrapping fails, the module's imports and exports are checked against the world so the error
 //! names the offending item instead of a wit-component internal.
@@ -15,11 +16,20 @@ use wit_component::{ComponentEncoder, StringEncoding, embed_component_metadata};
 use wit_parser::{Resolve, WorldId, WorldItem};
 
 const WIT: &str = include_str!("../../../wit/plugin.wit");
-/// The 0.1.0 contract, for modules built before 0.2.0.
-const LEGACY_WIT: &str = include_str!("../../../wit/legacy/0.1.0/plugin.wit");
-const LEGACY_MARK: &str = "switchyard:plugin/handler@0.1.0#";
-const HOOKS_MARK: &str = "switchyard:plugin/hooks@0.2.0#";
-const LIFECYCLE_MARK: &str = "switchyard:plugin/lifecycle@0.2.0#";
+/// The earlier contracts, for modules built against them, by version.
+const EARLIER_WITS: [(&str, &str); 2] = [
+    (
+        "0.1.0",
+        include_str!("../../../wit/legacy/0.1.0/plugin.wit"),
+    ),
+    (
+        "0.2.0",
+        include_str!("../../../wit/legacy/0.2.0/plugin.wit"),
+    ),
+];
+const PACKAGE: &str = "switchyard:plugin/";
+const HOOKS_MARK: &str = "switchyard:plugin/hooks@";
+const LIFECYCLE_MARK: &str = "switchyard:plugin/lifecycle@";
 
 /// Wraps `module` (a core module of one of our worlds) into a validated component.
 pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
@@ -54,28 +64,47 @@ pub(crate) fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
         })
 }
 
-/// The contract (WIT text, world) a module was built against, told by the names it exports:
-/// a 0.1.0 handler, broker hooks, lifecycle hooks, or else a 0.2.0 handler.
+/// The contract (WIT text, world) a module was built against: the version its
+/// `switchyard:plugin` names carry, and the world by what it exports (broker hooks, lifecycle
+/// hooks, or else a message handler).
 fn contract_of(module: &[u8]) -> (&'static str, &'static str) {
-    let exports = |mark: &str| {
-        Parser::new(0)
-            .parse_all(module)
-            .any(|payload| match payload {
-                Ok(Payload::ExportSection(reader)) => reader
-                    .into_iter()
-                    .any(|export| export.is_ok_and(|e| e.name.starts_with(mark))),
-                _ => false,
-            })
-    };
-    if exports(LEGACY_MARK) {
-        (LEGACY_WIT, "plugin")
-    } else if exports(HOOKS_MARK) {
-        (WIT, "broker-hooks")
-    } else if exports(LIFECYCLE_MARK) {
-        (WIT, "lifecycle-hooks")
-    } else {
-        (WIT, "plugin")
+    let mut names = Vec::new();
+    for payload in Parser::new(0).parse_all(module) {
+        match payload {
+            Ok(Payload::ImportSection(reader)) => {
+                names.extend((reader.into_imports().flatten()).map(|import| (import.module, false)))
+            }
+            Ok(Payload::ExportSection(reader)) => {
+                names.extend(
+                    reader
+                        .into_iter()
+                        .flatten()
+                        .map(|export| (export.name, true)),
+                );
+            }
+            _ => {}
+        }
     }
+    let version = names.iter().find_map(|(name, _)| {
+        let (_, version) = name.strip_prefix(PACKAGE)?.split_once('@')?;
+        Some(version.split('#').next().unwrap_or(version))
+    });
+    let wit = (EARLIER_WITS.iter())
+        .find(|(earlier, _)| Some(*earlier) == version)
+        .map_or(WIT, |(_, wit)| wit);
+    let exports = |mark: &str| {
+        names
+            .iter()
+            .any(|(n, export)| *export && n.starts_with(mark))
+    };
+    let world = if exports(HOOKS_MARK) {
+        "broker-hooks"
+    } else if exports(LIFECYCLE_MARK) {
+        "lifecycle-hooks"
+    } else {
+        "plugin"
+    };
+    (wit, world)
 }
 
 /// How errors name a world.
@@ -300,6 +329,29 @@ mod tests {
                 "{used} missing from {imports:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_module_of_the_current_world_becomes_a_current_component() {
+        // The message (14 flat values) and its subscriber (3) are more than the canonical ABI
+        // passes flat, so the handler gets a pointer to them.
+        let current = module_text("", "").replace("@0.2.0", "@0.2.1").replace(
+            "(func $post (param i32))",
+            r#"(func (export "switchyard:plugin/message-handler@0.2.1#handle")
+                       (param i32) (result i32) i32.const 0)
+                   (func (export "cabi_post_switchyard:plugin/message-handler@0.2.1#handle")
+                       (param i32))"#,
+        );
+        let component = componentize(&wat::parse_str(current).unwrap()).expect("componentizes");
+        let (imports, exports) = component_world(&component);
+        assert_eq!(exports, ["switchyard:plugin/message-handler@0.2.1"]);
+        assert_eq!(
+            imports,
+            [
+                "switchyard:plugin/types@0.2.1",
+                "switchyard:plugin/logging@0.2.1"
+            ]
+        );
     }
 
     #[test]

@@ -49,13 +49,15 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Trap, UpdateDeadline};
 
 /// The world plugins implement, as shown by the API.
-pub const WORLD: &str = "switchyard:plugin/plugin@0.2.0";
-/// The earlier world, whose plugins still load and run.
+pub const WORLD: &str = "switchyard:plugin/plugin@0.2.1";
+/// The world before the subscriber came with the message; its plugins still load and run.
+pub const EARLIER_WORLD: &str = "switchyard:plugin/plugin@0.2.0";
+/// The first world, whose plugins still load and run.
 pub const LEGACY_WORLD: &str = "switchyard:plugin/plugin@0.1.0";
 /// The world of plugins that decide for the embedded MQTT broker.
-pub const HOOKS_WORLD: &str = "switchyard:plugin/broker-hooks@0.2.0";
+pub const HOOKS_WORLD: &str = "switchyard:plugin/broker-hooks@0.2.1";
 /// The world of plugins that are a tenant's lifecycle hooks.
-pub const LIFECYCLE_WORLD: &str = "switchyard:plugin/lifecycle-hooks@0.2.0";
+pub const LIFECYCLE_WORLD: &str = "switchyard:plugin/lifecycle-hooks@0.2.1";
 
 /// One message handed to a plugin.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +69,9 @@ pub struct Message {
     pub key: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
     pub timestamp_ms: u64,
+    /// The subscriber object as JSON, when the caller has it: handed to plugins of 0.2.1 and
+    /// later with the message, so they need no `objects.get` for their settings.
+    pub subscriber: Option<Arc<str>>,
 }
 
 impl Message {
@@ -175,26 +180,47 @@ pub enum CompileError {
 /// A component compiled and checked against a world: instantiation is pre-resolved, so a
 /// message pays only for a fresh instance.
 #[derive(Clone)]
-pub struct Code(Pre);
+pub struct Code {
+    pre: Pre,
+    /// The world it was built against, with its version.
+    world: String,
+}
 
-/// A pre-instantiated component of either world.
+/// A pre-instantiated component of one of the worlds.
 #[derive(Clone)]
 enum Pre {
     Current(bindings::PluginPre<Sandbox>),
+    Earlier(bindings::earlier::EarlierPluginPre<Sandbox>),
     Legacy(legacy::PluginPre<Sandbox>),
     Hooks(hooks::BrokerHooksPre<Sandbox>),
     Lifecycle(lifecycle::LifecycleHooksPre<Sandbox>),
 }
 
 impl Code {
-    /// The WIT world the component implements.
-    pub fn world(&self) -> &'static str {
-        match self.0 {
+    /// The WIT world the component implements, with the version it was built against.
+    pub fn world(&self) -> &str {
+        &self.world
+    }
+
+    /// Names `pre`'s world at the version of the `switchyard:plugin` interface `component`
+    /// exports: hooks built against 0.2.0 run through the 0.2.1 bindings, and say so.
+    fn new(pre: Pre, component: &Component, engine: &Engine) -> Code {
+        let world = match &pre {
             Pre::Current(_) => WORLD,
+            Pre::Earlier(_) => EARLIER_WORLD,
             Pre::Legacy(_) => LEGACY_WORLD,
             Pre::Hooks(_) => HOOKS_WORLD,
             Pre::Lifecycle(_) => LIFECYCLE_WORLD,
-        }
+        };
+        let exported = (component.component_type().exports(engine)).find_map(|(name, _)| {
+            let (_, version) = name.strip_prefix("switchyard:plugin/")?.split_once('@')?;
+            Some(version.to_owned())
+        });
+        let world = match (world.split_once('@'), exported) {
+            (Some((name, _)), Some(version)) => format!("{name}@{version}"),
+            _ => world.to_owned(),
+        };
+        Code { pre, world }
     }
 }
 
@@ -326,19 +352,22 @@ impl Runtime {
     fn prepare(&self, component: &Component) -> Result<Code, CompileError> {
         let pre = (self.inner.linker.instantiate_pre(component))
             .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
-        match bindings::PluginPre::new(pre.clone()) {
-            Ok(current) => Ok(Code(Pre::Current(current))),
+        let pre = match bindings::PluginPre::new(pre.clone()) {
+            Ok(current) => Pre::Current(current),
             Err(error) => match (
+                bindings::earlier::EarlierPluginPre::new(pre.clone()),
                 legacy::PluginPre::new(pre.clone()),
                 hooks::BrokerHooksPre::new(pre.clone()),
                 lifecycle::LifecycleHooksPre::new(pre),
             ) {
-                (Ok(old), _, _) => Ok(Code(Pre::Legacy(old))),
-                (_, Ok(hooks), _) => Ok(Code(Pre::Hooks(hooks))),
-                (_, _, Ok(lifecycle)) => Ok(Code(Pre::Lifecycle(lifecycle))),
-                _ => Err(CompileError::WrongWorld(format!("{error:#}"))),
+                (Ok(earlier), ..) => Pre::Earlier(earlier),
+                (_, Ok(old), ..) => Pre::Legacy(old),
+                (_, _, Ok(hooks), _) => Pre::Hooks(hooks),
+                (.., Ok(lifecycle)) => Pre::Lifecycle(lifecycle),
+                _ => return Err(CompileError::WrongWorld(format!("{error:#}"))),
             },
-        }
+        };
+        Ok(Code::new(pre, component, &self.inner.engine))
     }
 
     /// Forgets the log lines of `tenant`'s plugin that is gone.
@@ -459,7 +488,7 @@ impl Runtime {
         let mut store = self.new_store(plugin, call.names(), writes);
         let deadline = arm(&mut store, &plugin.settings.limits);
         let set_up = profile::since(profile::Phase::Setup, started);
-        let run = run(&plugin.name, &plugin.code.0, &mut store, call);
+        let run = run(&plugin.name, &plugin.code.pre, &mut store, call);
         // A guest blocked in a host or WASI call (a sleep, a poll) is not running wasm, so
         // epochs cannot stop it: the deadline drops the whole call instead.
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
@@ -511,7 +540,7 @@ impl Runtime {
         let run = async {
             let handler = match handler {
                 Some(handler) => handler,
-                None => Handler::instantiate(&plugin.name, &plugin.code.0, store).await?,
+                None => Handler::instantiate(&plugin.name, &plugin.code.pre, store).await?,
             };
             let handled = handler.handle(store, message).await?;
             wasmtime::Result::Ok((handler, handled.map(|()| Returned::Handled)))
@@ -619,9 +648,10 @@ fn trap_reason(error: &wasmtime::Error) -> String {
     }
 }
 
-/// A plugin's `handler` export, instantiated: of the current world or the 0.1.0 one.
+/// A plugin's message handler, instantiated: of the current world, the 0.2.0 or the 0.1.0 one.
 pub(crate) enum Handler {
     Current(bindings::Plugin),
+    Earlier(bindings::earlier::EarlierPlugin),
     Legacy(legacy::Plugin),
 }
 
@@ -635,6 +665,7 @@ impl Handler {
         let started = Instant::now();
         let handler = match pre {
             Pre::Current(pre) => Handler::Current(pre.instantiate_async(&mut *store).await?),
+            Pre::Earlier(pre) => Handler::Earlier(pre.instantiate_async(&mut *store).await?),
             Pre::Legacy(pre) => Handler::Legacy(pre.instantiate_async(&mut *store).await?),
             Pre::Hooks(_) | Pre::Lifecycle(_) => {
                 return Err(InvokeError::WrongWorld(name.to_owned(), WORLD).into());
@@ -644,16 +675,17 @@ impl Handler {
         Ok(handler)
     }
 
-    /// Hands the instance one message.
+    /// Hands the instance one message: with its subscriber, where the world takes it.
     async fn handle(
         &self,
         store: &mut wasmtime::Store<Sandbox>,
-        message: Message,
+        mut message: Message,
     ) -> wasmtime::Result<Result<(), String>> {
-        macro_rules! handle {
-            ($instance:expr, $handler:path) => {{
+        let subscriber = message.subscriber.take();
+        macro_rules! lowered {
+            ($handler:path) => {{
                 use $handler as handler;
-                let message = handler::Message {
+                handler::Message {
                     topic: message.topic,
                     payload: message.payload,
                     client_id: message.client_id,
@@ -661,14 +693,25 @@ impl Handler {
                     key: message.key,
                     headers: message.headers,
                     timestamp_ms: message.timestamp_ms,
-                };
-                let handler = $instance.switchyard_plugin_handler();
-                handler.call_handle(store, &message).await
+                }
             }};
         }
         match self {
-            Handler::Current(instance) => handle!(instance, bindings::handler),
-            Handler::Legacy(instance) => handle!(instance, legacy::handler),
+            Handler::Current(instance) => {
+                let message = lowered!(bindings::message_handler);
+                let handler = instance.switchyard_plugin_message_handler();
+                (handler.call_handle(store, &message, subscriber.as_deref())).await
+            }
+            Handler::Earlier(instance) => {
+                let message = lowered!(bindings::earlier::handler);
+                let handler = instance.switchyard_plugin_handler();
+                handler.call_handle(store, &message).await
+            }
+            Handler::Legacy(instance) => {
+                let message = lowered!(legacy::handler);
+                let handler = instance.switchyard_plugin_handler();
+                handler.call_handle(store, &message).await
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Test fixture, not an example: a plugin built against the frozen `switchyard:plugin@0.1.0`
 //! contract (`wit/legacy/0.1.0`), so the host's tests can check that plugins built before 0.2.0
-//! still load and run. It binds the WIT with `wit-bindgen` itself: the SDK binds 0.2.0.
+//! still load and run. It binds the WIT with `wit-bindgen` itself: the SDK binds a later one.
 //!
 //! On every message it tries to create an `MQTTClient` (a built-in type no plugin may write),
 //! then creates `LegacyRecord {topic, payload, evil, evilError}` and returns ok:

@@ -87,7 +87,8 @@
 //! capabilities do not allow the call (such as writing a built-in type like `MQTTClient`) and
 //! `limit-exceeded` when the invocation used up one of its limits.
 //!
-//! The crate binds version 0.2.0 of the `switchyard:plugin` contract. Plugins that decide for
+//! The crate binds version 0.2.1 of the `switchyard:plugin` contract, in which the subscriber
+//! object comes with each message ([`Message::subscriber_as`] reads no more). Plugins that decide for
 //! the embedded MQTT broker instead (the `broker-hooks` world) use [`hooks`]; a tenant's
 //! lifecycle hooks (the `lifecycle-hooks` world) use [`lifecycle`].
 
@@ -125,15 +126,17 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::export;
-    pub use crate::bindings::exports::switchyard::plugin::handler::Guest;
+    pub use crate::bindings::exports::switchyard::plugin::message_handler::Guest;
     pub use crate::bindings::switchyard::plugin::types::Message as WitMessage;
 
-    /// Runs `handler` on a message from the host and turns its error into the WIT `err`.
+    /// Runs `handler` on a message from the host, with the subscriber object it came with, and
+    /// turns its error into the WIT `err`.
     pub fn run(
         handler: impl FnOnce(crate::Message) -> crate::Result<()>,
         message: WitMessage,
+        subscriber: Option<String>,
     ) -> Result<(), String> {
-        handler(message.into()).map_err(|e| e.to_string())
+        handler(crate::Message::new(message, subscriber)).map_err(|e| e.to_string())
     }
 }
 
@@ -157,8 +160,9 @@ macro_rules! handler {
             impl $crate::__private::Guest for SwitchyardHandler {
                 fn handle(
                     message: $crate::__private::WitMessage,
+                    subscriber: ::core::option::Option<::std::string::String>,
                 ) -> ::core::result::Result<(), ::std::string::String> {
-                    $crate::__private::run($handler, message)
+                    $crate::__private::run($handler, message, subscriber)
                 }
             }
 

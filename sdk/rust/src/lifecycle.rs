@@ -40,9 +40,9 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "switchyard_sdk::lifecycle::bindings",
         with: {
-            "switchyard:plugin/types@0.2.0": crate::bindings::switchyard::plugin::types,
-            "switchyard:plugin/objects@0.2.0": crate::bindings::switchyard::plugin::objects,
-            "switchyard:plugin/logging@0.2.0": crate::bindings::switchyard::plugin::logging,
+            "switchyard:plugin/types@0.2.1": crate::bindings::switchyard::plugin::types,
+            "switchyard:plugin/objects@0.2.1": crate::bindings::switchyard::plugin::objects,
+            "switchyard:plugin/logging@0.2.1": crate::bindings::switchyard::plugin::logging,
         },
     });
 }

@@ -23,6 +23,8 @@ pub struct Message {
     pub headers: Vec<(String, Vec<u8>)>,
     /// When the host received the message, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// The subscriber object as JSON, as the host handed it with the message.
+    subscriber: Option<String>,
 }
 
 impl Message {
@@ -43,8 +45,13 @@ impl Message {
     }
 
     /// The subscriber object read into `T`, typically a struct of the plugin's settings with
-    /// `#[serde(default)]` fields.
+    /// `#[serde(default)]` fields. The host hands the object with the message, as it was when
+    /// the message was routed; where it did not, it is read with `objects.get`.
     pub fn subscriber_as<T: DeserializeOwned>(&self) -> Result<T> {
+        if let Some(object) = &self.subscriber {
+            let context = || format!("subscriber object `{}`", self.subscriber_id);
+            return json::parse(object.as_bytes(), context);
+        }
         objects::read(&self.subscriber_id, "subscriber object")?.ok_or_else(|| {
             Error::NotFound(format!(
                 "subscriber object `{}` does not exist",
@@ -52,10 +59,9 @@ impl Message {
             ))
         })
     }
-}
 
-impl From<WitMessage> for Message {
-    fn from(m: WitMessage) -> Message {
+    /// A message as the host hands it, with its subscriber object if it came with one.
+    pub(crate) fn new(m: WitMessage, subscriber: Option<String>) -> Message {
         Message {
             topic: m.topic,
             payload: m.payload,
@@ -64,6 +70,7 @@ impl From<WitMessage> for Message {
             key: m.key,
             headers: m.headers,
             timestamp_ms: m.timestamp_ms,
+            subscriber,
         }
     }
 }
@@ -81,6 +88,7 @@ mod tests {
             key: None,
             headers: Vec::new(),
             timestamp_ms: 0,
+            subscriber: Some(r#"{"id":"s","threshold":20}"#.into()),
         }
     }
 
@@ -113,6 +121,24 @@ mod tests {
         let text = error.to_string();
         assert!(
             text.starts_with("message payload: missing field `value`"),
+            "{text}"
+        );
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Settings {
+        threshold: u32,
+    }
+
+    #[test]
+    fn settings_are_read_from_the_subscriber_handed_with_the_message() {
+        let settings: Settings = message(b"{}").subscriber_as().unwrap();
+        assert_eq!(settings, Settings { threshold: 20 });
+        let mut broken = message(b"{}");
+        broken.subscriber = Some(r#"{"threshold":"high"}"#.into());
+        let text = broken.subscriber_as::<Settings>().unwrap_err().to_string();
+        assert!(
+            text.starts_with("subscriber object `s`, field `threshold`"),
             "{text}"
         );
     }
