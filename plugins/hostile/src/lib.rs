@@ -195,7 +195,9 @@ fn hostile(msg: Message) -> Result<()> {
         "find-type" => {
             let found = objects::find::<Object>(args.word(0, "type")?, &json!({}));
             let count = found.as_ref().map_or(0, Vec::len);
-            Attempt::of(command, "objects.find", &found).count(count).record()
+            Attempt::of(command, "objects.find", &found)
+                .count(count)
+                .record()
         }
         "update-id" => {
             let update = objects::update(args.word(0, "id")?, &json!({"hijacked": true}));
