@@ -4,7 +4,8 @@
 #   (b) Node-RED 4.1.8: `mqtt in` -> `function` -> `mqtt out` (bench/peers/flows.json),
 #   (c) Switchyard: an MQTTClient of that Mosquitto and a subscriber running the `forwarder`
 #       plugin, publishing to the output topic, first with a fresh instance per message (the
-#       default), then with the plugin's instances reused (`limits.reuse`).
+#       default), then with the plugin's instances reused (`limits.reuse`), then taking up
+#       to 64 queued messages at a time (`limits.batch`).
 # The load generator is Rust (`switchyard-bench --load`): QoS 1 publishes as fast as the broker
 # takes them for throughput, then latency at a fixed rate. Over the throughput burst it reads
 # the CPU time of the forwarding process and of Mosquitto from /proc, so each forwarder's CPU
@@ -48,13 +49,16 @@ for round in $(seq "$rounds"); do
     kill "${pids[-1]}"
     wait "${pids[-1]}" 2>/dev/null || true
 
-    # Switchyard with the forwarder plugin: a fresh instance per message, then reused.
+    # Switchyard with the forwarder plugin: a fresh instance per message, reused, batched.
     start_switchyard
     run switchyard peers/in "$switchyard"
     curl -sf -X PATCH -H "$auth" -H 'content-type: application/json' \
         -d '{"limits": {"reuse": {"messages": 1000000, "idleMs": 60000}}}' \
         "$api/plugins/forwarder" >/dev/null
     run switchyard-reused peers/in "$switchyard"
+    curl -sf -X PATCH -H "$auth" -H 'content-type: application/json' \
+        -d '{"limits": {"reuse": null, "batch": 64}}' "$api/plugins/forwarder" >/dev/null
+    run switchyard-batched peers/in "$switchyard"
     kill "$switchyard"
     wait "$switchyard" 2>/dev/null || true
     rm -rf "$work/switchyard"

@@ -20,6 +20,15 @@ async fn setup(dir: &std::path::Path, plugin: (&str, &str), topic: &str) -> (Ser
     assert_eq!(info["kind"], "module", "{info}");
     // The SDK still speaks 0.2.0: the host runs plugins of the earlier world unchanged.
     assert_eq!(info["world"], "switchyard:plugin/plugin@0.2.0", "{info}");
+    // Nor does it export a batch handler, so batches are refused with the reason.
+    let batch = json!({"limits": {"batch": 8}});
+    let (status, refused) = server.patch("/api/plugins/as", batch).await;
+    assert_eq!(status, 422, "{refused}");
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`batch` 8 needs a plugin of the switchyard:plugin/batch-plugin@0.2.1"),
+        "{refused}"
+    );
     let subscriber = server.subscribe_plugin("as", topic).await;
     (server, subscriber)
 }

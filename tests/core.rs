@@ -30,7 +30,7 @@ async fn recorder_stores_readings_and_alerts_above_threshold() {
     let server = Server::start(dir.path()).await;
     let info = server.upload("recorder", &plugin("recorder")).await;
     assert_eq!(info["name"], "recorder");
-    assert_eq!(info["world"], "switchyard:plugin/plugin@0.2.1");
+    assert_eq!(info["world"], "switchyard:plugin/batch-plugin@0.2.1");
 
     let client = server
         .connected_client(json!({"name": "site", "mainBrokerURL": "embedded", "isEnabled": true}))

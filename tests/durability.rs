@@ -74,6 +74,19 @@ async fn probe_stream(server: &Server, device: &MqttPeer) {
         .await;
 }
 
+/// A QoS 1 client of the embedded broker and a chaos subscriber on `stream/#`; returns once a
+/// probe message went through.
+async fn embedded_stream_client(server: &Server) {
+    server.upload("chaos", &plugin("chaos")).await;
+    let client = server
+        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
+        .await;
+    let subscriber = json!({"topic": "stream/#", "callback": "chaos", "clients": [client]});
+    server.create("MessageSubscriber", subscriber).await;
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    probe_stream(server, &device).await;
+}
+
 fn numbered(i: u64) -> (String, Vec<u8>) {
     (format!("stream/{i}"), format!("ok {i}").into_bytes())
 }
@@ -113,14 +126,7 @@ async fn sigkill_mid_stream_through_the_embedded_broker_loses_no_acknowledged_me
     const MESSAGES: u64 = 2000;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
-    server.upload("chaos", &plugin("chaos")).await;
-    let client = server
-        .connected_client(json!({"mainBrokerURL": "embedded", "qos": 1, "isEnabled": true}))
-        .await;
-    let subscriber = json!({"topic": "stream/#", "callback": "chaos", "clients": [client]});
-    server.create("MessageSubscriber", subscriber).await;
-    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
-    probe_stream(&server, &device).await;
+    embedded_stream_client(&server).await;
 
     let stream = Stream::start(server.mqtt, None, MESSAGES, Some(400), numbered);
     eventually(
@@ -135,6 +141,72 @@ async fn sigkill_mid_stream_through_the_embedded_broker_loses_no_acknowledged_me
     let acked = stream.finish().await;
     assert_eq!(acked.len() as u64, MESSAGES);
     wait_all_recorded(&server, &acked).await;
+}
+
+/// Batched delivery acknowledges nothing before its batch's writes are on disk: the chaos
+/// plugin takes up to 64 messages of a lane at once, eight devices stream 500 messages each
+/// onto one topic (so one lane) through the embedded broker, Switchyard is SIGKILLed
+/// mid-stream and started again, and every message a device saw acknowledged has its record.
+/// The restarted server called the plugin fewer times than it received messages: batches
+/// formed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_batches_loses_no_acknowledged_message() {
+    const DEVICES: u64 = 8;
+    const EACH: u64 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    embedded_stream_client(&server).await;
+    let batch = json!({"limits": {"batch": 64}});
+    let (status, info) = server.patch("/api/plugins/chaos", batch).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+
+    let streams: Vec<Stream> = (0..DEVICES)
+        .map(|d| {
+            let message = move |i| {
+                let n = d * EACH + i;
+                ("stream/one".to_owned(), format!("ok {n}").into_bytes())
+            };
+            Stream::start(server.mqtt, None, EACH, Some(200), message)
+        })
+        .collect();
+    let acked = || streams.iter().map(Stream::acked).sum::<usize>();
+    eventually("some acknowledged", Duration::from_secs(60), || async {
+        (acked() >= 800).then_some(())
+    })
+    .await;
+    let again = server.same_again();
+    server.kill();
+    let server = Server::start_with(dir.path(), again).await;
+    let mut acked = BTreeSet::new();
+    for (d, stream) in (0..DEVICES).zip(streams) {
+        acked.extend(stream.finish().await.into_iter().map(|i| d * EACH + i));
+    }
+    assert_eq!(acked.len() as u64, DEVICES * EACH);
+    wait_all_recorded(&server, &acked).await;
+
+    let calls = metric(&server, "switchyard_invocations_total", &["outcome=\"ok\""]).await;
+    let received = metric(&server, "switchyard_messages_received_total", &[]).await;
+    assert!(
+        calls > 0.0 && calls < received,
+        "{calls} calls for {received} messages"
+    );
+}
+
+/// The sum of the server's `/metrics` samples of `name` whose labels include all of `labels`.
+async fn metric(server: &Server, name: &str, labels: &[&str]) -> f64 {
+    let text = (reqwest::Client::new().get(format!("http://{}/metrics", server.http)))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("metrics answered")
+        .text()
+        .await
+        .expect("metrics read");
+    let series = format!("{name}{{");
+    (text.lines())
+        .filter(|line| line.starts_with(&series) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -624,13 +624,9 @@ impl Rememberer<'_> {
     }
 }
 
-/// Instance reuse, opted into per plugin: what a plugin keeps in its memory survives between
-/// messages of one subscriber only while reuse is on, never reaches another subscriber, and
-/// is gone after a trap, after the instance's last message and after its idle time.
-#[tokio::test]
-async fn reused_instances_keep_state_for_their_own_subscriber_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+/// The `hostile` plugin on subscribers `a/#` and `b/#` of one embedded-broker client, and a
+/// device whose message reached `a` already.
+async fn two_hostile_subscribers(server: &Server) -> (Value, Value, MqttPeer) {
     server.upload("hostile", &plugin("hostile")).await;
     let client = (server.connected_client(json!({
         "name": "main", "mainBrokerURL": "embedded", "isEnabled": true,
@@ -642,6 +638,17 @@ async fn reused_instances_keep_state_for_their_own_subscriber_only() {
     let device = MqttPeer::connect(server.mqtt, None, &[]).await;
     let ready = ("Attempt", "command=read-clients");
     (server.publish_until_stored(&device, ("a/x", "read-clients"), ready)).await;
+    (a, b, device)
+}
+
+/// Instance reuse, opted into per plugin: what a plugin keeps in its memory survives between
+/// messages of one subscriber only while reuse is on, never reaches another subscriber, and
+/// is gone after a trap, after the instance's last message and after its idle time.
+#[tokio::test]
+async fn reused_instances_keep_state_for_their_own_subscriber_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (a, b, device) = two_hostile_subscribers(&server).await;
     let mut r = Rememberer {
         server: &server,
         device,
@@ -681,4 +688,64 @@ async fn reused_instances_keep_state_for_their_own_subscriber_only() {
 
     reuse_instances(&server, "hostile", Value::Null).await;
     assert_eq!(r.counts("b/x", &b, 2).await, [1, 1], "reuse is off again");
+}
+
+/// Batched delivery, opted into per plugin (`limits.batch`): the messages that queue in a
+/// subscriber's lane while its callback runs go to one instance together, and only that
+/// subscriber's; a batch in which one message traps runs each message alone, so the trap is
+/// that message's failure only and the others' writes are kept, once each.
+#[tokio::test]
+async fn batches_hold_one_subscribers_queued_messages_and_a_trap_runs_each_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let (a, b, device) = two_hostile_subscribers(&server).await;
+    let batch = json!({"limits": {"batch": 32}});
+    let (status, info) = server.patch("/api/plugins/hostile", batch).await;
+    assert_eq!(status, 200, "{info}");
+    let remembered = "command=remember&_limit=1000";
+
+    // Each lane's first message sleeps; the five behind it queue and run in one batch (or, if
+    // the sleeper's own batch took some as they came, in two). An instance never serves
+    // another subscriber: no count passes five.
+    for topic in ["a/x", "b/x"] {
+        device.publish(topic, "sleep 0.5").await;
+    }
+    for _ in 0..5 {
+        for topic in ["a/x", "b/x"] {
+            device.publish(topic, "remember").await;
+        }
+    }
+    let first = server.wait_for("Attempt", remembered, 10).await;
+    for subscriber in [&a, &b] {
+        let mut counts: Vec<u64> = (first.iter())
+            .filter(|attempt| attempt["detail"] == subscriber["id"])
+            .map(|attempt| attempt["count"].as_u64().unwrap())
+            .collect();
+        counts.sort();
+        let runs = counts.iter().filter(|count| **count == 1).count();
+        assert!(counts.len() == 5 && runs <= 2, "{counts:?}");
+        assert!(
+            (2..=5).all(|n| counts.iter().filter(|c| **c == n).count()
+                <= counts.iter().filter(|c| **c == n - 1).count()),
+            "batches count from one, in their own instance: {counts:?}"
+        );
+    }
+
+    // A trap in a batch: the batch's writes are dropped and each message runs alone, so
+    // neither `remember` shares an instance with another.
+    device.publish("a/x", "sleep 0.5").await;
+    for payload in ["remember", "recurse", "remember"] {
+        device.publish("a/x", payload).await;
+    }
+    let failed = server.wait_for("FailedMessage", "payload=recurse", 1).await;
+    let error = failed[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("trapped"), "{error}");
+    let attempts = server.wait_for("Attempt", remembered, 12).await;
+    let alone: Vec<_> = (attempts.iter())
+        .filter(|attempt| !first.contains(attempt))
+        .map(|attempt| (&attempt["detail"], attempt["count"].as_u64()))
+        .collect();
+    assert_eq!(alone, [(&a["id"], Some(1)), (&a["id"], Some(1))]);
+    let failures = server.list("FailedMessage", "").await;
+    assert_eq!(failures.len(), 1, "only the trap failed: {failures:?}");
 }

@@ -53,12 +53,12 @@ def throughput(r):
 
 broker, node_red = mean("broker", throughput), mean("node-red", cpu)
 print()
-for name in ("switchyard", "switchyard-reused"):
+for name in ("switchyard", "switchyard-reused", "switchyard-batched"):
     print(
         f"{name}: {mean(name, cpu):.1f} µs of CPU per message, "
         f"{node_red / mean(name, cpu):.2f}x Node-RED's messages per CPU-second; "
         f"throughput {mean(name, throughput) / broker:.2f}x the broker alone"
     )
-for name in ("broker", "node-red", "switchyard", "switchyard-reused"):
+for name in ("broker", "node-red", "switchyard", "switchyard-reused", "switchyard-batched"):
     own = f"CPU/msg {spread(name, cpu):.0%}, " if name != "broker" else ""
     print(f"{name}: spread between rounds: {own}msg/s {spread(name, throughput):.0%}")

@@ -3,8 +3,9 @@
 //! subscribers, to callbacks whose writes are committed and on disk before the message could be
 //! acknowledged.
 //!
-//! Every case runs three times: with the callback as a plugin (WASM, a fresh instance per
-//! message), as the plugin keeping its instances between messages (`limits.reuse`), and as the
+//! Every case runs four times: with the callback as a plugin (WASM, a fresh instance per
+//! message), as the plugin keeping its instances between messages (`limits.reuse`), as the
+//! plugin taking up to [`BATCH`] queued messages of a lane at once (`limits.batch`), and as the
 //! same work in native Rust registered through the same dispatcher path, so the ratios are
 //! what the sandbox costs. Cases: QoS 0 and QoS 1, the `recorder` (stores one object)
 //! and the `forwarder` (publishes only), 1 and 8 subscribers, and Kafka. MQTT readings come
@@ -38,6 +39,37 @@ mod storage;
 
 use pipeline::{Case, Measured, Source, Work};
 
+/// The `limits.batch` of the batched cases.
+const BATCH: u32 = 64;
+
+/// How a case runs its callback.
+#[derive(Clone, Copy)]
+enum Mode {
+    Fresh,
+    Reused,
+    Batched,
+    Native,
+}
+
+impl Mode {
+    fn case(self, source: Source, work: Work, subscribers: usize, messages: usize) -> Case {
+        Case {
+            source,
+            work,
+            wasm: !matches!(self, Mode::Native),
+            reuse: matches!(self, Mode::Reused),
+            batch: if matches!(self, Mode::Batched) {
+                BATCH
+            } else {
+                0
+            },
+            subscribers,
+            messages,
+            soak_seconds: 0,
+        }
+    }
+}
+
 fn cases(messages: usize) -> Vec<Case> {
     let mqtt = [0, 1].into_iter().flat_map(|qos| {
         [Work::Forwarder, Work::Recorder]
@@ -47,15 +79,8 @@ fn cases(messages: usize) -> Vec<Case> {
     let kafka = [(Source::Kafka, Work::Recorder, 1)];
     (mqtt.chain(kafka))
         .flat_map(|(source, work, subscribers)| {
-            [(true, true), (true, false), (false, false)].map(|(wasm, reuse)| Case {
-                source,
-                work,
-                wasm,
-                reuse,
-                subscribers,
-                messages,
-                soak_seconds: 0,
-            })
+            [Mode::Reused, Mode::Batched, Mode::Fresh, Mode::Native]
+                .map(|mode| mode.case(source, work, subscribers, messages))
         })
         .collect()
 }
@@ -72,28 +97,20 @@ fn run_in_child(case: &Case) -> anyhow::Result<Measured> {
 }
 
 /// Where the WASM forwarder's and recorder's invocations spend their time (MQTT QoS 1, one
-/// subscriber), in fresh and in reused instances, each in a process of its own, beside the
-/// process's CPU per message.
+/// subscriber), in fresh, reused and batched instances, each in a process of its own, beside
+/// the process's CPU per message.
 fn split(messages: usize) -> anyhow::Result<()> {
-    let cases = [(Work::Forwarder, false), (Work::Recorder, false)]
+    let cases = [Mode::Fresh, Mode::Reused, Mode::Batched]
         .into_iter()
-        .chain([(Work::Forwarder, true), (Work::Recorder, true)])
-        .map(|(work, reuse)| Case {
-            source: Source::Mqtt { qos: 1 },
-            work,
-            wasm: true,
-            reuse,
-            subscribers: 1,
-            messages,
-            soak_seconds: 0,
-        });
+        .flat_map(|mode| [Work::Forwarder, Work::Recorder].map(|work| (mode, work)))
+        .map(|(mode, work)| mode.case(Source::Mqtt { qos: 1 }, work, 1, messages));
     let measured: Vec<Measured> = cases
         .map(|case| run_in_child(&case))
         .collect::<Result<_, _>>()?;
     println!(
-        "\nWhere a WASM invocation's time goes (µs per invocation, wall time, MQTT QoS 1, \
+        "\nWhere a WASM invocation's time goes (µs per message, wall time, MQTT QoS 1, \
          {messages} messages)\n| phase | forwarder | recorder | forwarder, reused | recorder, \
-         reused |\n|---|---|---|---|---|"
+         reused | forwarder, batched | recorder, batched |\n|---|---|---|---|---|---|---|"
     );
     let mut phases: Vec<&str> = Vec::new();
     for (phase, _) in measured.iter().flat_map(|m| &m.split) {
@@ -140,13 +157,8 @@ async fn main() -> anyhow::Result<()> {
     if args.first().is_some_and(|a| a == "--soak") {
         // The WASM recorder on MQTT QoS 1 at half its throughput, for ten minutes.
         let case = Case {
-            source: Source::Mqtt { qos: 1 },
-            work: Work::Recorder,
-            wasm: true,
-            reuse: false,
-            subscribers: 1,
-            messages: 10_000,
             soak_seconds: 600,
+            ..Mode::Fresh.case(Source::Mqtt { qos: 1 }, Work::Recorder, 1, 10_000)
         };
         let measured = run_in_child(&case)?;
         println!("{}", serde_json::to_string(&measured)?);
@@ -207,10 +219,11 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {} | {:.0}{lost} | {ratio} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} µs | {} MiB |",
             label(case),
-            match (case.wasm, case.reuse) {
-                (true, true) => "wasm, reused",
-                (true, false) => "wasm",
-                (false, _) => "native",
+            match (case.wasm, case.reuse, case.batch > 1) {
+                (true, true, _) => "wasm, reused",
+                (true, false, true) => "wasm, batched",
+                (true, false, false) => "wasm",
+                (false, ..) => "native",
             },
             measured.throughput,
             measured.p50_us as f64 / 1e3,

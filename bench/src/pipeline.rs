@@ -56,6 +56,10 @@ pub struct Case {
     /// For a plugin: whether it keeps its instances between messages (`limits.reuse`).
     #[serde(default)]
     pub reuse: bool,
+    /// For a plugin: the most queued messages of a lane it takes at once (`limits.batch`); 0
+    /// or 1 for one at a time.
+    #[serde(default)]
+    pub batch: u32,
     /// Subscribers on the client, all matching every message.
     pub subscribers: usize,
     pub messages: usize,
@@ -365,11 +369,18 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
             plugin,
             &std::fs::read(plugins::plugin(plugin))?,
         )?;
+        let mut limits = serde_json::Map::new();
         if case.reuse {
-            let limits = json!({"reuse": {"messages": 1_000_000, "idleMs": 60_000}});
+            let reuse = json!({"messages": 1_000_000, "idleMs": 60_000});
+            limits.insert("reuse".into(), reuse);
+        }
+        if case.batch > 1 {
+            limits.insert("batch".into(), case.batch.into());
+        }
+        if !limits.is_empty() {
             let patch = switchyard_plugins::SettingsPatch {
                 capabilities: None,
-                limits: limits.as_object().cloned(),
+                limits: Some(limits),
             };
             plugins.configure(DEFAULT_TENANT, plugin, patch)?;
         }

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use switchyard_plugins::Plugins;
+use switchyard_plugins::{Loaded, Plugins};
 use switchyard_runtime::{Effects, InvokeError, InvokeFailure, Message};
 use switchyard_store::Txn;
 
@@ -66,14 +66,54 @@ impl Callbacks {
                 writes: Some(effects.writes),
             });
         }
-        let loaded = (self.plugins.get(tenant, name))
-            .ok_or_else(|| InvokeError::NoSuchPlugin(name.to_owned()))?;
-        let runtime = self.plugins.runtime();
-        let run = runtime.invoke(&loaded.plugin, message, writes);
-        match AssertUnwindSafe(run).catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(panic) => Err(InvokeError::Panicked(panic_message(&*panic)).into()),
+        let loaded = self.plugin(tenant, name)?;
+        caught(
+            self.plugins
+                .runtime()
+                .invoke(&loaded.plugin, message, writes),
+        )
+        .await
+    }
+
+    /// How many consecutive messages of one lane `tenant`'s callback `name` takes at once: its
+    /// plugin's `limits.batch`; a native takes one.
+    pub fn batch(&self, tenant: &str, name: &str) -> usize {
+        match self.natives.contains_key(name) {
+            true => 1,
+            false => (self.plugins.get(tenant, name)).map_or(1, |l| l.info.limits.batch as usize),
         }
+    }
+
+    /// Runs `tenant`'s plugin `name` on consecutive messages of one lane through its batch
+    /// handler, over the write set `writes`: what they did together, or why the batch failed.
+    pub async fn invoke_batch(
+        &self,
+        tenant: &str,
+        name: &str,
+        messages: Vec<Message>,
+        writes: Txn,
+    ) -> Result<Effects, InvokeFailure> {
+        let loaded = self.plugin(tenant, name)?;
+        caught(
+            self.plugins
+                .runtime()
+                .invoke_batch(&loaded.plugin, messages, writes),
+        )
+        .await
+    }
+
+    fn plugin(&self, tenant: &str, name: &str) -> Result<Arc<Loaded>, InvokeError> {
+        (self.plugins.get(tenant, name)).ok_or_else(|| InvokeError::NoSuchPlugin(name.to_owned()))
+    }
+}
+
+/// What a plugin's invocation came to, a panic in the host's part of it included.
+async fn caught(
+    run: impl Future<Output = Result<Effects, InvokeFailure>>,
+) -> Result<Effects, InvokeFailure> {
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(InvokeError::Panicked(panic_message(&*panic)).into()),
     }
 }
 

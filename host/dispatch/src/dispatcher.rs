@@ -5,15 +5,21 @@
 //! the message. A lane's next callbacks are invoked ahead of their turn and their results kept
 //! only if what they read is unchanged when the turn comes ([`Txn::reads_current`]).
 //!
+//! A subscriber whose plugin takes batches (`limits.batch`) has no callbacks ahead of their
+//! turn: in its turn, a message leads the messages queued right behind it in its lane into one
+//! call of the batch handler and one commit ([`Turn::lead`]); a batch that fails runs again
+//! one message at a time, so each message keeps its own outcome.
+//!
 //! A message belongs to the tenant of the client it arrived on: its subscribers, callbacks,
 //! writes, publishes and failures are all that tenant's, and its callbacks start at the
 //! tenant's `invocationsPerSecond` ([`Throttle`]).
 //!
 //! [`Txn::reads_current`]: switchyard_store::Txn::reads_current
+//! [`Turn::lead`]: crate::lanes::Turn::lead
 
 use crate::callbacks::Callbacks;
 use crate::failures::{Failures, Queued, now_ms};
-use crate::lanes::Lanes;
+use crate::lanes::{Lanes, Turn};
 use crate::record::Failure;
 use crate::throttle::Throttle;
 use parking_lot::Mutex;
@@ -28,6 +34,7 @@ use switchyard_runtime::{
 };
 use switchyard_store::{Filter, Op, Query, Store};
 use switchyard_tenants::Tenants;
+use tokio::sync::oneshot;
 
 pub use crate::failures::Retention;
 
@@ -42,6 +49,18 @@ const SHARED_POLL: Duration = Duration::from_secs(2);
 /// What an invocation left, or why it failed.
 type Invoked = Result<Effects, InvokeFailure>;
 
+/// What became of one message's callback: whether it failed, or why its failure could not be
+/// kept.
+type Ran = Result<bool, switchyard_store::Error>;
+
+/// A message waiting in its lane for the turn that leads it into a batch.
+struct Waiting {
+    incoming: Arc<Incoming>,
+    /// The subscriber as it was routed: a batch holds messages of one version of it.
+    subscriber: Arc<Subscriber>,
+    done: oneshot::Sender<Ran>,
+}
+
 /// Runs the callbacks for incoming messages. Cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -55,7 +74,7 @@ struct Inner {
     failures: Failures,
     tenants: Tenants,
     throttle: Throttle,
-    lanes: Arc<Lanes>,
+    lanes: Arc<Lanes<Waiting>>,
     routes: Mutex<Routes>,
 }
 
@@ -213,8 +232,24 @@ impl Dispatcher {
                 let subscriber = route.subscriber.clone();
                 let lane = incoming.lane.as_deref().unwrap_or(&incoming.topic);
                 let lane = format!("{}\0{lane}", subscriber.id);
-                let turn = subscriber.ordered.then(|| self.inner.lanes.enter(lane));
                 let (this, incoming) = (self.clone(), incoming.clone());
+                let batch = match subscriber.ordered {
+                    true => (self.inner.callbacks).batch(&incoming.tenant, &subscriber.callback),
+                    false => 1,
+                };
+                if batch > 1 {
+                    let (done, ran) = oneshot::channel();
+                    let waiting = Waiting {
+                        incoming: incoming.clone(),
+                        subscriber: subscriber.clone(),
+                        done,
+                    };
+                    let turn = self.inner.lanes.enter_with(lane, waiting);
+                    return tokio::spawn(async move {
+                        this.batched(&subscriber, &incoming, turn, ran, batch).await
+                    });
+                }
+                let turn = subscriber.ordered.then(|| self.inner.lanes.enter(lane));
                 tokio::spawn(async move {
                     // Held until the attempt and its failure record are done: the lane's next
                     // turn waits for both, so failures are recorded in order too.
@@ -252,6 +287,95 @@ impl Dispatcher {
         })
     }
 
+    /// One message's callback in the lane of a subscriber whose plugin takes batches: in its
+    /// turn the message leads those queued right behind it, unless a turn ahead led it into its
+    /// own batch; either way its outcome comes back through `ran`.
+    async fn batched(
+        &self,
+        subscriber: &Subscriber,
+        incoming: &Incoming,
+        mut turn: Turn<Waiting>,
+        ran: oneshot::Receiver<Ran>,
+        max: usize,
+    ) -> Ran {
+        turn.wait().await;
+        let mut led = turn.lead(max);
+        while !led.is_empty() {
+            let first = &led[0].subscriber;
+            let same = (led.iter())
+                .take_while(|w| Arc::ptr_eq(&w.subscriber, first))
+                .count();
+            let rest = led.split_off(same);
+            self.run_batch(std::mem::replace(&mut led, rest)).await;
+        }
+        let outcome = match ran.await {
+            Ok(outcome) => outcome,
+            // Whoever led it stopped before saying what became of it: it runs alone.
+            Err(_) => self.run(subscriber, incoming, None).await,
+        };
+        // The lane's next turn waits until this one has its outcome.
+        drop(turn);
+        outcome
+    }
+
+    /// Runs a subscriber's callback on messages led out of one lane: as one batch, and, if the
+    /// batch fails, one message at a time, so each keeps its own outcome (and its failure is
+    /// recorded as if it had never been in a batch).
+    async fn run_batch(&self, led: Vec<Waiting>) {
+        let subscriber = &led[0].subscriber.clone();
+        if led.len() > 1 {
+            match self.attempt_batch(subscriber, &led).await {
+                Ok(()) => {
+                    for waiting in led {
+                        let _ = waiting.done.send(Ok(false));
+                    }
+                    return;
+                }
+                Err(error) => tracing::debug!(
+                    subscriber = %subscriber.id,
+                    messages = led.len(),
+                    "the batch failed, so its messages run one at a time: {}",
+                    Report(&error)
+                ),
+            }
+        }
+        for waiting in led {
+            let ran = self.run(subscriber, &waiting.incoming, None).await;
+            let _ = waiting.done.send(ran);
+        }
+    }
+
+    /// One attempt of a batch: invoke the batch handler, commit, send; run again on the latest
+    /// data when the commit lost a race with another writer.
+    async fn attempt_batch(
+        &self,
+        subscriber: &Subscriber,
+        led: &[Waiting],
+    ) -> Result<(), CallbackError> {
+        let tenant = &led[0].incoming.tenant;
+        let mut tries = 0;
+        loop {
+            let messages = (led.iter())
+                .map(|waiting| message(subscriber, &waiting.incoming))
+                .collect();
+            for _ in led {
+                self.inner.throttle.admit(tenant).await;
+            }
+            let writes = self.store_of(tenant).begin();
+            let effects = (self.inner.callbacks)
+                .invoke_batch(tenant, &subscriber.callback, messages, writes)
+                .await
+                .map_err(|failure| failure.error)?;
+            match self.apply(tenant, effects).await {
+                Err(switchyard_store::Error::Conflict(_)) if tries + 1 < CONFLICT_TRIES => {
+                    tries += 1;
+                }
+                Err(e) => return Err(CallbackError::Commit(e)),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
     /// Runs one subscriber's callback on a message and keeps its failure, if it failed.
     /// Whether it failed, or why its failure could not be kept.
     async fn run(
@@ -259,7 +383,7 @@ impl Dispatcher {
         subscriber: &Subscriber,
         incoming: &Incoming,
         early: Option<Invoked>,
-    ) -> Result<bool, switchyard_store::Error> {
+    ) -> Ran {
         let Err(error) = self.attempt(subscriber, incoming, None, early).await else {
             return Ok(false);
         };
@@ -328,16 +452,7 @@ impl Dispatcher {
 
     /// Runs the subscriber's callback on the message.
     async fn invoke(&self, subscriber: &Subscriber, incoming: &Incoming) -> Invoked {
-        let message = Message {
-            topic: incoming.topic.clone(),
-            payload: incoming.payload.clone(),
-            client_id: incoming.client_id.clone(),
-            subscriber_id: subscriber.id.clone(),
-            key: incoming.key.clone(),
-            headers: incoming.headers.clone(),
-            timestamp_ms: incoming.received_at_ms,
-            subscriber: Some(subscriber.object.clone()),
-        };
+        let message = message(subscriber, incoming);
         let tenant = &incoming.tenant;
         self.inner.throttle.admit(tenant).await;
         let writes = self.store_of(tenant).begin();
@@ -514,6 +629,20 @@ impl Dispatcher {
             }
         }
         Ok((replayed, failed))
+    }
+}
+
+/// A message as `subscriber`'s callback gets it.
+fn message(subscriber: &Subscriber, incoming: &Incoming) -> Message {
+    Message {
+        topic: incoming.topic.clone(),
+        payload: incoming.payload.clone(),
+        client_id: incoming.client_id.clone(),
+        subscriber_id: subscriber.id.clone(),
+        key: incoming.key.clone(),
+        headers: incoming.headers.clone(),
+        timestamp_ms: incoming.received_at_ms,
+        subscriber: Some(subscriber.object.clone()),
     }
 }
 

@@ -28,7 +28,7 @@ use switchyard_runtime::{
 use switchyard_store::{Space, SpaceChange, Store};
 use switchyard_tenants::{DEFAULT_TENANT, Quota, Tenants};
 
-pub use switchyard_runtime::{LEGACY_WORLD, WORLD};
+pub use switchyard_runtime::{BATCH_WORLD, LEGACY_WORLD, WORLD};
 
 /// The store space of uploads and their settings: `meta/<tenant>/<name>` (the [`PluginInfo`]
 /// as JSON) and `wasm/<tenant>/<name>` (the uploaded bytes). Before tenants the keys had no
@@ -124,6 +124,15 @@ impl Loaded {
             .map_err(|e| PluginError::Settings(e.to_string()))?;
         if let Some(ceiling) = ceiling.map(|mb| usize::try_from(mb).unwrap_or(usize::MAX)) {
             info.limits.memory_mb = info.limits.memory_mb.min(ceiling.max(1));
+        }
+        if info.limits.batch > 1 && !code.batches() {
+            return Err(PluginError::Settings(format!(
+                "invalid limits: `batch` {} needs a plugin of the {BATCH_WORLD} world (one that \
+                 exports `batch-handler`, as every plugin built with the Rust SDK does); this \
+                 one is of {}",
+                info.limits.batch,
+                code.world()
+            )));
         }
         info.world = code.world().to_owned();
         let plugin = Plugin::new(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_model::Kinds;
 use switchyard_mqtt::MqttKind;
-use switchyard_plugins::{LEGACY_WORLD, PluginError, Plugins, SettingsPatch, WORLD};
+use switchyard_plugins::{BATCH_WORLD, LEGACY_WORLD, PluginError, Plugins, SettingsPatch};
 use switchyard_runtime::{
     Capabilities, Effects, InvokeError, Limits, Message, PluginLimits, Runtime,
 };
@@ -183,7 +183,7 @@ async fn plugins_built_against_0_1_0_still_load_and_run() {
     let store = store(dir.path());
     let registry = registry(&store, Limits::default());
     assert_eq!(registry.info(D, "legacy-v0").unwrap().world, LEGACY_WORLD);
-    assert_eq!(registry.info(D, "recorder").unwrap().world, WORLD);
+    assert_eq!(registry.info(D, "recorder").unwrap().world, BATCH_WORLD);
 
     let effects = invoke(&registry, &store, "legacy-v0", message(&store, "hello"))
         .await

@@ -50,6 +50,9 @@ use wasmtime::{Engine, Trap, UpdateDeadline};
 
 /// The world plugins implement, as shown by the API.
 pub const WORLD: &str = "switchyard:plugin/plugin@0.2.1";
+/// The world of plugins that also take a batch of messages at once (every plugin built with
+/// the Rust SDK).
+pub const BATCH_WORLD: &str = "switchyard:plugin/batch-plugin@0.2.1";
 /// The world before the subscriber came with the message; its plugins still load and run.
 pub const EARLIER_WORLD: &str = "switchyard:plugin/plugin@0.2.0";
 /// The first world, whose plugins still load and run.
@@ -189,6 +192,7 @@ pub struct Code {
 /// A pre-instantiated component of one of the worlds.
 #[derive(Clone)]
 enum Pre {
+    Batch(bindings::batch::BatchPluginPre<Sandbox>),
     Current(bindings::PluginPre<Sandbox>),
     Earlier(bindings::earlier::EarlierPluginPre<Sandbox>),
     Legacy(legacy::PluginPre<Sandbox>),
@@ -202,10 +206,16 @@ impl Code {
         &self.world
     }
 
+    /// Whether it exports a batch handler, so it may be handed several messages at once.
+    pub fn batches(&self) -> bool {
+        matches!(self.pre, Pre::Batch(_))
+    }
+
     /// Names `pre`'s world at the version of the `switchyard:plugin` interface `component`
     /// exports: hooks built against 0.2.0 run through the 0.2.1 bindings, and say so.
     fn new(pre: Pre, component: &Component, engine: &Engine) -> Code {
         let world = match &pre {
+            Pre::Batch(_) => BATCH_WORLD,
             Pre::Current(_) => WORLD,
             Pre::Earlier(_) => EARLIER_WORLD,
             Pre::Legacy(_) => LEGACY_WORLD,
@@ -352,6 +362,9 @@ impl Runtime {
     fn prepare(&self, component: &Component) -> Result<Code, CompileError> {
         let pre = (self.inner.linker.instantiate_pre(component))
             .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
+        if let Ok(batch) = bindings::batch::BatchPluginPre::new(pre.clone()) {
+            return Ok(Code::new(Pre::Batch(batch), component, &self.inner.engine));
+        }
         let pre = match bindings::PluginPre::new(pre.clone()) {
             Ok(current) => Pre::Current(current),
             Err(error) => match (
@@ -385,17 +398,42 @@ impl Runtime {
         message: Message,
         writes: Txn,
     ) -> Result<Effects, InvokeFailure> {
+        self.handle(plugin, Call::Message(message), writes).await
+    }
+
+    /// Runs `plugin`'s batch handler on consecutive messages of one subscriber's lane, in one
+    /// instance, as [`Runtime::invoke`] runs one message: their effects together, or why the
+    /// batch failed (then run each message alone to learn its own outcome).
+    pub async fn invoke_batch(
+        &self,
+        plugin: &Plugin,
+        messages: Vec<Message>,
+        writes: Txn,
+    ) -> Result<Effects, InvokeFailure> {
+        self.handle(plugin, Call::Batch(messages), writes).await
+    }
+
+    /// Runs a message call (one message or a batch) as its plugin's settings say.
+    async fn handle(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        writes: Txn,
+    ) -> Result<Effects, InvokeFailure> {
         let limits = &plugin.settings.limits;
-        if message.payload.len() > limits.payload_bytes {
+        if let Some(size) = (call.messages().iter())
+            .map(|message| message.payload.len())
+            .find(|size| *size > limits.payload_bytes)
+        {
             return Err(InvokeError::PayloadTooLarge {
-                size: message.payload.len(),
+                size,
                 limit: limits.payload_bytes,
             }
             .into());
         }
         let (outcome, effects) = match &plugin.parking {
-            Some(parking) => self.reused(plugin, parking, message, writes).await,
-            None => self.sandboxed(plugin, Call::Message(message), writes).await,
+            Some(parking) => self.reused(plugin, parking, call, writes).await,
+            None => self.sandboxed(plugin, call, writes).await,
         };
         match outcome {
             Ok(Returned::Handled) => Ok(effects),
@@ -455,12 +493,8 @@ impl Runtime {
     /// A store for one call of `plugin`: its sandbox, its memory limit, and the epoch
     /// callback that yields to the executor on every tick, so a busy guest never starves
     /// other tasks.
-    fn new_store(
-        &self,
-        plugin: &Plugin,
-        (subscriber, topic, origin): (String, String, String),
-        writes: Txn,
-    ) -> wasmtime::Store<Sandbox> {
+    fn new_store(&self, plugin: &Plugin, call: &Call, writes: Txn) -> wasmtime::Store<Sandbox> {
+        let (subscriber, topic, origin) = call.names();
         let tag = Tag {
             tenant: plugin.tenant.clone(),
             plugin: plugin.name.clone(),
@@ -468,7 +502,8 @@ impl Runtime {
             topic,
             journal: self.inner.journal.clone(),
         };
-        let sandbox = Sandbox::new(tag, plugin.settings.clone(), origin, writes);
+        let messages = call.messages().len().max(1) as u32;
+        let sandbox = Sandbox::new(tag, plugin.settings.clone(), origin, messages, writes);
         let mut store = wasmtime::Store::new(&self.inner.engine, sandbox);
         store.limiter(|s| s.limiter());
         store
@@ -485,7 +520,7 @@ impl Runtime {
         let waited = Instant::now();
         let _slot = self.admit(&plugin.tenant).await;
         let started = profile::since(profile::Phase::Admission, waited);
-        let mut store = self.new_store(plugin, call.names(), writes);
+        let mut store = self.new_store(plugin, &call, writes);
         let deadline = arm(&mut store, &plugin.settings.limits);
         let set_up = profile::since(profile::Phase::Setup, started);
         let run = run(&plugin.name, &plugin.code.pre, &mut store, call);
@@ -504,27 +539,27 @@ impl Runtime {
         (outcome, effects)
     }
 
-    /// Runs `plugin` on one message in the instance its subscriber's last message left parked,
-    /// or in a fresh one, and parks the instance again if it handled the message cleanly.
+    /// Runs `plugin` on a message call in the instance its subscriber's last call left parked,
+    /// or in a fresh one, and parks the instance again if it handled the call cleanly.
     async fn reused(
         &self,
         plugin: &Plugin,
         parking: &Arc<Parking>,
-        message: Message,
+        call: Call,
         writes: Txn,
     ) -> (Result<Returned, InvokeError>, Effects) {
         let waited = Instant::now();
-        let subscriber = message.subscriber_id.clone();
+        let (subscriber, topic, origin) = call.names();
         let mut warm = match parking.take(&subscriber) {
             Some(mut warm) => {
-                let sandbox = warm.store.data_mut();
-                sandbox.renew(message.topic.clone(), message.client_id.clone(), writes);
+                let messages = call.messages().len() as u32;
+                (warm.store.data_mut()).renew(topic, origin, messages, writes);
                 warm
             }
             None => {
                 let slot = self.admit(&plugin.tenant).await;
                 Warm {
-                    store: self.new_store(plugin, message.names(), writes),
+                    store: self.new_store(plugin, &call, writes),
                     handler: None,
                     served: 0,
                     parked_at: waited,
@@ -542,7 +577,7 @@ impl Runtime {
                 Some(handler) => handler,
                 None => Handler::instantiate(&plugin.name, &plugin.code.pre, store).await?,
             };
-            let handled = handler.handle(store, message).await?;
+            let handled = handler.serve(&plugin.name, store, call).await?;
             wasmtime::Result::Ok((handler, handled.map(|()| Returned::Handled)))
         };
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
@@ -615,18 +650,30 @@ fn verdict(
 /// What a plugin is called for.
 enum Call {
     Message(Message),
+    /// Consecutive messages of one subscriber's lane.
+    Batch(Vec<Message>),
     Hook(HookCall),
     Lifecycle(LifecycleCall),
 }
 
 impl Call {
     /// Who a call runs for, what it is about, and the client it came from (where a message
-    /// may publish by default).
+    /// may publish by default); a batch's are its first message's.
     fn names(&self) -> (String, String, String) {
         match self {
             Call::Message(message) => message.names(),
+            Call::Batch(messages) => (messages.first()).map(Message::names).unwrap_or_default(),
             Call::Hook(hook) => (String::new(), hook.subject(), hook.client_id().to_owned()),
             Call::Lifecycle(call) => (String::new(), call.subject(), call.caller().to_owned()),
+        }
+    }
+
+    /// The messages it hands the plugin.
+    fn messages(&self) -> &[Message] {
+        match self {
+            Call::Message(message) => std::slice::from_ref(message),
+            Call::Batch(messages) => messages,
+            Call::Hook(_) | Call::Lifecycle(_) => &[],
         }
     }
 }
@@ -648,8 +695,26 @@ fn trap_reason(error: &wasmtime::Error) -> String {
     }
 }
 
-/// A plugin's message handler, instantiated: of the current world, the 0.2.0 or the 0.1.0 one.
+/// `$message` as the message record `$record` of a world's bindings: each world generates its
+/// own type of the same fields.
+macro_rules! lower {
+    ($message:ident, $record:path) => {{
+        use $record as Record;
+        Record {
+            topic: $message.topic,
+            payload: $message.payload,
+            client_id: $message.client_id,
+            subscriber_id: $message.subscriber_id,
+            key: $message.key,
+            headers: $message.headers,
+            timestamp_ms: $message.timestamp_ms,
+        }
+    }};
+}
+
+/// A plugin's message handler, instantiated: of the current worlds, the 0.2.0 or the 0.1.0 one.
 pub(crate) enum Handler {
+    Batch(bindings::batch::BatchPlugin),
     Current(bindings::Plugin),
     Earlier(bindings::earlier::EarlierPlugin),
     Legacy(legacy::Plugin),
@@ -664,6 +729,7 @@ impl Handler {
     ) -> wasmtime::Result<Handler> {
         let started = Instant::now();
         let handler = match pre {
+            Pre::Batch(pre) => Handler::Batch(pre.instantiate_async(&mut *store).await?),
             Pre::Current(pre) => Handler::Current(pre.instantiate_async(&mut *store).await?),
             Pre::Earlier(pre) => Handler::Earlier(pre.instantiate_async(&mut *store).await?),
             Pre::Legacy(pre) => Handler::Legacy(pre.instantiate_async(&mut *store).await?),
@@ -675,45 +741,56 @@ impl Handler {
         Ok(handler)
     }
 
-    /// Hands the instance one message: with its subscriber, where the world takes it.
-    async fn handle(
+    /// Hands the instance a message call: one message (with its subscriber, where the world
+    /// takes it), or a batch, which only the batch world takes.
+    async fn serve(
         &self,
+        name: &str,
         store: &mut wasmtime::Store<Sandbox>,
-        mut message: Message,
+        call: Call,
     ) -> wasmtime::Result<Result<(), String>> {
-        let subscriber = message.subscriber.take();
-        macro_rules! lowered {
-            ($handler:path) => {{
-                use $handler as handler;
-                handler::Message {
-                    topic: message.topic,
-                    payload: message.payload,
-                    client_id: message.client_id,
-                    subscriber_id: message.subscriber_id,
-                    key: message.key,
-                    headers: message.headers,
-                    timestamp_ms: message.timestamp_ms,
-                }
+        let message = match (self, call) {
+            (_, Call::Message(message)) => message,
+            (Handler::Batch(instance), Call::Batch(messages)) => {
+                let subscriber = messages.first().and_then(|m| m.subscriber.clone());
+                let messages: Vec<_> = messages.into_iter().map(lowered).collect();
+                let handler = instance.switchyard_plugin_batch_handler();
+                let batch = handler.call_handle_batch(store, &messages, subscriber.as_deref());
+                return batch.await;
+            }
+            (_, Call::Batch(_)) => {
+                return Err(InvokeError::WrongWorld(name.to_owned(), BATCH_WORLD).into());
+            }
+            (_, Call::Hook(_) | Call::Lifecycle(_)) => unreachable!("a handler gets messages"),
+        };
+        let subscriber = message.subscriber.clone();
+        let subscriber = subscriber.as_deref();
+        // The same call on two generated types.
+        macro_rules! handle {
+            ($instance:ident) => {{
+                let handler = $instance.switchyard_plugin_message_handler();
+                (handler.call_handle(store, &lowered(message), subscriber)).await
             }};
         }
         match self {
-            Handler::Current(instance) => {
-                let message = lowered!(bindings::message_handler);
-                let handler = instance.switchyard_plugin_message_handler();
-                (handler.call_handle(store, &message, subscriber.as_deref())).await
-            }
+            Handler::Batch(instance) => handle!(instance),
+            Handler::Current(instance) => handle!(instance),
             Handler::Earlier(instance) => {
-                let message = lowered!(bindings::earlier::handler);
                 let handler = instance.switchyard_plugin_handler();
-                handler.call_handle(store, &message).await
+                handler.call_handle(store, &lowered(message)).await
             }
             Handler::Legacy(instance) => {
-                let message = lowered!(legacy::handler);
+                let message = lower!(message, legacy::handler::Message);
                 let handler = instance.switchyard_plugin_handler();
                 handler.call_handle(store, &message).await
             }
         }
     }
+}
+
+/// A message as the worlds of 0.2.0 and later take it.
+fn lowered(message: Message) -> bindings::types::Message {
+    lower!(message, bindings::types::Message)
 }
 
 /// Instantiates the plugin and makes the call, in whichever world it was built for; a call
@@ -726,9 +803,9 @@ async fn run(
 ) -> wasmtime::Result<Result<Returned, String>> {
     let wrong = |world| Err(InvokeError::WrongWorld(name.to_owned(), world).into());
     match (pre, call) {
-        (_, Call::Message(message)) => {
+        (_, call @ (Call::Message(_) | Call::Batch(_))) => {
             let handler = Handler::instantiate(name, pre, store).await?;
-            let handled = handler.handle(store, message).await?;
+            let handled = handler.serve(name, store, call).await?;
             Ok(handled.map(|()| Returned::Handled))
         }
         (Pre::Hooks(pre), Call::Hook(call)) => {

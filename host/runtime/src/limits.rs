@@ -42,6 +42,10 @@ pub struct PluginLimits {
     /// Whether one instance may serve several messages of a subscriber (off by default: a
     /// fresh instance per message).
     pub reuse: Option<Reuse>,
+    /// The most messages of one subscriber's lane handed to the plugin's batch handler at once
+    /// (1: one message per call). The budgets above are then per message of the batch; the
+    /// timeout is per call.
+    pub batch: u32,
 }
 
 /// Instance reuse, opted into per plugin: an instance serves up to `messages` messages of one
@@ -58,6 +62,8 @@ pub struct Reuse {
 const MAX_REUSE_MESSAGES: u32 = 1_000_000;
 /// The longest an idle instance may be kept, in milliseconds.
 const MAX_REUSE_IDLE_MS: u64 = 600_000;
+/// The most messages one batch may hold.
+const MAX_BATCH: u32 = 256;
 
 impl Default for PluginLimits {
     fn default() -> Self {
@@ -75,6 +81,7 @@ impl Default for PluginLimits {
             find_rows: 100,
             find_max_rows: 1_000,
             reuse: None,
+            batch: 1,
         }
     }
 }
@@ -160,6 +167,12 @@ impl Limits {
                 limits.find_rows, limits.find_max_rows
             ));
         }
+        if limits.batch == 0 || limits.batch > MAX_BATCH {
+            return refuse(format!(
+                "`batch` must be between 1 and {MAX_BATCH}, not {}",
+                limits.batch
+            ));
+        }
         if let Some(reuse) = &limits.reuse {
             if reuse.messages == 0 || reuse.messages > MAX_REUSE_MESSAGES {
                 return refuse(format!(
@@ -228,6 +241,10 @@ mod tests {
             error(json!({"reuse": {"messages": 0, "idleMs": 10}})).contains("`reuse.messages`")
         );
         assert!(error(json!({"reuse": {"messages": 5}})).contains("missing field `idleMs`"));
+        assert!(error(json!({"batch": 0})).contains("`batch` must be between 1 and 256, not 0"));
+        assert!(error(json!({"batch": 257})).contains("not 257"));
+        let batch = limits.with_overrides(&overrides(json!({"batch": 64})));
+        assert_eq!(batch.unwrap().batch, 64);
         let reuse = json!({"reuse": {"messages": 100, "idleMs": 1000}});
         let effective = limits.with_overrides(&overrides(reuse)).unwrap();
         let expected = Reuse {

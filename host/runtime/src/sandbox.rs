@@ -61,14 +61,16 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    fn of(limits: &PluginLimits) -> Budget {
+    /// The budgets of a call that handles `messages` messages: each message's, added up.
+    fn of(limits: &PluginLimits, messages: u32) -> Budget {
+        let bytes = |per: usize| per.saturating_mul(messages as usize);
         Budget {
-            host_calls: limits.host_calls,
-            write_bytes: limits.write_bytes,
-            read_bytes: limits.read_bytes,
-            publish_bytes: limits.publish_bytes,
-            publishes: limits.publishes,
-            log_bytes: limits.log_bytes,
+            host_calls: limits.host_calls.saturating_mul(messages),
+            write_bytes: bytes(limits.write_bytes),
+            read_bytes: bytes(limits.read_bytes),
+            publish_bytes: bytes(limits.publish_bytes),
+            publishes: limits.publishes.saturating_mul(messages),
+            log_bytes: bytes(limits.log_bytes),
             log_truncated: false,
         }
     }
@@ -139,10 +141,12 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
+    /// The state of a call that handles `messages` messages.
     pub(crate) fn new(
         tag: Tag,
         settings: Arc<Settings>,
         origin: String,
+        messages: u32,
         mut writes: Txn,
     ) -> Sandbox {
         let limits = &settings.limits;
@@ -169,22 +173,22 @@ impl Sandbox {
             writes,
             publishes: Vec::new(),
             subscriptions: Vec::new(),
-            budget: Budget::of(limits),
+            budget: Budget::of(limits, messages),
             settings,
             tripped: false,
         }
     }
 
-    /// Readies a reused instance's state for its next message: a new write set, nothing
-    /// queued, full budgets.
-    pub(crate) fn renew(&mut self, topic: String, origin: String, mut writes: Txn) {
+    /// Readies a reused instance's state for its next call, of `messages` messages: a new write
+    /// set, nothing queued, full budgets.
+    pub(crate) fn renew(&mut self, topic: String, origin: String, messages: u32, mut writes: Txn) {
         writes.limit_object_size(self.settings.limits.object_bytes);
         self.writes = writes;
         self.tag.topic = topic;
         self.origin = origin;
         self.publishes.clear();
         self.subscriptions.clear();
-        self.budget = Budget::of(&self.settings.limits);
+        self.budget = Budget::of(&self.settings.limits, messages);
         self.memory.refused = false;
         self.tripped = false;
     }

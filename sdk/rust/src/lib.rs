@@ -116,7 +116,7 @@ pub use serde_json;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "plugin",
+        world: "batch-plugin",
         pub_export_macro: true,
         default_bindings_module: "switchyard_sdk::bindings",
     });
@@ -126,6 +126,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::export;
+    pub use crate::bindings::exports::switchyard::plugin::batch_handler::Guest as BatchGuest;
     pub use crate::bindings::exports::switchyard::plugin::message_handler::Guest;
     pub use crate::bindings::switchyard::plugin::types::Message as WitMessage;
 
@@ -138,10 +139,26 @@ pub mod __private {
     ) -> Result<(), String> {
         handler(crate::Message::new(message, subscriber)).map_err(|e| e.to_string())
     }
+
+    /// Runs `handler` on a batch of messages from the host, in order, and stops at the first
+    /// error: the host then runs each message of the batch again alone.
+    pub fn run_batch(
+        handler: impl Fn(crate::Message) -> crate::Result<()>,
+        messages: Vec<WitMessage>,
+        subscriber: Option<String>,
+    ) -> Result<(), String> {
+        for message in messages {
+            let topic = message.topic.clone();
+            run(&handler, message, subscriber.clone())
+                .map_err(|e| format!("a message on `{topic}`: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
-/// Exports `fn(Message) -> switchyard_sdk::Result<()>` as the plugin's message handler.
-/// Use it once per plugin crate:
+/// Exports `fn(Message) -> switchyard_sdk::Result<()>` as the plugin's message handler, and as
+/// its batch handler, which runs it on each message of a batch in turn (the host hands batches
+/// only to plugins whose `limits.batch` asks for them). Use it once per plugin crate:
 ///
 /// ```no_run
 /// fn handle(msg: switchyard_sdk::Message) -> switchyard_sdk::Result<()> {
@@ -166,6 +183,15 @@ macro_rules! handler {
                 }
             }
 
+            impl $crate::__private::BatchGuest for SwitchyardHandler {
+                fn handle_batch(
+                    messages: ::std::vec::Vec<$crate::__private::WitMessage>,
+                    subscriber: ::core::option::Option<::std::string::String>,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__private::run_batch($handler, messages, subscriber)
+                }
+            }
+
     $crate::__private::export!(SwitchyardHandler with_types_in $crate::bindings);
         };
     };
@@ -178,4 +204,42 @@ macro_rules! log {
     ($level:ident, $($arg:tt)+) => {
         $crate::log::$level(::std::format!($($arg)+))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::__private::{WitMessage, run_batch};
+    use std::cell::RefCell;
+
+    fn wit_message(topic: &str, payload: &str) -> WitMessage {
+        WitMessage {
+            topic: topic.into(),
+            payload: payload.into(),
+            client_id: "c".into(),
+            subscriber_id: "s".into(),
+            key: None,
+            headers: Vec::new(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_batch_runs_the_handler_on_each_message_in_order_and_stops_at_the_first_error() {
+        let seen = RefCell::new(Vec::new());
+        let handler = |msg: crate::Message| {
+            let text = msg.text()?.to_owned();
+            let threshold: serde_json::Value = msg.subscriber_as()?;
+            seen.borrow_mut().push(format!("{text}@{}", threshold["threshold"]));
+            match text.as_str() {
+                "bad" => Err(crate::Error::other("bad reading")),
+                _ => Ok(()),
+            }
+        };
+        let subscriber = Some(r#"{"id":"s","threshold":20}"#.to_owned());
+        let batch = ["a", "b", "bad", "c"].map(|p| wit_message(&format!("t/{p}"), p));
+        let error = run_batch(handler, batch.to_vec(), subscriber).unwrap_err();
+        assert_eq!(*seen.borrow(), ["a@20", "b@20", "bad@20"]);
+        assert!(error.starts_with("a message on `t/bad`: "), "{error}");
+        assert!(error.contains("bad reading"), "{error}");
+    }
 }
