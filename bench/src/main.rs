@@ -63,6 +63,7 @@ impl Mode {
             } else {
                 0
             },
+            sensors: 0,
             subscribers,
             messages,
             soak_seconds: 0,
@@ -77,12 +78,20 @@ fn cases(messages: usize) -> Vec<Case> {
             .flat_map(move |work| [1, 8].map(move |n| (Source::Mqtt { qos }, work, n)))
     });
     let kafka = [(Source::Kafka, Work::Recorder, 1)];
-    (mqtt.chain(kafka))
-        .flat_map(|(source, work, subscribers)| {
-            [Mode::Reused, Mode::Batched, Mode::Fresh, Mode::Native]
-                .map(|mode| mode.case(source, work, subscribers, messages))
-        })
-        .collect()
+    let modes = [Mode::Reused, Mode::Batched, Mode::Fresh, Mode::Native];
+    let spread = (mqtt.chain(kafka)).flat_map(|(source, work, subscribers)| {
+        modes.map(|mode| mode.case(source, work, subscribers, messages))
+    });
+    // One sensor, so every message waits in one lane: where batches form.
+    let one_lane = [Work::Forwarder, Work::Recorder]
+        .into_iter()
+        .flat_map(|work| {
+            modes.map(|mode| Case {
+                sensors: 1,
+                ..mode.case(Source::Mqtt { qos: 1 }, work, 1, messages)
+            })
+        });
+    spread.chain(one_lane).collect()
 }
 
 /// Runs one case in a child process (this binary with `--case`), for its own CPU and memory.
@@ -103,14 +112,18 @@ fn split(messages: usize) -> anyhow::Result<()> {
     let cases = [Mode::Fresh, Mode::Reused, Mode::Batched]
         .into_iter()
         .flat_map(|mode| [Work::Forwarder, Work::Recorder].map(|work| (mode, work)))
-        .map(|(mode, work)| mode.case(Source::Mqtt { qos: 1 }, work, 1, messages));
+        .map(|(mode, work)| Case {
+            // Batches form only where messages queue in one lane.
+            sensors: if matches!(mode, Mode::Batched) { 1 } else { 0 },
+            ..mode.case(Source::Mqtt { qos: 1 }, work, 1, messages)
+        });
     let measured: Vec<Measured> = cases
         .map(|case| run_in_child(&case))
         .collect::<Result<_, _>>()?;
     println!(
         "\nWhere a WASM invocation's time goes (µs per message, wall time, MQTT QoS 1, \
          {messages} messages)\n| phase | forwarder | recorder | forwarder, reused | recorder, \
-         reused | forwarder, batched | recorder, batched |\n|---|---|---|---|---|---|---|"
+         reused | forwarder, batched, one topic | recorder, batched, one topic |\n|---|---|---|---|---|---|---|"
     );
     let mut phases: Vec<&str> = Vec::new();
     for (phase, _) in measured.iter().flat_map(|m| &m.split) {
@@ -145,7 +158,11 @@ fn label(case: &Case) -> String {
         Work::Recorder => "recorder",
         Work::Forwarder => "forwarder",
     };
-    format!("{source:<10} {work:<9} x{}", case.subscribers)
+    let lanes = match case.sensors {
+        1 => ", one topic",
+        _ => "",
+    };
+    format!("{source:<10} {work:<9} x{}{lanes}", case.subscribers)
 }
 
 #[tokio::main]

@@ -26,7 +26,7 @@ const IN_FLIGHT: usize = 256;
 /// callbacks are behind), which would measure drops instead of throughput.
 const IN_FLIGHT_QOS0: usize = 64;
 
-/// Sensors the readings come from, each on a topic of its own.
+/// Sensors the readings come from, each on a topic of its own, unless a case says otherwise.
 const SENSORS: u64 = 100;
 
 /// Where messages come from.
@@ -60,6 +60,10 @@ pub struct Case {
     /// or 1 for one at a time.
     #[serde(default)]
     pub batch: u32,
+    /// Sensors publishing, each on a topic (a lane) of its own; 0 for [`SENSORS`]. With one,
+    /// every message waits in one lane, where batches form.
+    #[serde(default)]
+    pub sensors: u64,
     /// Subscribers on the client, all matching every message.
     pub subscribers: usize,
     pub messages: usize,
@@ -399,9 +403,14 @@ pub async fn measure(case: Case) -> anyhow::Result<Measured> {
     store.update(&client, json!({"isEnabled": true}))?;
 
     let seq = AtomicU64::new(0);
+    let sensors = if case.sensors == 0 {
+        SENSORS
+    } else {
+        case.sensors
+    };
     let publish = || {
         let n = seq.fetch_add(1, Ordering::Relaxed);
-        let sensor = format!("s{}", n % SENSORS);
+        let sensor = format!("s{}", n % sensors);
         let payload = json!({"sensorId": sensor, "value": 21.5,
                              "sentNs": epoch.elapsed().as_nanos() as u64});
         let feed = &feed;
