@@ -44,8 +44,13 @@ pub struct PluginLimits {
     pub reuse: Option<Reuse>,
     /// The most messages of one subscriber's lane handed to the plugin's batch handler at once
     /// (1: one message per call). The budgets above are then per message of the batch; the
-    /// timeout is per call.
+    /// timeout is per call. Absent from limits stored before batches came: 1.
+    #[serde(default = "one_message")]
     pub batch: u32,
+}
+
+fn one_message() -> u32 {
+    1
 }
 
 /// Instance reuse, opted into per plugin: an instance serves up to `messages` messages of one
@@ -252,5 +257,13 @@ mod tests {
             idle_ms: 1000,
         };
         assert_eq!(effective.reuse, Some(expected));
+    }
+
+    #[test]
+    fn limits_stored_before_batches_read_as_one_message_per_call() {
+        let mut stored = serde_json::to_value(PluginLimits::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("batch");
+        let limits: PluginLimits = serde_json::from_value(stored).unwrap();
+        assert_eq!(limits, PluginLimits::default());
     }
 }
