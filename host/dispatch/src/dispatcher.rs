@@ -295,23 +295,38 @@ impl Dispatcher {
         subscriber: &Subscriber,
         incoming: &Incoming,
         mut turn: Turn<Waiting>,
-        ran: oneshot::Receiver<Ran>,
+        mut ran: oneshot::Receiver<Ran>,
         max: usize,
     ) -> Ran {
-        turn.wait().await;
-        let mut led = turn.lead(max);
-        while !led.is_empty() {
-            let first = &led[0].subscriber;
-            let same = (led.iter())
-                .take_while(|w| Arc::ptr_eq(&w.subscriber, first))
-                .count();
-            let rest = led.split_off(same);
-            self.run_batch(std::mem::replace(&mut led, rest)).await;
-        }
-        let outcome = match ran.await {
+        // Led into a batch by a turn ahead, the message is done once told its outcome, and
+        // outcomes are told in the lane's order: its turn may end then, before the turns ahead
+        // of it have, so the lane's next batch does not wait for each of them to end in turn.
+        let told = tokio::select! {
+            told = &mut ran => Some(told),
+            () = turn.wait() => None,
+        };
+        let told = match told {
+            Some(told) => told,
+            None => {
+                let mut led = turn.lead(max);
+                while !led.is_empty() {
+                    let first = &led[0].subscriber;
+                    let same = (led.iter())
+                        .take_while(|w| Arc::ptr_eq(&w.subscriber, first))
+                        .count();
+                    let rest = led.split_off(same);
+                    self.run_batch(std::mem::replace(&mut led, rest)).await;
+                }
+                ran.await
+            }
+        };
+        let outcome = match told {
             Ok(outcome) => outcome,
-            // Whoever led it stopped before saying what became of it: it runs alone.
-            Err(_) => self.run(subscriber, incoming, None).await,
+            // Whoever led it stopped before saying what became of it: it runs alone, in turn.
+            Err(_) => {
+                turn.wait().await;
+                self.run(subscriber, incoming, None).await
+            }
         };
         // The lane's next turn waits until this one has its outcome.
         drop(turn);
