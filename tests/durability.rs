@@ -154,11 +154,7 @@ async fn sigkill_mid_batches_loses_no_acknowledged_message() {
     const DEVICES: u64 = 8;
     const EACH: u64 = 500;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    embedded_stream_client(&server).await;
-    let batch = json!({"limits": {"batch": 64}});
-    let (status, info) = server.patch("/api/plugins/chaos", batch).await;
-    assert_eq!(status, StatusCode::OK, "{info}");
+    let server = batching_server(dir.path()).await;
 
     let streams: Vec<Stream> = (0..DEVICES)
         .map(|d| {
@@ -184,12 +180,56 @@ async fn sigkill_mid_batches_loses_no_acknowledged_message() {
     assert_eq!(acked.len() as u64, DEVICES * EACH);
     wait_all_recorded(&server, &acked).await;
 
-    let calls = metric(&server, "switchyard_invocations_total", &["outcome=\"ok\""]).await;
+    let calls = ok_calls(&server).await;
     let received = metric(&server, "switchyard_messages_received_total", &[]).await;
     assert!(
         calls > 0.0 && calls < received,
         "{calls} calls for {received} messages"
     );
+}
+
+/// Batches keep a topic's order: a device publishes 300 `link` messages on one topic without
+/// waiting for acknowledgements, the chaos plugin takes them up to 64 at a time, and each link
+/// names the one before it as the latest it found, so every message saw what the messages
+/// before it wrote, within a batch and across batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_keep_a_topics_order() {
+    const LINKS: u64 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let server = batching_server(dir.path()).await;
+    let device = MqttPeer::connect(server.mqtt, None, &[]).await;
+    for n in 0..LINKS {
+        device.publish("stream/chain", format!("link {n}")).await;
+    }
+    let links = server.wait_for("Link", "_limit=1000", LINKS as usize).await;
+    let mut prev: Vec<(u64, Value)> = (links.iter())
+        .map(|link| (link["n"].as_u64().unwrap(), link["prev"].clone()))
+        .collect();
+    prev.sort_by_key(|(n, _)| *n);
+    let expected: Vec<(u64, Value)> = (0..LINKS)
+        .map(|n| (n, n.checked_sub(1).map_or(Value::Null, Value::from)))
+        .collect();
+    assert_eq!(prev, expected);
+    let calls = ok_calls(&server).await;
+    assert!(
+        calls < LINKS as f64,
+        "{calls} calls for {LINKS} links: no batch formed"
+    );
+}
+
+/// A server with [`embedded_stream_client`] whose chaos plugin takes up to 64 messages at once.
+async fn batching_server(dir: &std::path::Path) -> Server {
+    let server = Server::start(dir).await;
+    embedded_stream_client(&server).await;
+    let batch = json!({"limits": {"batch": 64}});
+    let (status, info) = server.patch("/api/plugins/chaos", batch).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    server
+}
+
+/// The calls of plugins that ended well, since the server started.
+async fn ok_calls(server: &Server) -> f64 {
+    metric(server, "switchyard_invocations_total", &["outcome=\"ok\""]).await
 }
 
 /// The sum of the server's `/metrics` samples of `name` whose labels include all of `labels`.

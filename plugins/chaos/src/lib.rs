@@ -19,6 +19,7 @@
 //! | `incr <id>` | reads the object `<id>` and writes its `count` back plus one (a read-modify-write, for lost-update tests) |
 //! | `gated [n]` | returns the error "the gate is closed" unless its subscriber has `open: true`; then acts as `ok` |
 //! | `meta` | creates `Meta {topic, key, headers}` (`key` as text or null, `headers` an object of text values) |
+//! | `link <n>` | finds the topic's `Link` with the highest `n` and creates `Link {topic, n, prev}`, `prev` being that link's `n` (null for the first): a chain that shows the order messages were handled in |
 //!
 //! Every failing command first creates a `ChaosRecord`, so a test can check that the failed
 //! invocation's writes were discarded.
@@ -102,6 +103,7 @@ fn chaos(msg: Message) -> Result<()> {
             record(first_word.map(parse_argument)).map(drop)
         }
         "incr" => increment(argument),
+        "link" => link(&msg.topic, argument),
         "meta" => {
             let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
             let headers: serde_json::Map<String, Value> = (msg.headers.iter())
@@ -120,7 +122,7 @@ fn chaos(msg: Message) -> Result<()> {
         }
         other => Err(Error::other(format!(
             "unknown chaos command `{other}`: expected ok, fail, trap, loop, oom, log, echo, \
-             readback, badcalls, slow-ok, incr, gated or meta"
+             readback, badcalls, slow-ok, incr, link, gated or meta"
         ))),
     }
 }
@@ -244,6 +246,15 @@ fn increment(argument: Option<&[u8]>) -> Result<()> {
         objects::get(id)?.ok_or_else(|| Error::other(format!("incr: no object `{id}`")))?;
     let count = object.get("count").and_then(Value::as_i64).unwrap_or(0);
     objects::update(id, &json!({"count": count + 1}))
+}
+
+/// Links message `n` of `topic` to the latest link of that topic.
+fn link(topic: &str, argument: Option<&[u8]>) -> Result<()> {
+    let n = argument.map(parse_argument).unwrap_or_default();
+    let latest = json!({"filters": {"topic": topic}, "sort": "n", "order": "desc", "limit": 1});
+    let found: Vec<Object> = objects::find("Link", &latest)?;
+    let prev = found.first().and_then(|link| link.get("n").cloned());
+    objects::create("Link", &json!({"topic": topic, "n": n, "prev": prev})).map(drop)
 }
 
 /// A few milliseconds of arithmetic the optimizer cannot skip.
