@@ -693,7 +693,8 @@ async fn reused_instances_keep_state_for_their_own_subscriber_only() {
 /// Batched delivery, opted into per plugin (`limits.batch`): the messages that queue in a
 /// subscriber's lane while its callback runs go to one instance together, and only that
 /// subscriber's; a batch in which one message traps runs each message alone, so the trap is
-/// that message's failure only and the others' writes are kept, once each.
+/// that message's failure only and the others' writes are kept, once each. With reuse on too,
+/// batches run in the subscriber's kept instance.
 #[tokio::test]
 async fn batches_hold_one_subscribers_queued_messages_and_a_trap_runs_each_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -748,4 +749,25 @@ async fn batches_hold_one_subscribers_queued_messages_and_a_trap_runs_each_alone
     assert_eq!(alone, [(&a["id"], Some(1)), (&a["id"], Some(1))]);
     let failures = server.list("FailedMessage", "").await;
     assert_eq!(failures.len(), 1, "only the trap failed: {failures:?}");
+
+    // With reuse on as well, batches run in the subscriber's kept instance: its count goes on
+    // from one batch to the next.
+    let both = json!({"limits": {"batch": 32, "reuse": {"messages": 1000, "idleMs": 60_000}}});
+    let (status, info) = server.patch("/api/plugins/hostile", both).await;
+    assert_eq!(status, 200, "{info}");
+    let mut seen = attempts;
+    for expected in [[1, 2, 3, 4], [5, 6, 7, 8]] {
+        device.publish("a/x", "sleep 0.3").await;
+        for _ in 0..4 {
+            device.publish("a/x", "remember").await;
+        }
+        let all = server.wait_for("Attempt", remembered, seen.len() + 4).await;
+        let mut counts: Vec<u64> = (all.iter())
+            .filter(|attempt| !seen.contains(attempt))
+            .map(|attempt| attempt["count"].as_u64().unwrap())
+            .collect();
+        counts.sort();
+        assert_eq!(counts, expected, "one kept instance");
+        seen = all;
+    }
 }
