@@ -276,3 +276,24 @@ impl HostMonotonicClock for CoarseMonotonicClock {
         millis * 1_000_000
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batchs_budgets_are_its_messages_added_up() {
+        let limits = PluginLimits::default();
+        let one = Budget::of(&limits, 1);
+        let three = Budget::of(&limits, 3);
+        assert_eq!(one.host_calls, limits.host_calls);
+        assert_eq!(three.host_calls, 3 * limits.host_calls);
+        assert_eq!(three.write_bytes, 3 * limits.write_bytes);
+        assert_eq!(three.read_bytes, 3 * limits.read_bytes);
+        assert_eq!(three.publish_bytes, 3 * limits.publish_bytes);
+        assert_eq!(three.publishes, 3 * limits.publishes);
+        assert_eq!(three.log_bytes, 3 * limits.log_bytes);
+        let huge = Budget::of(&limits, u32::MAX);
+        assert_eq!(huge.host_calls, u32::MAX, "saturates instead of wrapping");
+    }
+}

@@ -87,6 +87,29 @@ impl Server {
     }
 
     pub async fn start_with(dir: &Path, options: Options) -> Server {
+        // A port picked here may be handed to another process (as the local port of an
+        // outgoing connection) before the server binds it: then the server starts again on
+        // others, unless the test chose the ports.
+        let data = dir.join("data");
+        let fresh = !data.exists();
+        for _ in 0..4 {
+            match Server::launch(dir, &options).await {
+                Ok(server) => return server,
+                Err(taken) if options.http.is_none() && options.mqtt.is_none() => {
+                    eprintln!("{taken}; starting again on other ports");
+                    if fresh {
+                        // It made its token before it failed, and never showed it.
+                        let _ = std::fs::remove_dir_all(&data);
+                    }
+                }
+                Err(taken) => panic!("{taken}"),
+            }
+        }
+        panic!("the server found its ports taken four times");
+    }
+
+    /// Starts the server and waits for its health check; `Err` when it could not bind a port.
+    async fn launch(dir: &Path, options: &Options) -> Result<Server, String> {
         let http = options
             .http
             .unwrap_or_else(|| ([127, 0, 0, 1], free_port()).into());
@@ -122,7 +145,7 @@ impl Server {
             log,
             api: Api {
                 http,
-                token: options.token.unwrap_or_default(),
+                token: options.token.clone().unwrap_or_default(),
                 tenant: None,
                 client: reqwest::Client::new(),
             },
@@ -130,18 +153,34 @@ impl Server {
         let health = format!("http://{http}/health");
         let client = server.client.clone();
         let last = std::sync::Mutex::new(String::new());
+        let child = &mut server.child;
         let answered = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(status);
+                }
                 let request = client.get(&health).timeout(Duration::from_secs(5)).send();
                 match request.await {
-                    Ok(response) if response.status().is_success() => return,
+                    Ok(response) if response.status().is_success() => return Ok(()),
                     Ok(response) => *last.lock().unwrap() = response.status().to_string(),
                     Err(e) => *last.lock().unwrap() = format!("{e:?}"),
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         });
-        if answered.await.is_err() {
+        let answered = answered.await;
+        if let Ok(Err(status)) = answered {
+            let logs = server.logs();
+            let error = logs
+                .lines()
+                .find(|l| l.starts_with("Error"))
+                .unwrap_or("none");
+            if logs.contains("Address already in use") {
+                return Err(format!("the server found a port taken: {error}"));
+            }
+            panic!("the server exited ({status}) before answering /health; error: {error}");
+        }
+        if answered.is_err() {
             let last = last.lock().unwrap().clone();
             let logs = server.logs();
             let error = logs
@@ -163,7 +202,7 @@ impl Server {
                 .map(str::to_owned)
                 .unwrap_or_default();
         }
-        server
+        Ok(server)
     }
 
     /// Kills the server with SIGKILL, as a crash or a power cut would: no shutdown, no flush.
