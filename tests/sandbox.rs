@@ -750,6 +750,30 @@ async fn batches_hold_one_subscribers_queued_messages_and_a_trap_runs_each_alone
     let failures = server.list("FailedMessage", "").await;
     assert_eq!(failures.len(), 1, "only the trap failed: {failures:?}");
 
+    // An unordered subscriber gets one message per call, batches or not.
+    let (status, info) = (server.patch(
+        &format!(
+            "/api/objects/MessageSubscriber/{}",
+            b["id"].as_str().unwrap()
+        ),
+        json!({"ordered": false}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{info}");
+    device.publish("b/x", "sleep 0.3").await;
+    for _ in 0..4 {
+        device.publish("b/x", "remember").await;
+    }
+    let all = server
+        .wait_for("Attempt", remembered, attempts.len() + 4)
+        .await;
+    let unordered: Vec<_> = (all.iter())
+        .filter(|attempt| !attempts.contains(attempt))
+        .map(|attempt| (&attempt["detail"], attempt["count"].as_u64()))
+        .collect();
+    assert_eq!(unordered, [(&b["id"], Some(1)); 4], "each alone");
+    let attempts = all;
+
     // With reuse on as well, batches run in the subscriber's kept instance: its count goes on
     // from one batch to the next.
     let both = json!({"limits": {"batch": 32, "reuse": {"messages": 1000, "idleMs": 60_000}}});
