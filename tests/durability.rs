@@ -181,7 +181,9 @@ async fn sigkill_mid_batches_loses_no_acknowledged_message() {
     wait_all_recorded(&server, &acked).await;
 
     let calls = ok_calls(&server).await;
-    let received = metric(&server, "switchyard_messages_received_total", &[]).await;
+    let received = server
+        .metric("switchyard_messages_received_total", &[])
+        .await;
     assert!(
         calls > 0.0 && calls < received,
         "{calls} calls for {received} messages"
@@ -229,24 +231,9 @@ async fn batching_server(dir: &std::path::Path) -> Server {
 
 /// The calls of plugins that ended well, since the server started.
 async fn ok_calls(server: &Server) -> f64 {
-    metric(server, "switchyard_invocations_total", &["outcome=\"ok\""]).await
-}
-
-/// The sum of the server's `/metrics` samples of `name` whose labels include all of `labels`.
-async fn metric(server: &Server, name: &str, labels: &[&str]) -> f64 {
-    let text = (reqwest::Client::new().get(format!("http://{}/metrics", server.http)))
-        .bearer_auth(&server.token)
-        .send()
+    server
+        .metric("switchyard_invocations_total", &["outcome=\"ok\""])
         .await
-        .expect("metrics answered")
-        .text()
-        .await
-        .expect("metrics read");
-    let series = format!("{name}{{");
-    (text.lines())
-        .filter(|line| line.starts_with(&series) && labels.iter().all(|l| line.contains(l)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

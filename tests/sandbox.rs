@@ -694,7 +694,8 @@ async fn reused_instances_keep_state_for_their_own_subscriber_only() {
 /// subscriber's lane while its callback runs go to one instance together, and only that
 /// subscriber's; a batch in which one message traps runs each message alone, so the trap is
 /// that message's failure only and the others' writes are kept, once each. With reuse on too,
-/// batches run in the subscriber's kept instance.
+/// batches run in the subscriber's kept instance. The deadline is the whole batch's: one that
+/// runs past it is dropped and its messages run alone.
 #[tokio::test]
 async fn batches_hold_one_subscribers_queued_messages_and_a_trap_runs_each_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -794,4 +795,49 @@ async fn batches_hold_one_subscribers_queued_messages_and_a_trap_runs_each_alone
         assert_eq!(counts, expected, "one kept instance");
         seen = all;
     }
+
+    // The deadline is the whole batch's: two sleeps of 0.6 s fit a 1 s deadline each but not
+    // together, and every batch that holds both `remember`s holds both sleeps. So some batch
+    // runs out of time, all it did is dropped, and its messages run again alone: each
+    // `remember` counts one, every sleep is recorded once, and nothing fails.
+    let deadline = json!({"limits": {"batch": 32, "reuse": null, "timeoutMs": 1000}});
+    let (status, info) = server.patch("/api/plugins/hostile", deadline).await;
+    assert_eq!(status, 200, "{info}");
+    let timeouts = || server.metric("switchyard_invocations_total", &["outcome=\"timeout\""]);
+    let timed_out = timeouts().await;
+    let slept = server
+        .list("Attempt", "command=sleep&_limit=1000")
+        .await
+        .len();
+    for payload in [
+        "sleep 0.5",
+        "remember",
+        "sleep 0.6",
+        "sleep 0.6",
+        "remember",
+    ] {
+        device.publish("a/x", payload).await;
+    }
+    server
+        .wait_for("Attempt", "command=sleep&_limit=1000", slept + 3)
+        .await;
+    let all = server.wait_for("Attempt", remembered, seen.len() + 2).await;
+    let counts: Vec<_> = (all.iter())
+        .filter(|attempt| !seen.contains(attempt))
+        .map(|attempt| attempt["count"].as_u64())
+        .collect();
+    assert_eq!(
+        counts,
+        [Some(1), Some(1)],
+        "each alone after the batch's timeout"
+    );
+    assert!(
+        timeouts().await > timed_out,
+        "a batch ran out of its deadline"
+    );
+    assert_eq!(
+        server.list("FailedMessage", "").await.len(),
+        1,
+        "only the trap's"
+    );
 }

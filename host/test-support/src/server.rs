@@ -347,6 +347,18 @@ impl Api {
         }
     }
 
+    /// The sum of the server's `/metrics` samples of `name` whose labels include all of
+    /// `labels` (each written as in the exposition, `outcome="ok"`).
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let response = (self.request(Method::GET, "/metrics").send().await).expect("metrics");
+        let text = response.text().await.expect("metrics read");
+        let series = format!("{name}{{");
+        (text.lines())
+            .filter(|line| line.starts_with(&series) && labels.iter().all(|l| line.contains(l)))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// GETs `path`; returns its `ETag` header and JSON body.
     pub async fn raw_get(&self, path: &str) -> (Option<String>, Value) {
         let response = (self.request(Method::GET, path).send().await).expect("request sent");
