@@ -230,11 +230,13 @@ async fn two_instances_writing_one_object_lose_no_update() {
     let counter = a.create("Counter", json!({"count": 0})).await;
     let path = format!("/api/objects/Counter/{}", id(&counter));
     let mut devices = Vec::new();
-    for server in [&a, &b] {
+    // A probe of each instance's own, so each has run the plugin before the stream starts.
+    for (i, server) in [&a, &b].into_iter().enumerate() {
         let device = MqttPeer::connect(server.mqtt, None, &[]).await;
-        let probe = ("incr/probe", "ok \"probe\"");
+        let topic = format!("incr/probe-{i}");
+        let (probe, record) = ((&*topic, "ok \"probe\""), format!("topic={topic}"));
         (server)
-            .publish_until_stored(&device, probe, ("ChaosRecord", "topic=incr/probe"))
+            .publish_until_stored(&device, probe, ("ChaosRecord", &record))
             .await;
         devices.push(device);
     }

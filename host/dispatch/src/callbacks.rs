@@ -66,7 +66,7 @@ impl Callbacks {
                 writes: Some(effects.writes),
             });
         }
-        let loaded = self.plugin(tenant, name)?;
+        let loaded = self.plugin(tenant, name).await?;
         caught(
             self.plugins
                 .runtime()
@@ -93,7 +93,7 @@ impl Callbacks {
         messages: Vec<Message>,
         writes: Txn,
     ) -> Result<Effects, InvokeFailure> {
-        let loaded = self.plugin(tenant, name)?;
+        let loaded = self.plugin(tenant, name).await?;
         caught(
             self.plugins
                 .runtime()
@@ -102,8 +102,22 @@ impl Callbacks {
         .await
     }
 
-    fn plugin(&self, tenant: &str, name: &str) -> Result<Arc<Loaded>, InvokeError> {
-        (self.plugins.get(tenant, name)).ok_or_else(|| InvokeError::NoSuchPlugin(name.to_owned()))
+    /// The plugin, loaded: a message may reach this instance before the news that another
+    /// instance stored the plugin does, and then it is loaded from the store here and now.
+    async fn plugin(&self, tenant: &str, name: &str) -> Result<Arc<Loaded>, InvokeError> {
+        if let Some(loaded) = self.plugins.get(tenant, name) {
+            return Ok(loaded);
+        }
+        let (plugins, tenant, owned) = (self.plugins.clone(), tenant.to_owned(), name.to_owned());
+        let found = (tokio::task::spawn_blocking(move || plugins.get_or_load(&tenant, &owned)))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|loaded| loaded.map_err(|e| e.to_string()));
+        match found {
+            Ok(Some(loaded)) => Ok(loaded),
+            Ok(None) => Err(InvokeError::NoSuchPlugin(name.to_owned())),
+            Err(why) => Err(InvokeError::NotLoaded(name.to_owned(), why)),
+        }
     }
 }
 

@@ -42,9 +42,21 @@ pub use crate::failures::Retention;
 /// latest data, before that counts as a failure.
 const CONFLICT_TRIES: usize = 8;
 
+/// The first pause after a lost race; each further one may be up to twice as long.
+const CONFLICT_PAUSE: Duration = Duration::from_millis(1);
+
 /// How often the retry worker looks for retries on a store shared with other instances, when
 /// it has none of its own due.
 const SHARED_POLL: Duration = Duration::from_secs(2);
+
+/// How long a run whose commit lost its `tries`-th race waits before it runs again: a random
+/// pause under a cap that doubles with each lost race (up to 64 ms), so writers that keep
+/// colliding on one object, here or on other instances, fall out of step instead of colliding
+/// again at once.
+fn after_conflict(tries: usize) -> Duration {
+    let cap = CONFLICT_PAUSE.saturating_mul(1 << tries.min(6));
+    cap.mul_f64(rand::random::<f64>())
+}
 
 /// What an invocation left, or why it failed.
 type Invoked = Result<Effects, InvokeFailure>;
@@ -384,6 +396,7 @@ impl Dispatcher {
             match self.apply(tenant, effects).await {
                 Err(switchyard_store::Error::Conflict(_)) if tries + 1 < CONFLICT_TRIES => {
                     tries += 1;
+                    tokio::time::sleep(after_conflict(tries)).await;
                 }
                 Err(e) => return Err(CallbackError::Commit(e)),
                 Ok(()) => return Ok(()),
@@ -458,6 +471,7 @@ impl Dispatcher {
                 Err(switchyard_store::Error::Conflict(reason)) if tries + 1 < CONFLICT_TRIES => {
                     tracing::debug!(subscriber = %subscriber.id, "running again: {reason}");
                     tries += 1;
+                    tokio::time::sleep(after_conflict(tries)).await;
                 }
                 Err(e) => return Err(CallbackError::Commit(e)),
                 Ok(()) => return Ok(()),

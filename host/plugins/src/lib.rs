@@ -17,7 +17,7 @@ mod componentize;
 
 use artifacts::Artifacts;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -160,6 +160,9 @@ struct Inner {
     artifacts: Artifacts,
     /// By tenant, then name.
     loaded: RwLock<HashMap<String, HashMap<String, Arc<Loaded>>>>,
+    /// Held while a plugin is loaded on demand, so messages that all find it missing compile
+    /// it once.
+    loading: Mutex<()>,
 }
 
 fn key(kind: &str, tenant: &str, name: &str) -> String {
@@ -222,6 +225,7 @@ impl Plugins {
                 space: store.space(PLUGINS),
                 artifacts: Artifacts::open(store.dir()),
                 loaded: RwLock::default(),
+                loading: Mutex::default(),
             }),
         };
         let old = store.space(OLD_ARTIFACTS);
@@ -297,6 +301,24 @@ impl Plugins {
             }
         }
         Ok(())
+    }
+
+    /// `tenant`'s plugin `name`, loaded to run, or loaded here first if the store has it and
+    /// this instance has not heard of it yet (another instance stored it a moment ago).
+    /// CPU-heavy when it compiles: call from a blocking task.
+    pub fn get_or_load(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<Arc<Loaded>>, PluginError> {
+        if let Some(loaded) = self.get(tenant, name) {
+            return Ok(Some(loaded));
+        }
+        let _one_at_a_time = self.inner.loading.lock();
+        if self.get(tenant, name).is_none() {
+            self.reload(tenant, name)?;
+        }
+        Ok(self.get(tenant, name))
     }
 
     /// The runtime the plugins run in.

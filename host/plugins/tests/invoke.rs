@@ -177,6 +177,32 @@ async fn uploads_are_validated_and_survive_a_reload() {
     assert!(!reloaded.remove(D, "chaos").unwrap());
 }
 
+/// Two registries over one store stand for two instances over one shared store: a plugin one
+/// of them stores is there for the other's next message before the other hears of it.
+#[tokio::test]
+async fn a_plugin_another_instance_stored_loads_on_its_first_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let here = reopen(&store, Limits::default());
+    let there = registry(&store, Limits::default());
+    assert!(here.get(D, "recorder").is_none(), "not heard of yet");
+
+    let loaded = here
+        .get_or_load(D, "recorder")
+        .unwrap()
+        .expect("loaded from the store");
+    assert_eq!(
+        loaded.info.sha256,
+        there.info(D, "recorder").unwrap().sha256
+    );
+    let reading = message(&store, r#"{"sensorId":"t1","value":25}"#);
+    let run = (here.runtime()).invoke(&loaded.plugin, reading, store.begin());
+    let effects = run.await.map_err(|failure| failure.error).unwrap();
+    effects.writes.commit().unwrap();
+    assert_eq!(count(&store, "TemperatureReading"), 1);
+    assert!(here.get_or_load(D, "nothing-stored").unwrap().is_none());
+}
+
 #[tokio::test]
 async fn plugins_built_against_0_1_0_still_load_and_run() {
     let dir = tempfile::tempdir().unwrap();

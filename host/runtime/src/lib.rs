@@ -124,6 +124,8 @@ impl Effects {
 pub enum InvokeError {
     #[error("no plugin named `{0}`")]
     NoSuchPlugin(String),
+    #[error("plugin `{0}` could not be loaded from the store: {1}")]
+    NotLoaded(String, String),
     #[error("payload of {size} bytes exceeds the plugin's limit of {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("handler returned an error: {0}")]
