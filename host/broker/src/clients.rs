@@ -74,9 +74,12 @@ impl Client {
 /// The client with this object id or `name`, as `txn` sees it, if there is one.
 pub fn resolve(txn: &Txn, reference: &str) -> Result<Option<Client>> {
     let kinds = txn.kinds();
-    if let Some(object) = txn.get(reference)? {
-        let kind = kinds.of(switchyard_model::type_of(&object));
-        return Ok(kind.and_then(|kind| Client::of(kind, &object)));
+    let by_id = txn.inspect(reference, |object| {
+        let kind = kinds.of(switchyard_model::type_of(object));
+        kind.and_then(|kind| Client::of(kind, object))
+    })?;
+    if let Some(client) = by_id {
+        return Ok(client);
     }
     let by_name = Query {
         filters: vec![Filter {

@@ -56,6 +56,7 @@ pub use switchyard_model::{DEFAULT_TENANT, Kinds, Object};
 
 use parking_lot::RwLock;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -555,9 +556,15 @@ impl Store {
 
     /// The committed object with secrets, if it is this tenant's.
     fn load(&self, id: &str) -> Result<Option<Object>> {
+        self.read(id, |object| object.into_owned())
+    }
+
+    /// What `f` makes of the committed object with secrets, if it is this tenant's: a cached
+    /// one lent, not copied.
+    fn read<T>(&self, id: &str, f: impl FnOnce(Cow<'_, Object>) -> T) -> Result<Option<T>> {
         let changes = match self.inner.cache.lookup(id) {
             cache::Lookup::Hit(tenant, object) => {
-                return Ok((*tenant == *self.tenant).then(|| (*object).clone()));
+                return Ok((*tenant == *self.tenant).then(|| f(Cow::Borrowed(&*object))));
             }
             cache::Lookup::Miss { changes } => changes,
         };
@@ -567,7 +574,7 @@ impl Store {
         if self.is_builtin(record::type_of(&object)) {
             self.inner.cache.insert(&tenant, id, &object, changes);
         }
-        Ok((tenant == *self.tenant).then_some(object))
+        Ok((tenant == *self.tenant).then(|| f(Cow::Owned(object))))
     }
 
     /// Declares a secondary index on `property` of `type_name` and indexes the objects already

@@ -14,6 +14,7 @@ use crate::backend::{Write, WriteSet};
 use crate::record::{self, decode, encode, type_of};
 use crate::{Change, ChangeKind, Error, Object, Page, Query, Result, Store, props, sorted, types};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -319,15 +320,30 @@ impl Txn {
     /// The current object with secrets: this transaction's version if it wrote one. A
     /// committed object's version, or its absence, is remembered as read.
     fn load(&self, id: &str) -> Result<Option<Object>> {
-        let object = self.peek(id)?;
-        match &object {
-            Some(object) => self.saw(object),
-            None if !self.by_id.contains_key(id) => {
-                self.seen.borrow_mut().entry(id.to_owned()).or_insert(0);
-            }
-            None => {}
+        self.read(id, |object| object.into_owned())
+    }
+
+    /// What `f` makes of the current object, read as [`Txn::get`] reads it but lent rather
+    /// than copied where the store has it cached: for the host's own checks of a few fields
+    /// (a publish's client). `f` sees secrets; what it returns must not carry them.
+    pub fn inspect<T>(&self, id: &str, f: impl FnOnce(&Object) -> T) -> Result<Option<T>> {
+        self.read(id, |object| f(&object))
+    }
+
+    /// [`Txn::load`] handing the object to `f`.
+    fn read<T>(&self, id: &str, f: impl FnOnce(Cow<'_, Object>) -> T) -> Result<Option<T>> {
+        if let Some(&i) = self.by_id.get(id) {
+            let written = self.writes[i].bytes.as_deref().map(decode).transpose()?;
+            return Ok(written.map(|object| f(Cow::Owned(object))));
         }
-        Ok(object)
+        let found = self.store.read(id, |object| {
+            self.saw(&object);
+            f(object)
+        })?;
+        if found.is_none() {
+            self.seen.borrow_mut().entry(id.to_owned()).or_insert(0);
+        }
+        Ok(found)
     }
 
     /// Whether everything this write set was computed from is still as it was read: each
