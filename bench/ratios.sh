@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # WASM against native, taken side by side: each round runs the native callback, then the plugin
 # with a fresh instance per message and reused (`limits.reuse`), one `switchyard-bench --case`
-# each, back to back, and divides each plugin's throughput by the
-# native run's of the same round. This machine's cores change speed from minute to minute and
-# move every run of a minute together; a ratio within a round cancels that, so the spread of
-# the ratios between rounds is what the code is answerable for. Not part of the tests.
+# each, back to back, and divides each plugin's throughput by the native run's of the same
+# round, so a change of the machine's speed between rounds does not enter the ratio; one within
+# a round still does, and the spread of the ratios between rounds shows how much. Prints the
+# median ratio of each mode. Not part of the tests.
 #
 # Usage: bash bench/ratios.sh [WORK] [ROUNDS] [MESSAGES]
 #   WORK: Forwarder or Recorder (default Forwarder); ROUNDS default 4; MESSAGES default 20000.

@@ -333,8 +333,7 @@ impl Txn {
     /// [`Txn::load`] handing the object to `f`.
     fn read<T>(&self, id: &str, f: impl FnOnce(Cow<'_, Object>) -> T) -> Result<Option<T>> {
         if let Some(&i) = self.by_id.get(id) {
-            let written = self.writes[i].bytes.as_deref().map(decode).transpose()?;
-            return Ok(written.map(|object| f(Cow::Owned(object))));
+            return Ok(self.written(i)?.map(|object| f(Cow::Owned(object))));
         }
         let found = self.store.read(id, |object| {
             self.saw(&object);
@@ -365,9 +364,14 @@ impl Txn {
     /// Like [`Txn::load`], without remembering the read.
     fn peek(&self, id: &str) -> Result<Option<Object>> {
         match self.by_id.get(id) {
-            Some(&i) => self.writes[i].bytes.as_deref().map(decode).transpose(),
+            Some(&i) => self.written(i),
             None => self.store.load(id),
         }
+    }
+
+    /// This write set's `i`-th write: the object it leaves, or none for a delete.
+    fn written(&self, i: usize) -> Result<Option<Object>> {
+        self.writes[i].bytes.as_deref().map(decode).transpose()
     }
 
     /// Remembers the version of a committed object handed out by a read, unless an earlier

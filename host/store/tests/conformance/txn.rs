@@ -280,3 +280,30 @@ fn a_read_after_a_commit_sees_it_while_others_read_concurrently() {
         reader.join().unwrap();
     }
 }
+
+/// `inspect` reads as `get` does (this write set's own version first, a committed object's
+/// version remembered, so a change by another writer shows in `reads_current`), but hands the
+/// object over whole, secrets included, for the host's own checks; a cached built-in object
+/// (a client) and a plain one alike.
+#[test]
+fn inspect_reads_as_get_does_and_the_read_counts() {
+    let (_database, store) = open();
+    let client = (store.create(crate::TEST_CLIENT, json!({"url": "test://a", "password": "pw"})))
+        .unwrap();
+    let note = store.create("Note", json!({"text": "a"})).unwrap();
+    let (client, note) = (id(&client), id(&note));
+
+    let mut txn = store.begin();
+    let secret = |o: &switchyard_store::Object| o.get("password").cloned();
+    assert_eq!(txn.inspect(client, secret).unwrap(), Some(Some(json!("pw"))));
+    assert_eq!(txn.get(client).unwrap().unwrap().get("password"), None);
+    assert_eq!(txn.inspect("no-such-id", |_| ()).unwrap(), None);
+    let text = |o: &switchyard_store::Object| o["text"].clone();
+    assert_eq!(txn.inspect(note, text).unwrap(), Some(json!("a")));
+    txn.update(note, json!({"text": "mine"})).unwrap();
+    assert_eq!(txn.inspect(note, text).unwrap(), Some(json!("mine")));
+    assert!(txn.reads_current().unwrap());
+
+    store.update(client, json!({"url": "test://b"})).unwrap();
+    assert!(!txn.reads_current().unwrap(), "the inspected client changed");
+}
