@@ -15,7 +15,7 @@ use crate::access::{Identity, Login, Refused};
 use crate::ack::{Ack, Acked};
 use crate::codec::{CodecError, Reader, Version, Writer};
 use crate::events::Who;
-use crate::router::{BoxFuture, Message, Publisher, SessionId, Sink};
+use crate::router::{BoxFuture, Message, Publisher, Router, SessionId, Sink, Via};
 use crate::sessions::{self, Slot};
 use crate::verdicts::Verdicts;
 use futures::FutureExt;
@@ -160,7 +160,7 @@ where
         let queued = queued.into_iter().map(|(message, qos)| Outgoing {
             message,
             qos,
-            retained: false,
+            via: Via::Subscription,
         });
         preface = queued.chain(since).collect();
     }
@@ -202,6 +202,8 @@ where
     };
     let end = connection.run(&mut outgoing, taken_over, keep_alive).await;
     tracing::debug!(%peer, client = %client_id, "MQTT device disconnected: {end}");
+    // Out of the router first: what it routed here until now is in the queue.
+    shared.router.remove_session(&connection.tenant, session);
     let unsent = connection.unsent(&mut outgoing);
     let Connection {
         tenant,
@@ -221,8 +223,11 @@ where
         "disconnected",
         details,
     );
-    shared.router.remove_session(&tenant, session);
-    let parked = shared.park(&mut slot, (&tenant, &client_id), unsent).await;
+    let kept = unsent.iter().map(|o| (o.message.clone(), o.qos)).collect();
+    let parked = shared.park(&mut slot, (&tenant, &client_id), kept).await;
+    if !parked {
+        hand_on(&shared.router, &tenant, unsent);
+    }
     drop(slot);
     shared.unregister(&tenant, &client_id, session, parked);
     if let (Some(will), false) = (will, matches!(end, End::Disconnected)) {
@@ -317,8 +322,9 @@ enum Ackable {
 
 /// A message sent to the device at QoS 1 or 2 and not yet acknowledged.
 enum Sent {
-    /// Sent; a persistent session keeps it if the device goes away now.
-    Published(Arc<Message>, QoS),
+    /// Sent; a persistent session keeps it if the device goes away now, or another member of
+    /// its shared subscription takes it.
+    Published(Outgoing),
     /// PUBREL sent: the device has it.
     Released,
 }
@@ -751,7 +757,8 @@ where
         self.answer_when_saved(Packet::SubAck(ack, None));
         for (message, qos) in retained {
             let qos = qos.min(message.qos);
-            self.sink.deliver(&message, qos, true, &Ack::none());
+            self.sink
+                .deliver(&message, qos, &Via::Retained, &Ack::none());
         }
     }
 
@@ -814,17 +821,14 @@ where
         }
     }
 
-    /// What a persistent session keeps when the connection ends: the QoS 1/2 messages sent and
-    /// not acknowledged, then those not sent yet.
-    fn unsent(&mut self, outgoing: &mut mpsc::Receiver<Outgoing>) -> Vec<(Arc<Message>, QoS)> {
-        if self.slot.session.is_none() {
-            return Vec::new();
-        }
+    /// What the device had not received when the connection ends: the QoS 1/2 messages sent
+    /// and not acknowledged, then those not sent yet.
+    fn unsent(&mut self, outgoing: &mut mpsc::Receiver<Outgoing>) -> Vec<Outgoing> {
         let mut sent: Vec<_> = self.sent.drain().collect();
         sent.sort_by_key(|(pkid, _)| *pkid);
         let mut unsent: Vec<_> = (sent.into_iter())
             .filter_map(|(_, sent)| match sent {
-                Sent::Published(message, qos) => Some((message, qos)),
+                Sent::Published(outgoing) => Some(outgoing),
                 Sent::Released => None,
             })
             .collect();
@@ -832,7 +836,7 @@ where
             .preface
             .drain(..)
             .chain(std::iter::from_fn(|| outgoing.try_recv().ok()));
-        unsent.extend(waiting.map(|waiting| (waiting.message, waiting.qos)));
+        unsent.extend(waiting);
         unsent
     }
 
@@ -840,19 +844,14 @@ where
     fn send(&mut self, outgoing: Outgoing) {
         let pkid = match outgoing.qos {
             QoS::AtMostOnce => 0,
-            _ => {
-                let pkid = self.free_pkid();
-                let sent = Sent::Published(outgoing.message.clone(), outgoing.qos);
-                self.sent.insert(pkid, sent);
-                pkid
-            }
+            _ => self.free_pkid(),
         };
         let message = &outgoing.message;
         let publish = Publish {
             dup: false,
             qos: outgoing.qos,
             pkid,
-            retain: outgoing.retained,
+            retain: outgoing.via == Via::Retained,
             topic: message.topic.clone().into(),
             payload: message.payload.clone(),
         };
@@ -861,6 +860,9 @@ where
             ..PublishProperties::default()
         });
         self.writer.queue(Packet::Publish(publish, properties));
+        if pkid != 0 {
+            self.sent.insert(pkid, Sent::Published(outgoing));
+        }
     }
 
     fn free_pkid(&mut self) -> u16 {
@@ -908,11 +910,24 @@ fn unshared(filter: &str) -> &str {
     switchyard_topic::shared(filter).map_or(filter, |(_, inner)| inner)
 }
 
+/// What a session that ends with its connection took from shared subscriptions and the device
+/// did not acknowledge goes to another member of each (MQTT 5, 4.8.2); the rest is dropped
+/// with the session.
+fn hand_on(router: &Router, tenant: &str, unsent: Vec<Outgoing>) {
+    for outgoing in unsent {
+        if let Via::Share(share) = &outgoing.via
+            && !router.reshare(tenant, share, &outgoing.message)
+        {
+            tracing::debug!(%share, "a shared subscription's message left with its last member");
+        }
+    }
+}
+
 /// A message on its way to a device.
 struct Outgoing {
     message: Arc<Message>,
     qos: QoS,
-    retained: bool,
+    via: Via,
 }
 
 /// A device's queue, as the router sees it.
@@ -923,11 +938,11 @@ struct DeviceSink {
 }
 
 impl Sink for DeviceSink {
-    fn deliver(&self, message: &Arc<Message>, qos: QoS, retained: bool, _: &Ack) {
+    fn deliver(&self, message: &Arc<Message>, qos: QoS, via: &Via, _: &Ack) {
         let outgoing = Outgoing {
             message: message.clone(),
             qos,
-            retained,
+            via: via.clone(),
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(outgoing) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;

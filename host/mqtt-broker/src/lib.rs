@@ -28,7 +28,7 @@ pub use access::{
 };
 pub use ack::Ack;
 pub use local::LocalSession;
-pub use router::{BoxFuture, Message, Publisher, Sink};
+pub use router::{BoxFuture, Message, Publisher, Sink, Via};
 pub use rumqttd::protocol::QoS;
 pub use tls::Tls;
 

@@ -4,7 +4,7 @@
 
 use crate::Shared;
 use crate::ack::Ack;
-use crate::router::{Message, SessionId, Sink};
+use crate::router::{Message, SessionId, Sink, Via};
 use bytes::Bytes;
 use rumqttd::protocol::QoS;
 use std::sync::Arc;
@@ -37,7 +37,8 @@ impl LocalSession {
         router.subscribe(&self.tenant, self.session, filter, qos, &self.sink);
         for message in self.shared.retained.matching(&self.tenant, filter) {
             let qos = qos.min(message.qos);
-            self.sink.deliver(&message, qos, true, &Ack::none());
+            self.sink
+                .deliver(&message, qos, &Via::Retained, &Ack::none());
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Who gets a message: each tenant's namespace of subscriptions, exact topics in a map and
 //! wildcard filters in a list, each subscription held by a session's [`Sink`]. A shared
 //! subscription (`$share/<group>/<filter>`) is a group of sessions taking its messages in
-//! turn: each message goes to one member.
+//! turn: each message goes to one member, and what a member leaves without acknowledging goes
+//! on to another ([`Router::reshare`]).
 
 use crate::ack::Ack;
 use bytes::Bytes;
@@ -38,12 +39,23 @@ pub struct Publisher {
     pub device: Option<String>,
 }
 
+/// How a message came to a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// One of the session's subscriptions matched it.
+    Subscription,
+    /// A retained message, sent because of a new subscription.
+    Retained,
+    /// It was this session's turn in the shared subscription named (`$share/<group>/<filter>`).
+    Share(Arc<str>),
+}
+
 /// Where a session's messages go: a device connection's queue, or an in-process session.
 pub trait Sink: Send + Sync + 'static {
     /// Takes a message one of the session's subscriptions matched, at the QoS granted for it.
-    /// `retained` marks a retained message sent because of a new subscription. A session that
-    /// keeps the message for its publisher's acknowledgement holds a clone of `ack`.
-    fn deliver(&self, message: &Arc<Message>, qos: QoS, retained: bool, ack: &Ack);
+    /// A session that keeps the message for its publisher's acknowledgement holds a clone of
+    /// `ack`.
+    fn deliver(&self, message: &Arc<Message>, qos: QoS, via: &Via, ack: &Ack);
     /// When the session holds more than it should, resolves once it has room again; a
     /// publisher waits for it before its next message.
     fn room(&self) -> Option<BoxFuture<()>>;
@@ -70,6 +82,9 @@ struct Subscription {
 
 /// The members of one shared subscription, by its whole `$share/<group>/<filter>`.
 struct Group {
+    /// `$share/<group>/<filter>`.
+    name: Arc<str>,
+    /// `<filter>`.
     inner: String,
     members: Vec<Subscription>,
     /// Whose turn it is, counted over every message the group took.
@@ -93,6 +108,7 @@ impl Namespace {
     fn list(&mut self, filter: &str) -> &mut Vec<Subscription> {
         if let Some((_, inner)) = switchyard_topic::shared(filter) {
             let group = (self.shared.entry(filter.to_owned())).or_insert_with(|| Group {
+                name: filter.into(),
                 inner: inner.to_owned(),
                 members: Vec::new(),
                 turn: AtomicUsize::new(0),
@@ -113,6 +129,15 @@ impl Namespace {
         if (self.shared.get(filter)).is_some_and(|group| group.members.is_empty()) {
             self.shared.remove(filter);
         }
+    }
+}
+
+impl Group {
+    /// The member whose turn it is, and the QoS it takes `message` at.
+    fn next(&self, message: &Message) -> (QoS, Arc<dyn Sink>) {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let member = &self.members[turn % self.members.len()];
+        (member.qos.min(message.qos), member.sink.clone())
     }
 }
 
@@ -189,6 +214,7 @@ impl Router {
     /// what the publisher should wait for before its next message.
     pub fn route(&self, tenant: &str, message: &Arc<Message>, ack: &Ack) -> Vec<BoxFuture<()>> {
         let mut matched: Vec<(SessionId, QoS, Arc<dyn Sink>)> = Vec::new();
+        let mut shares: Vec<(QoS, Arc<dyn Sink>, Via)> = Vec::new();
         {
             let namespaces = self.namespaces.read();
             let Some(namespace) = namespaces.get(tenant) else {
@@ -207,19 +233,35 @@ impl Router {
             let groups = (namespace.shared.values())
                 .filter(|group| switchyard_topic::matches(&group.inner, &message.topic));
             for group in groups {
-                let turn = group.turn.fetch_add(1, Ordering::Relaxed);
-                let member = &group.members[turn % group.members.len()];
-                let qos = member.qos.min(message.qos);
-                matched.push((member.session, qos, member.sink.clone()));
+                let (qos, sink) = group.next(message);
+                shares.push((qos, sink, Via::Share(group.name.clone())));
             }
         }
         // Delivered outside the lock: a sink may take its own locks.
+        let subscribed = (matched.into_iter()).map(|(_, qos, sink)| (qos, sink, Via::Subscription));
         let mut waits = Vec::new();
-        for (_, qos, sink) in matched {
-            sink.deliver(message, qos, false, ack);
+        for (qos, sink, via) in subscribed.chain(shares) {
+            sink.deliver(message, qos, &via, ack);
             waits.extend(sink.room());
         }
         waits
+    }
+
+    /// Hands `message` to the member of `tenant`'s shared subscription `share` whose turn it
+    /// is: a member left without acknowledging it (MQTT 5, 4.8.2). Whether a member took it.
+    pub fn reshare(&self, tenant: &str, share: &Arc<str>, message: &Arc<Message>) -> bool {
+        let member = {
+            let namespaces = self.namespaces.read();
+            let group = namespaces.get(tenant).and_then(|n| n.shared.get(&**share));
+            group.map(|group| group.next(message))
+        };
+        match member {
+            Some((qos, sink)) => {
+                sink.deliver(message, qos, &Via::Share(share.clone()), &Ack::none());
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -236,7 +278,7 @@ mod tests {
     struct Recorder(Mutex<Vec<(String, QoS)>>);
 
     impl Sink for Recorder {
-        fn deliver(&self, message: &Arc<Message>, qos: QoS, _: bool, _: &Ack) {
+        fn deliver(&self, message: &Arc<Message>, qos: QoS, _: &Via, _: &Ack) {
             self.0.lock().push((message.topic.clone(), qos));
         }
         fn room(&self) -> Option<BoxFuture<()>> {
@@ -280,15 +322,21 @@ mod tests {
         assert!(router.namespaces.read().get("a").is_none());
     }
 
-    #[test]
-    fn a_shared_subscription_hands_each_message_to_one_member_in_turn() {
+    /// A router with `n` sessions in tenant `a`'s group `$share/g/s/#`.
+    fn group(n: usize) -> (Router, Vec<Arc<Recorder>>, Vec<SessionId>) {
         let router = Router::default();
-        let members: Vec<Arc<Recorder>> = (0..3).map(|_| Arc::default()).collect();
+        let members: Vec<Arc<Recorder>> = (0..n).map(|_| Arc::default()).collect();
         let sessions: Vec<SessionId> = members.iter().map(|_| SessionId::next()).collect();
         for (member, session) in members.iter().zip(&sessions) {
             let sink: Arc<dyn Sink> = member.clone();
             router.subscribe("a", *session, "$share/g/s/#", QoS::AtLeastOnce, &sink);
         }
+        (router, members, sessions)
+    }
+
+    #[test]
+    fn a_shared_subscription_hands_each_message_to_one_member_in_turn() {
+        let (router, members, sessions) = group(3);
         // A member also subscribed without the group gets both its copies.
         let sink: Arc<dyn Sink> = members[0].clone();
         router.subscribe("a", sessions[0], "s/+", QoS::AtMostOnce, &sink);
@@ -304,5 +352,21 @@ mod tests {
         assert_eq!(counts(), [10, 2, 2]);
         router.remove_session("a", sessions[0]);
         assert!(router.namespaces.read().get("a").is_none());
+    }
+
+    #[test]
+    fn what_a_member_leaves_goes_to_the_next_member_of_its_group() {
+        let (router, members, sessions) = group(2);
+        let share: Arc<str> = "$share/g/s/#".into();
+        router.remove_session("a", sessions[0]);
+        assert!(router.reshare("a", &share, &message("s/1", QoS::ExactlyOnce)));
+        let got = |m: usize| members[m].0.lock().clone();
+        assert_eq!(got(1), [("s/1".to_owned(), QoS::AtLeastOnce)]);
+        assert!(got(0).is_empty());
+        // Not in another tenant's group of the same name, nor in a group nobody is left in.
+        assert!(!router.reshare("b", &share, &message("s/2", QoS::AtLeastOnce)));
+        router.remove_session("a", sessions[1]);
+        assert!(!router.reshare("a", &share, &message("s/3", QoS::AtLeastOnce)));
+        assert_eq!(got(1).len(), 1);
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::ack::Ack;
 use crate::blocking;
-use crate::router::{BoxFuture, Message, Router, SessionId, Sink};
+use crate::router::{BoxFuture, Message, Router, SessionId, Sink, Via};
 use bytes::Bytes;
 use rumqttd::protocol::{QoS, qos};
 use serde_json::json;
@@ -242,7 +242,9 @@ impl Persistent {
         }
         if let Some(offline) = &self.offline {
             for (message, qos) in unsent {
-                offline.sink.deliver(&message, qos, false, &Ack::none());
+                offline
+                    .sink
+                    .deliver(&message, qos, &Via::Subscription, &Ack::none());
             }
         }
         sessions.save(who, self, expires_at)
@@ -300,7 +302,7 @@ struct OfflineSink {
 }
 
 impl Sink for OfflineSink {
-    fn deliver(&self, message: &Arc<Message>, qos: QoS, _retained: bool, ack: &Ack) {
+    fn deliver(&self, message: &Arc<Message>, qos: QoS, _: &Via, ack: &Ack) {
         // QoS 0 is not kept for a device that is away.
         if qos == QoS::AtMostOnce {
             return;

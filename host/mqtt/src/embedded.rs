@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use switchyard_broker::{BoxFuture, Consumer, Delivery, Inbound, Incoming, Sender, Status, Topics};
-use switchyard_mqtt_broker::{Ack, EmbeddedBroker, LocalSession, Message, QoS, Sink};
+use switchyard_mqtt_broker::{Ack, EmbeddedBroker, LocalSession, Message, QoS, Sink, Via};
 use switchyard_store::Store;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -185,7 +185,7 @@ impl Inbox {
 struct Inlet(Arc<Inbox>);
 
 impl Sink for Inlet {
-    fn deliver(&self, message: &Arc<Message>, qos: QoS, _retained: bool, ack: &Ack) {
+    fn deliver(&self, message: &Arc<Message>, qos: QoS, _: &Via, ack: &Ack) {
         let inbox = &self.0;
         let delivery = EmbeddedDelivery {
             client: inbox.client.clone(),
