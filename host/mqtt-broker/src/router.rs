@@ -133,11 +133,15 @@ impl Namespace {
 }
 
 impl Group {
-    /// The member whose turn it is, and the QoS it takes `message` at.
-    fn next(&self, message: &Message) -> (QoS, Arc<dyn Sink>) {
+    /// The member whose turn it is: the QoS it takes `message` at, its sink and its session.
+    fn next(&self, message: &Message) -> (QoS, Arc<dyn Sink>, SessionId) {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
         let member = &self.members[turn % self.members.len()];
-        (member.qos.min(message.qos), member.sink.clone())
+        (
+            member.qos.min(message.qos),
+            member.sink.clone(),
+            member.session,
+        )
     }
 }
 
@@ -213,8 +217,7 @@ impl Router {
     /// message's), and to one member of each matching shared subscription, in turn; returns
     /// what the publisher should wait for before its next message.
     pub fn route(&self, tenant: &str, message: &Arc<Message>, ack: &Ack) -> Vec<BoxFuture<()>> {
-        let mut matched: Vec<(SessionId, QoS, Arc<dyn Sink>)> = Vec::new();
-        let mut shares: Vec<(QoS, Arc<dyn Sink>, Via)> = Vec::new();
+        let mut matched: Vec<(SessionId, QoS, Arc<dyn Sink>, Via)> = Vec::new();
         {
             let namespaces = self.namespaces.read();
             let Some(namespace) = namespaces.get(tenant) else {
@@ -227,20 +230,19 @@ impl Router {
                 let qos = s.qos.min(message.qos);
                 match matched.iter_mut().find(|(id, ..)| *id == s.session) {
                     Some(m) => m.1 = m.1.max(qos),
-                    None => matched.push((s.session, qos, s.sink.clone())),
+                    None => matched.push((s.session, qos, s.sink.clone(), Via::Subscription)),
                 }
             }
             let groups = (namespace.shared.values())
                 .filter(|group| switchyard_topic::matches(&group.inner, &message.topic));
             for group in groups {
-                let (qos, sink) = group.next(message);
-                shares.push((qos, sink, Via::Share(group.name.clone())));
+                let (qos, sink, session) = group.next(message);
+                matched.push((session, qos, sink, Via::Share(group.name.clone())));
             }
         }
         // Delivered outside the lock: a sink may take its own locks.
-        let subscribed = (matched.into_iter()).map(|(_, qos, sink)| (qos, sink, Via::Subscription));
         let mut waits = Vec::new();
-        for (qos, sink, via) in subscribed.chain(shares) {
+        for (_, qos, sink, via) in matched {
             sink.deliver(message, qos, &via, ack);
             waits.extend(sink.room());
         }
@@ -256,7 +258,7 @@ impl Router {
             group.map(|group| group.next(message))
         };
         match member {
-            Some((qos, sink)) => {
+            Some((qos, sink, _)) => {
                 sink.deliver(message, qos, &Via::Share(share.clone()), &Ack::none());
                 true
             }
