@@ -288,7 +288,8 @@ async fn two_instances_writing_one_object_lose_no_update() {
 /// instances. 10,000 messages stream to the three while the instance running the exclusive
 /// client is SIGKILLed: every message a broker acknowledged has its record (duplicates
 /// allowed), what Mosquitto had queued for the dead member's session included (another
-/// instance adopts that session), and another instance runs the exclusive client within 15 s.
+/// instance adopts that session), another instance runs the exclusive client within 15 s, and
+/// no client ever runs on two instances at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_moves() {
     const MQTT_MESSAGES: u64 = 3000;
@@ -409,6 +410,18 @@ async fn an_instance_killed_mid_stream_loses_nothing_and_its_exclusive_client_mo
     )
     .await;
     eprintln!("{adopted}");
+    // No client ran on two instances at once, the exclusive one in particular (while the
+    // instance holding it was busy adopting the session, say): Mosquitto never had to close
+    // a connection because another came with the same client id.
+    let log = broker.log();
+    let twice: Vec<&str> = (log.lines())
+        .filter(|line| line.contains("already connected"))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "a client ran twice at once:\n{}",
+        twice.join("\n")
+    );
 }
 
 /// Waits until `server` finds a `ChaosRecord` of each of the messages `acked` on `topic`.

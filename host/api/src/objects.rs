@@ -244,7 +244,8 @@ pub(crate) async fn write<T>(
 ) -> Result<T> {
     let out = state
         .store
-        .write_object(type_name, id, version, within, &mut op)?;
+        .write_object(type_name, id, version, within, &mut op)
+        .await?;
     state.store.sync().await?;
     Ok(out)
 }

@@ -151,6 +151,11 @@ impl<B: Broker> Manager<B> {
         let mut leases = tokio::time::interval(LEASE_TICK);
         leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shared = self.store.is_shared();
+        // Adopting a dead instance's sessions runs their backlog through the callbacks, which
+        // can take minutes: beside this loop, one pass at a time, so leases are renewed (and
+        // changes followed) meanwhile. Dropped (aborted) when the loop ends: what it had not
+        // acknowledged waits at the broker for the next adoption.
+        let mut adopting = JoinSet::new();
         loop {
             let change = tokio::select! {
                 biased;
@@ -160,7 +165,10 @@ impl<B: Broker> Manager<B> {
             };
             let Some(change) = change else {
                 self.reconcile_all(false).await;
-                self.adopt_gone().await;
+                while adopting.try_join_next().is_some() {}
+                if adopting.is_empty() {
+                    adopting.spawn(self.clone().adopt_gone());
+                }
                 continue;
             };
             match change {
@@ -258,7 +266,7 @@ impl<B: Broker> Manager<B> {
 
     /// Takes over what instances that died left with the broker for this kind's clients:
     /// each dead instance once, by whichever live instance holds its adoption lease.
-    async fn adopt_gone(&self) {
+    async fn adopt_gone(self: Arc<Self>) {
         let client_type = self.broker.client_type();
         let gone = match self.store.gone_instances() {
             Ok(gone) => gone,

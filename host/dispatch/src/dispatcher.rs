@@ -32,31 +32,15 @@ use switchyard_runtime::profile::{self, Phase};
 use switchyard_runtime::{
     Effects, InvokeError, InvokeFailure, LogSource, Message, SubscriptionChange,
 };
-use switchyard_store::{Filter, Op, Query, Store};
+use switchyard_store::{Filter, Op, Query, Retries, Store};
 use switchyard_tenants::Tenants;
 use tokio::sync::oneshot;
 
 pub use crate::failures::Retention;
 
-/// How often an invocation whose writes lost a race with another writer is run again on the
-/// latest data, before that counts as a failure.
-const CONFLICT_TRIES: usize = 8;
-
-/// The first pause after a lost race; each further one may be up to twice as long.
-const CONFLICT_PAUSE: Duration = Duration::from_millis(1);
-
 /// How often the retry worker looks for retries on a store shared with other instances, when
 /// it has none of its own due.
 const SHARED_POLL: Duration = Duration::from_secs(2);
-
-/// How long a run whose commit lost its `tries`-th race waits before it runs again: a random
-/// pause under a cap that doubles with each lost race (up to 64 ms), so writers that keep
-/// colliding on one object, here or on other instances, fall out of step instead of colliding
-/// again at once.
-fn after_conflict(tries: usize) -> Duration {
-    let cap = CONFLICT_PAUSE.saturating_mul(1 << tries.min(6));
-    cap.mul_f64(rand::random::<f64>())
-}
 
 /// What an invocation left, or why it failed.
 type Invoked = Result<Effects, InvokeFailure>;
@@ -380,7 +364,7 @@ impl Dispatcher {
         led: &[Waiting],
     ) -> Result<(), CallbackError> {
         let tenant = &led[0].incoming.tenant;
-        let mut tries = 0;
+        let mut retries = Retries::default();
         loop {
             let messages = (led.iter())
                 .map(|waiting| message(subscriber, &waiting.incoming))
@@ -394,9 +378,8 @@ impl Dispatcher {
                 .await
                 .map_err(|failure| failure.error)?;
             match self.apply(tenant, effects).await {
-                Err(switchyard_store::Error::Conflict(_)) if tries + 1 < CONFLICT_TRIES => {
-                    tries += 1;
-                    tokio::time::sleep(after_conflict(tries)).await;
+                Err(switchyard_store::Error::Conflict(_)) if let Some(pause) = retries.lost() => {
+                    tokio::time::sleep(pause).await;
                 }
                 Err(e) => return Err(CallbackError::Commit(e)),
                 Ok(()) => return Ok(()),
@@ -456,7 +439,7 @@ impl Dispatcher {
         settles: Option<&str>,
         mut early: Option<Invoked>,
     ) -> Result<(), CallbackError> {
-        let mut tries = 0;
+        let mut retries = Retries::default();
         loop {
             let invoked = match early.take() {
                 Some(Ok(effects)) if effects.writes.reads_current().unwrap_or(false) => Ok(effects),
@@ -468,10 +451,11 @@ impl Dispatcher {
                 (effects.writes.delete(id)).map_err(|e| CallbackError::Settle(id.to_owned(), e))?;
             }
             match self.apply(&incoming.tenant, effects).await {
-                Err(switchyard_store::Error::Conflict(reason)) if tries + 1 < CONFLICT_TRIES => {
+                Err(switchyard_store::Error::Conflict(reason))
+                    if let Some(pause) = retries.lost() =>
+                {
                     tracing::debug!(subscriber = %subscriber.id, "running again: {reason}");
-                    tries += 1;
-                    tokio::time::sleep(after_conflict(tries)).await;
+                    tokio::time::sleep(pause).await;
                 }
                 Err(e) => return Err(CallbackError::Commit(e)),
                 Ok(()) => return Ok(()),

@@ -153,12 +153,13 @@ async fn perform(store: &Store, origin: &Origin<'_>, request: &Request) -> Resul
             let patch = Value::Object(request.data.clone().unwrap_or_default());
             let update = |txn: &mut switchyard_store::Txn| txn.update(id, patch.clone());
             let within = &request.query;
-            data(store.write_object(entity, id, request.version, within, update)?)
+            let updated = store.write_object(entity, id, request.version, within, update);
+            data(updated.await?)
         }
         Operation::Delete => {
             let id = record_id(request)?;
             let delete = |txn: &mut switchyard_store::Txn| txn.delete(id);
-            store.write_object(entity, id, request.version, &request.query, delete)?;
+            (store.write_object(entity, id, request.version, &request.query, delete)).await?;
             Answer {
                 data: json!({ "id": id }),
                 metadata: None,

@@ -35,6 +35,7 @@ mod props;
 mod query;
 mod queue;
 mod record;
+mod retries;
 mod sorted;
 mod space;
 mod txn;
@@ -45,6 +46,7 @@ pub use instances::{Instance, LIVE_FOR};
 pub use query::{Filter, Op, Order, Page, Query};
 pub use queue::{Queue, Queued};
 pub use record::now;
+pub use retries::{Retries, WRITE_PATIENCE};
 pub use space::Space;
 pub use txn::Txn;
 pub use types::validate_type_name;
@@ -512,16 +514,32 @@ impl Store {
     /// writer got there first. `op` re-reads what it changes, so a retried merge applies to
     /// the latest version; a version check inside `op` ([`Txn::expect_version`]) fails again
     /// and ends the retries with the conflict.
+    ///
+    /// It retries at once: for writes that seldom race (an operator's, the host's own). Writes
+    /// that API and MQTT clients race on go through [`Store::write_object`], which pauses.
     pub fn write<T>(&self, mut op: impl FnMut(&mut Txn) -> Result<T>) -> Result<T> {
-        let mut tries = 0;
+        let mut tries = 1;
         loop {
-            let mut txn = self.begin();
-            let out = op(&mut txn)?;
-            match txn.commit() {
-                Err(Error::Conflict(_)) if tries + 1 < WRITE_TRIES => tries += 1,
-                Err(e) => return Err(e),
-                Ok(_) => return Ok(out),
+            match self.try_write(&mut op)? {
+                Ok(out) => return Ok(out),
+                Err(lost) if tries == WRITE_TRIES => return Err(lost),
+                Err(_) => tries += 1,
             }
+        }
+    }
+
+    /// One try of `op` in a transaction of its own: what it returned once committed, or the
+    /// conflict its commit lost (`Ok(Err(_))`); `op`'s own errors end it as they are.
+    fn try_write<T>(
+        &self,
+        op: &mut impl FnMut(&mut Txn) -> Result<T>,
+    ) -> Result<std::result::Result<T, Error>> {
+        let mut txn = self.begin();
+        let out = op(&mut txn)?;
+        match txn.commit() {
+            Err(lost @ Error::Conflict(_)) => Ok(Err(lost)),
+            Err(e) => Err(e),
+            Ok(_) => Ok(Ok(out)),
         }
     }
 
@@ -530,7 +548,11 @@ impl Store {
     /// touches a client), at `version` if one is given (a conflict otherwise). An object that
     /// does not pass `within`'s filters is not found either: what a lifecycle hook lets the
     /// caller see.
-    pub fn write_object<T>(
+    ///
+    /// A try that lost a race pauses before the next, and tries go on for up to
+    /// [`WRITE_PATIENCE`] ([`Retries`]): many writers of one object, on one instance or
+    /// several, each land instead of one of them losing every race.
+    pub async fn write_object<T>(
         &self,
         type_name: &str,
         id: &str,
@@ -538,7 +560,7 @@ impl Store {
         within: &Query,
         mut op: impl FnMut(&mut Txn) -> Result<T>,
     ) -> Result<T> {
-        self.write(|txn| {
+        let mut checked = |txn: &mut Txn| {
             let found = txn.get(id)?;
             if found.is_none_or(|o| record::type_of(&o) != type_name || !within.matches(&o)) {
                 return Err(Error::NotFound(format!("no {type_name} with id `{id}`")));
@@ -547,7 +569,18 @@ impl Store {
                 txn.expect_version(id, version)?;
             }
             op(txn)
-        })
+        };
+        let mut retries = Retries::default();
+        loop {
+            let lost = match self.try_write(&mut checked)? {
+                Ok(out) => return Ok(out),
+                Err(lost) => lost,
+            };
+            let Some(pause) = retries.lost() else {
+                return Err(lost);
+            };
+            tokio::time::sleep(pause).await;
+        }
     }
 
     pub(crate) fn backend(&self) -> &dyn Backend {

@@ -7,7 +7,7 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use switchyard_model::Kinds;
-use switchyard_store::{Change, ChangeKind, Error, SpaceChange, Store};
+use switchyard_store::{Change, ChangeKind, Error, Query, SpaceChange, Store, Txn};
 use switchyard_test_support::postgres;
 use tokio::sync::broadcast::Receiver;
 
@@ -131,6 +131,38 @@ fn two_instances_writing_one_object_at_once_lose_no_update() {
         }
     });
     assert_eq!(b.get(id).unwrap().unwrap()["n"], 4 * EACH);
+}
+
+/// Eight writers on two instances merging into one object at once without a version (as a
+/// `PATCH` without `If-Match` does), each blocking a thread of its own: every merge lands,
+/// none is refused as a conflict, because a writer that lost a race waits a random pause,
+/// growing with each loss, before its next try instead of losing to the others again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn merges_racing_on_one_object_from_two_instances_all_land() {
+    const WRITERS: usize = 8;
+    const EACH: u64 = 30;
+    let (_dir, _url, a, b) = instances();
+    let object = a.create("Counter", json!({})).unwrap();
+    let id = object["id"].as_str().unwrap().to_owned();
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (store, id) = ([&a, &b][writer % 2].clone(), id.clone());
+        writers.spawn(async move {
+            let anyone = Query::default();
+            for i in 1..=EACH {
+                let merge = |txn: &mut Txn| txn.update(&id, json!({format!("w{writer}"): i}));
+                let merged = store
+                    .write_object("Counter", &id, None, &anyone, merge)
+                    .await;
+                merged.unwrap_or_else(|e| panic!("writer {writer}'s merge {i}: {e}"));
+            }
+        });
+    }
+    writers.join_all().await;
+    let merged = b.get(&id).unwrap().unwrap();
+    for writer in 0..WRITERS {
+        assert_eq!(merged[&format!("w{writer}")], EACH, "{merged:?}");
+    }
 }
 
 #[test]

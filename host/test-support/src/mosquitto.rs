@@ -1,6 +1,7 @@
 //! An external Mosquitto broker for tests that need a real third-party peer: started on a
 //! free port with a password file, stopped when dropped. It can keep its sessions on disk and
-//! be restarted on the same port, for tests of a broker that goes away under load.
+//! be restarted on the same port, for tests of a broker that goes away under load. Its log is
+//! kept, for tests that check what it saw (which connections it closed, and why).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ pub struct Mosquitto {
     child: Child,
     pub addr: SocketAddr,
     config: PathBuf,
+    log: PathBuf,
 }
 
 fn binary() -> &'static str {
@@ -63,12 +65,20 @@ impl Mosquitto {
         )
         .expect("writing mosquitto.conf");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = launch(&config, addr).await;
+        let log = dir.join("mosquitto.log");
+        let child = launch(&config, &log, addr).await;
         Mosquitto {
             child,
             addr,
             config,
+            log,
         }
+    }
+
+    /// What the broker logged so far (its default log types: connections, disconnections
+    /// and why, warnings and errors), across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Stops the broker cleanly (SIGTERM: a persistent one saves its state) and starts it
@@ -78,16 +88,22 @@ impl Mosquitto {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        self.child = launch(&self.config, self.addr).await;
+        self.child = launch(&self.config, &self.log, self.addr).await;
     }
 }
 
-async fn launch(config: &Path, addr: SocketAddr) -> Child {
+/// Starts the broker with `config`, its log (on stderr) appended to `log`.
+async fn launch(config: &Path, log: &Path, addr: SocketAddr) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("opening mosquitto's log");
     let child = Command::new(binary())
         .arg("-c")
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("starting mosquitto");
     crate::eventually("mosquitto to listen", Duration::from_secs(10), || async {

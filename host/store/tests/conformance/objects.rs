@@ -219,8 +219,8 @@ fn types_lists_each_type_with_objects_once() {
     );
 }
 
-#[test]
-fn write_object_reaches_only_its_type_and_what_passes_the_filters() {
+#[tokio::test]
+async fn write_object_reaches_only_its_type_and_what_passes_the_filters() {
     let (_database, store) = open();
     let order = store
         .create("Order", json!({"owner": "acme", "qty": 1}))
@@ -231,13 +231,14 @@ fn write_object_reaches_only_its_type_and_what_passes_the_filters() {
     let globex = switchyard_store::Query::from_params([("owner", "globex")]).unwrap();
     let merge = |txn: &mut switchyard_store::Txn| txn.update(id, json!({"qty": 2}));
     for (type_name, within) in [("Invoice", &anyone), ("Order", &globex)] {
-        let refused = store.write_object(type_name, id, None, within, merge);
+        let refused = store.write_object(type_name, id, None, within, merge).await;
         assert!(
             matches!(refused, Err(Error::NotFound(_))),
             "{type_name} within {within:?}: {refused:?}"
         );
     }
     assert_eq!(store.get(id).unwrap().unwrap()["qty"], 1, "nothing written");
-    let merged = store.write_object("Order", id, None, &acme, merge).unwrap();
+    let merged = store.write_object("Order", id, None, &acme, merge).await;
+    let merged = merged.unwrap();
     assert_eq!(merged["qty"], 2);
 }
