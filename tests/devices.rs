@@ -405,17 +405,18 @@ async fn a_browser_over_secure_websocket_sends_user_properties_as_headers() {
 /// paho-mqtt over TLS: two members of the share group `g` (one speaking MQTT 5, one 3.1.1)
 /// and a plain subscriber take `shared/#` after a retained message was kept there; 60 QoS 1
 /// messages, then one member leaves and 10 more. Then the group `h`: a member that takes one
-/// message each and acknowledges nothing (`holder`), and one that does (`taker`); the holder
-/// leaves. Prints what each received, as JSON.
+/// message and acknowledges nothing leaves, the other acknowledges; then the group `k`, the
+/// same with a member whose session outlives its connection (clean session off), which comes
+/// back. Prints what each received, as JSON.
 const SHARE_GROUP: &str = r#"
 import json, sys, threading, time
 import paho.mqtt.client as mqtt
 
 port, ca, username, password = sys.argv[1:5]
 
-def connect(name, version, filters, manual_ack=False):
+def connect(name, version, filters, manual_ack=False, clean=True):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=version,
-                         manual_ack=manual_ack)
+                         manual_ack=manual_ack, clean_session=None if clean else False)
     client.tls_set(ca_certs=ca)
     client.username_pw_set(username, password)
     client.got, client.granted, subscribed = [], [], threading.Event()
@@ -467,18 +468,31 @@ for i in range(10):
     publish(publisher, "shared/late", f"late{i}")
 until(lambda: len(second.got) >= len(before["second"]) + 10)
 after = second.got[len(before["second"]):]
-holder = connect("holder", mqtt.MQTTv5, ["$share/h/shared/held"], manual_ack=True)
-taker = connect("taker", mqtt.MQTTv311, ["$share/h/shared/held"])
-for i in range(2):
-    publish(publisher, "shared/held", f"held{i}")
-until(lambda: holder.got and taker.got)
-held = list(holder.got)
-holder.disconnect()
-holder.loop_stop()
+
+def one_leaves_unacknowledged(group, version, clean):
+    """Two members of the share group `group`: one takes one of two messages, acknowledges
+    nothing and leaves; the other acknowledges. What the one that left got, and the other."""
+    topic = f"$share/{group}/shared/{group}/#"
+    leaver = connect(f"leaver-{group}", version, [topic], manual_ack=True, clean=clean)
+    stayer = connect(f"stayer-{group}", mqtt.MQTTv311, [topic])
+    for i in range(2):
+        publish(publisher, f"shared/{group}/on", f"{group}{i}")
+    until(lambda: leaver.got and stayer.got)
+    left = list(leaver.got)
+    leaver.disconnect()
+    leaver.loop_stop()
+    return left, stayer
+
+held, taker = one_leaves_unacknowledged("h", mqtt.MQTTv5, clean=True)
 until(lambda: len(taker.got) >= 2)
+kept, other = one_leaves_unacknowledged("k", mqtt.MQTTv311, clean=False)
+# Back with its session (and its subscription): it gets what it had not acknowledged.
+back = connect("leaver-k", mqtt.MQTTv311, [], clean=False)
+until(lambda: back.got)
 print(json.dumps({"before": before, "refused": first.granted, "retained": plain_saw_retained,
                   "after": after,
-                  "held": {"holder": held, "taker": taker.got}}))
+                  "held": {"holder": held, "taker": taker.got},
+                  "kept": {"keeper": kept, "back": back.got, "other": other.got}}))
 "#;
 
 #[tokio::test]
@@ -527,7 +541,17 @@ async fn a_shared_subscription_hands_each_message_to_one_member() {
     assert_eq!(holder.len(), 1, "{seen}");
     let mut taker = strings(&seen["held"]["taker"]);
     taker.sort();
-    assert_eq!(taker, ["held0", "held1"], "{seen}");
+    assert_eq!(taker, ["h0", "h1"], "{seen}");
+    // Unless the member's session outlives its connection: it keeps them for its return.
+    let kept = strings(&seen["kept"]["keeper"]);
+    assert_eq!(kept.len(), 1, "{seen}");
+    assert_eq!(strings(&seen["kept"]["back"]), kept, "{seen}");
+    let mut both: Vec<String> = kept
+        .into_iter()
+        .chain(strings(&seen["kept"]["other"]))
+        .collect();
+    both.sort();
+    assert_eq!(both, ["k0", "k1"], "{seen}");
 }
 
 #[tokio::test]

@@ -46,7 +46,7 @@ pub use instances::{Instance, LIVE_FOR};
 pub use query::{Filter, Op, Order, Page, Query};
 pub use queue::{Queue, Queued};
 pub use record::now;
-pub use retries::{Retries, WRITE_PATIENCE};
+pub use retries::Retries;
 pub use space::Space;
 pub use txn::Txn;
 pub use types::validate_type_name;
@@ -549,9 +549,9 @@ impl Store {
     /// does not pass `within`'s filters is not found either: what a lifecycle hook lets the
     /// caller see.
     ///
-    /// A try that lost a race pauses before the next, and tries go on for up to
-    /// [`WRITE_PATIENCE`] ([`Retries`]): many writers of one object, on one instance or
-    /// several, each land instead of one of them losing every race.
+    /// A try that lost a race pauses before the next, and tries go on for up to 10 s
+    /// ([`Retries`]): many writers of one object, on one instance or several, each land
+    /// instead of one of them losing every race.
     pub async fn write_object<T>(
         &self,
         type_name: &str,

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 /// steady stream of writes from others it may lose many times in a row (measured: 16 tries
 /// were not always enough for 8 writers of one object on two instances); it wins once the
 /// stream thins out.
-pub const WRITE_PATIENCE: Duration = Duration::from_secs(10);
+const WRITE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The first pause after a lost race; each further one may be up to twice as long.
 const FIRST_PAUSE: Duration = Duration::from_millis(1);
